@@ -1,0 +1,265 @@
+"""The public Python API. The CLI and the studio are thin faces over these functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from huashi.errors import HuashiError
+from huashi.families import DataInfo, get_family
+from huashi.images import make_grid, read_params, save_png, to_pil
+from huashi.runs import LoadedRun, RunConfig, build_family, load_run
+from huashi.training.checkpoint import latest_checkpoint
+from huashi.training.device import pick_device
+from huashi.training.loop import TrainConfig, Trainer, TrainResult
+
+__all__ = [
+    "LoadedRun",
+    "TrainConfig",
+    "TrainResult",
+    "load_run",
+    "preview_data",
+    "regenerate",
+    "sample",
+    "train",
+]
+
+
+def data_info_of(dataset: Any) -> DataInfo:
+    """What a family may know about an :class:`~huashi.data.ImageSet`."""
+    return DataInfo(
+        channels=dataset.channels,
+        resolution=dataset.resolution,
+        num_classes=len(dataset.class_names) if dataset.labels is not None else 0,
+        class_names=tuple(dataset.class_names or ()) if dataset.labels is not None else (),
+        has_captions=dataset.captions is not None,
+        has_targets=dataset.targets is not None,
+        target_channels=dataset.targets.shape[1] if dataset.targets is not None else 0,
+    )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _resolve_config(
+    run_dir: Path,
+    resume: bool,
+    family: str | None,
+    data: str | None,
+    resolution: int | None,
+    model: dict[str, Any] | None,
+    data_options: dict[str, Any] | None,
+    train: dict[str, Any],
+) -> RunConfig | None:
+    """The saved config when resuming (after checking the request agrees with it), else None."""
+    has_checkpoint = latest_checkpoint(run_dir / "checkpoints") is not None
+    if not resume:
+        if has_checkpoint:
+            raise HuashiError(
+                f"{run_dir} already holds a trained run: add --resume to continue it, or choose "
+                "another --out folder (nothing was changed)."
+            )
+        return None
+    if not has_checkpoint:
+        raise HuashiError(f"nothing to resume: {run_dir} has no checkpoint yet.")
+    saved = RunConfig.load(run_dir)
+    asked = {"family": family, "data": data, "resolution": resolution}
+    have = {
+        "family": saved.family,
+        "data": saved.data["spec"],
+        "resolution": saved.data["resolution"],
+    }
+    differences = [
+        f"{k} {asked[k]!r} (run has {have[k]!r})" for k in asked if asked[k] not in (None, have[k])
+    ]
+    for key, value in (model or {}).items():
+        if saved.model.get(key) != value:
+            differences.append(f"{key}={value!r} (run has {saved.model.get(key)!r})")
+    for key, value in (data_options or {}).items():
+        if saved.data["options"].get(key) != value:
+            differences.append(f"data {key}={value!r} (run has {saved.data['options'].get(key)!r})")
+    for key, value in train.items():
+        if key not in TrainConfig.RESUMABLE_CHANGES and saved.train.get(key) != value:
+            differences.append(f"{key}={value!r} (run has {saved.train.get(key)!r})")
+    if differences:
+        raise HuashiError(
+            f"cannot resume {run_dir} with a different configuration: {'; '.join(differences)}. "
+            f"Drop those options, or train into a new --out folder."
+        )
+    return saved
+
+
+def train(
+    out: str | Path,
+    family: str | None = None,
+    data: str | None = None,
+    resolution: int | None = None,
+    model: dict[str, Any] | None = None,
+    data_options: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callable] = (),
+    **train_options: Any,
+) -> TrainResult:
+    """Train a model family on a dataset into the run folder ``out``.
+
+    ``model`` holds the family's config fields, ``train_options`` the :class:`TrainConfig`
+    fields. With ``resume=True`` the run continues from its newest checkpoint, exactly as if it
+    had never stopped; only schedule fields (``steps``, intervals, device) may change.
+    """
+    from huashi.data import load_dataset
+
+    run_dir = Path(out)
+    unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise HuashiError(f"unknown training option(s): {', '.join(unknown)}.")
+    saved = _resolve_config(
+        run_dir, resume, family, data, resolution, model, data_options, train_options
+    )
+    if saved is None:
+        if family is None or data is None:
+            raise HuashiError("a new run needs a model family and --data.")
+        family_class = get_family(family)
+        model_config = family_class.make_config(model or {})
+        train_config = TrainConfig(**train_options)
+        data_spec = {
+            "spec": data,
+            "resolution": resolution or 64,
+            "options": dict(data_options or {}),
+        }
+    else:
+        family_class = get_family(saved.family)
+        model_config = family_class.make_config(saved.model)
+        train_config = dataclasses.replace(saved.train_config(), **train_options)
+        data_spec = saved.data
+    if train_config.steps < 1 or train_config.batch_size < 1:
+        raise HuashiError("--steps and --batch-size must be at least 1.")
+
+    dataset = load_dataset(
+        data_spec["spec"], resolution=data_spec["resolution"], **data_spec["options"]
+    )
+    info = data_info_of(dataset)
+    family_class.check_data(info, model_config)
+    config = RunConfig(
+        family=family_class.name,
+        model=dataclasses.asdict(model_config),
+        data=data_spec,
+        data_info=dataclasses.asdict(info),
+        train=dataclasses.asdict(train_config),
+    )
+    if saved is not None and config.data_info != saved.data_info:
+        raise HuashiError(
+            f"the dataset changed since {run_dir} was trained ({saved.data_info} then, "
+            f"{config.data_info} now): resume needs the same data."
+        )
+    device = pick_device(train_config.device)
+    _seed_everything(train_config.seed)
+    model_family = build_family(config, device)
+    trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)
+    if saved is not None:
+        trainer.resume_latest()
+    config.save(run_dir)
+    return trainer.run()
+
+
+@dataclass
+class SampleResult:
+    images: torch.Tensor  # [n, C, H, W] in [-1, 1]
+    seeds: list[int]
+    grid: Path | None
+    files: list[Path]
+
+
+def sample(
+    run: str | Path | LoadedRun,
+    n: int = 64,
+    seed: int = 0,
+    out: str | Path | None = None,
+    batch_size: int = 64,
+    per_image: bool = True,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    **options: Any,
+) -> SampleResult:
+    """Generate ``n`` images with seeds ``seed, seed+1, ...``; image i depends only on its seed.
+
+    With ``out`` (a .png path) the grid is written there and, with ``per_image``, each image to
+    ``<out stem>/seed-<seed>.png``; every PNG carries the parameters that regenerate it.
+    """
+    if n < 1:
+        raise HuashiError("--n must be at least 1.")
+    loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
+    seeds = list(range(seed, seed + n))
+    images = torch.cat(
+        [
+            loaded.family.generate(seeds[i : i + batch_size], **options).cpu()
+            for i in range(0, n, batch_size)
+        ]
+    )
+    grid_path, files = None, []
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() != ".png":
+            raise HuashiError(f"--out must name a .png file, got {out}.")
+        base = {
+            "run": str(loaded.run_dir.resolve()),
+            "checkpoint": loaded.checkpoint.name,
+            "step": loaded.step,
+            "family": loaded.config.family,
+            "options": options,
+        }
+        grid_path = save_png(make_grid(images), out, base | {"seeds": seeds})
+        if per_image:
+            for s, image in zip(seeds, images, strict=True):
+                files.append(
+                    save_png(
+                        to_pil(image),
+                        out.parent / out.stem / f"seed-{s:06d}.png",
+                        base | {"seed": s},
+                    )
+                )
+    return SampleResult(images, seeds, grid_path, files)
+
+
+def regenerate(png: str | Path, out: str | Path) -> Path:
+    """Make an image again from the parameters stored in a single-image huashi PNG."""
+    params = read_params(Path(png))
+    if "seed" not in params or "run" not in params:
+        raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
+    loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
+    image = loaded.family.generate([params["seed"]], **params.get("options", {}))[0]
+    keep = {k: v for k, v in params.items() if k != "huashi_version"}
+    return save_png(to_pil(image), Path(out), keep)
+
+
+def preview_data(
+    spec: str,
+    resolution: int = 64,
+    n: int = 64,
+    out: str | Path | None = None,
+    split: str = "train",
+    **options: Any,
+) -> tuple[Path, str]:
+    """Write a grid of a dataset with its captions or labels; returns (path, summary)."""
+    from huashi.data import dataset_summary, load_dataset
+    from huashi.data.preview import preview_grid
+
+    dataset = load_dataset(spec, resolution=resolution, split=split, **options)
+    name = Path(spec).name if Path(spec).exists() else spec
+    path = Path(out) if out else Path(f"{name}-preview.png")
+    preview_grid(dataset, n=n, path=path)
+    return path, dataset_summary(dataset)
+
+
+def device_name(device: str = "auto") -> str:
+    return str(pick_device(device))

@@ -1,0 +1,52 @@
+"""``huashi sample RUN --n 64 --seed 7 --out grid.png`` and ``huashi regenerate IMAGE.png``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from huashi import api
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("sample", help="generate images from a trained run")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the first image; image i uses seed+i"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("samples.png"),
+        help="grid PNG; single images go to a folder beside it",
+    )
+    parser.add_argument("--no-per-image", action="store_true", help="write only the grid")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=run_sample)
+
+    again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
+    again.add_argument("image", type=Path)
+    again.add_argument("--out", type=Path, required=True)
+    again.set_defaults(run=run_regenerate)
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    result = api.sample(
+        args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
+        per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
+    )  # fmt: skip
+    folder = (
+        f" and {len(result.files)} images in {args.out.parent / args.out.stem}/"
+        if result.files
+        else ""
+    )
+    print(f"wrote {result.grid}{folder}")
+    return 0
+
+
+def run_regenerate(args: argparse.Namespace) -> int:
+    print(f"wrote {api.regenerate(args.image, args.out)}")
+    return 0

@@ -1,0 +1,108 @@
+"""``huashi train FAMILY --data SPEC --out RUN`` and ``huashi resume RUN``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from huashi import api
+from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
+from huashi.errors import HuashiError
+from huashi.families import FAMILIES
+from huashi.training.loop import TrainConfig, TrainResult
+
+_TRAIN_FIELDS: list[str] = []
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train a model family on a dataset")
+    families = train.add_subparsers(dest="family", required=True, metavar="FAMILY")
+    for name, family in sorted(FAMILIES.items()):
+        parser = families.add_parser(name, help=(family.__doc__ or name).strip().splitlines()[0])
+        group = parser.add_argument_group("data and run")
+        group.add_argument(
+            "--data", default=argparse.SUPPRESS, help="built-in dataset name or an image folder"
+        )
+        group.add_argument(
+            "--resolution",
+            type=int,
+            default=argparse.SUPPRESS,
+            help="image size in pixels (default: 64)",
+        )
+        group.add_argument(
+            "--data-option", action="append", metavar="KEY=VALUE", help="dataset option, e.g. n=500"
+        )
+        group.add_argument(
+            "--out", required=True, help="run folder (config, logs, samples, checkpoints)"
+        )
+        group.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run in --out from its newest checkpoint",
+        )
+        group.add_argument(
+            "--config",
+            type=Path,
+            help="JSON file with 'model', 'train', 'data' sections; flags override it",
+        )
+        group.add_argument("--quiet", action="store_true", help="no progress bar")
+        _TRAIN_FIELDS[:] = add_dataclass_flags(parser.add_argument_group("training"), TrainConfig)
+        model_fields = add_dataclass_flags(
+            parser.add_argument_group(f"{name} model"), family.config_class
+        )
+        parser.set_defaults(run=run_train, model_fields=model_fields)
+
+    resume = subparsers.add_parser("resume", help="continue a run from its newest checkpoint")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--steps", type=int, help="train up to this many steps in all")
+    resume.add_argument("--quiet", action="store_true")
+    resume.set_defaults(run=run_resume)
+
+
+def _load_config_file(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise HuashiError(f"cannot read --config {path}: {error}") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    file = _load_config_file(args.config)
+    file_data = file.get("data", {})
+    model = {**file.get("model", {}), **picked(args, args.model_fields)}
+    train_options = {**file.get("train", {}), **picked(args, _TRAIN_FIELDS)}
+    data_options = {**file_data.get("options", {}), **parse_key_values(args.data_option)}
+    result = api.train(
+        args.out,
+        family=args.family,
+        data=getattr(args, "data", file_data.get("spec")),
+        resolution=getattr(args, "resolution", file_data.get("resolution")),
+        model=model,
+        data_options=data_options,
+        resume=args.resume,
+        progress=not args.quiet,
+        **train_options,
+    )
+    return _report(result)
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    options = {"steps": args.steps} if args.steps else {}
+    result = api.train(args.run_dir, resume=True, progress=not args.quiet, **options)
+    return _report(result)
+
+
+def _report(result: TrainResult) -> int:
+    if result.interrupted:
+        print(
+            f"stopped at step {result.step}; checkpoint {result.checkpoint} saved. Continue with "
+            f"`huashi resume {result.run_dir}`.",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"trained {result.step} steps: {result.run_dir}/samples.png, losses.png, checkpoints/")
+    return 0

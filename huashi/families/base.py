@@ -1,0 +1,195 @@
+"""The small interface every model family fills in; the trainer knows families only through it.
+
+A family owns its modules and optimizers, does one training step on a batch, and generates
+images from per-image seeds. Everything else (the loop, checkpoints, EMA, logs, sample grids,
+resume) is the shared machinery in :mod:`huashi.training`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from huashi.errors import HuashiError
+from huashi.training.checkpoint import (
+    load_module_state,
+    pack_optimizer,
+    pack_state_dict,
+    unpack_optimizer,
+    unpack_state_dict,
+)
+from huashi.training.device import autocast
+from huashi.training.ema import EMA
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a family may know about its training data."""
+
+    channels: int
+    resolution: int
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    has_captions: bool = False
+    has_targets: bool = False
+    target_channels: int = 0
+
+
+@dataclass
+class StepContext:
+    """Handed to ``train_step``: the step number, the speed switches and the noise generator."""
+
+    step: int
+    device: torch.device
+    precision: str
+    accumulate: int
+    generator: torch.Generator
+
+    def autocast(self) -> AbstractContextManager:
+        return autocast(self.device, self.precision)
+
+    def backward(
+        self, batch: dict[str, Any], loss_fn: Callable[[dict[str, Any]], tuple[torch.Tensor, dict]]
+    ) -> dict[str, float]:
+        """Run ``loss_fn`` on ``accumulate`` micro-batches, backpropagating each (gradient
+        accumulation), under autocast. Returns the mean of the logged values."""
+        chunks = split_batch(batch, self.accumulate)
+        totals: dict[str, float] = {}
+        for chunk in chunks:
+            with self.autocast():
+                loss, logged = loss_fn(chunk)
+            (loss.float() / len(chunks)).backward()
+            for key, value in logged.items():
+                totals[key] = totals.get(key, 0.0) + float(value) / len(chunks)
+        return totals
+
+
+def split_batch(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+    """Split every tensor or list in ``batch`` into ``parts`` equal micro-batches."""
+    size = len(batch["image"])
+    if parts < 1 or size % parts:
+        raise HuashiError(
+            f"the batch size {size} does not split into {parts} accumulation steps: "
+            "choose --accumulate that divides --batch-size."
+        )
+    step = size // parts
+    return [
+        {key: value[i * step : (i + 1) * step] for key, value in batch.items()}
+        for i in range(parts)
+    ]
+
+
+class Family(ABC):
+    """Base class of a model family (DCGAN, GAN, VAE, diffusion, ...)."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    #: Modules whose EMA copy is kept when the run asks for EMA, and used for sampling.
+    ema_targets: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
+        self.config = config
+        self.data = data
+        self.device = device
+        self.modules: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.ema: dict[str, EMA] = {}
+
+    # --- what each family writes -------------------------------------------------------------
+
+    @abstractmethod
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        """One optimization step (all of the family's updates); returns values to log."""
+
+    @abstractmethod
+    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
+        """Images in [-1, 1], one per seed; image i depends only on ``seeds[i]`` (and options)."""
+
+    @classmethod
+    def check_data(cls, data: DataInfo, config: Any) -> None:
+        """Raise :class:`HuashiError` when the family cannot train on this data."""
+        return None
+
+    # --- shared helpers ----------------------------------------------------------------------
+
+    @classmethod
+    def make_config(cls, values: dict[str, Any]) -> Any:
+        """Build the config dataclass, rejecting unknown keys with the list of valid ones."""
+        fields = {f.name for f in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise HuashiError(
+                f"unknown {cls.name} option(s) {', '.join(unknown)}: valid ones are "
+                f"{', '.join(sorted(fields))}."
+            )
+        return cls.config_class(**values)
+
+    def sampling_module(self, name: str) -> nn.Module:
+        """The EMA copy of a module when there is one, else the live module."""
+        return self.ema[name].module if name in self.ema else self.modules[name]
+
+    def enable_ema(self, decay: float) -> None:
+        for name in self.ema_targets:
+            self.ema[name] = EMA(self.modules[name], decay)
+
+    def update_ema(self) -> None:
+        for name, ema in self.ema.items():
+            ema.update(self.modules[name])
+
+    def train(self, mode: bool = True) -> None:
+        for module in self.modules.values():
+            module.train(mode)
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Every tensor of the family (weights, EMA, optimizers) and the JSON-able rest."""
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict[str, Any] = {"family": self.name, "optimizers": {}}
+        for name, module in self.modules.items():
+            tensors |= pack_state_dict(f"modules/{name}", module.state_dict())
+        for name, ema in self.ema.items():
+            tensors |= pack_state_dict(f"ema/{name}", ema.module.state_dict())
+        for name, optimizer in self.optimizers.items():
+            optim_tensors, optim_meta = pack_optimizer(f"optim/{name}", optimizer)
+            tensors |= optim_tensors
+            meta["optimizers"][name] = optim_meta
+        return tensors, meta
+
+    def load_state_tensors(
+        self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], weights_only: bool = False
+    ) -> None:
+        """Restore :meth:`state_tensors`; ``weights_only`` skips optimizers (for sampling)."""
+        if meta.get("family") != self.name:
+            raise HuashiError(
+                f"the checkpoint belongs to a '{meta.get('family')}' model, not '{self.name}': "
+                "use the run folder it was trained in."
+            )
+        for name, module in self.modules.items():
+            load_module_state(module, unpack_state_dict(f"modules/{name}", tensors), name)
+        for name in self.ema_targets:
+            state = unpack_state_dict(f"ema/{name}", tensors)
+            if state:
+                if name not in self.ema:
+                    self.ema[name] = EMA(self.modules[name], 0.999)
+                load_module_state(self.ema[name].module, state, f"EMA {name}")
+        if weights_only:
+            return
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(
+                unpack_optimizer(f"optim/{name}", tensors, meta["optimizers"][name])
+            )
+
+
+def noise_for_seeds(
+    seeds: Sequence[int], shape: tuple[int, ...], device: torch.device
+) -> torch.Tensor:
+    """Standard normal noise [len(seeds), *shape]; row i depends only on ``seeds[i]``, so the
+    same seed gives the same image at any batch size and on any device."""
+    rows = [torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    return torch.stack(rows).to(device)

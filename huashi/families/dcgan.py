@@ -1,0 +1,99 @@
+"""The seed's DCGAN training recipe: BCE, Adam(2e-4, beta1 0.5), D then G each step.
+
+D step: one all-real batch (label 1) and one all-fake batch (label 0), as separate batches.
+G step: non-saturating loss, G tries to make D call its fakes real (label 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from huashi.errors import HuashiError
+from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
+
+
+class DCGAN(Family):
+    name = "dcgan"
+    config_class = DCGANConfig
+    ema_targets = ("generator",)
+
+    def __init__(self, config: DCGANConfig, data: DataInfo, device: torch.device) -> None:
+        super().__init__(config, data, device)
+        generator = Generator(config, data.channels, data.resolution)
+        discriminator = Discriminator(config, data.channels, data.resolution)
+        generator.apply(init_dcgan_weights)
+        discriminator.apply(init_dcgan_weights)
+        self.modules = {
+            "generator": generator.to(device),
+            "discriminator": discriminator.to(device),
+        }
+        betas = (config.beta1, config.beta2)
+        self.optimizers = {
+            "generator": torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
+            "discriminator": torch.optim.Adam(
+                discriminator.parameters(), lr=config.lr, betas=betas
+            ),
+        }
+
+    @classmethod
+    def check_data(cls, data: DataInfo, config: DCGANConfig) -> None:
+        r = data.resolution
+        if r < 16 or r & (r - 1):
+            raise HuashiError(
+                f"DCGAN needs a power-of-two resolution of at least 16 (16, 32, 64, 128, ...), "
+                f"got {r}: pass --resolution 32 or 64."
+            )
+
+    def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, device=self.device, generator=generator)
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        G, D = self.modules["generator"], self.modules["discriminator"]
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+
+        def d_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+            real = chunk["image"]
+            with torch.no_grad():
+                fake = G(self._noise(len(real), ctx.generator))
+            real_logits, fake_logits = D(real).float(), D(fake).float()
+            loss_real = F.binary_cross_entropy_with_logits(
+                real_logits, torch.ones_like(real_logits)
+            )
+            loss_fake = F.binary_cross_entropy_with_logits(
+                fake_logits, torch.zeros_like(fake_logits)
+            )
+            logged = {
+                "d_loss": (loss_real + loss_fake).item(),
+                "d_real": torch.sigmoid(real_logits).mean().item(),
+                "d_fake": torch.sigmoid(fake_logits).mean().item(),
+            }
+            return loss_real + loss_fake, logged
+
+        def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+            logits = D(G(self._noise(len(chunk["image"]), ctx.generator))).float()
+            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            return loss, {"g_loss": loss.item()}
+
+        opt_d.zero_grad(set_to_none=True)
+        logged = ctx.backward(batch, d_loss)
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        logged |= ctx.backward(batch, g_loss)
+        opt_g.step()
+        return logged
+
+    @torch.no_grad()
+    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
+        if options:
+            raise HuashiError(f"a DCGAN takes no sampling options (got {', '.join(options)}).")
+        G = self.sampling_module("generator")
+        was_training = G.training
+        G.eval()  # BatchNorm running statistics: an image does not depend on its batch-mates
+        images = G(noise_for_seeds(seeds, (self.config.z_dim,), self.device)).float()
+        G.train(was_training)
+        return images

@@ -1,0 +1,93 @@
+"""The seed's DCGAN (Radford et al. 2016), at any power-of-two resolution >= 16.
+
+Generator: z (100) -> ConvTranspose to 4x4 -> ConvTranspose(4, stride 2) blocks that double the
+size and halve the channels, each with BatchNorm and ReLU -> ConvTranspose to the image, Tanh.
+Discriminator: the mirror image: strided 4x4 convolutions with LeakyReLU(0.2) (BatchNorm on all
+but the first), down to 4x4, then a 4x4 convolution to one logit (the Sigmoid lives in the loss,
+``BCEWithLogits``, which is the same function computed stably). Weights start from N(0, 0.02).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class DCGANConfig:
+    z_dim: int = 100
+    g_width: int = 64  # channels of the generator's last hidden layer ("ngf")
+    d_width: int = 64  # channels of the discriminator's first layer ("ndf")
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+def _stages(resolution: int) -> int:
+    """Number of 2x up/down-sampling stages between 4x4 and the resolution."""
+    stages = int(math.log2(resolution)) - 2
+    if resolution < 16 or 2 ** (stages + 2) != resolution:
+        raise ValueError(f"DCGAN needs a power-of-two resolution >= 16, got {resolution}")
+    return stages
+
+
+class Generator(nn.Module):
+    def __init__(self, config: DCGANConfig, channels: int, resolution: int) -> None:
+        super().__init__()
+        stages = _stages(resolution)
+        width = config.g_width * 2 ** (stages - 1)  # 64 px: 512 channels at 4x4
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.z_dim, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(stages - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = config.z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z: [B, z_dim] or [B, z_dim, 1, 1] -> images [B, C, H, W] in [-1, 1]."""
+        return self.net(z.view(len(z), self.z_dim, 1, 1))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: DCGANConfig, channels: int, resolution: int) -> None:
+        super().__init__()
+        stages = _stages(resolution)
+        width = config.d_width
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, width, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(stages - 1):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images [B, C, H, W] -> logits [B] (D(x) = sigmoid(logit))."""
+        return self.net(images).flatten()
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """The DCGAN paper's initialization: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

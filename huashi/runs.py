@@ -1,0 +1,99 @@
+"""Run folders: the config saved beside the weights, and loading a trained model back.
+
+A run folder holds ``config.json`` (family, model config, data, training config), ``log.jsonl``,
+``losses.png``, ``samples.png`` (latest fixed-seed grid), ``samples/`` and ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from huashi import __version__
+from huashi.errors import HuashiError
+from huashi.families import DataInfo, Family, get_family
+from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
+from huashi.training.device import pick_device
+from huashi.training.loop import TrainConfig
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to rebuild a run's model and continue its training."""
+
+    family: str
+    model: dict[str, Any]
+    data: dict[str, Any]  # {"spec": ..., "resolution": ..., "options": {...}}
+    data_info: dict[str, Any]
+    train: dict[str, Any]
+    huashi_version: str = __version__
+
+    def save(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / (CONFIG_FILE + ".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        os.replace(tmp, run_dir / CONFIG_FILE)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunConfig:
+        path = Path(run_dir) / CONFIG_FILE
+        if not path.exists():
+            raise HuashiError(
+                f"{run_dir} is not a huashi run folder (no {CONFIG_FILE}): pass the --out folder "
+                "of a `huashi train` run."
+            )
+        try:
+            values = json.loads(path.read_text())
+            return cls(**values)
+        except (json.JSONDecodeError, TypeError) as error:
+            raise HuashiError(f"{path} is damaged ({error}).") from None
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**self.train)
+
+
+def build_family(config: RunConfig, device: torch.device) -> Family:
+    family_class = get_family(config.family)
+    model_config = family_class.make_config(config.model)
+    data_info = DataInfo(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in config.data_info.items()}
+    )
+    family_class.check_data(data_info, model_config)
+    return family_class(model_config, data_info, device)
+
+
+@dataclass
+class LoadedRun:
+    """A trained model ready to generate: its family (weights loaded), config and checkpoint."""
+
+    run_dir: Path
+    config: RunConfig
+    family: Family
+    checkpoint: Path
+    step: int
+
+
+def load_run(
+    run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto"
+) -> LoadedRun:
+    """Load a run's newest checkpoint (or ``checkpoint``) for sampling, with EMA weights if any."""
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir)
+    path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
+    if path is None:
+        raise HuashiError(f"run {run_dir} has no checkpoint yet: train it first (huashi train).")
+    if not path.is_absolute() and not path.exists():
+        path = run_dir / "checkpoints" / path
+    family = build_family(config, pick_device(device))
+    tensors, meta = load_checkpoint(path)
+    family.load_state_tensors(tensors, meta, weights_only=True)
+    family.train(False)
+    return LoadedRun(run_dir, config, family, path.with_suffix(".json"), int(meta["step"]))

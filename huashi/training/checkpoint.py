@@ -1,0 +1,161 @@
+"""Checkpoints as safetensors + JSON: never pickle.
+
+A checkpoint is two files in a run's ``checkpoints/`` folder:
+
+* ``step-00000500.safetensors`` holds every tensor: module weights (``modules/<name>/...``),
+  EMA weights (``ema/<name>/...``), optimizer state tensors (``optim/<name>/<param>/<key>``) and
+  RNG states (``rng/<name>``).
+* ``step-00000500.json`` holds everything else: the step, the data position, optimizer
+  hyper-parameters, Python/NumPy RNG states, timings. It is written last, so a checkpoint whose
+  JSON exists is complete (both writes are atomic: a temporary file, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from huashi.errors import HuashiError
+
+FORMAT = "huashi-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^step-(\d{8})\.json$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints in ``folder`` (their JSON paths), oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if _NAME.match(p.name)]
+    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = list_checkpoints(folder)
+    return found[-1] if found else None
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(
+    folder: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any], keep_last: int
+) -> Path:
+    """Write one checkpoint atomically and delete all but the newest ``keep_last``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = checkpoint_name(step)
+    weights = folder / f"{stem}.safetensors"
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    _atomic_write_bytes(weights, lambda p: save_file(plain, str(p)))
+    meta = {"format": FORMAT, "version": VERSION, "step": step, **meta}
+    text = json.dumps(meta, indent=1)
+    _atomic_write_bytes(folder / f"{stem}.json", lambda p: p.write_text(text))
+    if keep_last > 0:
+        for old in list_checkpoints(folder)[:-keep_last]:
+            old.with_suffix(".safetensors").unlink(missing_ok=True)
+            old.unlink(missing_ok=True)
+    return folder / f"{stem}.json"
+
+
+def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint; any damage becomes a one-line :class:`HuashiError`."""
+    json_path = Path(json_path)
+    if json_path.suffix == ".safetensors":
+        json_path = json_path.with_suffix(".json")
+    weights = json_path.with_suffix(".safetensors")
+    try:
+        meta = json.loads(json_path.read_text())
+    except FileNotFoundError:
+        raise HuashiError(f"checkpoint {json_path} does not exist.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HuashiError(
+            f"checkpoint {json_path} is damaged (its JSON does not parse): "
+            "delete it to fall back to the previous checkpoint of the run."
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise HuashiError(f"{json_path} is not a huashi checkpoint (no '{FORMAT}' format tag).")
+    try:
+        tensors = load_file(str(weights))
+    except FileNotFoundError:
+        raise HuashiError(
+            f"checkpoint {weights} is missing: delete {json_path.name} to fall back to the "
+            "previous checkpoint of the run."
+        ) from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise HuashiError(
+            f"checkpoint {weights} is damaged or truncated ({error}): delete it and "
+            f"{json_path.name} to fall back to the previous checkpoint of the run."
+        ) from None
+    return tensors, meta
+
+
+# --- packing module and optimizer states into flat tensor dicts -------------------------------
+
+
+def pack_state_dict(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}/{key}": value for key, value in state.items()}
+
+
+def unpack_state_dict(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    start = prefix + "/"
+    return {k[len(start) :]: v for k, v in tensors.items() if k.startswith(start)}
+
+
+def pack_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Split an optimizer state dict into tensors (for safetensors) and JSON-able rest."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}/{index}/{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unpack_optimizer(
+    prefix: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in unpack_state_dict(prefix, tensors).items():
+        index, name = key.split("/", 1)
+        state.setdefault(int(index), {})[name] = value
+    for index, values in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict`` with a clear error when the checkpoint belongs to another model."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = (missing and f"missing {missing[:3]}") or (
+            unexpected and f"unexpected {unexpected[:3]}"
+        )
+        if wrong:
+            k = wrong[0]
+            detail = f"{k} has shape {tuple(state[k].shape)}, the model has {tuple(own[k].shape)}"
+        raise HuashiError(
+            f"the checkpoint does not fit this {what} ({detail}): it comes from another model or "
+            "configuration; use the run folder it was trained in."
+        )
+    module.load_state_dict(state)

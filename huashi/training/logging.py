@@ -1,0 +1,75 @@
+"""Run logs: a JSONL file of metrics, a loss-curve PNG and optional TensorBoard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from huashi.errors import missing_package
+
+
+class RunLog:
+    """Appends one JSON object per logged step to ``log.jsonl`` in the run folder."""
+
+    def __init__(self, path: Path, tensorboard_dir: Path | None = None) -> None:
+        self.path = path
+        self.writer = None
+        if tensorboard_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise missing_package("tensorboard", "tensorboard", "--tensorboard") from None
+            self.writer = SummaryWriter(str(tensorboard_dir))
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past ``step`` (used on resume, so the log matches the checkpoint)."""
+        kept = [r for r in read_log(self.path) if r["step"] <= step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_losses(log_path: Path, out_path: Path, keys: list[str] | None = None) -> Path | None:
+    """Plot every loss-like series of the log (keys ending in ``loss`` by default)."""
+    records = read_log(log_path)
+    if not records:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if keys is None:
+        keys = sorted({k for r in records for k in r if k.endswith("loss")})
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for key in keys:
+        points = [(r["step"], r[key]) for r in records if key in r]
+        ax.plot([p[0] for p in points], [p[1] for p in points], label=key, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(log_path.parent.name)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = out_path.with_name(out_path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out_path)
+    return out_path
