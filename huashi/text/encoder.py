@@ -212,7 +212,7 @@ class TextEncoder:
             chunk = captions[start : start + self.batch_size]
             batch = self.tokenizer(
                 chunk,
-                padding="max_length",
+                padding="longest",  # shorter than max_length; outputs are placed at fixed L later
                 truncation=True,
                 max_length=self.max_length,
                 return_tensors="pt",
@@ -233,7 +233,8 @@ class TextEncoder:
     def precompute(self, captions: Sequence[str]) -> int:
         """Encode every not-yet-cached caption once, in batches; returns how many were new."""
         todo = list(dict.fromkeys(c for c in self._as_list(captions) if c not in self._cache))
-        self._run(todo)
+        # similar lengths share a batch, so little compute goes to padding
+        self._run(sorted(todo, key=len))
         return len(todo)
 
     def encode(self, captions: Sequence[str] | str) -> TextEmbedding:
