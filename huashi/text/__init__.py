@@ -1,0 +1,11 @@
+"""Text side of huashi: the frozen text encoder that conditions generators on captions (F5)."""
+
+from huashi.text.encoder import (
+    DEFAULT_NAME,
+    TextEmbedding,
+    TextEncoder,
+    default_model_dir,
+    load_text_encoder,
+)
+
+__all__ = ["DEFAULT_NAME", "TextEmbedding", "TextEncoder", "default_model_dir", "load_text_encoder"]
