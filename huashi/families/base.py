@@ -93,6 +93,9 @@ class Family(ABC):
     config_class: ClassVar[type]
     #: Modules whose EMA copy is kept when the run asks for EMA, and used for sampling.
     ema_targets: ClassVar[tuple[str, ...]] = ()
+    #: False for families that learn features rather than images (CLIP, classifiers): the
+    #: trainer then writes no sample grids.
+    makes_images: ClassVar[bool] = True
 
     def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
         self.config = config
@@ -111,6 +114,11 @@ class Family(ABC):
     @abstractmethod
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
         """Images in [-1, 1], one per seed; image i depends only on ``seeds[i]`` (and options)."""
+
+    def preview(self, seeds: Sequence[int]) -> torch.Tensor:
+        """The images of the training-progress grids (fixed seeds). Conditional families
+        override it to cycle through labels or prompts."""
+        return self.generate(seeds)
 
     @classmethod
     def check_data(cls, data: DataInfo, config: Any) -> None:

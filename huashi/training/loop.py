@@ -197,8 +197,10 @@ class Trainer:
     def fixed_seeds(self) -> list[int]:
         return list(range(self.config.n_fixed))
 
-    def write_samples(self) -> Path:
-        images = self.family.generate(self.fixed_seeds())
+    def write_samples(self) -> Path | None:
+        if not self.family.makes_images:
+            return None
+        images = self.family.preview(self.fixed_seeds())
         path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
         path.parent.mkdir(exist_ok=True)
         save_grid(images, path, params={"run": str(self.run_dir), "step": self.step})
