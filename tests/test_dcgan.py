@@ -33,11 +33,15 @@ def test_shapes_at_every_power_of_two(resolution):
 def test_weights_start_from_normal_0_002():
     torch.manual_seed(0)
     family = DCGAN(DCGANConfig(), DataInfo(3, 64), CPU)
-    convs = [m.weight for m in family.modules["generator"].modules() if isinstance(m, nn.ConvTranspose2d)]
+    convs = [
+        m.weight for m in family.modules["generator"].modules() if isinstance(m, nn.ConvTranspose2d)
+    ]
     weights = torch.cat([w.flatten() for w in convs])
     assert abs(weights.mean().item()) < 1e-3
     assert weights.std().item() == pytest.approx(0.02, rel=0.02)
-    bn = torch.cat([m.weight for m in family.modules["generator"].modules() if isinstance(m, nn.BatchNorm2d)])
+    bn = torch.cat(
+        [m.weight for m in family.modules["generator"].modules() if isinstance(m, nn.BatchNorm2d)]
+    )
     assert bn.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
@@ -82,13 +86,18 @@ def test_training_steps_change_both_networks():
     ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(0))
     family.train_step({"image": torch.rand(4, 3, 16, 16) * 2 - 1}, ctx)
     for name, module in family.modules.items():
-        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
+        assert any(
+            not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True)
+        ), name
 
 
 def test_same_seed_same_image_at_any_batch_size():
     torch.manual_seed(0)
     family = DCGAN(DCGANConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
-    family.train_step({"image": torch.rand(4, 3, 16, 16) * 2 - 1}, StepContext(0, CPU, "fp32", 1, torch.Generator()))
+    family.train_step(
+        {"image": torch.rand(4, 3, 16, 16) * 2 - 1},
+        StepContext(0, CPU, "fp32", 1, torch.Generator()),
+    )
     together = family.generate([5, 6, 7, 8])
     alone = torch.cat([family.generate([s]) for s in (5, 6, 7, 8)])
     torch.testing.assert_close(together, alone, atol=1e-6, rtol=0)

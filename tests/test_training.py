@@ -13,7 +13,7 @@ from huashi.families.dcgan import DCGAN
 from huashi.models.gan.dcgan import DCGANConfig
 from huashi.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from huashi.training.ema import EMA
-from huashi.training.loop import Trainer, TrainConfig, TrainingDiverged
+from huashi.training.loop import TrainConfig, Trainer, TrainingDiverged
 
 CPU = torch.device("cpu")
 
