@@ -76,8 +76,11 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def _options_of(load: Callable[..., ImageSet]) -> list[str]:
-    params = inspect.signature(load).parameters
-    return [p for p in params if p not in ("resolution", "split", "path")]
+    params = inspect.signature(load).parameters.values()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [
+        p.name for p in params if p.kind in named and p.name not in ("resolution", "split", "path")
+    ]
 
 
 def load_dataset(

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from huashi.data.base import ImageSet
 
 # Bump when decoding changes so old cache entries are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -100,30 +101,30 @@ def save_to_cache(key: str, ds: ImageSet) -> None:
 
 
 def load_from_cache(key: str) -> ImageSet | None:
-    """The cached dataset for ``key``, or None when absent or unreadable."""
+    """The cached dataset for ``key``, or None when absent, unreadable or inconsistent."""
     tensors_path, meta_path = entry_paths(key)
     if not (tensors_path.exists() and meta_path.exists()):
         return None
     try:
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
+        if meta.get("version") != CACHE_VERSION:
+            return None
         tensors = load_file(str(tensors_path))
-    except (OSError, ValueError):
-        return None
-    if meta.get("version") != CACHE_VERSION:
-        return None
-    info = dict(meta.get("info") or {})
-    info["from_cache"] = True
-    return ImageSet(
-        name=meta["name"],
-        images=tensors["images"],
-        labels=tensors.get("labels"),
-        class_names=meta.get("class_names"),
-        captions=meta.get("captions"),
-        targets=tensors.get("targets"),
-        attributes=meta.get("attributes"),
-        info=info,
-    )
+        info = dict(meta.get("info") or {})
+        info["from_cache"] = True
+        return ImageSet(
+            name=meta["name"],
+            images=tensors["images"],
+            labels=tensors.get("labels"),
+            class_names=meta.get("class_names"),
+            captions=meta.get("captions"),
+            targets=tensors.get("targets"),
+            attributes=meta.get("attributes"),
+            info=info,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SafetensorError):
+        return None  # a damaged entry (e.g. a half-copied cache folder) is rebuilt
 
 
 def cached(

@@ -77,10 +77,8 @@ def _glyphs(font: ImageFont.FreeTypeFont):
             yield char, glyph
 
 
-def load_emoji(resolution: int = 64, split: str = "train", **options) -> ImageSet:
+def load_emoji(resolution: int = 64, split: str = "train") -> ImageSet:
     """Render the emoji dataset (RGB, captions, no labels); 10% of characters form ``test``."""
-    if options:
-        raise TypeError(f"emoji takes no options, got {sorted(options)}")
     check_split(split)
     path = find_font("emoji")
     font = ImageFont.truetype(str(path), BITMAP_SIZE)

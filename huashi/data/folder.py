@@ -75,7 +75,8 @@ def fit_square(img: Image.Image, resolution: int) -> Image.Image:
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     box = (left, top, left + side, top + side)
-    return img.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
+    # Crop first: resize(box=...) would let the filter reach pixels outside the square.
+    return img.crop(box).resize((resolution, resolution), Image.Resampling.LANCZOS)
 
 
 def to_l_or_rgb(img: Image.Image) -> Image.Image:

@@ -9,19 +9,34 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from huashi.data.base import ImageSet
+from huashi.data.fonts import find_font
+from huashi.errors import HuashiError
 
 CELL = 96  # each image is shown at least this big (nearest-neighbour upscaling)
 TEXT_HEIGHT = 14
 GAP = 4
 
 
-def _font(size: int = 11) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def _font(size: int = 11, cjk: bool = False) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """DejaVu Sans for captions; AR PL UMing (when installed) for CJK ones, which DejaVu lacks."""
+    if cjk:
+        try:
+            return ImageFont.truetype(str(find_font("ming")), size + 1)
+        except HuashiError:
+            pass
     for path in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVuSans.ttf"):
         try:
             return ImageFont.truetype(path, size)
         except OSError:
             continue
     return ImageFont.load_default()
+
+
+def _has_cjk(text: str) -> bool:
+    """Whether ``text`` holds CJK characters (radicals, kana, ideographs, hangul, ...)."""
+    return any(
+        0x2E80 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7AF or ord(c) >= 0x20000 for c in text
+    )
 
 
 def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
@@ -55,6 +70,7 @@ def preview_grid(
     sheet = Image.new("RGB", (columns * cell_w + GAP, rows * cell_h + GAP), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     font = _font()
+    cjk_font = None
     names = ds.label_names()
     for slot, i in enumerate(order.tolist()):
         x = GAP + (slot % columns) * cell_w
@@ -68,7 +84,12 @@ def preview_grid(
             text = names[i]
         else:
             text = f"#{i}"
-        draw.text((x, y + side + 1), _fit_text(draw, text, font, panel), fill=(0, 0, 0), font=font)
+        text_font = font
+        if _has_cjk(text):
+            cjk_font = cjk_font or _font(cjk=True)
+            text_font = cjk_font
+        text = _fit_text(draw, text, text_font, panel)
+        draw.text((x, y + side + 1), text, fill=(0, 0, 0), font=text_font)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
