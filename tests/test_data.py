@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from huashi.data import DATASETS, DatasetEntry, dataset_summary, load_dataset
-from huashi.data.base import ImageSet, to_uint8, to_unit_range
+from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
 from huashi.data.cache import CACHE_VERSION, datasets_dir, entry_paths
 from huashi.data.preview import CELL, GAP, TEXT_HEIGHT, preview_grid
 from huashi.data.shapes import BACKGROUNDS, COLORS, POSITIONS, SHAPES_ATTRIBUTES, parse_caption
@@ -71,6 +71,25 @@ def test_batch_range_and_exact_uint8_round_trip():
     assert torch.equal(to_uint8(image), every_value)
     assert batch["label"].tolist() == [1, 0] and batch["caption"] == ["b", "a"]
     assert torch.equal(to_uint8(to_unit_range(every_value)), every_value)
+
+
+def test_to_channels_matches_pillow_exactly():
+    rgb = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    pillow_gray = np.asarray(Image.fromarray(rgb).convert("L"))
+    ours = to_channels(torch.from_numpy(rgb).permute(2, 0, 1)[None], 1)
+    assert ours.shape == (1, 1, 128, 128) and np.array_equal(ours[0, 0].numpy(), pillow_gray)
+    back = to_channels(ours, 3)
+    assert back.shape == (1, 3, 128, 128) and (back == ours).all()
+
+
+def test_getitem_matches_batch():
+    images = torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8)
+    ds = ImageSet("t", images, labels=torch.tensor([2, 0, 1]), class_names=["a", "b", "c"])
+    item, batch = ds[-1], ds.batch(torch.tensor([2]))
+    assert torch.equal(item["image"], batch["image"][0]) and item["label"] == 1
+    assert ds.label_names() == ["c", "a", "b"]
+    with pytest.raises(IndexError):
+        ds[3]
 
 
 def test_imageset_rejects_inconsistent_fields():
@@ -367,11 +386,24 @@ def test_torchvision_mnist_from_raw_files(tmp_path):
     assert test.labels.tolist() == [2, 6, 5]
     assert len(load_dataset("mnist-torchvision", resolution=16, limit=2, root=tmp_path)) == 2
 
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(HuashiError, match="damaged"):
+        load_dataset("mnist-torchvision", resolution=32, root=str(tmp_path))
 
-def test_torchvision_missing_files_is_a_clear_error(tmp_path):
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [
+        ("fashion-mnist", "FashionMNIST/raw"),
+        ("cifar10", "cifar-10-batches-py"),
+        ("celeba", "celeba"),
+    ],
+)
+def test_torchvision_missing_files_is_a_clear_error(tmp_path, name, folder):
     with pytest.raises(HuashiError, match="never downloads") as err:
-        load_dataset("fashion-mnist", resolution=32, root=str(tmp_path))
-    assert str(tmp_path / "FashionMNIST" / "raw") in str(err.value)
+        load_dataset(name, resolution=32, root=str(tmp_path))
+    assert str(tmp_path / folder) in str(err.value)
 
 
 # --- the decode cache -------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     """Convert uint8 [N, C, H, W] between grayscale (1) and RGB (3).
 
-    RGB -> gray uses the ITU-R 601-2 luma weights (as Pillow's ``convert("L")``);
+    RGB -> gray uses the ITU-R 601-2 luma weights in Pillow's fixed point (exactly its
+    ``convert("L")``);
     gray -> RGB repeats the channel.
     """
     if channels not in (1, 3):
@@ -36,9 +37,9 @@ def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
         return images
     if channels == 3:
         return images.repeat(1, 3, 1, 1)
-    weights = torch.tensor([299, 587, 114], dtype=torch.int32).view(1, 3, 1, 1)
+    weights = torch.tensor([19595, 38470, 7471], dtype=torch.int32).view(1, 3, 1, 1)  # x 2^16
     luma = (images.to(torch.int32) * weights).sum(dim=1, keepdim=True)
-    return ((luma + 500) // 1000).to(torch.uint8)
+    return ((luma + 0x8000) >> 16).to(torch.uint8)
 
 
 def in_test_split(key: str, percent: int = 10) -> bool:

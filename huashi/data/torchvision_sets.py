@@ -92,7 +92,20 @@ def _open(name: str, root: Path, split: str):
         if split == "all":
             raise HuashiError(f"{name} has no 'all' split: load split='train' and split='test'.")
         return cls(str(root), train=split == "train", download=False)
-    except (RuntimeError, FileNotFoundError) as error:
+    except (
+        RuntimeError,
+        FileNotFoundError,
+        AssertionError,
+        ValueError,
+        OSError,
+        EOFError,
+    ) as error:
+        missing = isinstance(error, FileNotFoundError) or "not found" in str(error).lower()
+        if not missing:  # the files are there but torchvision cannot parse them
+            raise HuashiError(
+                f"the {spec.title} files in {root / spec.folder} are damaged "
+                f"({error or type(error).__name__}): download them again."
+            ) from error
         raise HuashiError(
             f"{spec.title} is not in {root} (expected {root / spec.expected}); huashi never "
             f"downloads datasets: download it elsewhere (e.g. with torchvision, download=True) "
