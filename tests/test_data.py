@@ -54,6 +54,11 @@ def save(path: Path, image: Image.Image, **kwargs) -> Path:
     return path
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def solid(color, size=(20, 20), mode="RGB") -> Image.Image:
     return Image.new(mode, size, color)
 
@@ -306,7 +311,8 @@ def test_folder_mixed_modes_sizes_and_formats(tmp_path):
     }
     for name, (image, kwargs) in files.items():
         save(tmp_path / name, image, **kwargs)
-    assert Image.open(tmp_path / "e_16bit.png").mode == "I;16"
+    with Image.open(tmp_path / "e_16bit.png") as sixteen:
+        assert sixteen.mode == "I;16"
     ds = load_dataset(str(tmp_path), resolution=RES)
     assert ds.images.shape == (7, 3, RES, RES) and ds.info["skipped"] == 0
     pixel = {name: ds.images[i, :, 16, 16].tolist() for i, name in enumerate(sorted(files))}
@@ -519,7 +525,7 @@ def cell_origin(slot: int, columns: int, width: int = CELL) -> tuple[int, int]:
 def test_preview_grid_layout_and_captions(tmp_path):
     ds = colors_set(["red", "green", "blue", "yellow"])
     path = preview_grid(ds, n=4, path=tmp_path / "p.png")
-    sheet = np.asarray(Image.open(path).convert("RGB"))
+    sheet = read_rgb(path)
     assert sheet.shape == (2 * (CELL + TEXT_HEIGHT + GAP) + GAP, 2 * (CELL + GAP) + GAP, 3)
     for slot in range(4):
         x, y = cell_origin(slot, 2)
@@ -528,14 +534,14 @@ def test_preview_grid_layout_and_captions(tmp_path):
         caption = sheet[y + CELL : y + CELL + TEXT_HEIGHT, x : x + CELL]
         assert (caption < 100).any()  # dark text under every image
 
-    few = np.asarray(Image.open(preview_grid(ds, n=2, path=tmp_path / "q.png")))
+    few = read_rgb(preview_grid(ds, n=2, path=tmp_path / "q.png"))
     shown = {tuple(c) for c in few.reshape(-1, 3).tolist()} & {
         tuple(ds.images[i, :, 0, 0].tolist()) for i in range(4)
     }
     assert len(shown) == 2
 
     paired = ImageSet("p", ds.images[:1], targets=torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
-    pair = np.asarray(Image.open(preview_grid(paired, n=1, path=tmp_path / "r.png")))
+    pair = read_rgb(preview_grid(paired, n=1, path=tmp_path / "r.png"))
     assert pair.shape[1] == 2 * CELL + 2 * GAP
     assert (pair[GAP + 5, GAP + CELL + 5] == 0).all() and (
         pair[GAP + 5, GAP + 5] == [255, 0, 0]
@@ -546,7 +552,7 @@ def test_preview_draws_cjk_captions_not_tofu(tmp_path):
     """With a font lacking CJK glyphs, both characters would be the same .notdef box."""
 
     def caption_pixels(char: str) -> np.ndarray:
-        sheet = np.asarray(Image.open(preview_grid(colors_set([char]), 1, tmp_path / "c.png")))
+        sheet = read_rgb(preview_grid(colors_set([char]), 1, tmp_path / "c.png"))
         return sheet[GAP + CELL : GAP + CELL + TEXT_HEIGHT, GAP : GAP + CELL]
 
     yong, shui, ten = caption_pixels("永"), caption_pixels("水"), caption_pixels("十")
@@ -557,6 +563,6 @@ def test_preview_draws_cjk_captions_not_tofu(tmp_path):
 def test_preview_of_a_builtin(tmp_path):
     ds = load_dataset("calligraphy", resolution=RES, n_chars=30, split="all")
     path = preview_grid(ds, n=9, path=tmp_path / "sub" / "grid.png")
-    assert Image.open(path).size[0] > 2 * CELL
+    assert read_rgb(path).shape[1] > 2 * CELL
     assert "calligraphy: 30 images, 32x32 px, grayscale" in dataset_summary(ds)
     assert "pairs: targets 1x32x32" in dataset_summary(ds)
