@@ -92,14 +92,7 @@ def _open(name: str, root: Path, split: str):
         if split == "all":
             raise HuashiError(f"{name} has no 'all' split: load split='train' and split='test'.")
         return cls(str(root), train=split == "train", download=False)
-    except (
-        RuntimeError,
-        FileNotFoundError,
-        AssertionError,
-        ValueError,
-        OSError,
-        EOFError,
-    ) as error:
+    except (RuntimeError, OSError, AssertionError, ValueError, EOFError) as error:
         missing = isinstance(error, FileNotFoundError) or "not found" in str(error).lower()
         if not missing:  # the files are there but torchvision cannot parse them
             raise HuashiError(
