@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from huashi.augment import diff_augment, parse_policy
+from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
@@ -218,6 +219,10 @@ class GAN(Family):
             ),
         }
         self.preview_captions: list[str] = []
+
+    def training_callbacks(self) -> list:
+        """The training doctor watches every run and prints failure signs as they appear."""
+        return [DoctorCallback(self.config.loss)]
 
     @classmethod
     def check_data(cls, data: DataInfo, config: GANConfig) -> None:

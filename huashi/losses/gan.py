@@ -93,12 +93,12 @@ def hinge_g_loss(fake: Tensor) -> Tensor:
 
 #: name -> (D loss, G loss, takes label targets)
 LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Tensor], Tensor], bool]] = {
+    "hinge": (hinge_d_loss, hinge_g_loss, False),
     "bce": (bce_d_loss, minimax_g_loss, True),
     "nsgan": (bce_d_loss, nonsaturating_g_loss, True),
     "wgan": (wgan_d_loss, wgan_g_loss, False),
     "wgan-gp": (wgan_d_loss, wgan_g_loss, False),
     "lsgan": (lsgan_d_loss, lsgan_g_loss, True),
-    "hinge": (hinge_d_loss, hinge_g_loss, False),
 }
 
 
