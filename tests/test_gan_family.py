@@ -95,7 +95,7 @@ def test_cutout_zeroes_one_square_of_half_the_size():
         rows, cols = zero.any(1).nonzero().flatten(), zero.any(0).nonzero().flatten()
         assert zero.sum() == len(rows) * len(cols)  # one rectangle
         assert 1 <= len(rows) <= 8 and 1 <= len(cols) <= 8
-        interior = 4 <= rows.min() and rows.max() <= 11 and 4 <= cols.min() and cols.max() <= 11
+        interior = rows.min() >= 4 and rows.max() <= 11 and cols.min() >= 4 and cols.max() <= 11
         assert not interior or (len(rows), len(cols)) == (8, 8)
 
 
@@ -180,8 +180,8 @@ def test_mixed_and_separate_batches_agree_without_batchnorm():
 def test_smoothed_and_flipped_labels_lie_in_the_seed_ranges():
     gan = family(loss="nsgan", label_smoothing=True)
     real_t, fake_t = gan._targets(4000, 4000, ctx())
-    assert 0.7 <= real_t.min() and real_t.max() <= 1.2 and real_t.std() > 0.1
-    assert 0.0 <= fake_t.min() and fake_t.max() <= 0.3
+    assert real_t.min() >= 0.7 and real_t.max() <= 1.2 and real_t.std() > 0.1
+    assert fake_t.min() >= 0.0 and fake_t.max() <= 0.3
     flipped = family(loss="bce", label_flip=0.2)
     real_t, fake_t = flipped._targets(4000, 4000, ctx())
     assert set(real_t.unique().tolist()) == {0.0, 1.0}
@@ -213,7 +213,9 @@ def test_every_switch_trains_both_networks(arch):
     before = {k: [p.clone() for p in m.parameters()] for k, m in gan.modules.items()}
     gan.train_step({"image": torch.rand(4, 3, 16, 16) * 2 - 1}, ctx())
     for name, module in gan.modules.items():
-        changed = [not torch.equal(a, b) for a, b in zip(before[name], module.parameters())]
+        changed = [
+            not torch.equal(a, b) for a, b in zip(before[name], module.parameters(), strict=True)
+        ]
         assert all(changed), name
     assert isinstance(gan.optimizers["discriminator"], torch.optim.SGD)
 
