@@ -345,3 +345,18 @@ def test_config_round_trips_through_json():
 
     again = GAN.make_config(json.loads(json.dumps(values)))
     assert again.loss == "hinge" and list(again.real_label_range) == [0.8, 1.0]
+
+
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+@pytest.mark.parametrize("upsample", ["convtranspose", "pixelshuffle"])
+def test_resnet_nets_at_every_power_of_two(resolution, upsample):
+    from huashi.models.gan.resnet import Discriminator, Generator, ResNetGANConfig
+
+    config = ResNetGANConfig(z_dim=8, g_width=4, d_width=4)
+    G = Generator(config, 3, resolution, upsample=upsample)
+    D = Discriminator(config, 3, resolution)
+    images = G(torch.randn(2, 8))
+    assert images.shape == (2, 3, resolution, resolution) and images.abs().max() <= 1
+    assert D(images).shape == (2,)
+    # one residual up-block per doubling from 4x4, one down-block per halving back to 4x4
+    assert len(G.blocks) == len(D.blocks) == int(resolution).bit_length() - 3
