@@ -287,8 +287,9 @@ class DoctorReport:
 
 
 def doctor(run: str | Path) -> DoctorReport:
-    """The training doctor's findings for a (finished or running) GAN run, from its log."""
-    from huashi.doctor import diagnose
+    """The training doctor's findings for a (finished or running) GAN run, from its log and the
+    diversity of its fixed-seed progress grids."""
+    from huashi.doctor import diagnose, grid_diversity
     from huashi.training.logging import read_log
 
     run_dir = Path(run)
@@ -296,4 +297,10 @@ def doctor(run: str | Path) -> DoctorReport:
     loss = config.model.get("loss", "nsgan")
     records = read_log(run_dir / "log.jsonl")
     steps = [int(r["step"]) for r in records] or [0]
-    return DoctorReport(run_dir, len(records), steps[0], steps[-1], diagnose(records, loss))
+    resolution, n_fixed = config.data["resolution"], config.train.get("n_fixed", 64)
+    fixed = [
+        (int(path.stem.removeprefix("step-")), grid_diversity(path, resolution, n_fixed))
+        for path in sorted((run_dir / "samples").glob("step-*.png"))
+    ]
+    findings = diagnose(records, loss, fixed)
+    return DoctorReport(run_dir, len(records), steps[0], steps[-1], findings)

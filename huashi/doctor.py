@@ -17,6 +17,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 MIN_WINDOW = 5  # records in the window a trend check needs
@@ -187,17 +188,72 @@ def check_mode_collapse(records: Sequence[dict[str, Any]]) -> Finding | None:
     return None
 
 
-def diagnose(records: Sequence[dict[str, Any]], loss: str = "nsgan") -> list[Finding]:
-    """Every failure sign present in the log ``records`` of a GAN trained with ``loss``."""
+def check_fixed_seed_collapse(
+    series: Sequence[tuple[int, float]], data_diversity: float | None = None
+) -> Finding | None:
+    """Diversity of the fixed-seed progress grids, ``[(step, mean pairwise distance), ...]``:
+    the latest far below its best earlier value (or, given the data's, nearly zero)."""
+    if len(series) < 3:
+        return None
+    step, now = series[-1]
+    peak = max(v for _, v in series[:-1])
+    collapsed = peak > 0 and now < 0.3 * peak
+    constant = data_diversity is not None and now < 0.02 * data_diversity
+    if collapsed or constant:
+        return Finding(
+            "mode_collapse", "the fixed-seed samples lost their diversity (mode collapse)",
+            f"the progress grid's images differ by {now:.4f} at step {step}, against "
+            f"{peak:.4f} at best before",
+            REMEDIES["mode_collapse"], step,
+        )  # fmt: skip
+    return None
+
+
+def diagnose(
+    records: Sequence[dict[str, Any]],
+    loss: str = "nsgan",
+    fixed_seed_diversity: Sequence[tuple[int, float]] = (),
+) -> list[Finding]:
+    """Every failure sign present in the log ``records`` of a GAN trained with ``loss`` (and in
+    the diversity of its fixed-seed progress grids, when given)."""
+    data = [r["data_diversity"] for r in records if "data_diversity" in r]
+    fixed = check_fixed_seed_collapse(
+        fixed_seed_diversity, statistics.fmean(data) if data else None
+    )
+    batch = check_mode_collapse(records)
     checks = (
         check_nan(records),
         check_d_collapse(records, loss),
         check_d_not_working(records, loss),
         check_saturated(records),
         check_exploding(records),
-        check_mode_collapse(records),
+        batch or fixed,
     )
     return [finding for finding in checks if finding is not None]
+
+
+def grid_diversity(path: Path, resolution: int, n: int, padding: int = 2) -> float:
+    """Mean pairwise RMS distance (images in [-1, 1]) between the ``n`` tiles of a progress grid
+    written by :func:`huashi.images.save_grid` (``round(sqrt(n))`` tiles per row)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        grid = np.asarray(image.convert("RGB"), dtype=np.float64) / 127.5 - 1
+    per_row = max(1, round(n**0.5))
+    step = resolution + padding
+    tiles = [
+        grid[padding + (i // per_row) * step :, padding + (i % per_row) * step :][
+            :resolution, :resolution
+        ].ravel()
+        for i in range(n)
+    ]
+    flat = np.stack(tiles)
+    if len(flat) < 2:
+        return 0.0
+    squared = (flat**2).sum(1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None] - 2 * flat @ flat.T, 0))
+    return float(distances.sum() / (len(flat) * (len(flat) - 1)) / flat.shape[1] ** 0.5)
 
 
 class DoctorCallback:

@@ -174,3 +174,32 @@ def test_cli_train_doctor_and_conditional_sample(tmp_path, monkeypatch, capsys):
     assert main(["train", "gan", "--data", "squares", "--out", str(tmp_path / "b"),
                  "--loss", "gan"]) == 2  # fmt: skip
     assert "choose --loss from hinge, bce, nsgan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("channels, n", [(3, 16), (1, 6)])
+def test_grid_diversity_reads_the_tiles_of_a_progress_grid(tmp_path, channels, n):
+    from huashi.doctor import grid_diversity
+    from huashi.families.gan import mean_pairwise_distance
+    from huashi.images import save_grid, to_uint8
+
+    images = torch.rand(n, channels, 8, 8) * 2 - 1
+    save_grid(images, tmp_path / "grid.png")
+    quantized = to_uint8(images).double() / 127.5 - 1
+    expected = mean_pairwise_distance(quantized)
+    assert grid_diversity(tmp_path / "grid.png", 8, n) == pytest.approx(expected, rel=1e-6)
+    save_grid(images[:1].expand(n, -1, -1, -1), tmp_path / "same.png")
+    assert grid_diversity(tmp_path / "same.png", 8, n) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fixed_seed_diversity_collapse():
+    healthy = synthetic_log()
+    falling = [(100, 0.4), (200, 0.45), (300, 0.3), (400, 0.05)]
+    assert codes(healthy) == set()
+    findings = diagnose(healthy, "nsgan", falling)
+    assert [f.code for f in findings] == ["mode_collapse"] and "step 400" in findings[0].evidence
+    assert diagnose(healthy, "nsgan", [(100, 0.4), (200, 0.45), (300, 0.35)]) == []
+    # a constant G: nothing to fall from, but nearly zero against the data's diversity
+    assert codes(healthy[:20], "nsgan") == set()
+    assert [f.code for f in diagnose(healthy, "nsgan", [(1, 0.0), (2, 0.0), (3, 0.0)])] == [
+        "mode_collapse"
+    ]
