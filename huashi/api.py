@@ -22,9 +22,11 @@ from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 
 __all__ = [
+    "DoctorReport",
     "LoadedRun",
     "TrainConfig",
     "TrainResult",
+    "doctor",
     "load_run",
     "preview_data",
     "regenerate",
@@ -266,3 +268,42 @@ def preview_data(
 
 def device_name(device: str = "auto") -> str:
     return str(pick_device(device))
+
+
+@dataclass
+class DoctorReport:
+    run_dir: Path
+    records: int
+    first_step: int
+    last_step: int
+    findings: list  # list[huashi.doctor.Finding]
+
+    def summary(self) -> str:
+        if not self.records:
+            return f"{self.run_dir}: no log records yet."
+        head = (
+            f"{self.run_dir}: {self.records} log records, steps {self.first_step}-{self.last_step}"
+        )
+        if not self.findings:
+            return head + ": no failure signs."
+        return head + f": {len(self.findings)} failure sign(s):"
+
+
+def doctor(run: str | Path) -> DoctorReport:
+    """The training doctor's findings for a (finished or running) GAN run, from its log and the
+    diversity of its fixed-seed progress grids."""
+    from huashi.doctor import diagnose, grid_diversity
+    from huashi.training.logging import read_log
+
+    run_dir = Path(run)
+    config = RunConfig.load(run_dir)
+    loss = config.model.get("loss", "nsgan")
+    records = read_log(run_dir / "log.jsonl")
+    steps = [int(r["step"]) for r in records] or [0]
+    resolution, n_fixed = config.data["resolution"], config.train.get("n_fixed", 64)
+    fixed = [
+        (int(path.stem.removeprefix("step-")), grid_diversity(path, resolution, n_fixed))
+        for path in sorted((run_dir / "samples").glob("step-*.png"))
+    ]
+    findings = diagnose(records, loss, fixed)
+    return DoctorReport(run_dir, len(records), steps[0], steps[-1], findings)

@@ -25,6 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--prompt", help="the caption a text-conditional model paints")
+    parser.add_argument(
+        "--label", help="the class (number or name) a class-conditional model paints"
+    )
     parser.set_defaults(run=run_sample)
 
     again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
@@ -34,9 +38,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
+    options = {"prompt": args.prompt} if args.prompt is not None else {}
+    if args.label is not None:
+        options["label"] = int(args.label) if args.label.lstrip("-").isdigit() else args.label
     result = api.sample(
         args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
         per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
+        **options,
     )  # fmt: skip
     folder = (
         f" and {len(result.files)} images in {args.out.parent / args.out.stem}/"

@@ -120,6 +120,10 @@ class Family(ABC):
         override it to cycle through labels or prompts."""
         return self.generate(seeds)
 
+    def training_callbacks(self) -> list[Callable[[Any, dict[str, float]], None]]:
+        """Callbacks the trainer adds to every run of this family (e.g. the GAN doctor)."""
+        return []
+
     @classmethod
     def check_data(cls, data: DataInfo, config: Any) -> None:
         """Raise :class:`HuashiError` when the family cannot train on this data."""

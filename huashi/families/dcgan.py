@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
@@ -39,6 +40,10 @@ class DCGAN(Family):
                 discriminator.parameters(), lr=config.lr, betas=betas
             ),
         }
+
+    def training_callbacks(self) -> list:
+        """The training doctor watches every run and prints failure signs as they appear."""
+        return [DoctorCallback("nsgan")]
 
     @classmethod
     def check_data(cls, data: DataInfo, config: DCGANConfig) -> None:

@@ -86,7 +86,7 @@ class Trainer:
         self.dataset = dataset
         self.config = config
         self.run_dir = Path(run_dir)
-        self.callbacks = list(callbacks or [])
+        self.callbacks = list(callbacks or []) + family.training_callbacks()
         self.progress = progress
         self.device = family.device
         self.step = 0

@@ -1,0 +1,494 @@
+"""The general GAN family: every G2 loss and regularizer, the seed's stability kit (G3),
+DiffAugment and EMA for small data (G4), and class- or text-conditional GANs (G5).
+
+One training step is ``d_steps`` discriminator updates then one generator update:
+
+- D sees real and fake images (as separate all-real / all-fake batches, or one mixed batch),
+  both passed through DiffAugment and instance noise when those are on. BCE and LSGAN targets
+  may be smoothed (real in ``real_label_range``, fake in ``fake_label_range``) and flipped.
+  A text-conditional D is matching-aware: (real, right caption) is real, (fake, right caption)
+  and (real, wrong caption) are fake (:func:`matching_aware_batch`).
+- Regularizers: a gradient penalty on interpolates (``wgan-gp``, or any loss with
+  ``gp_weight``), lazy R1 on reals, WGAN weight clipping, spectral norm on D.
+- G minimizes the loss's G side on fresh fakes through the same augmentations.
+
+Logged per step: d_loss, g_loss, d_real/d_fake (mean D(x), D(G(z)) as probabilities, for the
+BCE losses) or real_score/fake_score (mean raw outputs), d_grad_norm and g_grad_norm, the
+penalties, and ``diversity`` / ``data_diversity`` (mean pairwise distance of the fake and real
+batch), which the training doctor reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from huashi.augment import diff_augment, parse_policy
+from huashi.doctor import DoctorCallback
+from huashi.errors import HuashiError
+from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
+from huashi.models.gan import dcgan, resnet
+from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
+
+ARCHS = ("dcgan", "resnet")
+D_OPTIMIZERS = ("adam", "sgd")
+D_BATCHES = ("separate", "mixed")
+
+
+@dataclass
+class GANConfig:
+    arch: str = "dcgan"  # dcgan | resnet
+    loss: str = "nsgan"  # hinge | bce | nsgan | wgan | wgan-gp | lsgan
+    z_dim: int = 100
+    g_width: int = 64
+    d_width: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_optimizer: str = "adam"  # adam | sgd (the seed's "Adam for G, SGD for D")
+    d_steps: int = 1  # D updates per G update (on the same real batch, fresh fakes)
+    # regularizers
+    gp_weight: float | None = None  # None: 10 for wgan-gp, else 0
+    r1_weight: float = 0.0  # gamma; the penalty is gamma/2 * E||grad D(x)||^2
+    r1_every: int = 16  # lazy R1: applied every r1_every D steps, scaled by r1_every
+    clip: float = 0.01  # WGAN weight clipping (loss wgan only)
+    spectral_norm: bool = False  # on every D layer
+    # stability kit (G3)
+    norm: str = "batch"  # G's normalization: batch | instance | none
+    d_norm: str = "auto"  # auto: batch (dcgan) or none (resnet); instance with penalties
+    upsample: str = "convtranspose"  # convtranspose | pixelshuffle
+    label_smoothing: bool = False
+    real_label_range: tuple[float, float] = (0.7, 1.2)
+    fake_label_range: tuple[float, float] = (0.0, 0.3)
+    label_flip: float = 0.0  # probability of swapping a sample's real/fake target in D's loss
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at step 0 ...
+    instance_noise_steps: int = 2000  # ... annealed linearly to 0 at this step
+    dropout: float = 0.0  # in G, on at train and test time
+    d_batches: str = "separate"  # separate all-real / all-fake batches, or mixed
+    # small data (G4)
+    diffaugment: str = ""  # e.g. "color,translation,cutout"
+    # conditional (G5)
+    condition: str = "none"  # none | class | text
+    cond_dim: int = 128
+    text_encoder: str = "minilm"  # or a local Hugging Face folder
+
+    def __post_init__(self) -> None:
+        for name, value, valid in (
+            ("loss", self.loss, tuple(LOSSES)),
+            ("arch", self.arch, ARCHS),
+            ("norm", self.norm, NORMS),
+            ("d_norm", self.d_norm, ("auto", *NORMS)),
+            ("upsample", self.upsample, UPSAMPLES),
+            ("d_optimizer", self.d_optimizer, D_OPTIMIZERS),
+            ("d_batches", self.d_batches, D_BATCHES),
+            ("condition", self.condition, CONDITIONS),
+        ):
+            if value not in valid:
+                flag = "--" + name.replace("_", "-")
+                raise HuashiError(
+                    f"unknown {name} {value!r}: choose {flag} from {', '.join(valid)}."
+                )
+        parse_policy(self.diffaugment)
+        if (self.label_smoothing or self.label_flip > 0) and not LOSSES[self.loss][2]:
+            raise HuashiError(
+                f"label smoothing and flipping need labels, which the {self.loss} loss does "
+                "not use: choose --loss bce, nsgan or lsgan, or drop those options."
+            )
+        if not 0 <= self.label_flip < 0.5 or not 0 <= self.dropout < 1:
+            raise HuashiError("--label-flip must be in [0, 0.5) and --dropout in [0, 1).")
+        if self.d_steps < 1 or self.r1_every < 1 or self.instance_noise < 0:
+            raise HuashiError("--d-steps and --r1-every must be >= 1, --instance-noise >= 0.")
+        penalties = self.penalty_weight > 0 or self.r1_weight > 0
+        if penalties and self.d_norm == "batch":
+            raise HuashiError(
+                "gradient penalties need each D output to depend on its own image only, which "
+                "BatchNorm breaks: use --d-norm instance or none (or auto)."
+            )
+
+    @property
+    def penalty_weight(self) -> float:
+        if self.gp_weight is not None:
+            return float(self.gp_weight)
+        return 10.0 if self.loss == "wgan-gp" else 0.0
+
+    @property
+    def discriminator_norm(self) -> str:
+        if self.d_norm != "auto":
+            return self.d_norm
+        if self.arch == "resnet":
+            return "none"
+        return "instance" if self.penalty_weight > 0 or self.r1_weight > 0 else "batch"
+
+
+def matching_aware_batch(
+    real: torch.Tensor, fake: torch.Tensor, captions: Sequence[str], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The matching-aware discriminator's pairs (GAN-CLS, Reed et al. 2016).
+
+    Returns ``images`` [3B'], ``caption_index`` [3B'] (into ``captions``) and ``is_real`` [3B']:
+    (real, right caption) -> real; (fake, right caption) -> fake; (real, wrong caption) -> fake.
+    The wrong caption of image i is drawn from the batch among captions that differ from
+    ``captions[i]``; an image whose batch holds no different caption gets no wrong pair.
+    """
+    b = len(real)
+    draws = torch.rand(b, generator=generator, device=generator.device).cpu().tolist()
+    keep, wrong = [], []
+    for i in range(b):
+        others = [j for j in range(b) if captions[j] != captions[i]]
+        if others:
+            keep.append(i)
+            wrong.append(others[int(draws[i] * len(others))])
+    right = torch.arange(b, device=real.device)
+    keep_t = torch.tensor(keep, dtype=torch.long, device=real.device)
+    wrong_t = torch.tensor(wrong, dtype=torch.long, device=real.device)
+    images = torch.cat([real, fake, real[keep_t]])
+    caption_index = torch.cat([right, right, wrong_t])
+    is_real = torch.cat(
+        [torch.ones(b, dtype=torch.bool), torch.zeros(b + len(keep), dtype=torch.bool)]
+    ).to(real.device)
+    return images, caption_index, is_real
+
+
+def mean_pairwise_distance(images: torch.Tensor) -> float:
+    """Mean L2 distance between the images of a batch, per pixel (RMS): a diversity measure."""
+    flat = images.detach().float().flatten(1)
+    if len(flat) < 2:
+        return 0.0
+    distances = torch.cdist(flat, flat) / flat.shape[1] ** 0.5
+    n = len(flat)
+    return float(distances.sum() / (n * (n - 1)))
+
+
+def grad_norm(module: nn.Module) -> float:
+    norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
+
+
+class GAN(Family):
+    """GANs with any loss, regularizer, stability switch, DiffAugment and conditioning."""
+
+    name = "gan"
+    config_class = GANConfig
+    ema_targets = ("generator",)
+
+    def __init__(self, config: GANConfig, data: DataInfo, device: torch.device) -> None:
+        super().__init__(config, data, device)
+        self.check_data(data, config)
+        self.policy = parse_policy(config.diffaugment)
+        self.d_loss_fn, self.g_loss_fn, self.uses_labels = LOSSES[config.loss]
+        self.text_encoder = None
+        text_dim = 0
+        if config.condition == "text":
+            from huashi.text import load_text_encoder
+
+            self.text_encoder = load_text_encoder(config.text_encoder, device)
+            text_dim = self.text_encoder.dim
+        condition = Condition(config.condition, data.num_classes, text_dim, config.cond_dim)
+        arch = dcgan if config.arch == "dcgan" else resnet
+        arch_config = (
+            dcgan.DCGANConfig(z_dim=config.z_dim, g_width=config.g_width, d_width=config.d_width)
+            if config.arch == "dcgan"
+            else resnet.ResNetGANConfig(config.z_dim, config.g_width, config.d_width)
+        )
+        G = arch.Generator(
+            arch_config, data.channels, data.resolution, config.norm, config.upsample,
+            config.dropout, condition,
+        )  # fmt: skip
+        D = arch.Discriminator(
+            arch_config, data.channels, data.resolution, config.discriminator_norm, condition
+        )
+        if config.arch == "dcgan":
+            G.apply(dcgan.init_dcgan_weights)
+            D.apply(dcgan.init_dcgan_weights)
+        if config.spectral_norm:
+            add_spectral_norm(D)
+        self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
+        betas = (config.beta1, config.beta2)
+        self.optimizers = {
+            "generator": torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=betas),
+            "discriminator": (
+                torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=betas)
+                if config.d_optimizer == "adam"
+                else torch.optim.SGD(D.parameters(), lr=config.lr_d)
+            ),
+        }
+        self.preview_captions: list[str] = []
+
+    def training_callbacks(self) -> list:
+        """The training doctor watches every run and prints failure signs as they appear."""
+        return [DoctorCallback(self.config.loss)]
+
+    @classmethod
+    def check_data(cls, data: DataInfo, config: GANConfig) -> None:
+        r = data.resolution
+        if r < 16 or r & (r - 1):
+            raise HuashiError(
+                f"the gan family needs a power-of-two resolution of at least 16, got {r}: "
+                "pass --resolution 32 or 64."
+            )
+        if config.condition == "class" and data.num_classes < 2:
+            raise HuashiError(
+                "--condition class needs labelled data (mnist, shapes, or a folder with one "
+                "subfolder per class); this dataset has no class labels."
+            )
+        if config.condition == "text" and not data.has_captions:
+            raise HuashiError(
+                "--condition text needs captions (emoji, shapes, or a folder with .txt sidecars "
+                "or metadata.jsonl); this dataset has none."
+            )
+
+    # --- the pieces of a step ---------------------------------------------------------------
+
+    def _noise(self, n: int, g: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, generator=g, device=g.device).to(self.device)
+
+    def _condition(self, chunk: dict[str, Any]) -> torch.Tensor | None:
+        if self.config.condition == "class":
+            return chunk["label"].to(self.device)
+        if self.config.condition == "text":
+            return self.text_encoder.encode(chunk["caption"]).pooled.to(self.device)
+        return None
+
+    def _d_input(self, images: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """What D sees: DiffAugment, then annealed instance noise."""
+        if self.policy:
+            images = diff_augment(images, self.policy, ctx.generator)
+        std = self.config.instance_noise * max(
+            0.0, 1.0 - ctx.step / max(1, self.config.instance_noise_steps)
+        )
+        if std > 0:
+            noise = torch.randn(images.shape, generator=ctx.generator, device=ctx.generator.device)
+            images = images + std * noise.to(images.device, images.dtype)
+        return images
+
+    def _targets(
+        self, n_real: int, n_fake: int, ctx: StepContext
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Per-sample BCE/LSGAN targets with smoothing and flipping (None: plain 1 and 0)."""
+        config = self.config
+        if not self.uses_labels or not (config.label_smoothing or config.label_flip > 0):
+            return None, None
+        g = ctx.generator
+
+        def labels(n: int, value: float, span: tuple[float, float]) -> torch.Tensor:
+            if not config.label_smoothing:
+                return torch.full((n,), value, device=self.device)
+            u = torch.rand(n, generator=g, device=g.device).to(self.device)
+            return span[0] + (span[1] - span[0]) * u
+
+        real_t = labels(n_real, 1.0, config.real_label_range)
+        fake_t = labels(n_fake, 0.0, config.fake_label_range)
+        if config.label_flip > 0:
+            flip_r = torch.rand(n_real, generator=g, device=g.device).to(self.device)
+            flip_f = torch.rand(n_fake, generator=g, device=g.device).to(self.device)
+            other_r = labels(n_real, 0.0, config.fake_label_range)
+            other_f = labels(n_fake, 1.0, config.real_label_range)
+            real_t = torch.where(flip_r < config.label_flip, other_r, real_t)
+            fake_t = torch.where(flip_f < config.label_flip, other_f, fake_t)
+        return real_t, fake_t
+
+    def _d_loss(self, real_logits, fake_logits, ctx) -> torch.Tensor:
+        if not self.uses_labels:
+            return self.d_loss_fn(real_logits, fake_logits)
+        real_t, fake_t = self._targets(len(real_logits), len(fake_logits), ctx)
+        return self.d_loss_fn(real_logits, fake_logits, real_t, fake_t)
+
+    def _scores(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
+        if self.config.loss in ("bce", "nsgan"):
+            return {
+                "d_real": torch.sigmoid(real_logits).mean().item(),
+                "d_fake": torch.sigmoid(fake_logits).mean().item(),
+            }
+        return {"real_score": real_logits.mean().item(), "fake_score": fake_logits.mean().item()}
+
+    def _remember_captions(self, batch: dict[str, Any]) -> None:
+        for caption in batch.get("caption", []):
+            if len(self.preview_captions) >= 64:
+                break
+            if caption not in self.preview_captions:
+                self.preview_captions.append(caption)
+
+    # --- one training step --------------------------------------------------------------------
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        config = self.config
+        G, D = self.modules["generator"], self.modules["discriminator"]
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+        if self.text_encoder is not None:
+            self._remember_captions(batch)
+
+        def d_loss(chunk: dict[str, Any], r1_now: bool) -> tuple[torch.Tensor, dict]:
+            real, cond = chunk["image"], self._condition(chunk)
+            n = len(real)
+            with torch.no_grad():
+                fake = G(self._noise(n, ctx.generator), cond)
+            if config.condition == "text":
+                images, index, _ = matching_aware_batch(real, fake, chunk["caption"], ctx.generator)
+                d_cond = cond[index]  # rows: n real, then fakes and real-with-wrong-caption
+            else:
+                images, d_cond = (
+                    torch.cat([real, fake]),
+                    None if cond is None else torch.cat([cond, cond]),
+                )
+            seen = self._d_input(images, ctx)
+            if r1_now:
+                real_in = seen[:n].detach().requires_grad_(True)
+                seen = torch.cat([real_in, seen[n:]])
+            if config.d_batches == "mixed":
+                logits = D(seen, d_cond).float()
+                real_logits, fake_logits = logits[:n], logits[n:]
+            else:
+                real_logits = D(seen[:n], None if d_cond is None else d_cond[:n]).float()
+                fake_logits = D(seen[n:], None if d_cond is None else d_cond[n:]).float()
+            loss = self._d_loss(real_logits, fake_logits, ctx)
+            logged = {"d_loss": loss.item(), **self._scores(real_logits, fake_logits)}
+            if config.penalty_weight > 0:
+                right = None if d_cond is None else d_cond[:n]
+                alpha = torch.rand(n, generator=ctx.generator, device=ctx.generator.device)
+                gp = gradient_penalty(
+                    lambda x: D(x, right).float(), seen[:n], seen[n : 2 * n], alpha.to(real.device)
+                )
+                loss = loss + config.penalty_weight * gp
+                logged["gp"] = gp.item()
+            if r1_now:
+                r1 = r1_penalty(real_logits, real_in)
+                loss = loss + 0.5 * config.r1_weight * config.r1_every * r1
+                logged["r1"] = r1.item()
+            logged["diversity"] = mean_pairwise_distance(fake)
+            logged["data_diversity"] = mean_pairwise_distance(real)
+            return loss, logged
+
+        def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+            cond = self._condition(chunk)
+            fake = G(self._noise(len(chunk["image"]), ctx.generator), cond)
+            loss = self.g_loss_fn(D(self._d_input(fake, ctx), cond).float())
+            return loss, {"g_loss": loss.item()}
+
+        logged: dict[str, float] = {}
+        for d_round in range(config.d_steps):
+            r1_now = config.r1_weight > 0 and r1_due(
+                ctx.step * config.d_steps + d_round, config.r1_every
+            )
+            opt_d.zero_grad(set_to_none=True)
+            logged = ctx.backward(batch, lambda chunk, r1_now=r1_now: d_loss(chunk, r1_now))
+            logged["d_grad_norm"] = grad_norm(D)
+            opt_d.step()
+            if config.loss == "wgan":
+                clip_weights(D, config.clip)
+        D.requires_grad_(False)  # G's step needs no D gradients
+        opt_g.zero_grad(set_to_none=True)
+        logged |= ctx.backward(batch, g_loss)
+        D.requires_grad_(True)
+        logged["g_grad_norm"] = grad_norm(G)
+        opt_g.step()
+        return logged
+
+    # --- sampling -----------------------------------------------------------------------------
+
+    def _sampling_condition(
+        self, n: int, seeds: Sequence[int], prompt: str | None, label: int | str | None
+    ) -> torch.Tensor | None:
+        kind = self.config.condition
+        if kind == "none":
+            if prompt is not None or label is not None:
+                raise HuashiError(
+                    "this model is unconditional: it takes no --prompt or --label (train with "
+                    "--condition class or text for that)."
+                )
+            return None
+        if kind == "class":
+            if prompt is not None:
+                raise HuashiError(
+                    "this model is conditioned on class labels: use --label, not --prompt."
+                )
+            if label is None:
+                labels = [s % self.data.num_classes for s in seeds]
+            else:
+                labels = [self._label_index(label)] * n
+            return torch.tensor(labels, dtype=torch.long, device=self.device)
+        if label is not None:
+            raise HuashiError("this model is conditioned on text: use --prompt, not --label.")
+        if prompt is None or not str(prompt).strip():
+            raise HuashiError(
+                'this model is conditioned on text: pass --prompt "a small red circle".'
+            )
+        return self.text_encoder.encode([str(prompt)] * n).pooled.to(self.device)
+
+    def _label_index(self, label: int | str) -> int:
+        names = list(self.data.class_names)
+        if isinstance(label, str) and not label.lstrip("-").isdigit():
+            if label not in names:
+                raise HuashiError(
+                    f"unknown class {label!r}: choose one of {', '.join(names)} "
+                    f"(or a number 0-{len(names) - 1})."
+                )
+            return names.index(label)
+        index = int(label)
+        if not 0 <= index < self.data.num_classes:
+            raise HuashiError(
+                f"--label {index} is out of range: this model knows {self.data.num_classes} "
+                f"classes, 0-{self.data.num_classes - 1}."
+            )
+        return index
+
+    @torch.no_grad()
+    def generate(
+        self,
+        seeds: Sequence[int],
+        prompt: str | None = None,
+        label: int | str | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """One image per seed; ``prompt`` (text models) or ``label`` (class models, a number or
+        a class name; default: ``seed % classes``) conditions them."""
+        if options:
+            raise HuashiError(
+                f"unknown sampling option(s) {', '.join(options)}: the gan family takes "
+                "prompt and label."
+            )
+        cond = self._sampling_condition(len(seeds), seeds, prompt, label)
+        return self._generate(seeds, cond)
+
+    def _generate(self, seeds: Sequence[int], cond: torch.Tensor | None) -> torch.Tensor:
+        G = self.sampling_module("generator")
+        was_training = G.training
+        G.eval()  # BatchNorm running statistics: an image does not depend on its batch-mates
+        z = noise_for_seeds(seeds, (self.config.z_dim,), self.device)
+        if self.config.dropout > 0:  # dropout stays on: draw each image's masks from its seed
+            images = []
+            for i, seed in enumerate(seeds):
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(seed) + 1)
+                    images.append(G(z[i : i + 1], None if cond is None else cond[i : i + 1]))
+            images = torch.cat(images)
+        else:
+            images = G(z, cond)
+        G.train(was_training)
+        return images.float()
+
+    @torch.no_grad()
+    def preview(self, seeds: Sequence[int]) -> torch.Tensor:
+        """Progress grids cycle through the class labels, or through captions seen in training."""
+        if self.config.condition == "text":
+            captions = self.preview_captions or [""]
+            chosen = [captions[i % len(captions)] for i in range(len(seeds))]
+            cond = self.text_encoder.encode(chosen).pooled.to(self.device)
+            return self._generate(seeds, cond)
+        return self.generate(seeds)
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, meta = super().state_tensors()
+        meta["preview_captions"] = list(self.preview_captions)
+        return tensors, meta
+
+    def load_state_tensors(
+        self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], weights_only: bool = False
+    ) -> None:
+        super().load_state_tensors(tensors, meta, weights_only)
+        self.preview_captions = list(meta.get("preview_captions", []))

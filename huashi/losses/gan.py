@@ -1,0 +1,129 @@
+"""GAN losses (G2) and regularizers as small pure functions of discriminator logits.
+
+Every loss has a D side ``d_loss(real_logits, fake_logits)`` and a G side ``g_loss(fake_logits)``
+(the logits of G's fakes, computed with gradients through G). ``LOSSES`` maps the names the
+``gan`` family accepts to these pairs. BCE-type losses and LSGAN take optional per-sample targets
+for the real and fake terms (label smoothing and flipping); hinge and WGAN have no labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+def _targets(target: Tensor | None, like: Tensor, value: float) -> Tensor:
+    return torch.full_like(like, value) if target is None else target.to(like.dtype)
+
+
+# --- minimax / non-saturating BCE (Goodfellow et al. 2014) -------------------------------------
+
+
+def bce_d_loss(
+    real: Tensor, fake: Tensor, real_target: Tensor | None = None, fake_target: Tensor | None = None
+) -> Tensor:
+    """-[log D(x) + log(1 - D(G(z)))] with D = sigmoid(logit), targets 1 and 0 by default."""
+    return F.binary_cross_entropy_with_logits(
+        real, _targets(real_target, real, 1.0)
+    ) + F.binary_cross_entropy_with_logits(fake, _targets(fake_target, fake, 0.0))
+
+
+def minimax_g_loss(fake: Tensor) -> Tensor:
+    """The original minimax G loss log(1 - D(G(z))) (it saturates when D wins)."""
+    return -F.softplus(fake).mean()  # log(1 - sigmoid(l)) = -softplus(l)
+
+
+def nonsaturating_g_loss(fake: Tensor) -> Tensor:
+    """The non-saturating G loss -log D(G(z))."""
+    return F.softplus(-fake).mean()  # -log sigmoid(l) = softplus(-l)
+
+
+# --- WGAN (Arjovsky et al. 2017) and WGAN-GP (Gulrajani et al. 2017) ---------------------------
+
+
+def wgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """The seed's critic loss: -(mean D(real) - mean D(fake))."""
+    return -(real.mean() - fake.mean())
+
+
+def wgan_g_loss(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, limit: float) -> None:
+    """WGAN's weight clipping: every parameter of the critic into [-limit, limit], in place."""
+    for parameter in module.parameters():
+        parameter.clamp_(-limit, limit)
+
+
+# --- LSGAN (Mao et al. 2017) --------------------------------------------------------------------
+
+
+def lsgan_d_loss(
+    real: Tensor, fake: Tensor, real_target: Tensor | None = None, fake_target: Tensor | None = None
+) -> Tensor:
+    """0.5 (D(x) - 1)^2 + 0.5 D(G(z))^2 on raw outputs."""
+    return (
+        0.5 * ((real - _targets(real_target, real, 1.0)) ** 2).mean()
+        + 0.5 * ((fake - _targets(fake_target, fake, 0.0)) ** 2).mean()
+    )
+
+
+def lsgan_g_loss(fake: Tensor) -> Tensor:
+    return 0.5 * ((fake - 1) ** 2).mean()
+
+
+# --- hinge (Lim & Ye 2017; SNGAN, BigGAN) -------------------------------------------------------
+
+
+def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """mean relu(1 - D(x)) + mean relu(1 + D(G(z)))."""
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def hinge_g_loss(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
+#: name -> (D loss, G loss, takes label targets)
+LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Tensor], Tensor], bool]] = {
+    "hinge": (hinge_d_loss, hinge_g_loss, False),
+    "bce": (bce_d_loss, minimax_g_loss, True),
+    "nsgan": (bce_d_loss, nonsaturating_g_loss, True),
+    "wgan": (wgan_d_loss, wgan_g_loss, False),
+    "wgan-gp": (wgan_d_loss, wgan_g_loss, False),
+    "lsgan": (lsgan_d_loss, lsgan_g_loss, True),
+}
+
+
+# --- regularizers -------------------------------------------------------------------------------
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, alpha: Tensor
+) -> Tensor:
+    """WGAN-GP: mean over samples of (||grad_x D(x_hat)|| - 1)^2 at x_hat = alpha real +
+    (1 - alpha) fake, with ``alpha`` [B] in [0, 1]. The graph is kept, so it trains D."""
+    a = alpha.view(-1, *[1] * (real.dim() - 1)).to(real.dtype)
+    mixed = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): mean over samples of ||grad_x D(x)||^2 on real images.
+    ``real`` must require grad and ``real_logits`` be computed from it. The caller weighs it by
+    gamma / 2 (and, when lazy, by the interval at which it is applied)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def r1_due(step: int, every: int) -> bool:
+    """Lazy regularization: apply R1 on steps 0, every, 2 every, ..."""
+    return every > 0 and step % every == 0

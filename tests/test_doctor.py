@@ -1,0 +1,205 @@
+"""The training doctor (G9): fires on planted failures, stays quiet on healthy training, and the
+CLI end to end (train with the doctor watching, `huashi doctor`, `huashi sample --label`)."""
+
+import io
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+from gan_fakes import Squares
+
+from huashi.cli import main
+from huashi.doctor import DoctorCallback, diagnose
+from huashi.families import DataInfo
+from huashi.families.gan import GAN, GANConfig
+from huashi.images import read_params
+from huashi.training.loop import TrainConfig, Trainer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These nets are tiny: on a busy CPU, intra-op threads cost far more than they give."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+CPU = torch.device("cpu")
+
+
+def synthetic_log(n: int = 40, seed: int = 0, **planted) -> list[dict]:
+    """A healthy GAN log (flat curves with 5% noise); ``planted`` maps keys to functions of the
+    progress t in [0, 1] that replace the healthy series (with 1% noise)."""
+    rng = random.Random(seed)
+    healthy = {
+        "d_loss": lambda t: 1.2, "g_loss": lambda t: 0.9, "d_real": lambda t: 0.6,
+        "d_fake": lambda t: 0.4, "d_grad_norm": lambda t: 2.0, "g_grad_norm": lambda t: 1.0,
+        "diversity": lambda t: 0.5, "data_diversity": lambda t: 0.7,
+    }  # fmt: skip
+    records = []
+    for i in range(n):
+        t = i / (n - 1)
+        record = {"step": 10 * (i + 1)}
+        for key, f in (healthy | planted).items():
+            noise = 0.01 if key in planted else 0.05
+            record[key] = f(t) * (1 + noise * rng.uniform(-1, 1))
+        records.append(record)
+    return records
+
+
+def codes(records, loss="nsgan") -> set[str]:
+    return {finding.code for finding in diagnose(records, loss)}
+
+
+def test_quiet_on_a_healthy_log():
+    for seed in range(5):
+        assert codes(synthetic_log(seed=seed)) == set()
+        assert codes(synthetic_log(seed=seed), "hinge") == set()
+
+
+@pytest.mark.parametrize(
+    "planted, expected",
+    [
+        ({"d_loss": lambda t: 1.2 * math.exp(-12 * t)}, "d_collapse"),
+        ({"g_loss": lambda t: 2.0 - 1.5 * t, "d_loss": lambda t: 0.8 + 0.8 * t}, "d_not_working"),
+        (
+            {
+                "d_real": lambda t: 0.6 + 0.399 * min(1, 3 * t),
+                "d_fake": lambda t: 0.4 * max(0.002, 1 - 3 * t),
+            },
+            "saturated",
+        ),  # fmt: skip
+        ({"d_grad_norm": lambda t: 2.0 * 10 ** (4 * t)}, "exploding"),
+        ({"diversity": lambda t: 0.5 * max(0.05, 1 - 2 * t)}, "mode_collapse"),
+        ({"diversity": lambda t: 0.001}, "mode_collapse"),
+    ],
+)
+def test_fires_on_each_planted_failure(planted, expected):
+    findings = diagnose(synthetic_log(**planted), "nsgan")
+    assert {f.code for f in findings} == {expected}
+    finding = findings[0]
+    assert finding.evidence and finding.remedy and finding.step == 400
+    assert "--" in finding.remedy  # a remedy names the option that applies it
+
+
+def test_nan_is_reported_with_its_step():
+    records = synthetic_log()
+    records[7]["g_grad_norm"] = float("nan")
+    (finding,) = diagnose(records)
+    assert finding.code == "nan" and "step 80" in finding.evidence
+
+
+def test_a_wgan_critic_loss_near_zero_is_not_a_collapse():
+    records = synthetic_log(d_loss=lambda t: 0.001 * (1 - t))
+    assert codes(records, "nsgan") == {"d_collapse"}
+    assert codes(records, "wgan-gp") == set()
+
+
+def test_a_problem_the_run_recovered_from_is_not_reported():
+    records = synthetic_log(60, diversity=lambda t: 0.5 if t > 0.5 else 0.001)
+    assert codes(records) == set()
+    assert codes(records[:25]) == {"mode_collapse"}
+
+
+def run_tiny(tmp_path, name, steps=40, constant_g=False, **options):
+    torch.manual_seed(0)
+    data = DataInfo(3, 16, 3, ("red", "green", "blue"), True)
+    gan = GAN(GANConfig(g_width=8, d_width=8, z_dim=16, **options), data, CPU)
+    if constant_g:  # a G whose output is constant whatever z is
+        gan.modules["generator"].register_forward_hook(lambda m, i, out: out * 0 + 0.5)
+    config = TrainConfig(steps=steps, batch_size=16, n_fixed=4, sample_every=1000,
+                         checkpoint_every=1000, log_every=1, precision="fp32")  # fmt: skip
+    trainer = Trainer(gan, Squares(48), config, tmp_path / name, progress=False)
+    doctors = [c for c in trainer.callbacks if isinstance(c, DoctorCallback)]
+    assert len(doctors) == 1  # every GAN run is watched
+    doctors[0].stream = io.StringIO()
+    trainer.run()
+    return set(doctors[0].reported), doctors[0].stream.getvalue()
+
+
+def test_fires_in_real_runs_with_planted_failures_and_stays_quiet_otherwise(tmp_path):
+    found, printed = run_tiny(tmp_path, "lr-d-100x", lr_d=2e-2)
+    assert "d_collapse" in found and "mode_collapse" not in found
+    assert printed.count("[d_collapse]") == 1  # printed once, when it first appears
+    found, printed = run_tiny(tmp_path, "constant-g", constant_g=True)
+    assert "mode_collapse" in found and "Remedy" in printed
+    found, printed = run_tiny(tmp_path, "healthy")
+    assert found == set() and printed == ""
+
+
+def test_cli_train_doctor_and_conditional_sample(tmp_path, monkeypatch, capsys):
+    import huashi.data
+
+    monkeypatch.setattr(
+        huashi.data, "load_dataset", lambda spec, resolution, **kw: Squares(32, resolution),
+        raising=False,
+    )  # fmt: skip
+    run = tmp_path / "run"
+    args = ["train", "gan", "--data", "squares", "--resolution", "16", "--out", str(run),
+            "--steps", "30", "--batch-size", "8", "--g-width", "4", "--d-width", "4",
+            "--z-dim", "8", "--condition", "class", "--diffaugment",
+            "translation", "--quiet", "--precision", "fp32", "--log-every", "1",
+            "--sample-every", "100", "--n-fixed", "4"]  # fmt: skip
+    assert main(args) == 0
+    assert main(["doctor", str(run)]) == 0
+    assert "30 log records, steps 1-30" in capsys.readouterr().out
+    # the doctor of a run whose log shows D winning outright (a planted log)
+    planted = synthetic_log(d_loss=lambda t: 1.2 * math.exp(-12 * t))
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in planted))
+    assert main(["doctor", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "1 failure sign(s)" in out and "D loss collapsed to ~0" in out
+    assert "Remedy: D wins too easily" in out
+
+    grid = tmp_path / "label2.png"
+    assert main(["sample", str(run), "--n", "3", "--label", "2", "--out", str(grid)]) == 0
+    params = read_params(grid)
+    assert params["options"] == {"label": 2} and params["seeds"] == [0, 1, 2]
+    single = grid.parent / grid.stem / "seed-000001.png"
+    again = tmp_path / "again.png"
+    assert main(["regenerate", str(single), "--out", str(again)]) == 0
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(single)))
+
+    capsys.readouterr()
+    assert main(["sample", str(run), "--label", "7", "--out", str(tmp_path / "x.png")]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["sample", str(run), "--prompt", "a red square", "--out", str(grid)]) == 2
+    assert "use --label" in capsys.readouterr().err
+    assert main(["train", "gan", "--data", "squares", "--out", str(tmp_path / "b"),
+                 "--loss", "gan"]) == 2  # fmt: skip
+    assert "choose --loss from hinge, bce, nsgan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("channels, n", [(3, 16), (1, 6)])
+def test_grid_diversity_reads_the_tiles_of_a_progress_grid(tmp_path, channels, n):
+    from huashi.doctor import grid_diversity
+    from huashi.families.gan import mean_pairwise_distance
+    from huashi.images import save_grid, to_uint8
+
+    images = torch.rand(n, channels, 8, 8) * 2 - 1
+    save_grid(images, tmp_path / "grid.png")
+    quantized = to_uint8(images).double() / 127.5 - 1
+    expected = mean_pairwise_distance(quantized)
+    assert grid_diversity(tmp_path / "grid.png", 8, n) == pytest.approx(expected, rel=1e-6)
+    save_grid(images[:1].expand(n, -1, -1, -1), tmp_path / "same.png")
+    assert grid_diversity(tmp_path / "same.png", 8, n) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fixed_seed_diversity_collapse():
+    healthy = synthetic_log()
+    falling = [(100, 0.4), (200, 0.45), (300, 0.3), (400, 0.05)]
+    assert codes(healthy) == set()
+    findings = diagnose(healthy, "nsgan", falling)
+    assert [f.code for f in findings] == ["mode_collapse"] and "step 400" in findings[0].evidence
+    assert diagnose(healthy, "nsgan", [(100, 0.4), (200, 0.45), (300, 0.35)]) == []
+    # a constant G: nothing to fall from, but nearly zero against the data's diversity
+    assert codes(healthy[:20], "nsgan") == set()
+    assert [f.code for f in diagnose(healthy, "nsgan", [(1, 0.0), (2, 0.0), (3, 0.0)])] == [
+        "mode_collapse"
+    ]
