@@ -19,16 +19,20 @@ from huashi.runs import LoadedRun, RunConfig, build_family, load_run
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
+from huashi.translate import TranslateResult, evaluate_pairs, translate
 
 __all__ = [
     "LoadedRun",
     "TrainConfig",
     "TrainResult",
+    "TranslateResult",
+    "evaluate_pairs",
     "load_run",
     "preview_data",
     "regenerate",
     "sample",
     "train",
+    "translate",
 ]
 
 
@@ -169,7 +173,13 @@ def train(
     if saved is not None:
         trainer.resume_latest()
     config.save(run_dir)
-    return trainer.run()
+    result = trainer.run()
+    if family_class.paired_data and not result.interrupted:
+        try:  # image-to-image runs are measured on the held-out pairs (M3)
+            result.reports["pairs_eval"] = evaluate_pairs(run_dir, device=train_config.device)
+        except HuashiError as error:
+            result.reports["pairs_eval"] = {"skipped": str(error)}
+    return result
 
 
 @dataclass
