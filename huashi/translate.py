@@ -30,7 +30,15 @@ def _input_files(inputs: str | Path | list) -> list[tuple[Path, Path]]:
     from huashi.data.folder import list_images
 
     if isinstance(inputs, (list, tuple)):
-        return [pair for item in inputs for pair in _input_files(item)]
+        pairs = [pair for item in inputs for pair in _input_files(item)]
+        seen: dict[Path, Path] = {}
+        for source, relative in pairs:
+            if seen.setdefault(relative, source) != source:
+                raise HuashiError(
+                    f"{seen[relative]} and {source} would both be written to {relative}: "
+                    "translate them into separate --out folders."
+                )
+        return pairs
     path = Path(inputs).expanduser()
     if path.is_dir():
         files = list_images(path)
@@ -49,20 +57,21 @@ def load_image(path: Path, resolution: int, channels: int) -> tuple[torch.Tensor
 
     from huashi.data.folder import DECODE_ERRORS, fit_square, to_l_or_rgb
 
+    notes = []
     try:
         with Image.open(path) as img:
             img.load()
             image = to_l_or_rgb(img)
+            if image.size != (resolution, resolution):
+                w, h = image.size
+                notes.append(f"{path.name}: {w}x{h} -> {resolution}x{resolution}")
+                image = fit_square(image, resolution)
+            mode = "L" if channels == 1 else "RGB"
+            if image.mode != mode:
+                notes.append(f"{path.name}: {image.mode} -> {mode}")
+                image = image.convert(mode)
     except DECODE_ERRORS as error:
         raise HuashiError(f"cannot read {path} as an image ({error}).") from None
-    notes = []
-    if image.size != (resolution, resolution):
-        notes.append(f"{path.name}: {image.size[0]}x{image.size[1]} -> {resolution}x{resolution}")
-        image = fit_square(image, resolution)
-    mode = "L" if channels == 1 else "RGB"
-    if image.mode != mode:
-        notes.append(f"{path.name}: {image.mode} -> {mode}")
-        image = image.convert(mode)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = pixels.view(resolution, resolution, channels).permute(2, 0, 1)
     return pixels.float() / 127.5 - 1.0, notes

@@ -360,9 +360,21 @@ def test_train_translate_and_eval_pairs_end_to_end(tmp_path, capsys):
     loaded = load_run(run)
     image, _ = load_image(odd, 16, 1)
     expected = ((loaded.family.generate([3], inputs=image[None])[0, 0] + 1) * 127.5).round()
-    got = torch.from_numpy(__import__("numpy").asarray(Image.open(written))).float()
+    got = torch.tensor(list(Image.open(written).getdata()), dtype=torch.float32).view(16, 16)
     assert Image.open(written).size == (16, 16)
     assert (got - expected).abs().max() <= 1  # rounding of the last bit of the float
+    # Bad inputs: one-line errors, exit status 2.
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "odd.png").write_bytes((tmp_path / "in" / "00.png").read_bytes())
+    for inputs, message in [
+        ([tmp_path / "missing.png"], "does not exist"),
+        ([tmp_path / "bad.png"], "cannot read"),
+        ([odd, tmp_path / "again"], "would both be written to odd.png"),
+    ]:
+        args = ["translate", str(run), *map(str, inputs), "--out", str(tmp_path / "t2")]
+        assert main(args) == 2
+        assert message in capsys.readouterr().err
     # eval-pairs: the saved numbers are the metrics of the run's outputs on those pairs.
     assert main(["eval-pairs", str(run), "--split", "all"]) == 0
     report = json.loads((run / "pairs_eval-all.json").read_text())
