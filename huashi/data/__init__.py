@@ -141,7 +141,7 @@ def dataset_summary(ds: ImageSet) -> str:
     if ds.labels is not None:
         names = ds.class_names or []
         counts = torch.bincount(ds.labels, minlength=len(names)).tolist()
-        shown = ", ".join(f"{n} ({c})" for n, c in list(zip(names, counts))[:10])
+        shown = ", ".join(f"{n} ({c})" for n, c in list(zip(names, counts, strict=False))[:10])
         more = ", ..." if len(names) > 10 else ""
         lines.append(f"labels: {len(names)} classes: {shown}{more}")
     if ds.captions is not None:
