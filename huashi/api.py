@@ -20,7 +20,7 @@ from huashi.runs import LoadedRun, RunConfig, build_family, load_run
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
-from huashi.translate import TranslateResult, evaluate_pairs, translate
+from huashi.translate import TranslateResult, evaluate_pairs, retranslate, translate
 
 __all__ = [
     "LoadedRun",
@@ -247,8 +247,11 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     params = read_params(Path(png))
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
-    loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
-    image = loaded.family.generate([params["seed"]], **params.get("options", {}))[0]
+    if "input" in params:  # a translated image (huashi translate)
+        image = retranslate(params)
+    else:
+        loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
+        image = loaded.family.generate([params["seed"]], **params.get("options", {}))[0]
     keep = {k: v for k, v in params.items() if k != "huashi_version"}
     return save_png(to_pil(image), Path(out), keep)
 

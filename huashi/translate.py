@@ -137,6 +137,16 @@ def translate(
     return TranslateResult(images, files, notes)
 
 
+def retranslate(params: dict[str, Any]) -> torch.Tensor:
+    """The image a translated PNG describes (its run, checkpoint, input file and seed), made
+    again: [C, H, W] in [-1, 1]. Used by ``huashi regenerate``."""
+    run_dir = Path(params["run"])
+    loaded = _loaded(run_dir, run_dir / "checkpoints" / params["checkpoint"], "auto")
+    info = loaded.family.data
+    image, _ = load_image(Path(params["input"]), info.resolution, info.channels)
+    return loaded.family.generate([params["seed"]], inputs=image[None])[0].cpu()
+
+
 def _means(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
     return {name: round(float(values.double().mean()), 6) for name, values in metrics.items()}
 

@@ -350,6 +350,11 @@ def test_train_translate_and_eval_pairs_end_to_end(tmp_path, capsys):
     got = torch.from_numpy(np.array(Image.open(written))).float()
     assert Image.open(written).size == (16, 16)
     assert (got - expected).abs().max() <= 1  # rounding of the last bit of the float
+    # The PNG's metadata makes it again (U4).
+    assert main(["regenerate", str(written), "--out", str(tmp_path / "again.png")]) == 0
+    assert np.array_equal(
+        np.array(Image.open(tmp_path / "again.png")), np.array(Image.open(written))
+    )
     # Bad inputs: one-line errors, exit status 2.
     (tmp_path / "bad.png").write_bytes(b"not an image")
     (tmp_path / "again").mkdir()
