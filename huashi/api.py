@@ -20,18 +20,22 @@ from huashi.runs import LoadedRun, RunConfig, build_family, load_run
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
+from huashi.translate import TranslateResult, evaluate_pairs, retranslate, translate
 
 __all__ = [
     "DoctorReport",
     "LoadedRun",
     "TrainConfig",
     "TrainResult",
+    "TranslateResult",
     "doctor",
+    "evaluate_pairs",
     "load_run",
     "preview_data",
     "regenerate",
     "sample",
     "train",
+    "translate",
 ]
 
 
@@ -172,7 +176,13 @@ def train(
     if saved is not None:
         trainer.resume_latest()
     config.save(run_dir)
-    return trainer.run()
+    result = trainer.run()
+    if family_class.paired_data and not result.interrupted:
+        try:  # image-to-image runs are measured on the held-out pairs (M3)
+            result.reports["pairs_eval"] = evaluate_pairs(run_dir, device=train_config.device)
+        except HuashiError as error:
+            result.reports["pairs_eval"] = {"skipped": str(error)}
+    return result
 
 
 @dataclass
@@ -239,8 +249,11 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     params = read_params(Path(png))
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
-    loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
-    image = loaded.family.generate([params["seed"]], **params.get("options", {}))[0]
+    if "input" in params:  # a translated image (huashi translate)
+        image = retranslate(params)
+    else:
+        loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
+        image = loaded.family.generate([params["seed"]], **params.get("options", {}))[0]
     keep = {k: v for k, v in params.items() if k != "huashi_version"}
     return save_png(to_pil(image), Path(out), keep)
 

@@ -105,4 +105,8 @@ def _report(result: TrainResult) -> int:
         )
         return 130
     print(f"trained {result.step} steps: {result.run_dir}/samples.png, losses.png, checkpoints/")
+    if "pairs_eval" in result.reports:
+        from huashi.cli.translate import format_report
+
+        print(format_report(result.reports["pairs_eval"]))
     return 0

@@ -96,6 +96,11 @@ class Family(ABC):
     #: False for families that learn features rather than images (CLIP, classifiers): the
     #: trainer then writes no sample grids.
     makes_images: ClassVar[bool] = True
+    #: True for image-to-image families trained on pairs (Pix2Pix): their runs translate
+    #: images and are measured on held-out pairs at the end of training.
+    paired_data: ClassVar[bool] = False
+    #: Images per row of the progress grid (None: a square grid).
+    preview_nrow: ClassVar[int | None] = None
 
     def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
         self.config = config
@@ -123,6 +128,11 @@ class Family(ABC):
     def training_callbacks(self) -> list[Callable[[Any, dict[str, float]], None]]:
         """Callbacks the trainer adds to every run of this family (e.g. the GAN doctor)."""
         return []
+
+    def use_dataset(self, dataset: Any) -> None:
+        """Called by the trainer with the training set before the first step. Families whose
+        previews show real data (Pix2Pix's inputs and targets) keep what they need of it."""
+        return None
 
     @classmethod
     def check_data(cls, data: DataInfo, config: Any) -> None:

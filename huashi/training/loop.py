@@ -64,6 +64,8 @@ class TrainResult:
     interrupted: bool = False
     checkpoint: Path | None = None
     last_losses: dict[str, float] = field(default_factory=dict)
+    #: End-of-training reports by name (e.g. "pairs_eval" for image-to-image runs).
+    reports: dict[str, Any] = field(default_factory=dict)
 
 
 class TrainingDiverged(HuashiError):
@@ -106,6 +108,7 @@ class Trainer:
         fmt = memory_format(config.channels_last)
         for module in family.modules.values():
             module.to(memory_format=fmt)
+        family.use_dataset(dataset)
         if config.ema > 0:
             family.enable_ema(config.ema)
         if config.compile:
@@ -203,8 +206,9 @@ class Trainer:
         images = self.family.preview(self.fixed_seeds())
         path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
         path.parent.mkdir(exist_ok=True)
-        save_grid(images, path, params={"run": str(self.run_dir), "step": self.step})
-        save_grid(images, self.run_dir / "samples.png", params={"step": self.step})
+        nrow = self.family.preview_nrow
+        save_grid(images, path, params={"run": str(self.run_dir), "step": self.step}, nrow=nrow)
+        save_grid(images, self.run_dir / "samples.png", params={"step": self.step}, nrow=nrow)
         return path
 
     # --- the loop -----------------------------------------------------------------------------

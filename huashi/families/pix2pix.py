@@ -1,0 +1,203 @@
+"""Pix2Pix (Isola et al. 2017): image-to-image translation on paired data.
+
+G is a U-Net that maps an input image to an output image; D is a PatchGAN that judges
+(input, output) pairs patch by patch. Each step:
+
+- D step: (input, target) pairs are real, (input, G(input)) pairs are fake, BCE with logits on
+  every patch; the loss is halved, as in the paper, to slow D relative to G.
+- G step: the non-saturating adversarial loss on (input, G(input)) plus ``l1_weight`` (lambda,
+  100 by default) times the L1 distance to the target.
+
+G's output is computed once per step: detached for D, attached for G (after D's update).
+Adam(2e-4, beta1 0.5), weights N(0, 0.02). Training dropout draws from torch's global RNG,
+which the checkpoints keep, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from huashi.errors import HuashiError
+from huashi.families.base import DataInfo, Family, StepContext
+from huashi.models.gan.dcgan import init_dcgan_weights
+from huashi.models.pix2pix.config import Pix2PixConfig
+from huashi.models.pix2pix.patchgan import PatchGAN, layers_for
+from huashi.models.pix2pix.unet import UNet
+
+PAIRED_DATA_HINT = (
+    "use --data calligraphy (Ming -> Kai glyphs), or a folder of inputs with "
+    "--data-option target=PATH (a folder holding each input's target under the same name)"
+)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """0.5 * (BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)), averaged over patches."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return 0.5 * (real + fake)
+
+
+def generator_loss(
+    fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, l1_weight: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, adversarial, L1): BCE(D(x, G(x)), 1) + l1_weight * mean |G(x) - y|."""
+    adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    l1 = (fake - target).abs().mean()
+    return adversarial + l1_weight * l1, adversarial, l1
+
+
+class Pix2Pix(Family):
+    """Pix2Pix: U-Net generator + PatchGAN, adversarial + lambda * L1 on paired images."""
+
+    name = "pix2pix"
+    config_class = Pix2PixConfig
+    ema_targets = ("generator",)
+    paired_data = True
+    n_preview = 8  # pairs in the progress grid, two (input | output | target) per row
+    preview_nrow = 6
+
+    def __init__(self, config: Pix2PixConfig, data: DataInfo, device: torch.device) -> None:
+        super().__init__(config, data, device)
+        out_channels = data.target_channels or data.channels
+        n_layers = config.d_layers or layers_for(data.resolution)
+        generator = UNet(config, data.channels, out_channels, data.resolution)
+        discriminator = PatchGAN(config, data.channels + out_channels, n_layers)
+        generator.apply(init_dcgan_weights)
+        discriminator.apply(init_dcgan_weights)
+        self.modules = {
+            "generator": generator.to(device),
+            "discriminator": discriminator.to(device),
+        }
+        betas = (config.beta1, config.beta2)
+        self.optimizers = {
+            name: torch.optim.Adam(module.parameters(), lr=config.lr, betas=betas)
+            for name, module in self.modules.items()
+        }
+        self.preview_pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def check_data(cls, data: DataInfo, config: Pix2PixConfig) -> None:
+        if not data.has_targets:
+            raise HuashiError(
+                f"Pix2Pix learns from paired images (an input and its target), but this dataset "
+                f"has no targets: {PAIRED_DATA_HINT}."
+            )
+        r = data.resolution
+        if r < 16 or r & (r - 1):
+            raise HuashiError(
+                f"Pix2Pix's U-Net needs a power-of-two resolution of at least 16 (32, 64, 128, "
+                f"256, ...), got {r}: pass --resolution 32, 64 or 256."
+            )
+        if config.norm not in ("batch", "instance"):
+            raise HuashiError(f"unknown --norm {config.norm!r}: use 'batch' or 'instance'.")
+        if config.d_layers < 0:
+            raise HuashiError("--d-layers must be 0 (fit the image size) or at least 1.")
+
+    def use_dataset(self, dataset: Any) -> None:
+        """Keep ``n_preview`` training pairs, evenly spaced through the set, for the grids."""
+        n = min(self.n_preview, len(dataset))
+        batch = dataset.batch(torch.linspace(0, len(dataset) - 1, n).round().long())
+        self.preview_pairs = (batch["image"].to(self.device), batch["target"].to(self.device))
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        G, D = self.modules["generator"], self.modules["discriminator"]
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+        fakes: list[torch.Tensor] = []  # G(input) per micro-batch, reused by the G step
+
+        def d_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+            inputs, target = chunk["image"], chunk["target"]
+            fake = G(inputs)
+            fakes.append(fake)
+            real_logits = D(inputs, target).float()
+            fake_logits = D(inputs, fake.detach()).float()
+            loss = discriminator_loss(real_logits, fake_logits)
+            logged = {
+                "d_loss": loss.item(),
+                "d_real": torch.sigmoid(real_logits).mean().item(),
+                "d_fake": torch.sigmoid(fake_logits).mean().item(),
+            }
+            return loss, logged
+
+        chunks = iter(range(ctx.accumulate))
+
+        def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+            fake = fakes[next(chunks)]
+            logits = D(chunk["image"], fake).float()
+            loss, adversarial, l1 = generator_loss(
+                logits, fake.float(), chunk["target"].float(), self.config.l1_weight
+            )
+            return loss, {"g_loss": loss.item(), "g_adv": adversarial.item(), "g_l1": l1.item()}
+
+        opt_d.zero_grad(set_to_none=True)
+        logged = ctx.backward(batch, d_loss)
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        logged |= ctx.backward(batch, g_loss)
+        opt_g.step()
+        return logged
+
+    @torch.no_grad()
+    def generate(
+        self, seeds: Sequence[int], inputs: torch.Tensor | None = None, **options: Any
+    ) -> torch.Tensor:
+        """Translate ``inputs`` [B, C, H, W] in [-1, 1]; ``seeds[i]`` seeds image i's dropout
+        when ``test_dropout`` is on (otherwise the output does not depend on it)."""
+        if options:
+            raise HuashiError(f"Pix2Pix takes no sampling options (got {', '.join(options)}).")
+        if inputs is None:
+            raise HuashiError(
+                "Pix2Pix translates images rather than drawing them from noise: use "
+                "`huashi translate RUN IMAGE_OR_FOLDER --out DIR` (API: huashi.api.translate)."
+            )
+        if len(inputs) != len(seeds):
+            raise HuashiError(f"got {len(inputs)} input images for {len(seeds)} seeds.")
+        G = self.sampling_module("generator")
+        was_training = G.training
+        G.eval()  # BatchNorm running statistics: an image does not depend on its batch-mates
+        inputs = inputs.to(self.device, torch.float32)
+        if not self.config.test_dropout:
+            images = G(inputs).float()
+        else:
+            for module in G.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.train()
+            images = torch.cat(
+                [self._seeded(G, x[None], s) for x, s in zip(inputs, seeds, strict=True)]
+            )
+        G.train(was_training)
+        return images
+
+    def _seeded(self, G: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
+        """One image with dropout masks drawn from ``seed`` (the global RNG is left as it was)."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed))
+            return G(x).float()
+
+    def preview(self, seeds: Sequence[int]) -> torch.Tensor:
+        """Rows of input | output | target for the fixed training pairs (seeds aside)."""
+        if self.preview_pairs is None:
+            raise HuashiError("Pix2Pix has no preview pairs: the trainer did not hand it data.")
+        inputs, target = self.preview_pairs
+        outputs = self.generate(list(range(len(inputs))), inputs=inputs)
+        return side_by_side(inputs, outputs, target)
+
+
+def side_by_side(inputs: torch.Tensor, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Interleave to [input_0, output_0, target_0, input_1, ...], all with the outputs'
+    channels (grayscale repeated to RGB, RGB averaged to grayscale)."""
+    channels = outputs.shape[1]
+
+    def fit(images: torch.Tensor) -> torch.Tensor:
+        images = images.to(outputs.device, outputs.dtype)
+        if images.shape[1] == channels:
+            return images
+        if images.shape[1] == 1:
+            return images.expand(-1, channels, -1, -1)
+        return images.mean(dim=1, keepdim=True)
+
+    return torch.stack([fit(inputs), outputs, fit(target)], dim=1).flatten(0, 1)

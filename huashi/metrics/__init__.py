@@ -1,0 +1,1 @@
+"""Metrics of image generators (M1-M3)."""

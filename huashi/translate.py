@@ -1,0 +1,211 @@
+"""Image-to-image with a trained run (Pix2Pix): translate image files, and measure a run on its
+held-out pairs (M3: L1, PSNR, SSIM against the identity baseline, input vs target)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from huashi.errors import HuashiError
+from huashi.images import make_grid, save_png, to_pil
+from huashi.metrics.image_to_image import pair_metrics
+from huashi.runs import LoadedRun, load_run
+
+PAIRS_EVAL = "pairs_eval"  # the report is <run>/pairs_eval.json (pairs_eval-<split>.json)
+
+
+@dataclass
+class TranslateResult:
+    images: torch.Tensor  # [n, C, H, W] in [-1, 1]
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+
+def _input_files(inputs: str | Path | list) -> list[tuple[Path, Path]]:
+    """(image file, output path relative to --out) for a file, a folder or a list of files."""
+    from huashi.data.folder import list_images
+
+    if isinstance(inputs, (list, tuple)):
+        pairs = [pair for item in inputs for pair in _input_files(item)]
+        seen: dict[Path, Path] = {}
+        for source, relative in pairs:
+            if seen.setdefault(relative, source) != source:
+                raise HuashiError(
+                    f"{seen[relative]} and {source} would both be written to {relative}: "
+                    "translate them into separate --out folders."
+                )
+        return pairs
+    path = Path(inputs).expanduser()
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise HuashiError(f"{path} holds no image files (.png, .jpg, .webp, ...).")
+        return [(f, f.relative_to(path).with_suffix(".png")) for f in files]
+    if not path.exists():
+        raise HuashiError(f"{path} does not exist: pass an image file or a folder of images.")
+    return [(path, Path(path.stem + ".png"))]
+
+
+def load_image(path: Path, resolution: int, channels: int) -> tuple[torch.Tensor, list[str]]:
+    """One image file as [C, resolution, resolution] in [-1, 1], the way folder datasets are
+    read (transparency on white, centre-cropped to a square, Lanczos); notes say what changed."""
+    from PIL import Image
+
+    from huashi.data.folder import DECODE_ERRORS, fit_square, to_l_or_rgb
+
+    notes = []
+    try:
+        with Image.open(path) as img:
+            img.load()
+            image = to_l_or_rgb(img)
+            if image.size != (resolution, resolution):
+                w, h = image.size
+                notes.append(f"{path.name}: {w}x{h} -> {resolution}x{resolution}")
+                image = fit_square(image, resolution)
+            mode = "L" if channels == 1 else "RGB"
+            if image.mode != mode:
+                notes.append(f"{path.name}: {image.mode} -> {mode}")
+                image = image.convert(mode)
+    except DECODE_ERRORS as error:
+        raise HuashiError(f"cannot read {path} as an image ({error}).") from None
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    pixels = pixels.view(resolution, resolution, channels).permute(2, 0, 1)
+    return pixels.float() / 127.5 - 1.0, notes
+
+
+def _loaded(run: str | Path | LoadedRun, checkpoint: str | Path | None, device: str) -> LoadedRun:
+    loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
+    if not loaded.family.paired_data:
+        raise HuashiError(
+            f"{loaded.run_dir} is a '{loaded.config.family}' run, which does not translate images: "
+            "train one with `huashi train pix2pix`."
+        )
+    return loaded
+
+
+def translate(
+    run: str | Path | LoadedRun,
+    inputs: str | Path | list,
+    out: str | Path,
+    seed: int = 0,
+    batch_size: int = 64,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+) -> TranslateResult:
+    """Translate an image file, a folder of images (recursively) or a list of files with a
+    trained Pix2Pix run; writes one PNG per input under ``out`` (a folder keeps its layout).
+
+    Inputs of another size are centre-cropped and resized to the run's resolution, and
+    converted to its channels; ``notes`` lists each change. Image i uses seed ``seed + i``
+    (it matters only with ``test_dropout``). Each PNG carries its parameters (U4).
+    """
+    loaded = _loaded(run, checkpoint, device)
+    info = loaded.family.data
+    pairs = _input_files(inputs)
+    loaded_images = [load_image(path, info.resolution, info.channels) for path, _ in pairs]
+    batch = torch.stack([image for image, _ in loaded_images])
+    changes = [note for _, notes in loaded_images for note in notes]
+    seeds = list(range(seed, seed + len(pairs)))
+    images = torch.cat(
+        [
+            loaded.family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size])
+            for i in range(0, len(pairs), batch_size)
+        ]
+    ).cpu()
+    out = Path(out)
+    base = {
+        "run": str(loaded.run_dir.resolve()),
+        "checkpoint": loaded.checkpoint.name,
+        "step": loaded.step,
+        "family": loaded.config.family,
+    }
+    files = [
+        save_png(to_pil(image), out / relative, base | {"input": str(path.resolve()), "seed": s})
+        for (path, relative), image, s in zip(pairs, images, seeds, strict=True)
+    ]
+    notes = []
+    if changes:
+        shown = "; ".join(changes[:5]) + ("; ..." if len(changes) > 5 else "")
+        notes.append(
+            f"{len(changes)} change(s) to fit the run's {info.resolution}x{info.resolution} "
+            f"{'grayscale' if info.channels == 1 else 'RGB'} inputs: {shown}"
+        )
+    return TranslateResult(images, files, notes)
+
+
+def retranslate(params: dict[str, Any]) -> torch.Tensor:
+    """The image a translated PNG describes (its run, checkpoint, input file and seed), made
+    again: [C, H, W] in [-1, 1]. Used by ``huashi regenerate``."""
+    run_dir = Path(params["run"])
+    loaded = _loaded(run_dir, run_dir / "checkpoints" / params["checkpoint"], "auto")
+    info = loaded.family.data
+    image, _ = load_image(Path(params["input"]), info.resolution, info.channels)
+    return loaded.family.generate([params["seed"]], inputs=image[None])[0].cpu()
+
+
+def _means(metrics: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {name: round(float(values.double().mean()), 6) for name, values in metrics.items()}
+
+
+def evaluate_pairs(
+    run: str | Path | LoadedRun,
+    split: str = "test",
+    batch_size: int = 64,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    write: bool = True,
+) -> dict[str, Any]:
+    """L1, PSNR and SSIM of the run's outputs against the targets of the ``split`` pairs of
+    its dataset (calligraphy's held-out characters for "test"), beside the identity baseline
+    (the input itself as the answer). With ``write``, saves ``pairs_eval.json`` and a grid
+    ``pairs_eval.png`` (input | output | target) in the run folder."""
+    from huashi.data import load_dataset
+    from huashi.families.pix2pix import side_by_side
+
+    loaded = _loaded(run, checkpoint, device)
+    data = loaded.config.data
+    dataset = load_dataset(
+        data["spec"], resolution=data["resolution"], split=split, **data["options"]
+    )
+    if dataset.targets is None or len(dataset) == 0:
+        raise HuashiError(
+            f"the '{split}' split of {data['spec']} has no image pairs to evaluate on."
+        )
+    pairs = dataset.batch(torch.arange(len(dataset)))
+    inputs, targets = pairs["image"], pairs["target"]
+    outputs = torch.cat(
+        [
+            loaded.family.generate(
+                list(range(i, min(i + batch_size, len(inputs)))), inputs=inputs[i : i + batch_size]
+            ).cpu()
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )
+    report: dict[str, Any] = {
+        "data": data["spec"],
+        "split": split,
+        "pairs": len(dataset),
+        "step": loaded.step,
+        "checkpoint": loaded.checkpoint.name,
+        "model": _means(pair_metrics(outputs, targets)),
+        "identity": (
+            _means(pair_metrics(inputs, targets)) if inputs.shape == targets.shape else None
+        ),
+        "units": "images mapped to [0, 1]: L1 = mean |output - target|, PSNR in dB with "
+        "peak 1, SSIM with an 11x11 Gaussian window (sigma 1.5)",
+    }
+    if write:
+        name = PAIRS_EVAL if split == "test" else f"{PAIRS_EVAL}-{split}"
+        path = loaded.run_dir / f"{name}.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(path)
+        shown = slice(0, 16)
+        grid = side_by_side(inputs[shown], outputs[shown], targets[shown])
+        save_png(make_grid(grid, nrow=6), path.with_suffix(".png"), {"split": split})
+        report["file"] = str(path)
+    return report
