@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from huashi.errors import HuashiError
+from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.families.dcgan import DCGAN
 
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (DCGAN,)}
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (DCGAN, AE, VAEFamily, KLVAEFamily)
+}
 
 
 def get_family(name: str) -> type[Family]:

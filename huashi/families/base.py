@@ -120,6 +120,18 @@ class Family(ABC):
         override it to cycle through labels or prompts."""
         return self.generate(seeds)
 
+    def attach_data(self, dataset: Any) -> None:
+        """Called once by the trainer with the training set, for families that show or measure
+        data beyond the batches (reconstruction previews, statistics). Must not draw from the
+        training RNG."""
+        return None
+
+    def before_checkpoint(self) -> None:
+        """Called by the trainer just before each checkpoint is written, to refresh derived
+        state that is saved with it (e.g. an autoencoder's latent scale). Must be deterministic
+        and must not draw from the training RNG, so that resume stays exact."""
+        return None
+
     @classmethod
     def check_data(cls, data: DataInfo, config: Any) -> None:
         """Raise :class:`HuashiError` when the family cannot train on this data."""

@@ -108,6 +108,7 @@ class Trainer:
             module.to(memory_format=fmt)
         if config.ema > 0:
             family.enable_ema(config.ema)
+        family.attach_data(dataset)
         if config.compile:
             for module in family.modules.values():
                 module.compile()
@@ -145,6 +146,7 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def save(self) -> Path:
+        self.family.before_checkpoint()
         tensors, meta = self.family.state_tensors()
         tensors["rng/torch"] = torch.get_rng_state()
         tensors["rng/noise"] = self.generator.get_state()
