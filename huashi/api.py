@@ -15,15 +15,18 @@ import torch
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
+from huashi.interpolate import Interpolation, interpolate
 from huashi.runs import LoadedRun, RunConfig, build_family, load_run
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 
 __all__ = [
+    "Interpolation",
     "LoadedRun",
     "TrainConfig",
     "TrainResult",
+    "interpolate",
     "load_run",
     "preview_data",
     "regenerate",
