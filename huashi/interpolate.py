@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ from huashi.models.autoencoder.losses import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, load_run
 
 PATHS = ("linear", "slerp")
+#: "data:12" names image 12 of the run's training set instead of a file.
+DATA_PREFIX = "data:"
 
 
 @dataclass
@@ -98,8 +101,9 @@ def interpolate(
 ) -> Interpolation:
     """Decode ``steps`` evenly spaced points from the code of A to the code of B (both ends
     included). ``path`` is "linear" or "slerp" (spherical: keeps the norm typical of Gaussian
-    codes in the middle of the walk). Images are files or tensors [C, R, R] in [-1, 1]. With
-    ``out`` (.png) the strip is written there with the parameters in its metadata."""
+    codes in the middle of the walk). Images are files, "data:N" (image N of the run's training
+    set) or tensors [C, R, R] in [-1, 1]. With ``out`` (.png) the strip is written there with
+    the parameters in its metadata."""
     if steps < 2:
         raise HuashiError(f"--steps must be at least 2 (the two ends), got {steps}.")
     if path not in PATHS:
@@ -109,10 +113,13 @@ def interpolate(
     loaded = load_autoencoder(run, checkpoint, device)
     family: AutoencoderFamily = loaded.family  # type: ignore[assignment]
     channels, resolution = family.data.channels, family.data.resolution
-    inputs, notes = [], []
+    inputs, notes, dataset = [], [], None
     for image in (image_a, image_b):
         if isinstance(image, torch.Tensor):
             inputs.append(image)
+        elif str(image).startswith(DATA_PREFIX):
+            dataset = _training_data(loaded) if dataset is None else dataset
+            inputs.append(_data_image(dataset, str(image)))
         else:
             tensor, converted = read_image(image, channels, resolution)
             inputs.append(tensor)
@@ -137,5 +144,23 @@ def interpolate(
     return result
 
 
+def _training_data(loaded: LoadedRun) -> Any:
+    from huashi.data import load_dataset
+
+    data = loaded.config.data
+    return load_dataset(data["spec"], resolution=data["resolution"], **data["options"])
+
+
+def _data_image(dataset: Any, name: str) -> torch.Tensor:
+    index = name[len(DATA_PREFIX) :]
+    if not index.isdigit() or int(index) >= len(dataset):
+        raise HuashiError(
+            f"{name!r} names no training image: use data:0 to data:{len(dataset) - 1}."
+        )
+    return dataset.batch(torch.tensor([int(index)]))["image"][0]
+
+
 def _describe(image: str | Path | torch.Tensor) -> str:
-    return "<tensor>" if isinstance(image, torch.Tensor) else str(Path(image).resolve())
+    if isinstance(image, torch.Tensor):
+        return "<tensor>"
+    return str(image) if str(image).startswith(DATA_PREFIX) else str(Path(image).resolve())

@@ -305,6 +305,18 @@ def test_interpolate_files_resize_with_a_note_and_write_a_strip_with_parameters(
     assert notes == [] and torch.allclose(tensor, data.images[3], atol=1 / 127.5 + 1e-6)
 
 
+def test_interpolate_between_training_images_by_index(vae_run, monkeypatch):
+    data = Blobs()
+    monkeypatch.setattr(
+        huashi.data, "load_dataset", lambda spec, resolution, **o: data, raising=False
+    )
+    by_index = interpolate(vae_run, "data:3", "data:10", steps=4)
+    by_tensor = interpolate(vae_run, data.images[3], data.images[10], steps=4)
+    assert torch.equal(by_index.images, by_tensor.images)
+    with pytest.raises(HuashiError, match="use data:0 to data:95"):
+        interpolate(vae_run, "data:3", "data:96")
+
+
 def test_interpolate_rejects_bad_input(vae_run, tmp_path, capsys):
     data = Blobs()
     save_image(data.images[0], tmp_path / "a.png")

@@ -15,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "interpolate", help="walk through an autoencoder's latent space from one image to another"
     )
     parser.add_argument("run_dir", type=Path, help="run folder of an ae, vae or kl-vae")
-    parser.add_argument("image_a", type=Path)
+    parser.add_argument("image_a", type=Path, help="an image file, or data:N for training image N")
     parser.add_argument("image_b", type=Path)
     parser.add_argument(
         "--steps", type=int, default=8, help="images in the strip, both ends included (default: 8)"
