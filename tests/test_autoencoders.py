@@ -29,15 +29,6 @@ from huashi.training.loop import TrainConfig, Trainer
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared CPU: one thread is many times faster than contended threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Blobs:
     """Images of one soft coloured disc at a random place, size and colour on a white ground:
     a few numbers explain each image, so a small code can reconstruct it."""
