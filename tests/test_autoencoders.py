@@ -193,6 +193,10 @@ def test_short_training_cuts_the_reconstruction_error(tmp_path, blobs_data, name
     family = load_run(tmp_path / name).family
     end = reconstruction_error(data.images, family.reconstruct(data.images), "l2").mean()
     assert end < 0.2 * start, (float(start), float(end))
+    if name == "ae":  # no prior: `huashi sample` says so in one line
+        assert main(["sample", str(tmp_path / name), "--out", str(tmp_path / "s.png")]) == 2
+    else:
+        assert api.sample(tmp_path / name, n=3).images.shape == (3, 3, 16, 16)
 
 
 def test_latent_scale_gives_unit_std_and_survives_save_and_load(tmp_path, blobs_data):
@@ -234,6 +238,11 @@ def test_interrupted_and_resumed_vae_gan_equals_the_uninterrupted_run(tmp_path):
     assert any(k.startswith("optim/discriminator/") for k in a)
     for key in a:  # autoencoder, discriminator, EMA, optimizers and latent scale, bit for bit
         assert torch.equal(a[key], b[key]), key
+    # the adversarial term starts at adv_start (step index 2, i.e. the third logged step)
+    records = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [("d_loss" in r, "g_adv" in r) for r in records] == [(False, False)] * 2 + [
+        (True, True)
+    ] * 5
 
 
 # --- interpolation -----------------------------------------------------------------------------
