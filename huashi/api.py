@@ -16,6 +16,7 @@ import torch
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
+from huashi.interpolate import Interpolation, interpolate
 from huashi.runs import LoadedRun, RunConfig, build_family, load_run
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
@@ -24,12 +25,14 @@ from huashi.translate import TranslateResult, evaluate_pairs, retranslate, trans
 
 __all__ = [
     "DoctorReport",
+    "Interpolation",
     "LoadedRun",
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
     "doctor",
     "evaluate_pairs",
+    "interpolate",
     "load_run",
     "preview_data",
     "regenerate",

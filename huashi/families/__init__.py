@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from huashi.errors import HuashiError
+from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.families.dcgan import DCGAN
 from huashi.families.gan import GAN
 from huashi.families.pix2pix import Pix2Pix
 
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (DCGAN, GAN, Pix2Pix)}
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (DCGAN, GAN, AE, VAEFamily, KLVAEFamily, Pix2Pix)
+}
 
 
 def get_family(name: str) -> type[Family]:

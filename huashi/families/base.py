@@ -130,8 +130,15 @@ class Family(ABC):
         return []
 
     def use_dataset(self, dataset: Any) -> None:
-        """Called by the trainer with the training set before the first step. Families whose
-        previews show real data (Pix2Pix's inputs and targets) keep what they need of it."""
+        """Called once by the trainer with the training set, for families that show or measure
+        data beyond the batches (Pix2Pix's input/target previews, an autoencoder's
+        reconstructions and statistics). Must not draw from the training RNG."""
+        return None
+
+    def before_checkpoint(self) -> None:
+        """Called by the trainer just before each checkpoint is written, to refresh derived
+        state that is saved with it (e.g. an autoencoder's latent scale). Must be deterministic
+        and must not draw from the training RNG, so that resume stays exact."""
         return None
 
     @classmethod

@@ -66,7 +66,8 @@ def plot_losses(log_path: Path, out_path: Path, keys: list[str] | None = None) -
     ax.set_ylabel("loss")
     ax.set_title(log_path.parent.name)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     fig.tight_layout()
     tmp = out_path.with_name(out_path.stem + ".tmp.png")
     fig.savefig(tmp)

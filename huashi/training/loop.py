@@ -108,9 +108,9 @@ class Trainer:
         fmt = memory_format(config.channels_last)
         for module in family.modules.values():
             module.to(memory_format=fmt)
-        family.use_dataset(dataset)
         if config.ema > 0:
             family.enable_ema(config.ema)
+        family.use_dataset(dataset)
         if config.compile:
             for module in family.modules.values():
                 module.compile()
@@ -148,6 +148,7 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def save(self) -> Path:
+        self.family.before_checkpoint()
         tensors, meta = self.family.state_tensors()
         tensors["rng/torch"] = torch.get_rng_state()
         tensors["rng/noise"] = self.generator.get_state()

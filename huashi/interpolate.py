@@ -1,0 +1,166 @@
+"""Latent walks between two images with a trained autoencoder (the seed's "new moon -> half moon
+-> full moon"): encode both, move along a path in latent space, decode every point.
+
+Input images of another size or mode are converted the way the data layer converts a folder
+(transparency onto white, grayscale or RGB as the run was trained, centre crop to a square,
+Lanczos resize to the run's resolution), and each conversion is reported in ``notes``: a walk
+between two photos should not fail because they are 512 px, but the user should know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from huashi.errors import HuashiError
+from huashi.families import get_family
+from huashi.families.autoencoder import AutoencoderFamily
+from huashi.images import save_grid
+from huashi.models.autoencoder.losses import lerp, slerp
+from huashi.runs import LoadedRun, RunConfig, load_run
+
+PATHS = ("linear", "slerp")
+#: "data:12" names image 12 of the run's training set instead of a file.
+DATA_PREFIX = "data:"
+
+
+@dataclass
+class Interpolation:
+    images: torch.Tensor  # [steps, C, R, R] in [-1, 1]; the first and last reconstruct A and B
+    latents: torch.Tensor  # [steps, *latent_shape], unscaled
+    notes: list[str] = field(default_factory=list)  # conversions applied to the inputs
+    out: Path | None = None
+
+
+def read_image(path: str | Path, channels: int, resolution: int) -> tuple[torch.Tensor, list[str]]:
+    """An image file as a tensor [channels, resolution, resolution] in [-1, 1], and notes on
+    what was converted to get there."""
+    from huashi.data.folder import fit_square, to_l_or_rgb
+
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened) or opened
+            image = to_l_or_rgb(image)
+    except FileNotFoundError:
+        raise HuashiError(f"image {path} does not exist.") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise HuashiError(
+            f"cannot read {path} as an image ({error}): pass a PNG, JPEG or WebP file."
+        ) from None
+    notes = []
+    want = "L" if channels == 1 else "RGB"
+    if image.mode != want:
+        notes.append(
+            f"{path.name}: converted {image.mode} to {want} (the run has {channels} channel(s))"
+        )
+        image = image.convert(want)
+    if image.size != (resolution, resolution):
+        w, h = image.size
+        crop = " centre-cropped to a square and" if w != h else ""
+        notes.append(f"{path.name}: {w}x{h}{crop} resized to {resolution}x{resolution}")
+        image = fit_square(image, resolution)
+    array = np.asarray(image, dtype=np.float32).reshape(resolution, resolution, channels)
+    return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0, notes
+
+
+def load_autoencoder(
+    run: str | Path | LoadedRun, checkpoint=None, device: str = "auto"
+) -> LoadedRun:
+    """``load_run`` for autoencoder runs; a clear error for any other kind of run."""
+    if isinstance(run, LoadedRun):
+        loaded = run
+    else:
+        family = RunConfig.load(Path(run)).family
+        if not issubclass(get_family(family), AutoencoderFamily):
+            raise HuashiError(
+                f"{run} is a '{family}' run, not an autoencoder: interpolation needs a run "
+                "trained with `huashi train ae|vae|kl-vae`."
+            )
+        loaded = load_run(run, checkpoint, device)
+    if not isinstance(loaded.family, AutoencoderFamily):
+        raise HuashiError(f"{loaded.run_dir} is not an autoencoder run.")
+    return loaded
+
+
+def interpolate(
+    run: str | Path | LoadedRun,
+    image_a: str | Path | torch.Tensor,
+    image_b: str | Path | torch.Tensor,
+    steps: int = 8,
+    path: str = "linear",
+    out: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+) -> Interpolation:
+    """Decode ``steps`` evenly spaced points from the code of A to the code of B (both ends
+    included). ``path`` is "linear" or "slerp" (spherical: keeps the norm typical of Gaussian
+    codes in the middle of the walk). Images are files, "data:N" (image N of the run's training
+    set) or tensors [C, R, R] in [-1, 1]. With ``out`` (.png) the strip is written there with
+    the parameters in its metadata."""
+    if steps < 2:
+        raise HuashiError(f"--steps must be at least 2 (the two ends), got {steps}.")
+    if path not in PATHS:
+        raise HuashiError(f"unknown --path {path!r}: choose one of {', '.join(PATHS)}.")
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise HuashiError(f"--out must name a .png file, got {out}.")
+    loaded = load_autoencoder(run, checkpoint, device)
+    family: AutoencoderFamily = loaded.family  # type: ignore[assignment]
+    channels, resolution = family.data.channels, family.data.resolution
+    inputs, notes, dataset = [], [], None
+    for image in (image_a, image_b):
+        if isinstance(image, torch.Tensor):
+            inputs.append(image)
+        elif str(image).startswith(DATA_PREFIX):
+            dataset = _training_data(loaded) if dataset is None else dataset
+            inputs.append(_data_image(dataset, str(image)))
+        else:
+            tensor, converted = read_image(image, channels, resolution)
+            inputs.append(tensor)
+            notes += converted
+    a, b = family.encode(torch.stack(inputs))
+    t = torch.linspace(0.0, 1.0, steps, device=a.device)
+    latents = (lerp if path == "linear" else slerp)(a, b, t)
+    images = family.decode(latents).cpu()
+    result = Interpolation(images, latents.cpu(), notes)
+    if out is not None:
+        params = {
+            "run": str(loaded.run_dir.resolve()),
+            "checkpoint": loaded.checkpoint.name,
+            "step": loaded.step,
+            "family": loaded.config.family,
+            "image_a": _describe(image_a),
+            "image_b": _describe(image_b),
+            "steps": steps,
+            "path": path,
+        }
+        result.out = save_grid(images, Path(out), params, nrow=steps)
+    return result
+
+
+def _training_data(loaded: LoadedRun) -> Any:
+    from huashi.data import load_dataset
+
+    data = loaded.config.data
+    return load_dataset(data["spec"], resolution=data["resolution"], **data["options"])
+
+
+def _data_image(dataset: Any, name: str) -> torch.Tensor:
+    index = name[len(DATA_PREFIX) :]
+    if not index.isdigit() or int(index) >= len(dataset):
+        raise HuashiError(
+            f"{name!r} names no training image: use data:0 to data:{len(dataset) - 1}."
+        )
+    return dataset.batch(torch.tensor([int(index)]))["image"][0]
+
+
+def _describe(image: str | Path | torch.Tensor) -> str:
+    if isinstance(image, torch.Tensor):
+        return "<tensor>"
+    return str(image) if str(image).startswith(DATA_PREFIX) else str(Path(image).resolve())
