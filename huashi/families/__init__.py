@@ -5,8 +5,9 @@ from __future__ import annotations
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.families.dcgan import DCGAN
+from huashi.families.diffusion import Diffusion
 
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (DCGAN,)}
+FAMILIES: dict[str, type[Family]] = {family.name: family for family in (DCGAN, Diffusion)}
 
 
 def get_family(name: str) -> type[Family]:
