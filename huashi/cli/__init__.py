@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from huashi import __version__
-from huashi.cli import data, sample, train
+from huashi.cli import data, paint, sample, train
 from huashi.errors import HuashiError
 
-COMMANDS = [train, sample, data]
+COMMANDS = [train, sample, paint, data]
 
 
 def build_parser() -> argparse.ArgumentParser:
