@@ -61,7 +61,7 @@ def run_dir(tmp_path_factory):
 
 
 def pixels(path):
-    return torch.from_numpy(np.asarray(Image.open(path))).short()
+    return torch.from_numpy(np.array(Image.open(path))).short()
 
 
 def test_paint_writes_parameters_that_regenerate_the_image(run_dir, tmp_path, capsys):
