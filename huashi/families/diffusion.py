@@ -320,7 +320,11 @@ class Diffusion(Family):
 
         guided = cfg != 1.0 and self.config.condition != "none"
 
+        channels_last = not unet.out.weight.is_contiguous()  # the module was converted
+
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device, precision):
                 if guided:
                     both = {k: torch.cat([cond[k], uncond[k]]) for k in cond}
