@@ -47,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), help="bf16 autocast: faster on AMX CPUs and GPUs"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_paint)
 
@@ -78,7 +81,7 @@ def run_paint(args: argparse.Namespace) -> int:
         for key, value in {
             "prompt": args.prompt, "label": args.label, "sampler": args.sampler,
             "steps": args.steps, "cfg": args.cfg, "eta": args.eta, "strength": args.strength,
-            "init": _file(args.init, "init image"), "mask": _file(args.mask, "mask"),
+            "precision": args.precision, "init": _file(args.init, "init image"), "mask": _file(args.mask, "mask"),
         }.items()
         if value is not None
     }  # fmt: skip
