@@ -81,7 +81,8 @@ def run_paint(args: argparse.Namespace) -> int:
         for key, value in {
             "prompt": args.prompt, "label": args.label, "sampler": args.sampler,
             "steps": args.steps, "cfg": args.cfg, "eta": args.eta, "strength": args.strength,
-            "precision": args.precision, "init": _file(args.init, "init image"), "mask": _file(args.mask, "mask"),
+            "precision": args.precision, "init": _file(args.init, "init image"),
+            "mask": _file(args.mask, "mask"),
         }.items()
         if value is not None
     }  # fmt: skip
