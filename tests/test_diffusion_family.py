@@ -109,6 +109,20 @@ def test_the_same_seed_paints_the_same_image_at_any_batch_size(sampler):
     assert not torch.allclose(other_seed, alone, atol=1e-3)
 
 
+def test_bf16_sampling_is_close_to_fp32():
+    family = perturbed(make("class"))
+    unet = family.modules["unet"]
+    cond, uncond = family._condition(2, None, 0)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([30.0, 30.0])
+    fp32 = family._model_fn(unet, cond, uncond, 2.0, "fp32")(x, t)
+    bf16 = family._model_fn(unet, cond, uncond, 2.0, "bf16")(x, t)
+    assert bf16.dtype == torch.float32
+    assert (bf16 - fp32).norm() / fp32.norm() < 0.03  # bf16 keeps ~3 significant digits
+    images = family.generate([1, 2], label=0, steps=4, cfg=2.0)
+    fast = family.generate([1, 2], label=0, steps=4, cfg=2.0, precision="bf16")
+    assert (fast - images).abs().mean() < 0.05
+
+
 def test_guidance_scale_one_is_the_conditional_prediction():
     family = perturbed(make("class"))
     unet = family.modules["unet"]

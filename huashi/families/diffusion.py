@@ -397,6 +397,7 @@ class Diffusion(Family):
         ceil(strength·steps) steps. With ``mask`` (path or tensor, 1 = repaint; default strength
         1.0) the unmasked region is replaced by the noised init after every step (inpainting).
         A class model without ``label`` and a text model without ``prompt`` paint unconditionally.
+        ``precision="bf16"`` runs the U-Net under bf16 autocast (and in channels_last).
         """
         sampler = sampler or self.config.sampler
         steps = self.config.sample_steps if steps is None else steps
@@ -422,6 +423,8 @@ class Diffusion(Family):
         elif strength is not None:
             raise HuashiError("--strength needs an --init image.")
         unet = self.sampling_module("unet")
+        if precision == "bf16":  # oneDNN's fast bf16 convolutions want channels_last
+            unet.to(memory_format=torch.channels_last)
         was_training = unet.training
         unet.eval()
         model_fn = self._model_fn(unet, cond, uncond, cfg, precision)
