@@ -63,9 +63,9 @@ def train_classifier(images, labels, steps: int = 600, seed: int = 0) -> nn.Modu
     return net.eval()
 
 
-def train_diffusion(images, labels, steps: int, batch: int, seed: int = 0) -> Diffusion:
+def train_diffusion(images, labels, steps: int, batch: int, base: int, seed: int = 0) -> Diffusion:
     config = DiffusionConfig(
-        base_channels=32, channel_mults=(1, 2), res_blocks=1, attention_resolutions=(),
+        base_channels=base, channel_mults=(1, 2), res_blocks=1, attention_resolutions=(),
         norm_groups=8, condition="class", cond_dropout=0.1, lr=1e-3, sampler="ddim",
         sample_steps=20, guidance=3.0, timesteps=1000,
     )  # fmt: skip
@@ -74,13 +74,17 @@ def train_diffusion(images, labels, steps: int, batch: int, seed: int = 0) -> Di
     family.enable_ema(0.995)
     family.train(True)
     g = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
     for step in range(steps):
         idx = torch.randint(0, len(images), (batch,), generator=g)
         ctx = StepContext(step, torch.device("cpu"), "bf16", 1, g)
         losses = family.train_step({"image": images[idx], "label": labels[idx]}, ctx)
         family.update_ema()
-        if step % 250 == 0:
-            print(f"step {step}: loss {losses['loss']:.4f}", flush=True)
+        if step % 100 == 0:
+            print(
+                f"step {step}: loss {losses['loss']:.4f}, {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
     family.train(False)
     return family
 
@@ -101,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--base-channels", type=int, default=32)
     parser.add_argument("--resolution", type=int, default=16)
     parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--sample-steps", type=int, default=20)
@@ -113,7 +118,9 @@ def main() -> None:
     with torch.no_grad():
         real = (judge(images[held_out]).argmax(1) == labels[held_out]).float().mean().item()
     print(f"classifier accuracy on held-out real digits: {real:.1%}")
-    family = train_diffusion(images[~held_out], labels[~held_out], args.steps, args.batch)
+    family = train_diffusion(
+        images[~held_out], labels[~held_out], args.steps, args.batch, args.base_channels
+    )
     print(f"trained {args.steps} steps in {time.perf_counter() - started:.0f} s")
     for sampler, cfg in (("ddim", 1.0), ("ddim", 3.0), ("dpmpp-2m", 3.0)):
         rate = fidelity(family, judge, args.per_class, cfg, args.sample_steps, sampler)

@@ -124,7 +124,7 @@ def test_bf16_sampling_is_close_to_fp32():
 
 
 def test_guidance_scale_one_is_the_conditional_prediction():
-    family = perturbed(make("class"))
+    family = perturbed(make("class", clip_denoised=False))
     unet = family.modules["unet"]
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([30.0, 30.0])
     cond, uncond = family._condition(2, None, [0, 2])
@@ -139,13 +139,29 @@ def test_guidance_scale_one_is_the_conditional_prediction():
 
 
 def test_v_prediction_is_converted_to_eps_for_the_samplers():
-    family = perturbed(make("none", prediction="v"))
+    family = perturbed(make("none", prediction="v", clip_denoised=False))
     unet = family.modules["unet"]
     x, t = torch.randn(2, 3, 16, 16), torch.tensor([40.0, 40.0])
     a = float(family.abar[40])
     v = unet(x, t)
     eps = family._model_fn(unet, {}, {}, 1.0, "fp32")(x, t)
     assert torch.allclose(eps, (1 - a) ** 0.5 * x + a**0.5 * v, atol=1e-5)
+
+
+def test_pixel_models_clip_the_predicted_x0():
+    """Near t = T the x̂_0 of an ε-model divides ε̂'s error by √ᾱ (≈ 5·10⁻⁵ for cosine): the
+    samplers see the ε̂ of x̂_0 clipped to [-1, 1], unchanged where x̂_0 is inside."""
+    family = perturbed(make("none"))
+    unet = family.modules["unet"]
+    for t in (99.0, 50.0, 3.0):  # T = 100 here
+        x, tt = torch.randn(2, 3, 16, 16) * 1.5, torch.tensor([t, t])
+        a = float(family.abar[int(t)])
+        raw = unet(x, tt)
+        x0 = ((x - (1 - a) ** 0.5 * raw) / a**0.5).clamp(-1, 1)
+        eps = family._model_fn(unet, {}, {}, 1.0, "fp32")(x, tt)
+        assert torch.allclose(eps, (x - a**0.5 * x0) / (1 - a) ** 0.5, atol=1e-4)
+    images = family.generate([0], sampler="ddim", steps=10)
+    assert images.abs().max() <= 1
 
 
 def test_condition_dropout_swaps_in_the_null_class():
@@ -292,7 +308,7 @@ def tiny_bert(tmp_path_factory):
 
 
 def test_text_conditioning_cross_attends_to_prompts(tiny_bert):
-    family = make("text", text_encoder=tiny_bert, text_length=8, cond_dropout=0.5)
+    family = make("text", text_encoder=tiny_bert, text_length=8, clip_denoised=False)
     assert family.modules["unet"].config.context_dim == 12
     batch = Labelled().batch(torch.arange(6))
     ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(0))

@@ -31,9 +31,11 @@ from huashi.diffusion.schedules import (
     add_noise,
     at,
     eps_from_v,
+    eps_from_x0,
     make_schedule,
     min_snr_weight,
     v_from_eps,
+    x0_from_eps,
 )
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
@@ -59,6 +61,8 @@ class DiffusionConfig:
     prediction: str = "eps"
     loss_weighting: str = "none"
     min_snr_gamma: float = 5.0
+    # sampling in pixel space: clip the predicted x_0 to [-1, 1] at every step (as DDPM does)
+    clip_denoised: bool = True
     # conditioning (classifier-free guidance)
     condition: str = "none"
     cond_dropout: float = 0.1
@@ -321,6 +325,7 @@ class Diffusion(Family):
         guided = cfg != 1.0 and self.config.condition != "none"
 
         channels_last = not unet.out.weight.is_contiguous()  # the module was converted
+        clip = self.config.clip_denoised and self.autoencoder is None
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if channels_last:
@@ -333,9 +338,12 @@ class Diffusion(Family):
                     pred = u + cfg * (c - u)
                 else:
                     pred = unet(x, t, **cond).float()
+            a = at(self.abar, t).to(x.device, torch.float32).view(-1, 1, 1, 1)
             if self.config.prediction == "v":
-                a = at(self.abar, t).to(x.device, torch.float32).view(-1, 1, 1, 1)
                 pred = eps_from_v(x, pred, a)
+            if clip:  # ε̂ of the clipped x̂_0: near t = T, x̂_0 = (x - √(1-ᾱ) ε̂)/√ᾱ amplifies
+                # any error of ε̂ by up to 1/√ᾱ ≈ 2·10⁴ (cosine schedule)
+                pred = eps_from_x0(x, x0_from_eps(x, pred, a).clamp(-1, 1), a)
             return pred
 
         return model_fn
