@@ -15,15 +15,6 @@ from huashi.runs import RunConfig
 from huashi.training.loop import TrainConfig, Trainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """This CPU is shared with other jobs: one thread avoids oversubscription (same results)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Labelled:
     def __init__(self) -> None:
         g = torch.Generator().manual_seed(0)

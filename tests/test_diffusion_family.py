@@ -14,15 +14,6 @@ from huashi.training.loop import TrainConfig, Trainer
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """This CPU is shared with other jobs: one thread avoids oversubscription (same results)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = dict(
     base_channels=8, channel_mults=(1, 2), res_blocks=1, attention_resolutions=(8,), heads=2,
     norm_groups=8, timesteps=100, sample_steps=4,

@@ -14,15 +14,6 @@ TINY = UNetConfig(
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """This CPU is shared with other jobs: one thread avoids oversubscription (same results)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomized(config: UNetConfig) -> UNet:
     """A U-Net whose zero-initialized output layers are perturbed, so every path matters."""
     torch.manual_seed(0)
