@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from huashi import __version__
-from huashi.cli import data, doctor, interpolate, sample, train, translate
+from huashi.cli import data, doctor, interpolate, paint, sample, train, translate
 from huashi.errors import HuashiError
 
-COMMANDS = [train, sample, interpolate, translate, data, doctor]
+COMMANDS = [train, sample, paint, interpolate, translate, data, doctor]
 
 
 def build_parser() -> argparse.ArgumentParser:

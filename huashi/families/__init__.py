@@ -6,11 +6,12 @@ from huashi.errors import HuashiError
 from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.families.dcgan import DCGAN
+from huashi.families.diffusion import Diffusion
 from huashi.families.gan import GAN
 from huashi.families.pix2pix import Pix2Pix
 
 FAMILIES: dict[str, type[Family]] = {
-    family.name: family for family in (DCGAN, GAN, AE, VAEFamily, KLVAEFamily, Pix2Pix)
+    family.name: family for family in (DCGAN, GAN, AE, VAEFamily, KLVAEFamily, Diffusion, Pix2Pix)
 }
 
 

@@ -1,0 +1,1 @@
+"""Diffusion building blocks: noise schedules and samplers (pure functions, no training)."""

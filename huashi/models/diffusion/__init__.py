@@ -1,0 +1,1 @@
+"""The diffusion U-Net (F2)."""

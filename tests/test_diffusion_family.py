@@ -1,0 +1,327 @@
+"""F1-F6 through the `diffusion` family: exact resume, seeds, guidance, latent mode, bad input."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import huashi.families.diffusion as diffusion_module
+from huashi.diffusion.samplers import SAMPLERS
+from huashi.errors import HuashiError
+from huashi.families import FAMILIES, DataInfo, StepContext
+from huashi.families.diffusion import Diffusion, DiffusionConfig
+from huashi.training.loop import TrainConfig, Trainer
+
+CPU = torch.device("cpu")
+
+
+TINY = dict(
+    base_channels=8, channel_mults=(1, 2), res_blocks=1, attention_resolutions=(8,), heads=2,
+    norm_groups=8, timesteps=100, sample_steps=4,
+)  # fmt: skip
+INFO = DataInfo(3, 16, num_classes=3, class_names=("a", "b", "c"), has_captions=True)
+WORDS = ["red circle", "blue square", "green star"]
+
+
+class Labelled:
+    """Images, labels and captions in memory, with the ``batch`` interface."""
+
+    def __init__(self, n: int = 24, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.images = torch.rand(n, 3, 16, 16, generator=g) * 2 - 1
+        self.labels = torch.arange(n) % 3
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, indices: torch.Tensor) -> dict:
+        labels = self.labels[indices]
+        return {
+            "image": self.images[indices].clone(),
+            "label": labels,
+            "caption": [WORDS[int(k)] for k in labels],
+            "index": indices,
+        }
+
+
+def make(condition="none", info=INFO, **options) -> Diffusion:
+    torch.manual_seed(0)
+    return Diffusion(DiffusionConfig(**(TINY | options), condition=condition), info, CPU)
+
+
+def perturbed(family: Diffusion) -> Diffusion:
+    """Move the zero-initialized output layers off zero so the network's output matters."""
+    with torch.no_grad():
+        for p in family.modules["unet"].parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    family.train(False)
+    return family
+
+
+def test_registered():
+    assert FAMILIES["diffusion"] is Diffusion
+
+
+def trainer(run_dir, steps, stop_at=None, **options):
+    family = make("class", prediction="v", loss_weighting="min-snr", cond_dropout=0.3, **options)
+    config = TrainConfig(
+        steps=steps, batch_size=6, checkpoint_every=100, sample_every=100, n_fixed=3,
+        log_every=1, ema=0.9, precision="fp32", channels_last=True,
+    )  # fmt: skip
+    callbacks = [lambda t, losses: t.request_stop() if t.step == stop_at else None]
+    return Trainer(family, Labelled(), config, run_dir, callbacks, progress=False)
+
+
+def test_interrupted_and_resumed_training_is_bit_for_bit_the_same(tmp_path):
+    straight = trainer(tmp_path / "a", 6)
+    straight.run()
+    first = trainer(tmp_path / "b", 6, stop_at=3)
+    assert first.run().interrupted
+    resumed = trainer(tmp_path / "b", 6)
+    assert resumed.resume_latest() and resumed.step == 3
+    resumed.run()
+    a, _ = straight.family.state_tensors()
+    b, _ = resumed.family.state_tensors()
+    assert a.keys() == b.keys() and any(k.startswith("ema/") for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert a["modules/unet/out.weight"].abs().sum() > 0  # it did learn something
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_the_same_seed_paints_the_same_image_at_any_batch_size(sampler):
+    family = perturbed(make("class"))
+    eta = 0.5 if sampler == "ddim" else 0.0
+    batch = family.generate([5, 6, 7], sampler=sampler, steps=3, label=[0, 1, 2], eta=eta)
+    alone = family.generate([6], sampler=sampler, steps=3, label=1, eta=eta)
+    assert batch.shape == (3, 3, 16, 16) and batch.min() >= -1 and batch.max() <= 1
+    assert torch.allclose(batch[1:2], alone, atol=1e-5)
+    assert not torch.allclose(batch[0], batch[2], atol=1e-3)
+    other_seed = family.generate([8], sampler=sampler, steps=3, label=1, eta=eta)
+    assert not torch.allclose(other_seed, alone, atol=1e-3)
+
+
+def test_bf16_sampling_is_close_to_fp32():
+    family = perturbed(make("class"))
+    unet = family.modules["unet"]
+    cond, uncond = family._condition(2, None, 0)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([30.0, 30.0])
+    fp32 = family._model_fn(unet, cond, uncond, 2.0, "fp32")(x, t)
+    bf16 = family._model_fn(unet, cond, uncond, 2.0, "bf16")(x, t)
+    assert bf16.dtype == torch.float32
+    assert (bf16 - fp32).norm() / fp32.norm() < 0.03  # bf16 keeps ~3 significant digits
+    images = family.generate([1, 2], label=0, steps=4, cfg=2.0)
+    fast = family.generate([1, 2], label=0, steps=4, cfg=2.0, precision="bf16")
+    assert (fast - images).abs().mean() < 0.05
+
+
+def test_guidance_scale_one_is_the_conditional_prediction():
+    family = perturbed(make("class", clip_denoised=False))
+    unet = family.modules["unet"]
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([30.0, 30.0])
+    cond, uncond = family._condition(2, None, [0, 2])
+    c, u = unet(x, t, **cond), unet(x, t, **uncond)
+    assert not torch.allclose(c, u, atol=1e-4)
+    one = family._model_fn(unet, cond, uncond, 1.0, "fp32")(x, t)
+    assert torch.allclose(one, c, atol=1e-6)
+    four = family._model_fn(unet, cond, uncond, 4.0, "fp32")(x, t)
+    assert torch.allclose(four, u + 4 * (c - u), atol=1e-5)
+    zero = family._model_fn(unet, cond, uncond, 0.0, "fp32")(x, t)
+    assert torch.allclose(zero, u, atol=1e-5)
+
+
+def test_v_prediction_is_converted_to_eps_for_the_samplers():
+    family = perturbed(make("none", prediction="v", clip_denoised=False))
+    unet = family.modules["unet"]
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([40.0, 40.0])
+    a = float(family.abar[40])
+    v = unet(x, t)
+    eps = family._model_fn(unet, {}, {}, 1.0, "fp32")(x, t)
+    assert torch.allclose(eps, (1 - a) ** 0.5 * x + a**0.5 * v, atol=1e-5)
+
+
+def test_pixel_models_clip_the_predicted_x0():
+    """Near t = T the x̂_0 of an ε-model divides ε̂'s error by √ᾱ (≈ 5·10⁻⁵ for cosine): the
+    samplers see the ε̂ of x̂_0 clipped to [-1, 1], unchanged where x̂_0 is inside."""
+    family = perturbed(make("none"))
+    unet = family.modules["unet"]
+    for t in (99.0, 50.0, 3.0):  # T = 100 here
+        x, tt = torch.randn(2, 3, 16, 16) * 1.5, torch.tensor([t, t])
+        a = float(family.abar[int(t)])
+        raw = unet(x, tt)
+        x0 = ((x - (1 - a) ** 0.5 * raw) / a**0.5).clamp(-1, 1)
+        eps = family._model_fn(unet, {}, {}, 1.0, "fp32")(x, tt)
+        assert torch.allclose(eps, (x - a**0.5 * x0) / (1 - a) ** 0.5, atol=1e-4)
+    images = family.generate([0], sampler="ddim", steps=10)
+    assert images.abs().max() <= 1
+
+
+def test_condition_dropout_swaps_in_the_null_class():
+    family = make("class", cond_dropout=0.5)
+    labels = torch.arange(2000) % 3
+    chunk = {"image": torch.zeros(2000, 1), "label": labels}
+    out = family._train_condition(chunk, torch.Generator().manual_seed(0))["labels"]
+    dropped = out == 3
+    assert 0.45 < dropped.float().mean() < 0.55
+    assert torch.equal(out[~dropped], labels[~dropped])
+    assert (
+        make("class", cond_dropout=0.0)
+        ._train_condition(chunk, torch.Generator())["labels"]
+        .equal(labels)
+    )
+
+
+def test_pixel_inpainting_keeps_the_known_region_and_img2img_stays_near_the_init():
+    family = perturbed(make("none"))
+    init = torch.rand(3, 16, 16) * 2 - 1
+    mask = torch.zeros(16, 16)
+    mask[:, 8:] = 1  # repaint the right half
+    out = family.generate([1, 2], sampler="dpmpp-2m", steps=4, init=init, mask=mask)
+    assert torch.allclose(out[:, :, :, :8], init[:, :, :8].expand(2, -1, -1, -1), atol=1e-6)
+    assert (out[:, :, :, 8:] - init[:, :, 8:]).abs().mean() > 0.1
+    near = family.generate([1], steps=10, init=init, strength=0.05)
+    far = family.generate([1], steps=10, init=init, strength=1.0)
+    assert (near - init).abs().mean() < 0.5 * (far - init).abs().mean()
+
+
+class FakeAutoencoder:
+    """encode: 2x2 average pooling plus a copy of the red channel (4 x 8 x 8 latents);
+    decode: nearest upsampling of the first 3 channels (exact on 2x2-block images)."""
+
+    latent_shape = (4, 8, 8)
+    latent_scale = 2.0
+    data = DataInfo(3, 16)
+
+    def __init__(self) -> None:
+        self.encoded = []
+
+    def encode(self, images):
+        pooled = F.avg_pool2d(images, 2)
+        self.encoded.append(images)
+        return torch.cat([pooled, pooled[:, :1]], dim=1)
+
+    def decode(self, latents):
+        return F.interpolate(latents[:, :3], scale_factor=2, mode="nearest")
+
+
+@pytest.fixture
+def fake_ae(monkeypatch):
+    ae = FakeAutoencoder()
+    monkeypatch.setattr(diffusion_module, "load_autoencoder", lambda path, device: ae)
+    return ae
+
+
+def test_latent_diffusion_trains_on_scaled_latents_and_decodes(fake_ae):
+    family = make("class", latent="some/vae-run", attention_resolutions=(4,))
+    assert family.shape == (4, 8, 8) and family.modules["unet"].config.in_channels == 4
+    images = Labelled().batch(torch.arange(6))
+    seen = []
+    family.modules["unet"].register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(0))
+    assert "loss" in family.train_step(images, ctx)
+    assert seen[0].shape == (6, 4, 8, 8) and fake_ae.encoded[0] is not None
+    # x_t = sqrt(ᾱ) · 2 · latent + sqrt(1-ᾱ) ε: the scaled latents are what gets noised
+    x0 = family.encode_images(images["image"])
+    assert torch.allclose(x0, 2.0 * fake_ae.encode(images["image"]))
+    perturbed(family)
+    out = family.generate([0, 1], label=1, steps=3)
+    assert out.shape == (2, 3, 16, 16)
+    assert torch.equal(out[:, :, ::2, ::2], out[:, :, 1::2, 1::2])  # decoded by the fake AE
+    # latent inpainting: a block image survives exactly where the mask is black
+    init = F.interpolate(torch.rand(1, 3, 8, 8) * 2 - 1, scale_factor=2, mode="nearest")[0]
+    mask = torch.zeros(16, 16)
+    mask[:6, :6] = 1
+    painted = family.generate([3], steps=3, init=init, mask=mask, label=0)[0]
+    assert torch.allclose(painted[:, 8:, 8:], init[:, 8:, 8:], atol=1e-6)
+    assert not torch.allclose(painted[:, :6, :6], init[:, :6, :6], atol=1e-2)
+
+
+def test_a_missing_or_wrong_latent_run_is_a_clear_error(tmp_path):
+    with pytest.raises(HuashiError, match="does not exist.*--latent"):
+        make(latent=str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HuashiError, match="cannot use .*empty as the latent autoencoder"):
+        make(latent=str(tmp_path / "empty"))
+
+
+def test_bad_generation_inputs_are_user_errors():
+    plain, classes = make("none"), make("class")
+    cases = [
+        (plain, {"prompt": "a red apple"}, "not text-conditioned"),
+        (plain, {"label": 1}, "not class-conditioned"),
+        (classes, {"label": 3}, r"out of range.*3 classes \(0..2: 0=a, 1=b, 2=c\)"),
+        (classes, {"label": -1}, "out of range"),
+        (classes, {"label": [0, 1, 2]}, "3 values for label but 2 seeds"),
+        (classes, {"prompt": "a cat"}, "not text-conditioned.*--label"),
+        (plain, {"sampler": "plms"}, "ddpm, ddim, dpmpp-2m, euler, heun"),
+        (plain, {"steps": 0}, "at least 1"),
+        (plain, {"mask": torch.ones(16, 16)}, "give --init with --mask"),
+        (plain, {"init": torch.zeros(3, 8, 8)}, r"model paints \[3, 16, 16\]"),
+        (plain, {"init": torch.zeros(3, 16, 16), "mask": torch.ones(8, 8)}, "same size"),
+        (plain, {"strength": 0.5}, "needs an --init"),
+        (plain, {"init": torch.zeros(3, 16, 16), "strength": 1.5}, "strength"),
+    ]
+    for family, options, message in cases:
+        with pytest.raises(HuashiError, match=message):
+            family.generate([0, 1], **({"steps": 2} | options))
+
+
+def test_data_and_config_checks():
+    with pytest.raises(HuashiError, match="labelled data"):
+        Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(condition="class"))
+    with pytest.raises(HuashiError, match="captioned data"):
+        Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(condition="text"))
+    with pytest.raises(HuashiError, match="multiple of 4"):
+        Diffusion.check_data(DataInfo(3, 18), DiffusionConfig(channel_mults=(1, 2, 2)))
+    with pytest.raises(HuashiError, match="eps, v"):
+        Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(prediction="x0"))
+    with pytest.raises(HuashiError, match="none, min-snr"):
+        Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(loss_weighting="p2"))
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from huashi.text import default_model_dir
+
+    folder = tmp_path_factory.mktemp("bert") / "tiny-bert"
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=12, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=24, max_position_embeddings=32,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True).save_pretrained(
+        folder
+    )
+    return str(folder)
+
+
+def test_text_conditioning_cross_attends_to_prompts(tiny_bert):
+    family = make("text", text_encoder=tiny_bert, text_length=8, clip_denoised=False)
+    assert family.modules["unet"].config.context_dim == 12
+    batch = Labelled().batch(torch.arange(6))
+    ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(0))
+    family.train_step(batch, ctx)
+    assert family.preview_captions == WORDS
+    _, meta = family.state_tensors()
+    restored = make("text", text_encoder=tiny_bert, text_length=8)
+    tensors, meta = family.state_tensors()
+    restored.load_state_tensors(tensors, meta)
+    assert restored.preview_captions == WORDS
+    perturbed(family)
+    a = family.generate([1], prompt="red circle", steps=3, cfg=3.0)
+    b = family.generate([1], prompt="blue square", steps=3, cfg=3.0)
+    assert not torch.allclose(a, b, atol=1e-4)
+    both = family.generate([1, 2], prompt=["red circle", "green star"], steps=3, cfg=3.0)
+    assert torch.allclose(both[:1], a, atol=1e-5)
+    # cfg 1 with a prompt = the conditional model alone; the null text is a learned token
+    unet = family.modules["unet"]
+    cond, uncond = family._condition(1, "red circle", None)
+    x, t = torch.randn(1, 3, 16, 16), torch.tensor([20.0])
+    assert torch.allclose(
+        family._model_fn(unet, cond, uncond, 1.0, "fp32")(x, t), unet(x, t, **cond)
+    )
+    assert uncond["context_mask"].sum() == 1
+    assert family.preview([0, 1, 2, 3]).shape == (4, 3, 16, 16)
