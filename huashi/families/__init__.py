@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.classifier import ClassifierFamily
+from huashi.families.clip import CLIPFamily
 from huashi.families.dcgan import DCGAN
 
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (DCGAN,)}
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (DCGAN, CLIPFamily, ClassifierFamily)
+}
 
 
 def get_family(name: str) -> type[Family]:
