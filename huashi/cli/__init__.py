@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from huashi import __version__
-from huashi.cli import data, sample, train
+from huashi.cli import compare, data, sample, train
+from huashi.cli import eval as eval_command
 from huashi.errors import HuashiError
 
-COMMANDS = [train, sample, data]
+COMMANDS = [train, sample, data, eval_command, compare]
 
 
 def build_parser() -> argparse.ArgumentParser:

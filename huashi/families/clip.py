@@ -76,7 +76,7 @@ class CLIPFamily(Family):
         opt.zero_grad(set_to_none=True)
         logged = ctx.backward(batch, loss_fn)
         opt.step()
-        return logged | {"temperature": float(1 / model.scale())}
+        return logged | {"temperature": 1 / model.scale().item()}
 
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
         raise HuashiError(

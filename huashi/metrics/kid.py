@@ -45,11 +45,17 @@ def kid(
     subset_size: int = 1000,
     seed: int = 0,
 ) -> KIDResult:
-    """KID of features [N, D] vs [M, D]; subsets of ``min(subset_size, N, M)`` drawn without
-    replacement inside a subset, from a seeded generator (so the number is reproducible)."""
+    """KID of features [N, D] vs [M, D] over ``subsets`` random subsets drawn (without
+    replacement inside a subset) from a seeded generator, so the number is reproducible.
+
+    A subset holds ``subset_size`` samples, at most half of the smaller set when there are
+    several subsets (subsets equal to the whole set would all agree and report std 0), and the
+    whole smaller set when ``subsets == 1``."""
     require_samples("KID", min(len(real), len(fake)), MIN_SUBSET, "an unbiased MMD needs pairs")
     x, y = real.detach().double().cpu(), fake.detach().double().cpu()
     size = min(subset_size, len(x), len(y))
+    if subsets > 1:
+        size = min(size, max(MIN_SUBSET, min(len(x), len(y)) // 2))
     g = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
