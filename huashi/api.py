@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -154,7 +155,7 @@ def train(
         family=family_class.name,
         model=dataclasses.asdict(model_config),
         data=data_spec,
-        data_info=dataclasses.asdict(info),
+        data_info=json.loads(json.dumps(dataclasses.asdict(info))),  # as saved
         train=dataclasses.asdict(train_config),
     )
     if saved is not None and config.data_info != saved.data_info:
@@ -248,13 +249,15 @@ def preview_data(
     n: int = 64,
     out: str | Path | None = None,
     split: str = "train",
-    **options: Any,
+    data_options: dict[str, Any] | None = None,
 ) -> tuple[Path, str]:
-    """Write a grid of a dataset with its captions or labels; returns (path, summary)."""
+    """Write a grid of ``n`` images of a dataset with their captions or labels.
+
+    Returns the grid's path and a one-paragraph summary (size, resolution, what it holds)."""
     from huashi.data import dataset_summary, load_dataset
     from huashi.data.preview import preview_grid
 
-    dataset = load_dataset(spec, resolution=resolution, split=split, **options)
+    dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     name = Path(spec).name if Path(spec).exists() else spec
     path = Path(out) if out else Path(f"{name}-preview.png")
     preview_grid(dataset, n=n, path=path)

@@ -181,3 +181,21 @@ def test_batch_larger_than_dataset_is_a_clear_error(tmp_path):
     family = DCGAN(DCGANConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
     with pytest.raises(HuashiError, match="fewer than the batch size"):
         Trainer(family, FakeImages(n=5), TrainConfig(batch_size=8), tmp_path)
+
+
+def test_missing_tensorboard_names_the_extra_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    trainer = make_trainer(tmp_path, 2, tensorboard=True)
+    with pytest.raises(HuashiError, match=r"huashi\[tensorboard\]"):
+        trainer.run()
+
+
+def test_asking_for_a_missing_accelerator_is_a_clear_error():
+    from huashi.training.device import pick_device
+
+    if not torch.cuda.is_available():
+        with pytest.raises(HuashiError, match="--device cpu"):
+            pick_device("cuda")
+    assert pick_device("cpu") == CPU

@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_preview(args: argparse.Namespace) -> int:
     path, summary = api.preview_data(
         args.spec, resolution=args.resolution, n=args.n, out=args.out, split=args.split,
-        **parse_key_values(args.data_option),
+        data_options=parse_key_values(args.data_option),
     )  # fmt: skip
     print(summary)
     print(f"wrote {path}")

@@ -1,0 +1,5 @@
+import sys
+
+from huashi.cli import main
+
+sys.exit(main())
