@@ -7,7 +7,8 @@ every attribute of every image right (see tests/test_metrics_shapes.py). How it 
 1. background: the palette background nearest to the median colour of the image border;
 2. color: the palette colour c that best explains the foreground pixels as mixtures
    ``background + a (c - background)`` with ``a`` in [0, 1] (antialiased edges are such mixtures);
-3. position: the 3x3 cell of the centroid of the coverage ``a``;
+3. position: the 3x3 cell of the centroid of the coverage ``a`` (first of pixels with
+   a >= 0.25, then of every pixel within reach of the largest shape around that centre);
 4. shape and size: the scene is redrawn with the dataset's own renderer for each of the 6 shapes x
    2 sizes at that centroid, and the template with the smallest pixel L1 distance wins.
 
@@ -24,6 +25,8 @@ from huashi.errors import HuashiError
 from huashi.images import to_uint8
 
 FOREGROUND_DISTANCE = 40.0  # RGB distance from the background above which a pixel is "shape"
+MIN_COVERAGE = 0.25  # pixels less covered than this do not count towards the first centre
+REACH = 0.2  # the largest shape's circumradius (0.15) plus jitter, as a fraction of the side
 ATTRIBUTES = ("shape", "color", "size", "position", "background")
 
 
@@ -31,6 +34,11 @@ def _palettes():
     from huashi.data import shapes
 
     return shapes
+
+
+def _centroid(weights: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
+    total = max(weights.sum(), 1e-9)
+    return (weights * xs).sum() / total, (weights * ys).sum() / total
 
 
 def read_attributes(image: torch.Tensor) -> dict[str, str]:
@@ -59,9 +67,14 @@ def read_attributes(image: torch.Tensor) -> dict[str, str]:
 
     v = palette[c] - bg
     coverage = np.clip((x - bg) @ v / (v @ v), 0, 1)
-    total = max(coverage.sum(), 1e-9)
     ys, xs = np.mgrid[0:side, 0:side] + 0.5
-    cx, cy = (coverage * xs).sum() / total / side, (coverage * ys).sum() / total / side
+    # a robust first centre (faint pixels, e.g. background noise, left out), then the exact
+    # centroid of all coverage within reach of the largest shape around it
+    strong = np.where(coverage >= MIN_COVERAGE, coverage, 0)
+    cx, cy = _centroid(strong, xs, ys)
+    near = (xs - cx) ** 2 + (ys - cy) ** 2 <= (REACH * side) ** 2
+    cx, cy = _centroid(np.where(near, coverage, 0), xs, ys)
+    cx, cy = cx / side, cy / side
     row, col = min(int(cy * 3), 2), min(int(cx * 3), 2)
     position = {rc: name for name, rc in shapes.POSITIONS.items()}[(row, col)]
     dx, dy = (cx * 3 - col - 0.5) / 3, (cy * 3 - row - 0.5) / 3
