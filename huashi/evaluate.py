@@ -42,6 +42,7 @@ from huashi.metrics.precision_recall import precision_recall
 from huashi.runs import LoadedRun, load_run
 
 REFERENCE_VERSION = 1
+RELIABLE_FACTOR = 5  # below n = 5 x feature dimension, FID is warned about (see docs/metrics.md)
 
 
 class EvalWarning(UserWarning):
@@ -231,6 +232,11 @@ def evaluate(
     if n < need:
         raise HuashiError(f"{what} needs at least {need} samples, got --n {n}: raise --n.")
     notes = _check_network(net, loaded)
+    if n < RELIABLE_FACTOR * dim:
+        notes.append(
+            f"FID from {n} samples of {dim}-dim features is dominated by estimation bias (use "
+            f"at least {RELIABLE_FACTOR * dim}); compare FIDs only at equal n, or prefer KID"
+        )
 
     real, real_described = load_real(loaded, split, n, seed)
     require_samples(f"the real set ({real_described['dataset']}, {split})", len(real["image"]),

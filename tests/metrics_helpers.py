@@ -33,3 +33,12 @@ def tiny_dcgan(data: str = "mnist", resolution: int = 16, steps: int = 2) -> Pat
     api.train(out, "dcgan", data, resolution, steps=steps, batch_size=16,
               data_options={"n": 64} if data == "shapes" else {}, **FAST)  # fmt: skip
     return out
+
+
+@functools.cache
+def trained_clip() -> Path:
+    """A CLIP trained briefly on 256 shapes scenes at 16 px."""
+    out = workdir() / "clip"
+    api.train(out, "clip", "shapes", 16, model={"width": 16}, data_options={"n": 256},
+              steps=100, batch_size=32, **FAST)  # fmt: skip
+    return out

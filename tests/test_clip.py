@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from metrics_helpers import FAST, workdir
+from metrics_helpers import trained_clip
 
-from huashi import api
 from huashi.data import load_dataset
 from huashi.errors import HuashiError
 from huashi.families import DataInfo
@@ -41,10 +40,7 @@ def test_duplicate_captions_share_the_target() -> None:
 
 @pytest.fixture(scope="module")
 def clip_run():
-    out = workdir() / "clip"
-    api.train(out, "clip", "shapes", 16, model={"width": 16}, data_options={"n": 256},
-              steps=100, batch_size=32, **FAST)  # fmt: skip
-    return out
+    return trained_clip()
 
 
 def test_clip_retrieves_held_out_captions_far_above_chance(clip_run) -> None:
