@@ -70,3 +70,22 @@ def test_feature_families_refuse_wrong_data_and_sampling() -> None:
         family.generate([0])
     with pytest.raises(HuashiError, match="text_input"):
         CLIPConfig(text_input="words")
+
+
+def test_clip_command_labels_image_files_like_the_api(clip_run, tmp_path, capsys) -> None:
+    from huashi.cli import main
+    from huashi.images import to_pil
+
+    test = load_dataset("shapes", 16, split="test", n=4)
+    images = test.batch(torch.arange(4))["image"]
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        to_pil(image).save(paths[-1])
+    prompts = test.captions
+    expected, _ = zero_shot(load_features(f"clip:{clip_run}"), images, prompts)
+    args = ["clip", str(clip_run), "--image", *map(str, paths)]
+    assert main([*args, *(x for p in prompts for x in ("--prompt", p))]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1].split("  (")[0] for line in printed] == expected
+    assert main([*args[:-1], str(tmp_path / "missing.png"), "--prompt", "x"]) == 2

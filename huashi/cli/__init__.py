@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from huashi import __version__
-from huashi.cli import compare, data, sample, train
+from huashi.cli import clip, compare, data, sample, train
 from huashi.cli import eval as eval_command
 from huashi.errors import HuashiError
 
-COMMANDS = [train, sample, data, eval_command, compare]
+COMMANDS = [train, sample, data, eval_command, compare, clip]
 
 
 def build_parser() -> argparse.ArgumentParser:
