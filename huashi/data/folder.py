@@ -1,0 +1,271 @@
+"""D4 folder: any folder of images (searched recursively; hidden files and folders are ignored).
+
+- Labels: when every image sits in a first-level subfolder and there are at least two of them,
+  the subfolder names are the classes (sorted). ``labels=True`` demands this, ``False`` turns
+  it off.
+- Captions: a sidecar ``name.txt`` beside ``name.png``, or lines ``{"file_name": ..., "text":
+  ...}`` in a ``metadata.jsonl`` (file names relative to that file's folder). A sidecar wins
+  over metadata. Images without a caption get "" and are counted in ``info["uncaptioned"]``.
+- Pairs: ``target=PATH2`` pairs each image with the file of the same relative path in PATH2
+  (the extension may differ) for image-to-image; an image without a partner is an error.
+- Decoding: JPEG/PNG/WebP/BMP/GIF/TIFF in any mode. Transparent images (RGBA, LA, P with
+  transparency) are composited on white, 16-bit images scaled to 8 bits, CMYK/P/other modes
+  converted to RGB, EXIF rotation applied. Grayscale images stay one channel unless the
+  folder also holds color images.
+- Resizing: each image is centre-cropped to a square (its shorter side), then resized with
+  Lanczos to the resolution; nothing is stretched.
+- Unreadable files are skipped, counted in ``info["skipped"]`` and named in a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from huashi.data.base import ImageSet, check_split
+from huashi.errors import HuashiError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+METADATA = "metadata.jsonl"
+SHOW = 5  # how many file names an error or warning lists
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def list_images(root: Path) -> list[Path]:
+    """Image files under ``root`` (recursive, sorted, hidden ones ignored)."""
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and _visible(p, root)
+    )
+
+
+def _check_folder(path: str | Path, what: str = "image folder") -> Path:
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise HuashiError(f"{what} {root} does not exist: give the path of a folder of images.")
+    if not root.is_dir():
+        raise HuashiError(f"{what} {root} is not a folder: give the folder that holds the images.")
+    return root.resolve()
+
+
+def sources(path: str | Path, target: str | Path | None = None, **_: object) -> list[Path]:
+    """Every file whose change must re-decode the folder (images, captions, metadata)."""
+    out = []
+    for folder in [path] + ([target] if target else []):
+        root = _check_folder(folder)
+        out += list_images(root)
+        out += [p for p in root.rglob("*.txt") if _visible(p, root)]
+        out += [p for p in root.rglob(METADATA) if _visible(p, root)]
+    return out
+
+
+def fit_square(img: Image.Image, resolution: int) -> Image.Image:
+    """Centre-crop to a square of the shorter side, then resize with Lanczos."""
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    box = (left, top, left + side, top + side)
+    return img.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
+
+
+def to_l_or_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow image as mode "L" (grayscale sources) or "RGB"; transparency -> white."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I"):
+            values = values / 257.0  # 16-bit range -> 8-bit
+        return Image.fromarray(values.round().clip(0, 255).astype(np.uint8), "L")
+    if mode == "1":
+        return img.convert("L")
+    transparent = "transparency" in img.info or mode in ("RGBA", "LA", "PA", "La", "RGBa")
+    if transparent:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        flat = Image.alpha_composite(white, rgba).convert("RGB")
+        return flat.convert("L") if mode in ("LA", "La") else flat
+    if mode in ("L", "RGB"):
+        return img
+    return img.convert("RGB")
+
+
+def decode(path: Path, resolution: int) -> np.ndarray:
+    """One image file -> uint8 [H, W] (grayscale) or [H, W, 3], square at ``resolution``."""
+    with Image.open(path) as img:
+        if img.format == "JPEG":
+            img.draft(img.mode, (resolution, resolution))  # faster decode of big JPEGs
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return np.asarray(fit_square(to_l_or_rgb(img), resolution))
+
+
+def _read_metadata(root: Path) -> dict[Path, str]:
+    captions: dict[Path, str] = {}
+    for meta in sorted(p for p in root.rglob(METADATA) if _visible(p, root)):
+        with open(meta, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    name, text = row["file_name"], row["text"]
+                except (ValueError, KeyError, TypeError):
+                    raise HuashiError(
+                        f'line {number} of {meta} is not a JSON object with "file_name" and '
+                        f'"text": fix that line.'
+                    ) from None
+                captions[(meta.parent / name).resolve()] = str(text).strip()
+    return captions
+
+
+def _captions(root: Path, files: list[Path]) -> list[str] | None:
+    metadata = _read_metadata(root)
+    captions, found = [], False
+    for path in files:
+        sidecar = path.with_suffix(".txt")
+        if sidecar.is_file():
+            captions.append(sidecar.read_text(encoding="utf-8").strip())
+            found = True
+        elif path in metadata:
+            captions.append(metadata[path])
+            found = True
+        else:
+            captions.append("")
+    return captions if found else None
+
+
+def _labels(root: Path, files: list[Path], labels: bool | None):
+    parts = [p.relative_to(root).parts for p in files]
+    in_subfolders = all(len(pp) > 1 for pp in parts)
+    classes = sorted({pp[0] for pp in parts if len(pp) > 1})
+    usable = in_subfolders and len(classes) >= 2
+    if labels is False or (labels is None and not usable):
+        return None, None
+    if not usable:
+        raise HuashiError(
+            f"labels=True needs every image of {root} inside one of at least two class "
+            f"subfolders (found {len(classes)} subfolders, images at the top level: "
+            f"{not in_subfolders}): sort the images into one folder per class."
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    return [index[pp[0]] for pp in parts], classes
+
+
+def _key(path: Path, root: Path) -> str:
+    return path.relative_to(root).with_suffix("").as_posix()
+
+
+def _pair(root: Path, files: list[Path], target_root: Path) -> list[Path]:
+    targets: dict[str, Path] = {}
+    for t in list_images(target_root):
+        key = _key(t, target_root)
+        if key in targets:
+            raise HuashiError(
+                f"{target_root} has two targets for '{key}' ({targets[key].name} and {t.name}): "
+                "keep one of them."
+            )
+        targets[key] = t
+    missing = [_key(p, root) for p in files if _key(p, root) not in targets]
+    if missing:
+        shown = ", ".join(missing[:SHOW]) + (", ..." if len(missing) > SHOW else "")
+        raise HuashiError(
+            f"{len(missing)} of {len(files)} images in {root} have no file with the same "
+            f"relative path in {target_root} (extension aside): {shown}; add those targets "
+            "or remove those images."
+        )
+    return [targets[_key(p, root)] for p in files]
+
+
+def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
+    """Stack [H, W] and [H, W, 3] arrays into uint8 [N, C, H, W] (C = 3 if any is color)."""
+    color = any(a.ndim == 3 for a in arrays)
+    if color:
+        arrays = [np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays]
+        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(np.stack(arrays))[:, None].contiguous()
+
+
+def load_folder(
+    path: str | Path,
+    resolution: int = 64,
+    split: str = "train",
+    target: str | Path | None = None,
+    labels: bool | None = None,
+) -> ImageSet:
+    """Decode every image of a folder (see the module docstring for the rules)."""
+    check_split(split)
+    if split == "test":
+        raise HuashiError(
+            "a folder has no test split (split='train' or 'all' loads every image): keep "
+            "held-out images in a separate folder and load that one."
+        )
+    root = _check_folder(path)
+    files = list_images(root)
+    if not files:
+        raise HuashiError(
+            f"no images found in {root} (looked for {'/'.join(IMAGE_EXTENSIONS)}, also in "
+            "subfolders): put image files there or give another folder."
+        )
+    target_root = _check_folder(target, "target folder") if target else None
+    target_files = _pair(root, files, target_root) if target_root else None
+    label_list, class_names = _labels(root, files, labels)
+    captions = _captions(root, files)
+
+    images, targets, kept, skipped = [], [], [], []
+    for i, path_i in enumerate(files):
+        try:
+            image = decode(path_i, resolution)
+            pair = decode(target_files[i], resolution) if target_files else None
+        except DECODE_ERRORS:
+            bad = path_i if target_files is None else f"{path_i} / {target_files[i]}"
+            skipped.append(str(bad))
+            continue
+        images.append(image)
+        if pair is not None:
+            targets.append(pair)
+        kept.append(i)
+
+    if skipped:
+        shown = ", ".join(Path(s).name for s in skipped[:SHOW])
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image file(s) in {root}: {shown}"
+            + (", ..." if len(skipped) > SHOW else ""),
+            stacklevel=2,
+        )
+    if not images:
+        raise HuashiError(
+            f"none of the {len(files)} image files in {root} could be read (e.g. "
+            f"{Path(skipped[0]).name}): check that they are valid images."
+        )
+    info: dict = {"source": str(root), "skipped": len(skipped), "skipped_files": skipped[:50]}
+    if target_root:
+        info["target"] = str(target_root)
+    if captions is not None:
+        captions = [captions[i] for i in kept]
+        info["uncaptioned"] = sum(1 for c in captions if not c)
+        if info["uncaptioned"]:
+            warnings.warn(
+                f"{info['uncaptioned']} of {len(captions)} images in {root} have no caption "
+                "(no .txt sidecar or metadata.jsonl entry); they get an empty caption.",
+                stacklevel=2,
+            )
+    return ImageSet(
+        name=f"folder:{root}",
+        images=_stack(images),
+        labels=None if label_list is None else torch.tensor([label_list[i] for i in kept]),
+        class_names=class_names,
+        captions=captions,
+        targets=_stack(targets) if targets else None,
+        attributes=None,
+        info=info,
+    )
