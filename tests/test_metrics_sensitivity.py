@@ -40,7 +40,7 @@ def test_classifier_predicts_held_out_digits(setup) -> None:
 
 @pytest.mark.parametrize(
     "damage,levels",
-    [(lambda x, s: gaussian_blur(x, 7, s), (0.6, 1.0, 1.6)), (_noisy, (0.1, 0.3, 0.6))],
+    [(lambda x, s: gaussian_blur(x, 7, s), (0.6, 1.0, 1.6)), (_noisy, (0.2, 0.4, 0.7))],
     ids=["blur", "noise"],
 )
 def test_fid_and_kid_worsen_monotonically(setup, damage, levels) -> None:
