@@ -43,7 +43,9 @@ def main() -> None:
         print(f"| {name} | {len(images)} | {fid(real, f):.3f} | {k.mean:.4f} ± {k.std:.4f} "
               f"| {pr.precision:.3f} | {pr.recall:.3f} |")  # fmt: skip
 
-    print("| held-out mnist images | n | FID | KID | precision | recall |\n|---|---|---|---|---|---|")
+    print(
+        "| held-out mnist images | n | FID | KID | precision | recall |\n|---|---|---|---|---|---|"
+    )
     row("clean", held)
     for sigma in (0.6, 1.0, 1.6):
         row(f"blur sigma {sigma}", gaussian_blur(held, 7, sigma))
