@@ -202,7 +202,7 @@ def evaluate(
     features: str | FeatureNet,
     n: int = 5000,
     seed: int = 0,
-    split: str = "train",
+    split: str | None = None,
     batch_size: int = 64,
     device: str = "auto",
     checkpoint: str | Path | None = None,
@@ -215,7 +215,8 @@ def evaluate(
     options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Measure ``run`` with the feature network ``features`` on ``n`` generated images (seeds
-    ``seed .. seed+n-1``) against up to ``n`` real images of the run's dataset ``split``.
+    ``seed .. seed+n-1``) against up to ``n`` real images of the run's dataset ``split``
+    (default: "train", or "test" for image-to-image runs, which are measured on held-out pairs).
     Returns the record that is also saved as ``eval-<features>-<n>.json`` in the run folder."""
     options = dict(options or {})
     loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
@@ -238,12 +239,13 @@ def evaluate(
             f"at least {RELIABLE_FACTOR * dim}); compare FIDs only at equal n, or prefer KID"
         )
 
+    condition = condition_of(loaded)
+    split = split or ("test" if condition == "image" else "train")
     real, real_described = load_real(loaded, split, n, seed)
     require_samples(f"the real set ({real_described['dataset']}, {split})", len(real["image"]),
                     need, what)  # fmt: skip
     if len(real["image"]) < n:
         notes.append(f"the real split has only {len(real['image'])} images (n = {n} generated)")
-    condition = condition_of(loaded)
     per_image: dict[str, Any] = {}
     if condition == "text":
         per_image["prompt"] = _cycle(real["caption"], n)

@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=int, default=5000, help="generated samples (default: 5000)")
     parser.add_argument("--seed", type=int, default=0, help="first seed; sample i uses seed+i")
     parser.add_argument(
-        "--split", default="train", help="real split to compare with (default: train)"
+        "--split",
+        help="real split to compare with (default: train; test for image-to-image runs)",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
