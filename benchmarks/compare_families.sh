@@ -10,6 +10,9 @@
 # is slow on most CPUs). Checkpoints every CKPT_EVERY steps are kept so the page can plot FID
 # against training time (--all-checkpoints); the diffusion model is also measured at several
 # sampler step counts. Outputs: $OUT/<run>/eval-*.json and $REPORT (+ .json with the numbers).
+# Measuring costs generation: N images per checkpoint, and a diffusion model pays its sampler
+# steps for each (N x 50 U-Net passes by default, and again per SAMPLER_STEPS entry), so on a CPU
+# keep N and the number of checkpoints (CKPT_EVERY) modest or drop --all-checkpoints.
 set -euo pipefail
 
 DATA=${DATA:-mnist}
