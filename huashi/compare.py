@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import torch
 
 from huashi import __version__
 from huashi.errors import HuashiError
-from huashi.evaluate import checkpoint_progress, evaluate, takes_option
+from huashi.evaluate import EvalWarning, checkpoint_progress, evaluate, takes_option
 from huashi.features import FeatureNet, load_features
 from huashi.images import make_grid
 from huashi.runs import RunConfig, load_run
@@ -146,9 +147,12 @@ def compare(
     net = load_features(features, device) if features else None
     machine = _machine(device)
     entries = []
-    for run_dir in run_dirs:
-        entries.append(_measure_run(run_dir, net, n, all_checkpoints, sampler_steps, speed_n,
-                                    grid_n, device))  # fmt: skip
+    with catch_warnings(record=True) as caught:
+        simplefilter("always", EvalWarning)
+        for run_dir in run_dirs:
+            entries.append(_measure_run(run_dir, net, n, all_checkpoints, sampler_steps,
+                                        speed_n, grid_n, device))  # fmt: skip
+    warnings += list(dict.fromkeys(str(w.message) for w in caught if w.category is EvalWarning))
     feature_specs = {
         e["eval"]["features"]["spec"] + " @" + e["eval"]["features"]["checkpoint_sha256"]
         for e in entries
@@ -259,13 +263,14 @@ def _plots(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
     import matplotlib.pyplot as plt
 
     plots = []
+    color = {e["name"]: f"C{i % 10}" for i, e in enumerate(entries)}
     timed = [e for e in entries if sum(h["train_seconds"] is not None for h in e["history"]) > 1]
     if timed:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for e in timed:
             points = sorted((h["train_seconds"], h["fid"]) for h in e["history"]
                             if h["train_seconds"] is not None)  # fmt: skip
-            ax.plot(*zip(*points, strict=True), marker="o", label=e["name"])
+            ax.plot(*zip(*points, strict=True), marker="o", label=e["name"], color=color[e["name"]])
         ax.set_xlabel("training time (s)")
         ax.set_ylabel("FID (lower is better)")
         ax.legend()
@@ -276,9 +281,11 @@ def _plots(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
         for e in swept:
             s = e["steps_sweep"]
-            left.plot([p["steps"] for p in s], [p["fid"] for p in s], marker="o", label=e["name"])
+            c = color[e["name"]]
+            left.plot([p["steps"] for p in s], [p["fid"] for p in s], marker="o", label=e["name"],
+                      color=c)  # fmt: skip
             right.plot([p["steps"] for p in s], [p["images_per_second"] for p in s], marker="o",
-                       label=e["name"])  # fmt: skip
+                       label=e["name"], color=c)  # fmt: skip
         for e in entries:
             if not e["steps_sweep"] and e["eval"]:
                 left.axhline(
