@@ -288,11 +288,9 @@ def _plots(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
                        label=e["name"], color=c)  # fmt: skip
         for e in entries:
             if not e["steps_sweep"] and e["eval"]:
-                left.axhline(
-                    e["eval"]["metrics"]["fid"], ls="--", lw=1, label=f"{e['name']} (one pass)"
-                )
-                right.axhline(e["sampling_images_per_second"], ls="--", lw=1,
-                              label=f"{e['name']} (one pass)")  # fmt: skip
+                c, label = color[e["name"]], f"{e['name']} (one pass)"
+                left.axhline(e["eval"]["metrics"]["fid"], ls="--", lw=1, color=c, label=label)
+                right.axhline(e["sampling_images_per_second"], ls="--", lw=1, color=c, label=label)
         left.set_xlabel("sampler steps")
         left.set_ylabel("FID (lower is better)")
         right.set_xlabel("sampler steps")
