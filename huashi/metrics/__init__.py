@@ -1,5 +1,6 @@
-"""Metrics, one file each (as in NVlabs stylegan2-ada): FID, KID, precision/recall, IS,
-CLIP score and exact attribute accuracy on ``shapes``.
+"""Metrics of image generators (M1-M3), one file each (as in NVlabs stylegan2-ada): FID, KID,
+precision/recall, IS, CLIP score, exact attribute accuracy on ``shapes``, and (image_to_image.py,
+from the pix2pix branch) L1/PSNR/SSIM.
 
 Every metric here is a pure function of feature vectors (or images, for the attribute checker):
 which network made the features is decided in :mod:`huashi.features`, and how a run is measured
