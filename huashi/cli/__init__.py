@@ -11,10 +11,32 @@ import sys
 from collections.abc import Sequence
 
 from huashi import __version__
-from huashi.cli import data, doctor, interpolate, paint, sample, train, translate
+from huashi.cli import (
+    clip,
+    compare,
+    data,
+    doctor,
+    interpolate,
+    paint,
+    sample,
+    train,
+    translate,
+)
+from huashi.cli import eval as eval_command
 from huashi.errors import HuashiError
 
-COMMANDS = [train, sample, paint, interpolate, translate, data, doctor]
+COMMANDS = [
+    train,
+    sample,
+    paint,
+    interpolate,
+    translate,
+    eval_command,
+    compare,
+    clip,
+    data,
+    doctor,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

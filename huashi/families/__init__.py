@@ -5,13 +5,26 @@ from __future__ import annotations
 from huashi.errors import HuashiError
 from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.classifier import ClassifierFamily
+from huashi.families.clip import CLIPFamily
 from huashi.families.dcgan import DCGAN
 from huashi.families.diffusion import Diffusion
 from huashi.families.gan import GAN
 from huashi.families.pix2pix import Pix2Pix
 
 FAMILIES: dict[str, type[Family]] = {
-    family.name: family for family in (DCGAN, GAN, AE, VAEFamily, KLVAEFamily, Diffusion, Pix2Pix)
+    family.name: family
+    for family in (
+        DCGAN,
+        GAN,
+        AE,
+        VAEFamily,
+        KLVAEFamily,
+        Diffusion,
+        Pix2Pix,
+        CLIPFamily,
+        ClassifierFamily,
+    )
 }
 
 

@@ -49,11 +49,15 @@ class TrainConfig:
     keep_last: int = 3
     n_fixed: int = 64
     tensorboard: bool = False
+    #: Stop cleanly (checkpoint, samples) once this many minutes of training steps have run in
+    #: all (``train_seconds``, summed over resumes; 0 = no limit). Where it stops depends on the
+    #: machine's speed, so a time-limited run is not reproducible step for step.
+    max_minutes: float = 0.0
 
     #: Fields that may change when a run is resumed (the rest must match).
     RESUMABLE_CHANGES = (
         "steps", "log_every", "sample_every", "checkpoint_every", "keep_last", "device",
-        "compile", "tensorboard", "n_fixed",
+        "compile", "tensorboard", "n_fixed", "max_minutes",
     )  # fmt: skip
 
 
@@ -62,6 +66,7 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool = False
+    time_limited: bool = False
     checkpoint: Path | None = None
     last_losses: dict[str, float] = field(default_factory=dict)
     #: End-of-training reports by name (e.g. "pairs_eval" for image-to-image runs).
@@ -268,6 +273,9 @@ class Trainer:
                         result.checkpoint = self.save()
                         last_saved = self.step
                         plot_losses(log.path, self.run_dir / "losses.png")
+                    if 0 < config.max_minutes * 60 <= self.train_seconds:
+                        result.time_limited = True
+                        break
                 if self.step != last_saved or result.checkpoint is None:
                     result.checkpoint = self.save()
                 self.write_samples()

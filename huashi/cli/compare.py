@@ -1,0 +1,53 @@
+"""``huashi compare RUN_A RUN_B ... --out report.html``: one self-contained HTML page with each
+run's samples, metrics, training time, sampling speed and plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("compare", help="compare runs side by side in one HTML page")
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("report.html"))
+    parser.add_argument(
+        "--features",
+        help="feature network (clip:RUN, classifier:RUN, inception:PATH) to compute missing "
+        "metrics with; without it, the runs' saved eval-*.json files are used",
+    )
+    parser.add_argument("--n", type=int, default=1000, help="samples per computed metric")
+    parser.add_argument("--force", action="store_true", help="compare runs on different data")
+    parser.add_argument(
+        "--all-checkpoints",
+        action="store_true",
+        help="measure every kept checkpoint (plot: metric against training time)",
+    )
+    parser.add_argument(
+        "--sampler-steps",
+        default="5,10,25,50",
+        help="step counts for families that take steps= (default: 5,10,25,50; 'none' to skip)",
+    )
+    parser.add_argument("--title", default="huashi comparison")
+    parser.add_argument("--notes", default="", help="a sentence shown under the title")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from huashi.compare import compare
+    from huashi.errors import HuashiError
+
+    steps = None
+    if args.sampler_steps.strip().lower() != "none":
+        try:
+            steps = [int(s) for s in args.sampler_steps.split(",") if s.strip()]
+        except ValueError:
+            raise HuashiError("--sampler-steps takes numbers like 5,10,25,50 (or none).") from None
+    path = compare(
+        args.runs, args.out, features=args.features, n=args.n, force=args.force,
+        all_checkpoints=args.all_checkpoints, sampler_steps=steps, device=args.device,
+        title=args.title, notes=args.notes,
+    )  # fmt: skip
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,66 @@
+"""``huashi train classifier``: a small conv classifier on labelled data (cross-entropy, AdamW).
+
+It makes features, not images (``makes_images = False``): its penultimate layer is an in-domain
+feature network for FID/KID/precision-recall and its softmax gives the Inception Score
+(see :mod:`huashi.features`). On its own it predicts labels (:func:`huashi.features.classify`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from huashi.errors import HuashiError
+from huashi.families.base import DataInfo, Family, StepContext
+from huashi.models.features.classifier import Classifier, ClassifierConfig
+
+
+class ClassifierFamily(Family):
+    """Small conv classifier on labelled data: an in-domain feature network (FID, IS)."""
+
+    name = "classifier"
+    config_class = ClassifierConfig
+    makes_images = False
+
+    def __init__(self, config: ClassifierConfig, data: DataInfo, device: torch.device) -> None:
+        super().__init__(config, data, device)
+        net = Classifier(config, data.channels, data.resolution, data.num_classes).to(device)
+        self.modules = {"classifier": net}
+        self.optimizers = {
+            "classifier": torch.optim.AdamW(
+                net.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            )
+        }
+
+    @classmethod
+    def check_data(cls, data: DataInfo, config: ClassifierConfig) -> None:
+        if data.num_classes < 2:
+            raise HuashiError(
+                "a classifier needs labelled data with at least 2 classes: use --data mnist, "
+                "--data shapes, or a folder with one subfolder per class."
+            )
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        net, opt = self.modules["classifier"], self.optimizers["classifier"]
+
+        def loss_fn(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
+            logits = net(chunk["image"]).float()
+            loss = F.cross_entropy(
+                logits, chunk["label"], label_smoothing=self.config.label_smoothing
+            )
+            accuracy = (logits.argmax(1) == chunk["label"]).float().mean()
+            return loss, {"loss": loss.item(), "accuracy": accuracy.item()}
+
+        opt.zero_grad(set_to_none=True)
+        logged = ctx.backward(batch, loss_fn)
+        opt.step()
+        return logged
+
+    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
+        raise HuashiError(
+            "a classifier run makes features, not images: use it as `huashi eval RUN "
+            "--features classifier:THIS_RUN`, or huashi.features.classify(...)."
+        )

@@ -1,0 +1,1 @@
+"""In-domain feature networks that huashi trains itself: a small CLIP and a classifier."""
