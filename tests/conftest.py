@@ -1,4 +1,5 @@
-"""Test-wide settings: a private dataset cache, and one thread for the tiny test models."""
+"""Test-wide settings: a private dataset cache, one thread for the tiny test models, and a tiny
+randomly initialized text encoder."""
 
 import pytest
 import torch
@@ -17,3 +18,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_encoder(tmp_path_factory) -> str:
+    """A local Hugging Face folder with a 1-layer, 16-wide BERT and MiniLM's tokenizer: loads by
+    path like any text encoder, in a fraction of the real model's time."""
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from huashi.text import default_model_dir
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=64,
+    )  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

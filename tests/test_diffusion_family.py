@@ -278,35 +278,15 @@ def test_data_and_config_checks():
         Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(loss_weighting="p2"))
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    pytest.importorskip("transformers")
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from huashi.text import default_model_dir
-
-    folder = tmp_path_factory.mktemp("bert") / "tiny-bert"
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522, hidden_size=12, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=24, max_position_embeddings=32,
-    )  # fmt: skip
-    BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True).save_pretrained(
-        folder
-    )
-    return str(folder)
-
-
-def test_text_conditioning_cross_attends_to_prompts(tiny_bert):
-    family = make("text", text_encoder=tiny_bert, text_length=8, clip_denoised=False)
-    assert family.modules["unet"].config.context_dim == 12
+def test_text_conditioning_cross_attends_to_prompts(tiny_text_encoder):
+    family = make("text", text_encoder=tiny_text_encoder, text_length=8, clip_denoised=False)
+    assert family.modules["unet"].config.context_dim == 16
     batch = Labelled().batch(torch.arange(6))
     ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(0))
     family.train_step(batch, ctx)
     assert family.preview_captions == WORDS
     _, meta = family.state_tensors()
-    restored = make("text", text_encoder=tiny_bert, text_length=8)
+    restored = make("text", text_encoder=tiny_text_encoder, text_length=8)
     tensors, meta = family.state_tensors()
     restored.load_state_tensors(tensors, meta)
     assert restored.preview_captions == WORDS

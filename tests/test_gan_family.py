@@ -274,23 +274,6 @@ def test_class_conditional_step_uses_the_labels():
     assert a["d_loss"] != pytest.approx(b["d_loss"], rel=1e-6)
 
 
-@pytest.fixture(scope="module")
-def tiny_text_encoder(tmp_path_factory):
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from huashi.text import default_model_dir
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)  # fmt: skip
-    BertModel(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(str(default_model_dir()), local_files_only=True).save_pretrained(
-        folder
-    )
-    return str(folder)
-
-
 def test_text_conditioning_end_to_end(tiny_text_encoder, tmp_path):
     pytest.importorskip("transformers")
     gan = family(LABELLED, condition="text", text_encoder=tiny_text_encoder, cond_dim=8)
