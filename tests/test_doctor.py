@@ -18,16 +18,6 @@ from huashi.families.gan import GAN, GANConfig
 from huashi.images import read_params
 from huashi.training.loop import TrainConfig, Trainer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: on a busy CPU, intra-op threads cost far more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 CPU = torch.device("cpu")
 
 

@@ -14,16 +14,6 @@ from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairw
 from huashi.losses.gan import hinge_d_loss, hinge_g_loss
 from huashi.training.loop import TrainConfig, Trainer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: on a busy CPU, intra-op threads cost far more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 CPU = torch.device("cpu")
 PLAIN = DataInfo(3, 16)
 LABELLED = DataInfo(3, 16, num_classes=3, class_names=("red", "green", "blue"), has_captions=True)

@@ -24,16 +24,6 @@ from huashi.losses.gan import (
 )
 from huashi.models.gan.layers import add_spectral_norm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: on a busy CPU, intra-op threads cost far more than they give."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 REAL = torch.tensor([0.0, 2.0])
 FAKE = torch.tensor([-1.0, 1.0])
 

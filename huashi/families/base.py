@@ -109,6 +109,9 @@ class Family(ABC):
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.ema: dict[str, EMA] = {}
+        #: Captions seen in training (the first 64 distinct ones): text-conditioned families
+        #: cycle through them in the progress grids; they travel with the checkpoint.
+        self.preview_captions: list[str] = []
 
     # --- what each family writes -------------------------------------------------------------
 
@@ -124,6 +127,14 @@ class Family(ABC):
         """The images of the training-progress grids (fixed seeds). Conditional families
         override it to cycle through labels or prompts."""
         return self.generate(seeds)
+
+    def remember_captions(self, captions: Sequence[str], limit: int = 64) -> None:
+        """Keep the first ``limit`` distinct training captions for the progress grids."""
+        for caption in captions:
+            if len(self.preview_captions) >= limit:
+                return
+            if caption not in self.preview_captions:
+                self.preview_captions.append(caption)
 
     def training_callbacks(self) -> list[Callable[[Any, dict[str, float]], None]]:
         """Callbacks the trainer adds to every run of this family (e.g. the GAN doctor)."""
@@ -188,6 +199,8 @@ class Family(ABC):
             optim_tensors, optim_meta = pack_optimizer(f"optim/{name}", optimizer)
             tensors |= optim_tensors
             meta["optimizers"][name] = optim_meta
+        if self.preview_captions:
+            meta["preview_captions"] = list(self.preview_captions)
         return tensors, meta
 
     def load_state_tensors(
@@ -199,6 +212,7 @@ class Family(ABC):
                 f"the checkpoint belongs to a '{meta.get('family')}' model, not '{self.name}': "
                 "use the run folder it was trained in."
             )
+        self.preview_captions = list(meta.get("preview_captions", []))
         for name, module in self.modules.items():
             load_module_state(module, unpack_state_dict(f"modules/{name}", tensors), name)
         for name in self.ema_targets:

@@ -42,7 +42,6 @@ from huashi.families.base import DataInfo, Family, StepContext
 from huashi.models.diffusion.unet import UNet, UNetConfig
 
 CONDITIONS = ("none", "class", "text")
-N_PREVIEW_CAPTIONS = 64
 
 
 @dataclass
@@ -165,7 +164,6 @@ class Diffusion(Family):
         }
         self.abar = make_schedule(config.schedule, config.timesteps)  # float64, CPU
         self._abar32 = self.abar.float().to(device)
-        self.preview_captions: list[str] = []
         self.show_progress = False  # the CLI turns the sampling progress bar on
 
     @staticmethod
@@ -233,12 +231,7 @@ class Diffusion(Family):
             )
             return {"labels": labels}
         captions = list(chunk["caption"])
-        for caption in captions:
-            if (
-                len(self.preview_captions) < N_PREVIEW_CAPTIONS
-                and caption not in self.preview_captions
-            ):
-                self.preview_captions.append(caption)
+        self.remember_captions(captions)
         tokens, mask = self._text(captions)
         null_tokens, null_mask = unet.null_tokens(n, tokens.shape[1])
         keep = ~drop
@@ -454,19 +447,6 @@ class Diffusion(Family):
                 seeds, prompt=[captions[i % len(captions)] for i in range(len(seeds))]
             )
         return self.generate(seeds)
-
-    # --- the preview captions travel with the checkpoint ---------------------------------------
-
-    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors, meta = super().state_tensors()
-        meta["preview_captions"] = list(self.preview_captions)
-        return tensors, meta
-
-    def load_state_tensors(
-        self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], weights_only: bool = False
-    ) -> None:
-        super().load_state_tensors(tensors, meta, weights_only)
-        self.preview_captions = list(meta.get("preview_captions", []))
 
 
 def check_resolution(size: int, levels: int, what: str) -> None:

@@ -218,7 +218,6 @@ class GAN(Family):
                 else torch.optim.SGD(D.parameters(), lr=config.lr_d)
             ),
         }
-        self.preview_captions: list[str] = []
 
     def training_callbacks(self) -> list:
         """The training doctor watches every run and prints failure signs as they appear."""
@@ -307,13 +306,6 @@ class GAN(Family):
             }
         return {"real_score": real_logits.mean().item(), "fake_score": fake_logits.mean().item()}
 
-    def _remember_captions(self, batch: dict[str, Any]) -> None:
-        for caption in batch.get("caption", []):
-            if len(self.preview_captions) >= 64:
-                break
-            if caption not in self.preview_captions:
-                self.preview_captions.append(caption)
-
     # --- one training step --------------------------------------------------------------------
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
@@ -321,7 +313,7 @@ class GAN(Family):
         G, D = self.modules["generator"], self.modules["discriminator"]
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         if self.text_encoder is not None:
-            self._remember_captions(batch)
+            self.remember_captions(batch.get("caption", []))
 
         def d_loss(chunk: dict[str, Any], r1_now: bool) -> tuple[torch.Tensor, dict]:
             real, cond = chunk["image"], self._condition(chunk)
@@ -481,14 +473,3 @@ class GAN(Family):
             cond = self.text_encoder.encode(chosen).pooled.to(self.device)
             return self._generate(seeds, cond)
         return self.generate(seeds)
-
-    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors, meta = super().state_tensors()
-        meta["preview_captions"] = list(self.preview_captions)
-        return tensors, meta
-
-    def load_state_tensors(
-        self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], weights_only: bool = False
-    ) -> None:
-        super().load_state_tensors(tensors, meta, weights_only)
-        self.preview_captions = list(meta.get("preview_captions", []))
