@@ -104,7 +104,8 @@ def _report(result: TrainResult) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"trained {result.step} steps: {result.run_dir}/samples.png, losses.png, checkpoints/")
+    written = [name for name in ("samples.png", "losses.png") if (result.run_dir / name).exists()]
+    print(f"trained {result.step} steps: {result.run_dir}/ {', '.join(written + ['checkpoints/'])}")
     if "pairs_eval" in result.reports:
         from huashi.cli.translate import format_report
 
