@@ -212,9 +212,7 @@ class AE(AutoencoderFamily):
             loss = reconstruction_error(images, model(images), self.config.recon).mean()
             return loss, {"recon": loss.item()}
 
-        optimizer.zero_grad(set_to_none=True)
-        logged = ctx.backward(batch, loss_fn)
-        optimizer.step()
+        logged = ctx.update(optimizer, batch, loss_fn)
         return logged
 
 
@@ -239,9 +237,7 @@ class VAEFamily(AutoencoderFamily):
             loss = recon + self.config.kl_weight * kl / images[0].numel()
             return loss, {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
 
-        optimizer.zero_grad(set_to_none=True)
-        logged = ctx.backward(batch, loss_fn)
-        optimizer.step()
+        logged = ctx.update(optimizer, batch, loss_fn)
         return logged
 
 
@@ -308,13 +304,9 @@ class KLVAEFamily(AutoencoderFamily):
             loss = hinge_d_loss(disc(images).float(), disc(fakes).float())
             return loss, {"d_loss": loss.item()}
 
-        optimizer.zero_grad(set_to_none=True)
-        logged = ctx.backward(batch, ae_loss)
-        optimizer.step()
+        logged = ctx.update(optimizer, batch, ae_loss)
         if adversarial:
-            self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            logged |= ctx.backward(batch, d_loss)
-            self.optimizers["discriminator"].step()
+            logged |= ctx.update(self.optimizers["discriminator"], batch, d_loss)
         return logged
 
 

@@ -70,6 +70,18 @@ class StepContext:
                 totals[key] = totals.get(key, 0.0) + float(value) / len(chunks)
         return totals
 
+    def update(
+        self,
+        optimizer: torch.optim.Optimizer,
+        batch: dict[str, Any],
+        loss_fn: Callable[[dict[str, Any]], tuple[torch.Tensor, dict]],
+    ) -> dict[str, float]:
+        """One optimizer update: clear gradients, :meth:`backward`, step; returns what it logged."""
+        optimizer.zero_grad(set_to_none=True)
+        logged = self.backward(batch, loss_fn)
+        optimizer.step()
+        return logged
+
 
 def split_batch(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     """Split every tensor or list in ``batch`` into ``parts`` equal micro-batches."""

@@ -54,9 +54,7 @@ class ClassifierFamily(Family):
             accuracy = (logits.argmax(1) == chunk["label"]).float().mean()
             return loss, {"loss": loss.item(), "accuracy": accuracy.item()}
 
-        opt.zero_grad(set_to_none=True)
-        logged = ctx.backward(batch, loss_fn)
-        opt.step()
+        logged = ctx.update(opt, batch, loss_fn)
         return logged
 
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:

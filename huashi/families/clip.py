@@ -73,9 +73,7 @@ class CLIPFamily(Family):
             top1 = same[torch.arange(len(captions)), hits].float().mean()
             return loss, {"loss": loss.item(), "batch_top1": top1.item()}
 
-        opt.zero_grad(set_to_none=True)
-        logged = ctx.backward(batch, loss_fn)
-        opt.step()
+        logged = ctx.update(opt, batch, loss_fn)
         return logged | {"temperature": 1 / model.scale().item()}
 
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:

@@ -84,12 +84,8 @@ class DCGAN(Family):
             loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
             return loss, {"g_loss": loss.item()}
 
-        opt_d.zero_grad(set_to_none=True)
-        logged = ctx.backward(batch, d_loss)
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        logged |= ctx.backward(batch, g_loss)
-        opt_g.step()
+        logged = ctx.update(opt_d, batch, d_loss)
+        logged |= ctx.update(opt_g, batch, g_loss)
         return logged
 
     @torch.no_grad()
