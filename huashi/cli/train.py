@@ -105,7 +105,9 @@ def _report(result: TrainResult) -> int:
         )
         return 130
     written = [name for name in ("samples.png", "losses.png") if (result.run_dir / name).exists()]
-    print(f"trained {result.step} steps: {result.run_dir}/ {', '.join(written + ['checkpoints/'])}")
+    print(
+        f"trained {result.step} steps in {result.run_dir}: {', '.join(written + ['checkpoints/'])}"
+    )
     if "pairs_eval" in result.reports:
         from huashi.cli.translate import format_report
 
