@@ -29,6 +29,10 @@ from huashi.training.device import autocast
 from huashi.training.ema import EMA
 
 
+#: What a family can condition its images on (see :attr:`Family.condition`).
+CONDITIONS = ("none", "class", "text", "image")
+
+
 @dataclass(frozen=True)
 class DataInfo:
     """What a family may know about its training data."""
@@ -113,6 +117,8 @@ class Family(ABC):
     paired_data: ClassVar[bool] = False
     #: Images per row of the progress grid (None: a square grid).
     preview_nrow: ClassVar[int | None] = None
+    #: What the family's images are conditioned on: one of :data:`CONDITIONS`.
+    condition_kind: ClassVar[str] = "none"
 
     def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
         self.config = config
@@ -124,6 +130,12 @@ class Family(ABC):
         #: Captions seen in training (the first 64 distinct ones): text-conditioned families
         #: cycle through them in the progress grids; they travel with the checkpoint.
         self.preview_captions: list[str] = []
+
+    @property
+    def condition(self) -> str:
+        """What this model's images are conditioned on: "none", "class", "text" or "image".
+        Shared code asks this; it never reads config keys or family names."""
+        return self.condition_kind
 
     # --- what each family writes -------------------------------------------------------------
 
@@ -139,6 +151,25 @@ class Family(ABC):
         """The images of the training-progress grids (fixed seeds). Conditional families
         override it to cycle through labels or prompts."""
         return self.generate(seeds)
+
+    # --- the latent contract: generators with a latent space fill these in ----------------------
+
+    @property
+    def latent_shape(self) -> tuple[int, ...] | None:
+        """Shape of one image's latent (e.g. ``(z_dim,)``); None when the family has none."""
+        return None
+
+    def latents_for_seeds(self, seeds: Sequence[int]) -> torch.Tensor:
+        """The latents that :meth:`generate` uses for ``seeds`` (row i from ``seeds[i]`` only)."""
+        if self.latent_shape is None:
+            raise HuashiError(f"a {self.name} model has no latent space to start from.")
+        return noise_for_seeds(seeds, self.latent_shape, self.device)
+
+    def generate_from_latents(self, latents: torch.Tensor, **options: Any) -> torch.Tensor:
+        """Images in [-1, 1] from latents [B, *latent_shape], with gradients allowed (inversion,
+        editing and dragging optimize through it); ``generate(seeds)`` equals
+        ``generate_from_latents(latents_for_seeds(seeds))``. Leaves no module state changed."""
+        raise HuashiError(f"a {self.name} model has no latent space to generate from.")
 
     def remember_captions(self, captions: Sequence[str], limit: int = 64) -> None:
         """Keep the first ``limit`` distinct training captions for the progress grids."""

@@ -166,6 +166,10 @@ class Diffusion(Family):
         self._abar32 = self.abar.float().to(device)
         self.show_progress = False  # the CLI turns the sampling progress bar on
 
+    @property
+    def condition(self) -> str:
+        return self.config.condition
+
     @staticmethod
     def check_config(config: DiffusionConfig) -> None:
         for value, valid, what in (

@@ -219,6 +219,10 @@ class GAN(Family):
             ),
         }
 
+    @property
+    def condition(self) -> str:
+        return self.config.condition
+
     def training_callbacks(self) -> list:
         """The training doctor watches every run and prints failure signs as they appear."""
         return [DoctorCallback(self.config.loss)]

@@ -57,6 +57,7 @@ class Pix2Pix(Family):
     config_class = Pix2PixConfig
     ema_targets = ("generator",)
     paired_data = True
+    condition_kind = "image"
     n_preview = 8  # pairs in the progress grid, two (input | output | target) per row
     preview_nrow = 6
 
