@@ -94,7 +94,10 @@ def test_the_same_seed_paints_the_same_image_at_any_batch_size(sampler):
     batch = family.generate([5, 6, 7], sampler=sampler, steps=3, label=[0, 1, 2], eta=eta)
     alone = family.generate([6], sampler=sampler, steps=3, label=1, eta=eta)
     assert batch.shape == (3, 3, 16, 16) and batch.min() >= -1 and batch.max() <= 1
-    assert torch.allclose(batch[1:2], alone, atol=1e-5)
+    # Batched convolutions round differently from single ones (by kernel and CPU); the
+    # perturbed U-Net's large outputs amplify that to ~4e-5 through Euler/Heun on AMD Zen 5,
+    # still 200x below one 8-bit PNG level (2/255).
+    assert torch.allclose(batch[1:2], alone, atol=2e-4)
     assert not torch.allclose(batch[0], batch[2], atol=1e-3)
     other_seed = family.generate([8], sampler=sampler, steps=3, label=1, eta=eta)
     assert not torch.allclose(other_seed, alone, atol=1e-3)
