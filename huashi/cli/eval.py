@@ -39,23 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def format_table(record: dict) -> str:
-    """The metrics of an evaluation record as aligned text lines."""
-    m = record["metrics"]
-    rows = [("FID", f"{m['fid']:.4g}"),
-            ("KID", f"{m['kid']['mean']:.4g} ± {m['kid']['std']:.2g} "
-                    f"({m['kid']['subsets']} subsets of {m['kid']['subset_size']})"),
-            ("precision", f"{m['precision']:.4f}"), ("recall", f"{m['recall']:.4f}")]  # fmt: skip
-    if "inception_score" in m:
-        s = m["inception_score"]
-        rows.append(("Inception score", f"{s['mean']:.4g} ± {s['std']:.2g}"))
-    if "clip_score" in m:
-        rows.append(("CLIP score", f"{m['clip_score']:.4g}"))
-    if "shapes_accuracy" in m:
-        acc = m["shapes_accuracy"]
-        detail = ", ".join(f"{k} {v:.3f}" for k, v in acc.items() if k != "all")
-        rows.append(("shapes accuracy", f"{acc['all']:.4f} ({detail})"))
-    for key, value in m.get("image_to_image", {}).items():
-        rows.append((key.upper(), f"{value:.4g}"))
+    """The metrics of an evaluation record (labels and formats from the metric registry) and how
+    they were made, as aligned text lines."""
+    from huashi.metrics.registry import format_value, get_metric
+
+    rows = [(get_metric(name).label, format_value(name, value))
+            for name, value in record["metrics"].items()]  # fmt: skip
     f, real = record["features"], record["real"]
     rows += [
         ("features", f"{f['spec']} (sha256 {f['checkpoint_sha256']}, resize {f.get('resize')})"),
