@@ -4,10 +4,10 @@ save ``eval-<features>-<n>.json`` in the run folder."""
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
-from huashi.cli.options import parse_key_values
+from huashi import api
+from huashi.cli.options import parse_key_values, progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--option", action="append", metavar="KEY=VALUE", help="sampling option, e.g. steps=25"
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_eval)
 
 
@@ -58,19 +59,15 @@ def format_table(record: dict) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from huashi.evaluate import evaluate
-
-    options = parse_key_values(args.option)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        record = evaluate(
-            args.run_dir, args.features, n=args.n, seed=args.seed, split=args.split,
-            batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
-            kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
-            cache=not args.no_cache, options=options,
+    with progress_bar(not args.quiet) as progress:
+        result = api.evaluate(
+            args.run_dir, args.features, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
+            device=args.device, options=parse_key_values(args.option), progress=progress,
+            split=args.split, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size, cache=not args.no_cache,
         )  # fmt: skip
-    for w in caught:
-        print(f"huashi: warning: {w.message}")
-    print(format_table(record))
-    print(f"wrote {record['path']}")
+    for warning in result.warnings:
+        print(f"huashi: warning: {warning}")
+    print(format_table(result.record))
+    print(f"wrote {result.path}")
     return 0
