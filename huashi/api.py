@@ -478,6 +478,8 @@ def paint(
             options[key] = _checked_file(options[key], what)
     loaded = _loaded(run, checkpoint, device)
     family = loaded.family
+    if "label" in options and family.condition == "class":
+        options["label"] = parse_label(options["label"], family.data.class_names)
     notes = []
     if isinstance(options.get("init"), str):
         from huashi.diffusion.inputs import load_init
