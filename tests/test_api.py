@@ -129,6 +129,19 @@ def test_labels_are_numbers_or_class_names_for_every_command() -> None:
     assert torch.equal(by_name, api.sample(diffusion_run(), n=2, label="1", steps=2).images)
 
 
+def test_sample_and_paint_commands_read_labels_alike(tmp_path) -> None:
+    from PIL import Image
+
+    from huashi.cli import main
+
+    run = str(diffusion_run())
+    common = ["--n", "2", "--no-per-image", "--quiet"]
+    assert main(["sample", run, "--label", "star", "--out", str(tmp_path / "a.png"), *common]) == 0
+    assert main(["paint", run, "--label", "4", "--out", str(tmp_path / "b.png"), *common]) == 0
+    a, b = (np.array(Image.open(tmp_path / f"{x}.png")) for x in "ab")
+    assert (a == b).all()
+
+
 def test_sample_progress_counts_images_for_a_family_without_steps() -> None:
     calls, progress = recorder()
     result = api.sample(dcgan_run(), n=5, batch_size=2, progress=progress)

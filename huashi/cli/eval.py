@@ -42,10 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def format_table(record: dict) -> str:
     """The metrics of an evaluation record (labels and formats from the metric registry) and how
     they were made, as aligned text lines."""
-    from huashi.metrics.registry import format_value, get_metric
+    from huashi.metrics.registry import METRICS, format_value
 
-    rows = [(get_metric(name).label, format_value(name, value))
-            for name, value in record["metrics"].items()]  # fmt: skip
+    m = record["metrics"]
+    rows = [(metric.label, format_value(name, m[name])) for name, metric in METRICS.items()
+            if name in m]  # fmt: skip
     f, real = record["features"], record["real"]
     rows += [
         ("features", f"{f['spec']} (sha256 {f['checkpoint_sha256']}, resize {f.get('resize')})"),
