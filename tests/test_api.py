@@ -168,11 +168,23 @@ def test_loaded_runs_are_cached_until_a_newer_checkpoint(tmp_path) -> None:
     assert api.load_run(run) is not newer
 
 
-@pytest.mark.parametrize("kind", ["dcgan", "diffusion"])
+BF16_TOGGLE = pytest.mark.xfail(
+    reason="Diffusion.generate converts the U-Net to channels_last for bf16 and leaves it so "
+    "(the families' half of the contract removes that switch)",
+    strict=False,
+)
+
+
+@pytest.mark.parametrize(
+    "kind", ["dcgan", "diffusion", pytest.param("diffusion-bf16", marks=BF16_TOGGLE)]
+)
 def test_two_threads_painting_from_one_loaded_run_get_what_each_gets_alone(kind) -> None:
     loaded = perturbed(dcgan_run() if kind == "dcgan" else diffusion_run())
     if kind == "dcgan":
         jobs = {"a": ([0, 1, 2], {}), "b": ([7, 8], {})}
+    elif kind == "diffusion-bf16":
+        jobs = {"a": ([0, 1, 2], {"label": 4, "steps": 3}),
+                "b": ([7, 8], {"label": 1, "steps": 2, "precision": "bf16"})}  # fmt: skip
     else:
         jobs = {"a": ([0, 1, 2], {"label": 4, "sampler": "ddim", "steps": 3}),
                 "b": ([7, 8], {"label": [0, 5], "sampler": "dpmpp-2m", "steps": 2, "cfg": 2.0})}  # fmt: skip
