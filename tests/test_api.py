@@ -209,9 +209,22 @@ def test_two_threads_painting_from_one_loaded_run_get_what_each_gets_alone(kind)
 # --- measuring -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def reference_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluate_module, "reference_dir", lambda: tmp_path / "reference")
+def test_generate_all_passes_one_condition_per_seed_or_groups_by_value(monkeypatch) -> None:
+    loaded = perturbed(diffusion_run())
+    seeds, labels = [3, 4, 5, 6, 7], [4, 1, 4, 0, 1]
+    f = loaded.family
+    by_value = {k: f.generate([s for s, v in zip(seeds, labels, strict=True) if v == k], label=k,
+                              steps=2) for k in (4, 1, 0)}  # fmt: skip
+    calls, progress = recorder()
+    listed = evaluate_module.generate_all(loaded, seeds, 5, {"label": labels}, progress, steps=2)
+    assert calls == [(5, 5, "generating")]  # one call: the family takes a label per seed
+    assert torch.equal(listed, f.generate(seeds, label=labels, steps=2))
+    monkeypatch.setattr(type(loaded.family), "condition_per_seed", False)  # one label per call
+    calls, progress = recorder()
+    grouped = evaluate_module.generate_all(loaded, seeds, 5, {"label": labels}, progress, steps=2)
+    assert [d for d, _, _ in calls] == [2, 4, 5]  # labels 4, 1, 0 in order of appearance
+    expected = [by_value[4][0], by_value[1][0], by_value[4][1], by_value[0][0], by_value[1][1]]
+    assert torch.equal(grouped, torch.stack(expected))  # each image back in its seed's place
 
 
 def test_evaluate_returns_the_registered_metrics_with_progress(reference_cache) -> None:
