@@ -227,6 +227,11 @@ def test_generate_all_passes_one_condition_per_seed_or_groups_by_value(monkeypat
     assert torch.equal(grouped, torch.stack(expected))  # each image back in its seed's place
 
 
+@pytest.fixture
+def reference_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate_module, "reference_dir", lambda: tmp_path / "reference")
+
+
 def test_evaluate_returns_the_registered_metrics_with_progress(reference_cache) -> None:
     cls, run = workdir() / "classifier", workdir() / "mnist-dcgan"
     api.train(cls, "classifier", "mnist", 16, model={"width": 8}, steps=2, batch_size=16, **FAST)
