@@ -1,14 +1,25 @@
-"""The public Python API. The CLI and the studio are thin faces over these functions."""
+"""The public Python API: every action of the command line, as functions that return typed
+results. The CLI and the studio are thin faces over these functions.
+
+Long actions take an optional ``progress(done, total, message)`` callback (called with growing
+``done`` and ending with ``done == total``); nothing here prints or draws a progress bar.
+Loaded runs are kept in a small cache (:func:`load_run`), and generating from one loaded run
+in several threads at once gives each thread the images it would get alone.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import random
+import threading
+import time
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -16,30 +27,47 @@ import torch
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
-from huashi.interpolate import Interpolation, interpolate
-from huashi.runs import LoadedRun, RunConfig, build_family, load_run
+from huashi.interpolate import Interpolation
+from huashi.runs import LoadedRun, RunConfig, build_family
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
-from huashi.translate import TranslateResult, evaluate_pairs, retranslate, translate
+from huashi.translate import TranslateResult, evaluate_pairs, retranslate
 
 __all__ = [
+    "ClipLabels",
+    "CompareResult",
+    "DataPreview",
     "DoctorReport",
+    "EvalResult",
     "Interpolation",
     "LoadedRun",
+    "PaintPass",
+    "PaintResult",
+    "Progress",
+    "SampleResult",
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
+    "clear_run_cache",
+    "clip_labels",
+    "compare",
     "doctor",
+    "evaluate",
     "evaluate_pairs",
     "interpolate",
     "load_run",
+    "paint",
+    "parse_label",
     "preview_data",
     "regenerate",
     "sample",
     "train",
     "translate",
 ]
+
+#: ``progress(done, total, message)``: how much of a long action is done.
+Progress = Callable[[int, int, str], None]
 
 
 def data_info_of(dataset: Any) -> DataInfo:
@@ -188,12 +216,129 @@ def train(
     return result
 
 
+# --- loading runs ------------------------------------------------------------------------------
+
+RUN_CACHE_SIZE = 4
+_run_cache: OrderedDict[tuple, LoadedRun] = OrderedDict()
+_run_cache_lock = threading.Lock()
+
+
+def load_run(
+    run_dir: str | Path,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    cache: bool = True,
+) -> LoadedRun:
+    """A run's newest checkpoint (or ``checkpoint``) loaded for sampling, with EMA weights.
+
+    The last :data:`RUN_CACHE_SIZE` loaded runs are kept, keyed by the run folder, the
+    checkpoint file (and its modification time: a newer checkpoint is loaded fresh) and the
+    device, so painting twice from one run loads it once. ``cache=False`` always loads."""
+    from huashi.runs import load_run as load
+
+    run_dir = Path(run_dir)
+    path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
+    if path is not None and not path.is_absolute() and not path.exists():
+        path = run_dir / "checkpoints" / path
+    if not cache or path is None or not path.exists():
+        return load(run_dir, path, device)  # (load raises the clear errors)
+    key = (str(run_dir.resolve()), str(path.resolve()), path.stat().st_mtime_ns, str(device))
+    with _run_cache_lock:
+        if key in _run_cache:
+            _run_cache.move_to_end(key)
+            return _run_cache[key]
+    loaded = load(run_dir, path, device)
+    with _run_cache_lock:
+        _run_cache[key] = loaded
+        while len(_run_cache) > RUN_CACHE_SIZE:
+            _run_cache.popitem(last=False)
+    return loaded
+
+
+def clear_run_cache() -> None:
+    """Forget every cached loaded run (their memory is freed when nothing else holds them)."""
+    with _run_cache_lock:
+        _run_cache.clear()
+
+
+def _loaded(run: str | Path | LoadedRun, checkpoint: str | Path | None, device: str) -> LoadedRun:
+    return run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
+
+
+# --- sampling and painting ---------------------------------------------------------------------
+
+
+def parse_label(label: Any, class_names: Sequence[str]) -> Any:
+    """A class given as a number (``3`` or ``"3"``) or by name (``"star"``) -> its index; a list
+    is parsed item by item. Whether the index is in range is the model's to say."""
+    if isinstance(label, (list, tuple)):
+        return [parse_label(item, class_names) for item in label]
+    if isinstance(label, int) and not isinstance(label, bool):
+        return label
+    text = str(label).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    names = list(class_names)
+    if text in names:
+        return names.index(text)
+    if not names:
+        raise HuashiError(
+            f"this model's classes have no names: give --label as a number, not {text!r}."
+        )
+    raise HuashiError(
+        f"unknown class {text!r}: choose one of {', '.join(names)} (or a number 0-{len(names) - 1})."
+    )
+
+
+class _Tally:
+    """One running count of image-steps over several ``generate`` calls, for a progress
+    callback: a call of b images counts b per denoising step for families with sampling steps
+    (the step count is learned from the family's first report), else b when it returns. The total
+    is re-estimated when a call reports another step count (a sweep), and equals ``done`` at the
+    end."""
+
+    def __init__(self, progress: Progress | None, images: int) -> None:
+        self.progress, self.left, self.finished, self.per_image = progress, images, 0, 1
+        self.shown = (-1, -1)
+
+    def steps(self, size: int, message: str) -> Progress:
+        def report(done: int, total: int, what: str) -> None:
+            self.per_image = total
+            self._show(self.finished + size * done, f"{message} ({what} step {done}/{total})")
+
+        return report
+
+    def finish(self, size: int, message: str) -> None:
+        self.finished += size * self.per_image
+        self.left -= size
+        self._show(self.finished, message)
+
+    def _show(self, done: int, message: str) -> None:
+        total = self.finished + self.left * self.per_image
+        if self.progress is not None and (done, total) != self.shown:
+            self.shown = (done, total)
+            self.progress(done, total, message)
+
+
 @dataclass
 class SampleResult:
     images: torch.Tensor  # [n, C, H, W] in [-1, 1]
     seeds: list[int]
     grid: Path | None
     files: list[Path]
+
+
+def _generate(
+    loaded: LoadedRun, seeds: list[int], batch_size: int, tally: _Tally, message: str, options: dict
+) -> torch.Tensor:
+    family = loaded.family
+    out = []
+    for i in range(0, len(seeds), batch_size):
+        chunk = seeds[i : i + batch_size]
+        extra = {"progress": tally.steps(len(chunk), message)} if family.sampling_steps else {}
+        out.append(family.generate(chunk, **options, **extra).cpu())
+        tally.finish(len(chunk), message)
+    return torch.cat(out)
 
 
 def sample(
@@ -205,28 +350,46 @@ def sample(
     per_image: bool = True,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    progress: Progress | None = None,
     **options: Any,
 ) -> SampleResult:
     """Generate ``n`` images with seeds ``seed, seed+1, ...``; image i depends only on its seed.
 
+    ``options`` are the family's sampling options (a ``label`` may be a number or a class name).
     With ``out`` (a .png path) the grid is written there and, with ``per_image``, each image to
     ``<out stem>/seed-<seed>.png``; every PNG carries the parameters that regenerate it.
     """
+    return _sample(run, n, seed, out, batch_size, per_image, checkpoint, device,
+                   _Tally(progress, n), "sampling", options)  # fmt: skip
+
+
+def _sample(
+    run: str | Path | LoadedRun,
+    n: int,
+    seed: int,
+    out: str | Path | None,
+    batch_size: int,
+    per_image: bool,
+    checkpoint: str | Path | None,
+    device: str,
+    tally: _Tally,
+    message: str,
+    options: dict[str, Any],
+) -> SampleResult:
     if n < 1:
         raise HuashiError("--n must be at least 1.")
-    loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
+    if batch_size < 1:
+        raise HuashiError("--batch-size must be at least 1.")
+    if out is not None and Path(out).suffix.lower() != ".png":
+        raise HuashiError(f"--out must name a .png file, got {out}.")
+    loaded = _loaded(run, checkpoint, device)
+    if "label" in options and loaded.family.condition == "class":
+        options = options | {"label": parse_label(options["label"], loaded.family.data.class_names)}
     seeds = list(range(seed, seed + n))
-    images = torch.cat(
-        [
-            loaded.family.generate(seeds[i : i + batch_size], **options).cpu()
-            for i in range(0, n, batch_size)
-        ]
-    )
+    images = _generate(loaded, seeds, batch_size, tally, message, options)
     grid_path, files = None, []
     if out is not None:
         out = Path(out)
-        if out.suffix.lower() != ".png":
-            raise HuashiError(f"--out must name a .png file, got {out}.")
         base = {
             "run": str(loaded.run_dir.resolve()),
             "checkpoint": loaded.checkpoint.name,
@@ -247,6 +410,127 @@ def sample(
     return SampleResult(images, seeds, grid_path, files)
 
 
+@dataclass
+class PaintPass:
+    """The images of one sampler and step count (the run's defaults when None)."""
+
+    sampler: str | None
+    steps: int | None
+    images: torch.Tensor  # [n, C, H, W] in [-1, 1]
+    seconds: float
+    grid: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class PaintResult:
+    """What :func:`paint` made: one pass, or one per sweep pair (same seeds), and for a sweep an
+    overview with one labelled row per pair."""
+
+    passes: list[PaintPass]
+    seeds: list[int]
+    options: dict[str, Any]
+    overview: Path | None = None
+    overview_image: Any = None  # PIL image of the sweep overview
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def images(self) -> torch.Tensor:
+        """The images of the first (or only) pass."""
+        return self.passes[0].images
+
+
+def _checked_file(path: Any, what: str) -> Any:
+    if not isinstance(path, (str, Path)):
+        return path  # a tensor
+    if not Path(path).is_file():
+        raise HuashiError(f"the {what} {path} does not exist.")
+    return str(Path(path).resolve())  # absolute, so `huashi regenerate` works from anywhere
+
+
+def paint(
+    run: str | Path | LoadedRun,
+    prompt: str | None = None,
+    *,
+    n: int = 8,
+    seed: int = 0,
+    out: str | Path | None = None,
+    sweep: Sequence[tuple[str, int]] | None = None,
+    per_image: bool = True,
+    batch_size: int = 16,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+    **options: Any,
+) -> PaintResult:
+    """Paint ``n`` images (seeds ``seed..seed+n-1``) with the sampling ``options`` (label,
+    sampler, steps, cfg, eta, init, strength, mask, precision; None values are dropped).
+
+    ``sweep=[("ddim", 10), ("dpmpp-2m", 20)]`` paints the same seeds once per sampler and step
+    count, timing each pass; with ``out`` each pass's grid goes to ``<out stem>-<sampler>-
+    <steps>.png`` and the overview (one labelled row per pair) to ``out``. Without a sweep,
+    ``out`` is the grid and, with ``per_image``, each image goes to ``<out stem>/``."""
+    options = {key: value for key, value in options.items() if value is not None}
+    if prompt is not None:
+        options["prompt"] = prompt
+    for key, what in (("init", "init image"), ("mask", "mask")):
+        if key in options:
+            options[key] = _checked_file(options[key], what)
+    loaded = _loaded(run, checkpoint, device)
+    family = loaded.family
+    if "label" in options and family.condition == "class":
+        options["label"] = parse_label(options["label"], family.data.class_names)
+    notes = []
+    if isinstance(options.get("init"), str):
+        from huashi.diffusion.inputs import load_init
+
+        note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
+        notes += [note] if note else []
+    pairs = [(None, None)] if not sweep else [(str(s), int(k)) for s, k in sweep]
+    if sweep and not family.sampling_steps:
+        raise HuashiError(
+            f"a {loaded.config.family} model has no sampler or steps to sweep: drop --sweep."
+        )
+    tally = _Tally(progress, n * len(pairs))
+    passes = []
+    for sampler, steps in pairs:
+        chosen = options if sampler is None else options | {"sampler": sampler, "steps": steps}
+        path = out
+        if sweep and out is not None:
+            path = Path(out).with_name(f"{Path(out).stem}-{sampler}-{steps}.png")
+        message = "painting" if sampler is None else f"{sampler} {steps} steps"
+        started = time.perf_counter()
+        result = _sample(loaded, n, seed, path, batch_size, per_image and not sweep, None,
+                         device, tally, message, chosen)  # fmt: skip
+        seconds = time.perf_counter() - started
+        passes.append(PaintPass(sampler, steps, result.images, seconds, result.grid, result.files))
+    painted = PaintResult(passes, list(range(seed, seed + n)), options, notes=notes)
+    if sweep:
+        labels = [f"{p.sampler} {p.steps}" for p in passes]
+        painted.overview_image = _overview([p.images for p in passes], labels)
+        if out is not None:
+            meta = {"run": str(loaded.run_dir.resolve()), "sweep": labels, "options": options}
+            painted.overview = save_png(painted.overview_image, Path(out), meta)
+    return painted
+
+
+def _overview(rows: list[torch.Tensor], labels: list[str]) -> Any:
+    """One grid row per sweep pass with its label on the left."""
+    from PIL import Image, ImageDraw
+
+    grids = [make_grid(images, nrow=len(images)) for images in rows]
+    margin = 90
+    width = margin + max(g.width for g in grids)
+    overview = Image.new("RGB", (width, sum(g.height for g in grids)), "white")
+    draw = ImageDraw.Draw(overview)
+    y = 0
+    for grid, label in zip(grids, labels, strict=True):
+        overview.paste(grid.convert("RGB"), (margin, y))
+        draw.text((4, y + grid.height // 2 - 6), label, fill="black")
+        y += grid.height
+    return overview
+
+
 def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
     params = read_params(Path(png))
@@ -261,6 +545,175 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     return save_png(to_pil(image), Path(out), keep)
 
 
+# --- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalResult:
+    """An evaluation: its metrics (``{name: value}``, see :mod:`huashi.metrics.registry`), the
+    whole record saved as JSON (how every score was made), its path and its warnings."""
+
+    metrics: dict[str, Any]
+    record: dict[str, Any]
+    path: Path | None
+    warnings: list[str]
+
+
+def evaluate(
+    run: str | Path | LoadedRun,
+    features: str,
+    n: int = 5000,
+    seed: int = 0,
+    *,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> EvalResult:
+    """Measure ``run`` on ``n`` generated images with the feature network ``features``
+    (``classifier:RUN``, ``clip:RUN`` or ``inception:WEIGHTS``) against its real data, with
+    every registered metric that applies; ``options`` are sampling options (e.g. steps).
+    ``settings`` go to :func:`huashi.evaluate.evaluate` (split, batch_size, kid_subsets,
+    kid_subset_size, pr_k, is_splits, cache, save). ``progress`` counts the generated images."""
+    from huashi.evaluate import EvalWarning
+    from huashi.evaluate import evaluate as measure
+
+    loaded = _loaded(run, checkpoint, device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvalWarning)  # they are in the record
+        record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
+                         options=options, progress=progress, **settings)  # fmt: skip
+    path = Path(record["path"]) if "path" in record else None
+    return EvalResult(record["metrics"], record, path, list(record["warnings"]))
+
+
+@dataclass
+class CompareResult:
+    """The comparison page, the numbers written beside it, and what was warned about."""
+
+    path: Path
+    numbers_path: Path
+    numbers: dict[str, Any]
+    warnings: list[str]
+
+
+def compare(
+    runs: Sequence[str | Path],
+    out: str | Path = "report.html",
+    features: str | None = None,
+    n: int = 1000,
+    *,
+    progress: Progress | None = None,
+    **options: Any,
+) -> CompareResult:
+    """One self-contained HTML page comparing ``runs`` (samples from the same seeds, metrics,
+    training time, sampling speed, plots). With ``features``, missing metrics are computed with
+    ``n`` samples. ``options`` go to :func:`huashi.compare.compare` (force, all_checkpoints,
+    sampler_steps, speed_n, grid_n, device, title, notes). ``progress`` counts the runs."""
+    from huashi.compare import compare as write_page
+
+    path = write_page(runs, out, features=features, n=n, progress=progress, **options)
+    numbers_path = path.with_suffix(".json")
+    numbers = json.loads(numbers_path.read_text())
+    return CompareResult(path, numbers_path, numbers, list(numbers["warnings"]))
+
+
+@dataclass
+class ClipLabels:
+    """Zero-shot labels: for image i, ``labels[i]`` is the prompt with the highest cosine
+    similarity (``similarity`` [images, prompts]); ``notes`` say how input files were fitted."""
+
+    labels: list[str]
+    similarity: torch.Tensor
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best_cosine(self) -> list[float]:
+        return self.similarity.max(dim=1).values.tolist()
+
+
+def clip_labels(
+    run: str | Path,
+    images: Sequence[str | Path] | torch.Tensor,
+    prompts: Sequence[str],
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> ClipLabels:
+    """Label ``images`` (files, or a tensor [N, C, H, W] in [-1, 1]) zero-shot with a trained
+    huashi CLIP run: each gets the prompt its embedding is closest to."""
+    from huashi.features import load_features, zero_shot
+    from huashi.translate import load_image
+
+    net = load_features(f"clip:{run}", device)
+    notes: list[str] = []
+    if not isinstance(images, torch.Tensor):
+        read = []
+        for done, path in enumerate(images, 1):
+            image, changed = load_image(Path(path), net.resolution, net.channels)
+            read.append(image)
+            notes += changed
+            if progress is not None:
+                progress(done, len(images) + 1, "reading images")
+        if not read:
+            raise HuashiError("give at least one image to label.")
+        images = torch.stack(read)
+    chosen, similarity = zero_shot(net, images, list(prompts))
+    if progress is not None:
+        progress(len(images) + 1, len(images) + 1, "labelled")
+    return ClipLabels(chosen, similarity, notes)
+
+
+# --- image-to-image, autoencoders, data and the doctor ---------------------------------------
+
+
+def translate(
+    run: str | Path | LoadedRun,
+    inputs: str | Path | list,
+    out: str | Path,
+    seed: int = 0,
+    batch_size: int = 64,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> TranslateResult:
+    """Translate an image file, a folder or a list of files with a trained image-to-image run
+    (see :func:`huashi.translate.translate`); ``progress`` counts the translated images."""
+    from huashi.translate import translate as run_translate
+
+    return run_translate(_loaded(run, checkpoint, device), inputs, out, seed=seed,
+                         batch_size=batch_size, progress=progress)  # fmt: skip
+
+
+def interpolate(
+    run: str | Path | LoadedRun,
+    image_a: str | Path | torch.Tensor,
+    image_b: str | Path | torch.Tensor,
+    steps: int = 8,
+    path: str = "linear",
+    out: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> Interpolation:
+    """A latent walk of ``steps`` images from A to B with an autoencoder run (see
+    :func:`huashi.interpolate.interpolate`); ``progress`` is told when the strip is made."""
+    from huashi.interpolate import interpolate as walk
+
+    result = walk(run, image_a, image_b, steps=steps, path=path, out=out, checkpoint=checkpoint,
+                  device=device)  # fmt: skip
+    if progress is not None:
+        progress(1, 1, "walked")
+    return result
+
+
+class DataPreview(NamedTuple):
+    """The preview grid's path and a one-paragraph summary of the dataset."""
+
+    path: Path
+    summary: str
+
+
 def preview_data(
     spec: str,
     resolution: int = 64,
@@ -268,7 +721,8 @@ def preview_data(
     out: str | Path | None = None,
     split: str = "train",
     data_options: dict[str, Any] | None = None,
-) -> tuple[Path, str]:
+    progress: Progress | None = None,
+) -> DataPreview:
     """Write a grid of ``n`` images of a dataset with their captions or labels.
 
     Returns the grid's path and a one-paragraph summary (size, resolution, what it holds)."""
@@ -276,10 +730,14 @@ def preview_data(
     from huashi.data.preview import preview_grid
 
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
+    if progress is not None:
+        progress(1, 2, "loaded")
     name = Path(spec).name if Path(spec).exists() else spec
     path = Path(out) if out else Path(f"{name}-preview.png")
     preview_grid(dataset, n=n, path=path)
-    return path, dataset_summary(dataset)
+    if progress is not None:
+        progress(2, 2, "wrote the grid")
+    return DataPreview(path, dataset_summary(dataset))
 
 
 def device_name(device: str = "auto") -> str:
@@ -305,9 +763,9 @@ class DoctorReport:
         return head + f": {len(self.findings)} failure sign(s):"
 
 
-def doctor(run: str | Path) -> DoctorReport:
+def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
     """The training doctor's findings for a (finished or running) GAN run, from its log and the
-    diversity of its fixed-seed progress grids."""
+    diversity of its fixed-seed progress grids; ``progress`` counts the grids read."""
     from huashi.doctor import diagnose, grid_diversity
     from huashi.training.logging import read_log
 
@@ -317,9 +775,14 @@ def doctor(run: str | Path) -> DoctorReport:
     records = read_log(run_dir / "log.jsonl")
     steps = [int(r["step"]) for r in records] or [0]
     resolution, n_fixed = config.data["resolution"], config.train.get("n_fixed", 64)
-    fixed = [
-        (int(path.stem.removeprefix("step-")), grid_diversity(path, resolution, n_fixed))
-        for path in sorted((run_dir / "samples").glob("step-*.png"))
-    ]
+    grids = sorted((run_dir / "samples").glob("step-*.png"))
+    fixed = []
+    for done, path in enumerate(grids, 1):
+        fixed.append((int(path.stem.removeprefix("step-")),
+                      grid_diversity(path, resolution, n_fixed)))  # fmt: skip
+        if progress is not None:
+            progress(done, len(grids) + 1, "reading progress grids")
     findings = diagnose(records, loss, fixed)
+    if progress is not None:
+        progress(len(grids) + 1, len(grids) + 1, "diagnosed")
     return DoctorReport(run_dir, len(records), steps[0], steps[-1], findings)

@@ -1,10 +1,10 @@
-"""Side-by-side comparison of trained runs (M4, O3): one self-contained HTML page.
+"""Side-by-side comparison of trained runs: one self-contained HTML page.
 
 For each run: a sample grid from the same fixed seeds, training time and images seen (from
 ``log.jsonl``), sampling speed measured now (images/s: one generator pass for a GAN, many
 denoising steps for diffusion), and the metric table from the runs' ``eval-*.json`` files (or
 computed now with ``features``). Plots: the metric against training time when several
-checkpoints were measured, and, for families whose ``generate`` takes ``steps=`` (diffusion),
+checkpoints were measured, and, for families with sampling steps (diffusion),
 quality and speed against the number of sampler steps. Images are embedded as base64 PNG, so
 the page is one file that opens anywhere.
 """
@@ -26,9 +26,10 @@ import torch
 
 from huashi import __version__
 from huashi.errors import HuashiError
-from huashi.evaluate import EvalWarning, checkpoint_progress, evaluate, takes_option
+from huashi.evaluate import EvalWarning, Progress, checkpoint_progress, evaluate
 from huashi.features import FeatureNet, load_features
 from huashi.images import make_grid
+from huashi.metrics.registry import METRICS, format_value
 from huashi.runs import RunConfig, load_run
 from huashi.training.checkpoint import list_checkpoints
 from huashi.training.device import pick_device
@@ -102,23 +103,9 @@ def _evals_of(run_dir: Path, net: FeatureNet | None) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: (r.get("step", 0), r.get("n", 0)))
 
 
-def _summary_metric(record: dict[str, Any] | None, key: str) -> str:
-    if not record:
-        return "–"
-    m = record["metrics"]
-    if key == "fid":
-        return f"{m['fid']:.3g}"
-    if key == "kid":
-        return f"{m['kid']['mean']:.3g} ± {m['kid']['std']:.2g}"
-    if key in ("precision", "recall", "clip_score"):
-        return f"{m[key]:.3f}" if key in m else "–"
-    if key == "inception_score" and key in m:
-        return f"{m[key]['mean']:.3g} ± {m[key]['std']:.2g}"
-    if key == "shapes_accuracy" and key in m:
-        return f"{m[key]['all']:.3f}"
-    if key == "image_to_image" and m.get(key):
-        return ", ".join(f"{k} {v:.3g}" for k, v in m[key].items())
-    return "–"
+def _summary_metric(record: dict[str, Any] | None, name: str) -> str:
+    """A registered metric of an evaluation record as table text ("–" when not measured)."""
+    return format_value(name, (record or {}).get("metrics", {}).get(name))
 
 
 def compare(
@@ -134,11 +121,12 @@ def compare(
     device: str = "auto",
     title: str = "huashi comparison",
     notes: str = "",
+    progress: Progress | None = None,
 ) -> Path:
     """Write the comparison page of ``runs`` to ``out``; returns its path (and writes the numbers
     beside it as ``<out>.json``). With ``features``, missing evaluations are computed with ``n``
     samples (every kept checkpoint with ``all_checkpoints``; several sampler step counts for
-    families that take ``steps=``)."""
+    families with sampling steps). ``progress(done, total, message)`` counts the runs measured."""
     if len(runs) < 1:
         raise HuashiError("compare needs at least one run folder.")
     run_dirs = [Path(r) for r in runs]
@@ -149,9 +137,11 @@ def compare(
     entries = []
     with catch_warnings(record=True) as caught:
         simplefilter("always", EvalWarning)
-        for run_dir in run_dirs:
+        for done, run_dir in enumerate(run_dirs, 1):
             entries.append(_measure_run(run_dir, net, n, all_checkpoints, sampler_steps,
                                         speed_n, grid_n, device))  # fmt: skip
+            if progress is not None:
+                progress(done, len(run_dirs), f"measured {run_dir.name}")
     warnings += list(dict.fromkeys(str(w.message) for w in caught if w.category is EvalWarning))
     feature_specs = {
         e["eval"]["features"]["spec"] + " @" + e["eval"]["features"]["checkpoint_sha256"]
@@ -239,7 +229,7 @@ def _measure_run(
         for e in evals if not e.get("sampling_options")
     ]  # fmt: skip
     entry["steps_sweep"] = []
-    if net is not None and sampler_steps and takes_option(loaded, "steps"):
+    if net is not None and sampler_steps and loaded.family.sampling_steps:
         for steps in sampler_steps:
             record = evaluate(loaded, net, n=n, options={"steps": int(steps)}, save=False)
             entry["steps_sweep"].append({
@@ -341,8 +331,8 @@ def _html(
     )
     for w in warnings:
         parts.append(f"<p class='warn'>{esc(w)}</p>")
-    columns = ["run", "family", "step", "images seen", "train time (s)", "sampling img/s", "FID",
-               "KID", "precision", "recall", "IS", "CLIP score", "shapes acc.", "L1/PSNR/SSIM"]  # fmt: skip
+    columns = ["run", "family", "step", "images seen", "train time (s)", "sampling img/s",
+               *(metric.label for metric in METRICS.values())]  # fmt: skip
     parts.append(
         "<h2>Metrics</h2><table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
     )
@@ -350,8 +340,7 @@ def _html(
         r = e["eval"]
         cells = [esc(e["name"]), esc(e["family"]), _fmt(e["step"]), _fmt(e["images_seen"]),
                  _fmt(e["train_seconds"], 4), _fmt(e["sampling_images_per_second"]),
-                 *(_summary_metric(r, k) for k in ("fid", "kid", "precision", "recall",
-                   "inception_score", "clip_score", "shapes_accuracy", "image_to_image"))]  # fmt: skip
+                 *(_summary_metric(r, name) for name in METRICS)]  # fmt: skip
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
     made = []

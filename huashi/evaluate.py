@@ -1,13 +1,13 @@
-"""Measure a trained run (M1, M2, M3): generate ``n`` images from fixed seeds, compare them with
+"""Measure a trained run: generate ``n`` images from fixed seeds, compare them with
 the run's real dataset under one feature network, and record how every score was made.
 
     >>> result = evaluate("runs/dcgan", "classifier:runs/cls", n=5000)
     >>> result["metrics"]["fid"]
 
-Scores: FID, KID (mean ± std over subsets), precision/recall (k-NN manifolds), the Inception
-Score when the network classifies, the CLIP score for text-conditioned runs (with a clip:
-network), exact attribute accuracy for runs prompted with ``shapes`` captions, and L1/PSNR/SSIM
-for image-to-image runs. The JSON written beside the run records the feature network and its
+Scores: every metric of :mod:`huashi.metrics.registry` whose needs the run and the feature
+network offer (FID, KID, precision/recall always; the Inception Score when the network
+classifies; the CLIP score for text-conditioned runs with a clip: network; exact attribute
+accuracy for runs prompted with ``shapes`` captions; L1/PSNR/SSIM for image-to-image runs). The JSON written beside the run records the feature network and its
 checkpoint hash, the resize, the sample count, the seed, the real split and its size, and every
 warning (e.g. a feature network trained on another dataset or resolution).
 
@@ -17,13 +17,13 @@ the feature network's hash, so measuring ten runs against one dataset encodes it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,18 @@ from huashi import __version__
 from huashi.errors import HuashiError
 from huashi.features import FeatureNet, load_features
 from huashi.metrics import require_samples
-from huashi.metrics.clip_score import clip_score
-from huashi.metrics.fid import fid, min_samples
-from huashi.metrics.inception_score import inception_score
-from huashi.metrics.kid import kid
-from huashi.metrics.precision_recall import precision_recall
+from huashi.metrics.registry import (
+    Metric,
+    MetricInputs,
+    MetricSettings,
+    applicable,
+    compute_all,
+    minimum_samples,
+)
 from huashi.runs import LoadedRun, load_run
+
+#: ``progress(done, total, message)``, told how much of a long task is done.
+Progress = Callable[[int, int, str], None]
 
 REFERENCE_VERSION = 1
 RELIABLE_FACTOR = 5  # below n = 5 x feature dimension, FID is warned about (see docs/metrics.md)
@@ -107,60 +113,50 @@ def real_features(
 # --- generating ----------------------------------------------------------------------------
 
 
-def condition_of(run: LoadedRun) -> str:
-    """ "text", "class", "image" (image-to-image) or "none"."""
-    if run.config.data_info.get("has_targets") and run.config.family == "pix2pix":
-        return "image"
-    condition = run.config.model.get("condition", "none")
-    return condition if condition in ("text", "class") else "none"
-
-
 def generate_all(
     run: LoadedRun,
     seeds: Sequence[int],
     batch_size: int = 64,
-    per_image: dict[str, Sequence[Any]] | None = None,
+    per_image: dict[str, Sequence[Any] | torch.Tensor] | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> torch.Tensor:
-    """Images for ``seeds`` in batches. ``per_image`` maps an option (prompt, label, inputs) to one
-    value per seed: passed as a list when the family takes lists, otherwise grouped by value."""
+    """Images for ``seeds`` in batches. ``per_image`` maps one option (prompt, label or inputs)
+    to one value per seed: passed as a list to families that take one value per seed (and
+    image inputs always), otherwise the seeds are grouped by value. ``progress(done, total,
+    message)`` counts the images made."""
     family = run.family
-    per_image = per_image or {}
-    out: list[torch.Tensor] = []
-    for start in range(0, len(seeds), batch_size):
-        chunk = list(seeds[start : start + batch_size])
-        extra = {k: v[start : start + batch_size] for k, v in per_image.items()}
-        if "inputs" in extra:
-            extra["inputs"] = torch.as_tensor(extra["inputs"])
-            out.append(family.generate(chunk, **extra, **options).float().cpu())
-            continue
-        out.append(_generate_conditioned(family, chunk, extra, options))
-    return torch.cat(out)
-
-
-def _generate_conditioned(family, seeds: list[int], extra: dict, options: dict) -> torch.Tensor:
-    if not extra:
-        return family.generate(seeds, **options).float().cpu()
-    ((key, values),) = extra.items()
-    values = list(values)
-    try:
-        images = family.generate(seeds, **{key: values}, **options)
-        if len(images) == len(seeds):
-            return images.float().cpu()
-    except (HuashiError, TypeError, ValueError, RuntimeError):
-        pass  # this family takes one value per call: group the seeds by value
-    images = [None] * len(seeds)
-    for value in dict.fromkeys(values):
-        where = [i for i, v in enumerate(values) if v == value]
-        made = family.generate([seeds[i] for i in where], **{key: value}, **options)
+    ((key, values),) = (per_image or {"": None}).items()
+    if values is None or family.condition_per_seed or family.condition == "image":
+        batches = [list(range(i, min(i + batch_size, len(seeds))))
+                   for i in range(0, len(seeds), batch_size)]  # fmt: skip
+        per_call = None
+    else:
+        values = list(values)
+        batches, per_call = [], []
+        for value in dict.fromkeys(values):
+            where = [i for i, v in enumerate(values) if v == value]
+            for i in range(0, len(where), batch_size):
+                batches.append(where[i : i + batch_size])
+                per_call.append(value)
+    images: list[torch.Tensor | None] = [None] * len(seeds)
+    done = 0
+    for b, where in enumerate(batches):
+        extra = {}
+        if values is not None:
+            if per_call is not None:
+                extra[key] = per_call[b]
+            elif isinstance(values, torch.Tensor):
+                extra[key] = values[where[0] : where[-1] + 1]
+            else:
+                extra[key] = [values[i] for i in where]
+        made = family.generate([seeds[i] for i in where], **extra, **options).float().cpu()
         for i, image in zip(where, made, strict=True):
-            images[i] = image.float().cpu()
+            images[i] = image
+        done += len(where)
+        if progress is not None:
+            progress(done, len(seeds), "generating")
     return torch.stack(images)
-
-
-def takes_option(run: LoadedRun, name: str) -> bool:
-    """Whether the family's ``generate`` has a named parameter ``name`` (e.g. ``steps``)."""
-    return name in inspect.signature(run.family.generate).parameters
 
 
 # --- the measurement -------------------------------------------------------------------------
@@ -189,12 +185,81 @@ def _check_network(net: FeatureNet, run: LoadedRun) -> list[str]:
     return notes
 
 
-def _min_count(net: FeatureNet, dim: int, pr_k: int, is_splits: int) -> tuple[int, str]:
-    need = {f"FID ({dim}-dim features)": min_samples(dim), "precision/recall": pr_k + 1}
+def offered_needs(run: LoadedRun, net: FeatureNet) -> set[str]:
+    """What a measurement of ``run`` with ``net`` can give the metrics (see
+    :mod:`huashi.metrics.registry`): decided by the family's condition, the network and the
+    dataset's own declaration, never by names."""
+    from huashi.data import has_exact_captions
+
+    offered = {"features"}
     if net.has_logits:
-        need[f"Inception score ({is_splits} splits)"] = 2 * is_splits
-    what = max(need, key=need.get)
-    return need[what], what
+        offered.add("logits")
+    condition = run.family.condition
+    if condition == "text":
+        offered.add("captions")
+        if net.embed_text is not None:
+            offered.add("text_embeddings")
+        if has_exact_captions(run.config.data["spec"]) and run.family.data.channels == 3:
+            offered.add("shapes_captions")
+    if condition == "image":
+        offered.add("pairs")
+    return offered
+
+
+def _image_run(run: str | Path | LoadedRun, checkpoint: Any, device: str) -> LoadedRun:
+    loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
+    if not loaded.family.makes_images:
+        raise HuashiError(
+            f"{loaded.run_dir} is a '{loaded.config.family}' run: it makes features, not images, "
+            "so there is nothing to evaluate. Pass the run of an image generator."
+        )
+    return loaded
+
+
+def _feature_dim(net: FeatureNet, run: LoadedRun) -> int:
+    info = run.family.data
+    probe = torch.zeros(1, info.channels, info.resolution, info.resolution)
+    return net.features(probe).shape[1]
+
+
+def _conditions(condition: str, real: dict[str, Any], n: int, split: str) -> dict[str, Any]:
+    """The per-image option that conditions the generated images on the real ones: their
+    captions, labels or (image-to-image) input images, cycled to ``n``."""
+    if condition == "text":
+        return {"prompt": _cycle(real["caption"], n)}
+    if condition == "class":
+        return {"label": _cycle(real["label"].tolist(), n)}
+    if condition == "image":
+        if len(real["image"]) < n:
+            raise HuashiError(
+                f"an image-to-image run is measured on held-out pairs: the {split} split has "
+                f"{len(real['image'])}, fewer than --n {n}."
+            )
+        return {"inputs": real["image"][:n]}
+    return {}
+
+
+def _metric_inputs(
+    net: FeatureNet,
+    fake: torch.Tensor,
+    real_feats: torch.Tensor,
+    real: dict[str, Any],
+    per_image: dict[str, Any],
+    metrics: list[Metric],
+    settings: MetricSettings,
+) -> MetricInputs:
+    """Encode the generated images (and prompts) once for all ``metrics``."""
+    needs = set().union(*(m.needs for m in metrics))
+    fake_feats, fake_logits = net.run(fake)
+    prompts = per_image.get("prompt")
+    inputs = MetricInputs(real_feats, fake_feats, fake, settings, fake_logits=fake_logits,
+                          captions=prompts)  # fmt: skip
+    if "text_embeddings" in needs:
+        inputs.image_embeddings = net.image_embeddings(fake)
+        inputs.text_embeddings = net.text_embeddings(prompts)
+    if "pairs" in needs:
+        inputs.targets = real["target"][: len(fake)]
+    return inputs
 
 
 def evaluate(
@@ -213,23 +278,21 @@ def evaluate(
     cache: bool = True,
     save: bool = True,
     options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Measure ``run`` with the feature network ``features`` on ``n`` generated images (seeds
     ``seed .. seed+n-1``) against up to ``n`` real images of the run's dataset ``split``
     (default: "train", or "test" for image-to-image runs, which are measured on held-out pairs).
-    Returns the record that is also saved as ``eval-<features>-<n>.json`` in the run folder."""
+    Every registered metric whose needs the run and network offer is computed. Returns the
+    record that is also saved as ``eval-<features>-<n>.json`` in the run folder;
+    ``progress(done, n, message)`` counts the generated images."""
     options = dict(options or {})
-    loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
-    if not loaded.family.makes_images:
-        raise HuashiError(
-            f"{loaded.run_dir} is a '{loaded.config.family}' run: it makes features, not images, "
-            "so there is nothing to evaluate. Pass the run of an image generator."
-        )
+    loaded = _image_run(run, checkpoint, device)
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
-    info = loaded.config.data_info
-    probe = torch.zeros(1, info["channels"], info["resolution"], info["resolution"])
-    dim = net.features(probe).shape[1]
-    need, what = _min_count(net, dim, pr_k, is_splits)
+    settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
+    dim = _feature_dim(net, loaded)
+    metrics = applicable(offered_needs(loaded, net))
+    need, what = minimum_samples(metrics, settings, dim)
     if n < need:
         raise HuashiError(f"{what} needs at least {need} samples, got --n {n}: raise --n.")
     notes = _check_network(net, loaded)
@@ -239,63 +302,55 @@ def evaluate(
             f"at least {RELIABLE_FACTOR * dim}); compare FIDs only at equal n, or prefer KID"
         )
 
-    condition = condition_of(loaded)
+    condition = loaded.family.condition
     split = split or ("test" if condition == "image" else "train")
     real, real_described = load_real(loaded, split, n, seed)
     require_samples(f"the real set ({real_described['dataset']}, {split})", len(real["image"]),
                     need, what)  # fmt: skip
     if len(real["image"]) < n:
         notes.append(f"the real split has only {len(real['image'])} images (n = {n} generated)")
-    per_image: dict[str, Any] = {}
-    if condition == "text":
-        per_image["prompt"] = _cycle(real["caption"], n)
-    elif condition == "class":
-        per_image["label"] = _cycle(real["label"].tolist(), n)
-    elif condition == "image":
-        if len(real["image"]) < n:
-            raise HuashiError(
-                f"an image-to-image run is measured on held-out pairs: the {split} split has "
-                f"{len(real['image'])}, fewer than --n {n}."
-            )
-        per_image["inputs"] = real["image"]
+    per_image = _conditions(condition, real, n, split)
 
-    seeds = list(range(seed, seed + n))
     started = time.perf_counter()
-    fake = generate_all(loaded, seeds, batch_size, per_image, **options)
+    fake = generate_all(loaded, list(range(seed, seed + n)), batch_size, per_image, progress,
+                        **options)  # fmt: skip
     gen_seconds = time.perf_counter() - started
 
-    reference_images = real["target"] if condition == "image" else real["image"]
-    real_feats, cache_state = real_features(net, reference_images, real_described, cache)
-    fake_feats, fake_logits = net.run(fake)
-    metrics: dict[str, Any] = {"fid": fid(real_feats, fake_feats)}
-    k = kid(real_feats, fake_feats, kid_subsets, kid_subset_size, seed)
-    metrics["kid"] = {
-        "mean": k.mean,
-        "std": k.std,
-        "subsets": k.subsets,
-        "subset_size": k.subset_size,
-    }
-    pr = precision_recall(real_feats, fake_feats, pr_k)
-    metrics["precision"], metrics["recall"], metrics["pr_k"] = pr.precision, pr.recall, pr.k
-    if fake_logits is not None:
-        score = inception_score(fake_logits, is_splits)
-        metrics["inception_score"] = {"mean": score.mean, "std": score.std, "splits": score.splits}
-    if condition == "text":
-        prompts = per_image["prompt"]
-        if net.embed_text is not None:
-            metrics["clip_score"] = clip_score(
-                net.image_embeddings(fake), net.text_embeddings(prompts)
-            )
-        if real_described["dataset"] == "shapes" and fake.shape[1] == 3:
-            from huashi.metrics.shapes_accuracy import attribute_accuracy
-
-            metrics["shapes_accuracy"] = attribute_accuracy(fake, prompts)
-    if condition == "image":
-        metrics["image_to_image"] = _image_to_image(fake, real["target"])
+    reference = real["target"] if condition == "image" else real["image"]
+    real_feats, cache_state = real_features(net, reference, real_described, cache)
+    inputs = _metric_inputs(net, fake, real_feats, real, per_image, metrics, settings)
+    values = compute_all(metrics, inputs)
     for note in notes:
         warnings.warn(note, EvalWarning, stacklevel=2)
 
-    record = {
+    record = _record(loaded, net, n, seed, condition, options, batch_size, gen_seconds, dim,
+                     real_described | {"reference_cache": cache_state}, values, settings, notes)  # fmt: skip
+    if save:
+        newest = checkpoint is None
+        path = eval_path(loaded.run_dir, net, n, None if newest else loaded.step)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        record["path"] = str(path)
+    return record
+
+
+def _record(
+    loaded: LoadedRun,
+    net: FeatureNet,
+    n: int,
+    seed: int,
+    condition: str,
+    options: dict[str, Any],
+    batch_size: int,
+    gen_seconds: float,
+    dim: int,
+    real: dict[str, Any],
+    metrics: dict[str, Any],
+    settings: MetricSettings,
+    notes: list[str],
+) -> dict[str, Any]:
+    """How every score was made, as saved in ``eval-*.json``."""
+    info = loaded.family.data
+    return {
         "run": str(loaded.run_dir),
         "family": loaded.config.family,
         "checkpoint": loaded.checkpoint.name,
@@ -308,40 +363,19 @@ def evaluate(
         "sampling_options": options,
         "generation": {"seconds": gen_seconds, "images_per_second": n / max(gen_seconds, 1e-9),
                        "device": str(loaded.family.device), "batch_size": batch_size},
-        "features": net.describe(info["resolution"], info["channels"]) | {"dim": dim,
-                                                                          "notes": net.notes},
-        "real": real_described | {"reference_cache": cache_state},
+        "features": net.describe(info.resolution, info.channels) | {"dim": dim,
+                                                                    "notes": net.notes},
+        "real": real,
         "metrics": metrics,
+        "settings": dataclasses.asdict(settings),
         "warnings": notes,
         "huashi_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }  # fmt: skip
-    if save:
-        newest = checkpoint is None
-        path = eval_path(loaded.run_dir, net, n, None if newest else loaded.step)
-        path.write_text(json.dumps(record, indent=2) + "\n")
-        record["path"] = str(path)
-    return record
 
 
 def _cycle(values: Sequence[Any], n: int) -> list[Any]:
     return [values[i % len(values)] for i in range(n)]
-
-
-def _image_to_image(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    try:
-        from huashi.metrics import image_to_image
-    except ImportError:
-        return {}
-    out = {}
-    for name in ("l1", "psnr", "ssim"):
-        fn = getattr(image_to_image, name, None)
-        if fn is not None:
-            values = fn(fake, target).double()
-            out[name] = (
-                float(values[values.isfinite()].mean()) if values.isfinite().any() else float("inf")
-            )
-    return out
 
 
 def checkpoint_progress(checkpoint_json: Path) -> dict[str, float]:

@@ -4,6 +4,7 @@ held-out pairs (M3: L1, PSNR, SSIM against the identity baseline, input vs targe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,15 @@ def translate(
     batch_size: int = 64,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> TranslateResult:
     """Translate an image file, a folder of images (recursively) or a list of files with a
     trained Pix2Pix run; writes one PNG per input under ``out`` (a folder keeps its layout).
 
     Inputs of another size are centre-cropped and resized to the run's resolution, and
     converted to its channels; ``notes`` lists each change. Image i uses seed ``seed + i``
-    (it matters only with ``test_dropout``). Each PNG carries its parameters (U4).
+    (it matters only with ``test_dropout``). Each PNG carries its parameters.
+    ``progress(done, total, message)`` counts the translated images.
     """
     loaded = _loaded(run, checkpoint, device)
     info = loaded.family.data
@@ -110,12 +113,14 @@ def translate(
     batch = torch.stack([image for image, _ in loaded_images])
     changes = [note for _, notes in loaded_images for note in notes]
     seeds = list(range(seed, seed + len(pairs)))
-    images = torch.cat(
-        [
+    made = []
+    for i in range(0, len(pairs), batch_size):
+        made.append(
             loaded.family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size])
-            for i in range(0, len(pairs), batch_size)
-        ]
-    ).cpu()
+        )
+        if progress is not None:
+            progress(min(i + batch_size, len(pairs)), len(pairs), "translating")
+    images = torch.cat(made).cpu()
     out = Path(out)
     base = {
         "run": str(loaded.run_dir.resolve()),

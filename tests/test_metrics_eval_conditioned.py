@@ -1,7 +1,8 @@
 """``evaluate`` and ``compare`` on conditioned and multi-step families, through two small
 painter families registered for the test: one draws the exact ``shapes`` scene of its prompt
 (text-conditioned, one prompt per call), one returns real digits with noise that shrinks as
-``steps`` grows (like a sampler that improves with more steps)."""
+``steps`` grows (like a sampler that improves with more steps). Both declare what they take
+(``condition_kind``, ``sampling_steps``): evaluate and compare ask, never guess."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class _Painter(Family):
 
 class ShapesPainter(_Painter):
     name = "test-shapes-painter"
+    condition_kind = "text"
 
     def generate(self, seeds: Sequence[int], prompt: str | None = None) -> torch.Tensor:
         if not isinstance(prompt, str):
@@ -63,6 +65,7 @@ class ShapesPainter(_Painter):
 
 class StepPainter(_Painter):
     name = "test-step-painter"
+    sampling_steps = True
 
     def __init__(self, config, data, device) -> None:
         super().__init__(config, data, device)

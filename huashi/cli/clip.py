@@ -6,11 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-
-from huashi.errors import HuashiError
+from huashi import api
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,27 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_clip)
 
 
-def read_images(paths: list[Path], channels: int, size: int) -> torch.Tensor:
-    """Image files -> float [N, C, size, size] in [-1, 1] (resized with Lanczos)."""
-    images = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("RGB" if channels == 3 else "L")
-                pixels = np.array(image.resize((size, size), Image.Resampling.LANCZOS))
-        except OSError as error:
-            raise HuashiError(f"cannot read image {path}: {error}") from None
-        tensor = torch.from_numpy(pixels).float() / 127.5 - 1
-        images.append(tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor[None])
-    return torch.stack(images)
-
-
 def run_clip(args: argparse.Namespace) -> int:
-    from huashi.features import load_features, zero_shot
-
-    net = load_features(f"clip:{args.run_dir}", args.device)
-    images = read_images(args.image, net.channels, net.resolution)
-    chosen, similarity = zero_shot(net, images, args.prompt)
-    for path, best, row in zip(args.image, chosen, similarity, strict=True):
-        print(f"{path}: {best}  (cosine {row.max():.3f})")
+    result = api.clip_labels(args.run_dir, args.image, args.prompt, device=args.device)
+    for path, best, cosine in zip(args.image, result.labels, result.best_cosine, strict=True):
+        print(f"{path}: {best}  (cosine {cosine:.3f})")
     return 0

@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from huashi import api
+from huashi.cli.options import progress_bar
+from huashi.errors import HuashiError
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("compare", help="compare runs side by side in one HTML page")
@@ -31,23 +35,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--title", default="huashi comparison")
     parser.add_argument("--notes", default="", help="a sentence shown under the title")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_compare)
 
 
-def run_compare(args: argparse.Namespace) -> int:
-    from huashi.compare import compare
-    from huashi.errors import HuashiError
+def parse_steps(text: str) -> list[int] | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise HuashiError("--sampler-steps takes numbers like 5,10,25,50 (or none).") from None
 
-    steps = None
-    if args.sampler_steps.strip().lower() != "none":
-        try:
-            steps = [int(s) for s in args.sampler_steps.split(",") if s.strip()]
-        except ValueError:
-            raise HuashiError("--sampler-steps takes numbers like 5,10,25,50 (or none).") from None
-    path = compare(
-        args.runs, args.out, features=args.features, n=args.n, force=args.force,
-        all_checkpoints=args.all_checkpoints, sampler_steps=steps, device=args.device,
-        title=args.title, notes=args.notes,
-    )  # fmt: skip
-    print(f"wrote {path}")
+
+def run_compare(args: argparse.Namespace) -> int:
+    steps = parse_steps(args.sampler_steps)
+    with progress_bar(not args.quiet) as progress:
+        result = api.compare(
+            args.runs, args.out, features=args.features, n=args.n, progress=progress,
+            force=args.force, all_checkpoints=args.all_checkpoints, sampler_steps=steps,
+            device=args.device, title=args.title, notes=args.notes,
+        )  # fmt: skip
+    print(f"wrote {result.path}")
     return 0

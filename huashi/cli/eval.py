@@ -4,10 +4,10 @@ save ``eval-<features>-<n>.json`` in the run folder."""
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
-from huashi.cli.options import parse_key_values
+from huashi import api
+from huashi.cli.options import parse_key_values, progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,27 +35,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--option", action="append", metavar="KEY=VALUE", help="sampling option, e.g. steps=25"
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_eval)
 
 
 def format_table(record: dict) -> str:
-    """The metrics of an evaluation record as aligned text lines."""
+    """The metrics of an evaluation record (labels and formats from the metric registry) and how
+    they were made, as aligned text lines."""
+    from huashi.metrics.registry import METRICS, format_value
+
     m = record["metrics"]
-    rows = [("FID", f"{m['fid']:.4g}"),
-            ("KID", f"{m['kid']['mean']:.4g} ± {m['kid']['std']:.2g} "
-                    f"({m['kid']['subsets']} subsets of {m['kid']['subset_size']})"),
-            ("precision", f"{m['precision']:.4f}"), ("recall", f"{m['recall']:.4f}")]  # fmt: skip
-    if "inception_score" in m:
-        s = m["inception_score"]
-        rows.append(("Inception score", f"{s['mean']:.4g} ± {s['std']:.2g}"))
-    if "clip_score" in m:
-        rows.append(("CLIP score", f"{m['clip_score']:.4g}"))
-    if "shapes_accuracy" in m:
-        acc = m["shapes_accuracy"]
-        detail = ", ".join(f"{k} {v:.3f}" for k, v in acc.items() if k != "all")
-        rows.append(("shapes accuracy", f"{acc['all']:.4f} ({detail})"))
-    for key, value in m.get("image_to_image", {}).items():
-        rows.append((key.upper(), f"{value:.4g}"))
+    rows = [(metric.label, format_value(name, m[name])) for name, metric in METRICS.items()
+            if name in m]  # fmt: skip
     f, real = record["features"], record["real"]
     rows += [
         ("features", f"{f['spec']} (sha256 {f['checkpoint_sha256']}, resize {f.get('resize')})"),
@@ -69,19 +60,15 @@ def format_table(record: dict) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from huashi.evaluate import evaluate
-
-    options = parse_key_values(args.option)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        record = evaluate(
-            args.run_dir, args.features, n=args.n, seed=args.seed, split=args.split,
-            batch_size=args.batch_size, device=args.device, checkpoint=args.checkpoint,
-            kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
-            cache=not args.no_cache, options=options,
+    with progress_bar(not args.quiet) as progress:
+        result = api.evaluate(
+            args.run_dir, args.features, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
+            device=args.device, options=parse_key_values(args.option), progress=progress,
+            split=args.split, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size, cache=not args.no_cache,
         )  # fmt: skip
-    for w in caught:
-        print(f"huashi: warning: {w.message}")
-    print(format_table(record))
-    print(f"wrote {record['path']}")
+    for warning in result.warnings:
+        print(f"huashi: warning: {warning}")
+    print(format_table(result.record))
+    print(f"wrote {result.path}")
     return 0

@@ -1,10 +1,12 @@
-"""Helpers that turn config dataclasses into command-line flags."""
+"""Helpers of the commands: config dataclasses as flags, KEY=VALUE options, progress bars."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -60,4 +62,33 @@ def parse_key_values(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def picked(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+    given = vars(args)  # flags the user did not type are absent (their defaults are SUPPRESSed)
+    return {name: given[name] for name in names if name in given}
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A tqdm bar (on stderr) driven by an API ``progress(done, total, message)`` callback; yields
+    the callback, or None when ``enabled`` is false. The bar appears at the first report and is
+    cleared at the end."""
+    if not enabled:
+        yield None
+        return
+    bar = None
+
+    def update(done: int, total: int, message: str) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, leave=False, dynamic_ncols=True)
+        bar.total = total
+        bar.n = done
+        bar.set_description(message, refresh=False)
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()

@@ -4,26 +4,26 @@ Diffusion sampling with its options (sampler, steps, guidance, prompt or label, 
 inpainting); ``--sweep ddim:10,ddim:50,dpmpp-2m:20`` writes one grid per sampler/steps pair
 (same seeds) and an overview with one row per pair, so quality against steps is visible.
 Every PNG carries its parameters, so ``huashi regenerate`` makes any single image again.
+The work is :func:`huashi.api.paint`; this module parses the arguments and prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-import torch
-
 from huashi import api
+from huashi.cli.options import progress_bar
 from huashi.errors import HuashiError
-from huashi.images import make_grid, save_png
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("paint", help="paint with a diffusion run (prompt, label, ...)")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("prompt", nargs="?", help="text prompt (text-conditioned models)")
-    parser.add_argument("--label", type=int, help="class index (class-conditioned models)")
+    parser.add_argument(
+        "--label", help="the class (number or name) a class-conditioned model paints"
+    )
     parser.add_argument(
         "--sampler", help="ddpm, ddim, dpmpp-2m, euler or heun (default: the run's)"
     )
@@ -67,80 +67,24 @@ def parse_sweep(text: str) -> list[tuple[str, int]]:
     return pairs
 
 
-def _file(path: Path | None, what: str) -> str | None:
-    if path is None:
-        return None
-    if not path.is_file():
-        raise HuashiError(f"the {what} {path} does not exist.")
-    return str(path.resolve())  # absolute, so `huashi regenerate` works from anywhere
-
-
 def run_paint(args: argparse.Namespace) -> int:
-    options = {
-        key: value
-        for key, value in {
-            "prompt": args.prompt, "label": args.label, "sampler": args.sampler,
-            "steps": args.steps, "cfg": args.cfg, "eta": args.eta, "strength": args.strength,
-            "precision": args.precision, "init": _file(args.init, "init image"),
-            "mask": _file(args.mask, "mask"),
-        }.items()
-        if value is not None
-    }  # fmt: skip
-    loaded = api.load_run(args.run_dir, args.checkpoint, args.device)
-    if hasattr(loaded.family, "show_progress"):
-        loaded.family.show_progress = not args.quiet
-    if "init" in options:
-        from huashi.diffusion.inputs import load_init
-
-        data = loaded.family.data
-        note = load_init(options["init"], data.channels, data.resolution)[2]
-        if note:
-            print(f"note: {note}")
-    common = dict(n=args.n, seed=args.seed, batch_size=args.batch_size)
-    if not args.sweep:
-        result = api.sample(
-            loaded, out=args.out, per_image=not args.no_per_image, **common, **options
-        )
-        folder = f" and {len(result.files)} images in {args.out.parent / args.out.stem}/"
-        print(f"wrote {result.grid}{folder if result.files else ''}")
+    sweep = parse_sweep(args.sweep) if args.sweep else None
+    with progress_bar(not args.quiet) as progress:
+        result = api.paint(
+            args.run_dir, args.prompt, n=args.n, seed=args.seed, out=args.out, sweep=sweep,
+            per_image=not args.no_per_image, batch_size=args.batch_size,
+            checkpoint=args.checkpoint, device=args.device, progress=progress,
+            label=args.label, sampler=args.sampler, steps=args.steps, cfg=args.cfg, eta=args.eta,
+            strength=args.strength, precision=args.precision, init=args.init, mask=args.mask,
+        )  # fmt: skip
+    for note in result.notes:
+        print(f"note: {note}")
+    if not sweep:
+        (done,) = result.passes
+        folder = f" and {len(done.files)} images in {args.out.parent / args.out.stem}/"
+        print(f"wrote {done.grid}{folder if done.files else ''}")
         return 0
-    rows, labels = [], []
-    for sampler, steps in parse_sweep(args.sweep):
-        out = args.out.with_name(f"{args.out.stem}-{sampler}-{steps}.png")
-        started = time.perf_counter()
-        result = api.sample(
-            loaded,
-            out=out,
-            per_image=False,
-            **common,
-            **(options | {"sampler": sampler, "steps": steps}),
-        )
-        seconds = time.perf_counter() - started
-        print(f"{sampler:>9} {steps:>4} steps  {seconds:7.2f} s  {result.grid}")
-        rows.append(result.images)
-        labels.append(f"{sampler} {steps}")
-    overview = _overview(rows, labels)
-    save_png(
-        overview,
-        args.out,
-        {"run": str(loaded.run_dir.resolve()), "sweep": labels, "options": options},
-    )
-    print(f"wrote {args.out} (one row per sampler/steps pair, same seeds)")
+    for p in result.passes:
+        print(f"{p.sampler:>9} {p.steps:>4} steps  {p.seconds:7.2f} s  {p.grid}")
+    print(f"wrote {result.overview} (one row per sampler/steps pair, same seeds)")
     return 0
-
-
-def _overview(rows: list[torch.Tensor], labels: list[str]):
-    """One grid row per sweep entry with its label on the left."""
-    from PIL import Image, ImageDraw
-
-    grids = [make_grid(images, nrow=len(images)) for images in rows]
-    margin = 90
-    width = margin + max(g.width for g in grids)
-    overview = Image.new("RGB", (width, sum(g.height for g in grids)), "white")
-    draw = ImageDraw.Draw(overview)
-    y = 0
-    for grid, label in zip(grids, labels, strict=True):
-        overview.paste(grid.convert("RGB"), (margin, y))
-        draw.text((4, y + grid.height // 2 - 6), label, fill="black")
-        y += grid.height
-    return overview

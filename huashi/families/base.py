@@ -119,6 +119,12 @@ class Family(ABC):
     preview_nrow: ClassVar[int | None] = None
     #: What the family's images are conditioned on: one of :data:`CONDITIONS`.
     condition_kind: ClassVar[str] = "none"
+    #: True when ``generate`` takes ``sampler=`` and ``steps=`` (quality against speed) and
+    #: reports each step through a ``progress(done, total, message)`` callback.
+    sampling_steps: ClassVar[bool] = False
+    #: True when ``generate`` takes a list of labels or prompts, one per seed; otherwise it takes
+    #: one label or prompt per call.
+    condition_per_seed: ClassVar[bool] = False
 
     def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
         self.config = config

@@ -110,6 +110,8 @@ class Diffusion(Family):
     name = "diffusion"
     config_class = DiffusionConfig
     ema_targets = ("unet",)
+    sampling_steps = True
+    condition_per_seed = True
 
     def __init__(self, config: DiffusionConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
@@ -164,7 +166,6 @@ class Diffusion(Family):
         }
         self.abar = make_schedule(config.schedule, config.timesteps)  # float64, CPU
         self._abar32 = self.abar.float().to(device)
-        self.show_progress = False  # the CLI turns the sampling progress bar on
 
     @property
     def condition(self) -> str:
@@ -394,6 +395,7 @@ class Diffusion(Family):
         mask: Any = None,
         eta: float = 0.0,
         precision: str = "fp32",
+        progress: samplers.Progress | None = None,
     ) -> torch.Tensor:
         """Images in [-1, 1], one per seed.
 
@@ -403,6 +405,7 @@ class Diffusion(Family):
         1.0) the unmasked region is replaced by the noised init after every step (inpainting).
         A class model without ``label`` and a text model without ``prompt`` paint unconditionally.
         ``precision="bf16"`` runs the U-Net under bf16 autocast (and in channels_last).
+        ``progress(done, total, sampler)`` is told after every denoising step.
         """
         sampler = sampler or self.config.sampler
         steps = self.config.sample_steps if steps is None else steps
@@ -435,7 +438,7 @@ class Diffusion(Family):
         model_fn = self._model_fn(unet, cond, uncond, cfg, precision)
         x = samplers.sample(
             model_fn, x_start, self.abar, sampler, steps, eta=eta, generators=generators,
-            t_max=t_max, known=known, progress=self.show_progress,
+            t_max=t_max, known=known, progress=progress,
         )  # fmt: skip
         unet.train(was_training)
         return self.decode(x)

@@ -1,10 +1,11 @@
-"""Metrics of image generators (M1-M3), one file each (as in NVlabs stylegan2-ada): FID, KID,
-precision/recall, IS, CLIP score, exact attribute accuracy on ``shapes``, and (image_to_image.py,
-from the pix2pix branch) L1/PSNR/SSIM.
+"""Metrics of image generators, one file each (as in NVlabs stylegan2-ada): FID, KID,
+precision/recall, IS, CLIP score, exact attribute accuracy on ``shapes``, and L1/PSNR/SSIM for
+image-to-image runs. :mod:`huashi.metrics.registry` lists them with what each needs and how it
+is shown; evaluation and comparison read that registry.
 
-Every metric here is a pure function of feature vectors (or images, for the attribute checker):
-which network made the features is decided in :mod:`huashi.features`, and how a run is measured
-end to end in :mod:`huashi.evaluate`.
+Every metric here is a pure function of feature vectors (or images, for the attribute checker
+and the image-to-image scores): which network made the features is decided in
+:mod:`huashi.features`, and how a run is measured end to end in :mod:`huashi.evaluate`.
 """
 
 from __future__ import annotations
