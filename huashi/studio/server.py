@@ -401,7 +401,7 @@ def create_app(
     # --- runs ----------------------------------------------------------------------------------
 
     @app.get("/api/runs", summary="The runs in the runs folder")
-    async def list_runs() -> list[dict[str, Any]]:
+    def list_runs() -> list[dict[str, Any]]:  # plain def: FastAPI runs it off the event loop
         runs = []
         for path in sorted(runs_dir.iterdir()):
             if _NAME.match(path.name) and (path / "config.json").is_file():
@@ -425,11 +425,11 @@ def create_app(
             info["checkpoint"] = loaded.run.checkpoint.name
         except HuashiError as error:
             info["form"], info["note"] = None, str(error)
-        info["gallery"] = await gallery(run)
+        info["gallery"] = gallery(run)
         return info
 
     @app.get("/api/runs/{run}/gallery", summary="Images painted with a run, newest first")
-    async def gallery(run: str, limit: int = 60) -> list[dict[str, Any]]:
+    def gallery(run: str, limit: int = 60) -> list[dict[str, Any]]:
         folder = studio.run_dir(run) / "studio"
         files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         return [_gallery_entry(run, p) for p in files[: max(1, min(limit, 500))]]
@@ -442,7 +442,7 @@ def create_app(
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/runs/{run}/log", summary="Loss records of a run (at most `points`)")
-    async def run_log(run: str, points: int = 300) -> list[dict[str, Any]]:
+    def run_log(run: str, points: int = 300) -> list[dict[str, Any]]:
         from huashi.training.logging import read_log
 
         records = read_log(studio.run_dir(run) / "log.jsonl")
@@ -752,12 +752,12 @@ def create_app(
         return job
 
     @app.get("/api/jobs", summary="Training jobs, newest first")
-    async def list_jobs() -> list[dict[str, Any]]:
+    def list_jobs() -> list[dict[str, Any]]:
         jobs = sorted(studio.jobs.jobs.values(), key=lambda j: -j.created)
         return [studio.jobs.describe(j, points=50) for j in jobs]
 
     @app.get("/api/jobs/{job_id}", summary="A job: progress, ETA, losses, log tail, latest grid")
-    async def get_job(job_id: str) -> dict[str, Any]:
+    def get_job(job_id: str) -> dict[str, Any]:
         return studio.jobs.describe(find_job(job_id))
 
     @app.post("/api/jobs/{job_id}/stop", summary="Stop a job (it saves a checkpoint first)")
