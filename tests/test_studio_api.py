@@ -181,6 +181,10 @@ def test_paint_returns_images_equal_to_api_sample_with_their_parameters(client, 
         pixels(client.get(again["images"][0]["url"]).content), pixels(image.content)
     )
     assert again["images"][0]["id"] != body["images"][1]["id"]  # a new gallery entry
+    # `huashi regenerate` remakes a studio image from the parameters in its PNG
+    saved = runs / "gan" / "studio" / (body["images"][1]["id"].split("/")[1] + ".png")
+    remade = api.regenerate(saved, runs.parent / "remade.png")
+    assert np.array_equal(np.array(Image.open(remade)), pixels(image.content))
 
 
 def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
@@ -224,6 +228,8 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
         ({"run": "diff", "mask": "0123456789abcdef0123"}, 422, "mask needs an init image"),
         ({"run": "diff", "init": "0123456789abcdef0123"}, 404, "no upload"),
         ({"run": "gan", "init": "0123456789abcdef0123"}, 422, "cannot start from an image"),
+        ({"run": "gan", "truncation": 0.7}, 422, "has no truncation"),
+        ({"run": "gan", "truncation": 3}, 422, "truncation: Input should be less than or equal"),
     ],
 )
 def test_bad_paint_requests_are_4xx_with_a_message(client, body, status, words):

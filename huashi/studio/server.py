@@ -88,6 +88,7 @@ class PaintRequest(BaseModel):
     steps: int | None = Field(None, ge=1, le=MAX_SAMPLING_STEPS)
     cfg: float | None = Field(None, ge=0, le=30)
     eta: float | None = Field(None, ge=0, le=1)
+    truncation: float | None = Field(None, ge=0, le=2)
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     n: int = Field(1, ge=1, le=MAX_N)
     batch_size: int = Field(1, ge=1, le=MAX_BATCH)
@@ -174,6 +175,7 @@ def paint_form(family: Any) -> dict[str, Any]:
         "sampling": steps,
         "img2img": "init" in accepts,
         "inpaint": "mask" in accepts,
+        "truncation": "truncation" in accepts,
         "paintable": family.makes_images and family.condition != "image",
     }
     if steps:
@@ -496,6 +498,10 @@ def create_app(
         elif any(v is not None for v in asked.values()):
             given = ", ".join(k for k, v in asked.items() if v is not None)
             raise HuashiError(f"a {entry.run.config.family} run has no sampler options ({given}).")
+        if request.truncation is not None:
+            if not form["truncation"]:
+                raise HuashiError(f"a {entry.run.config.family} run has no truncation.")
+            options["truncation"] = request.truncation
         studio_info: dict[str, Any] = {}
         if request.mask and not request.init:
             raise HuashiError("an inpainting mask needs an init image: give init too.")

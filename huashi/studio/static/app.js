@@ -85,6 +85,7 @@ async function chooseRun(name) {
   note.textContent = form ? (form.paintable ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
   document.querySelectorAll(".only-text").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "text"));
   document.querySelectorAll(".only-class").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "class"));
+  document.querySelectorAll(".only-truncation").forEach((n) => n.classList.toggle("hidden", !form || !form.truncation));
   document.querySelectorAll(".only-sampling").forEach((n) => n.classList.toggle("hidden", !form || !form.sampling));
   if (form && form.condition === "class") {
     $("p-label").replaceChildren(el("option", { value: "" }, "any (unconditional)"),
@@ -134,6 +135,7 @@ function paintRequest(overrides = {}) {
     request.steps = Number($("p-steps").value);
     request.cfg = Number($("p-cfg").value);
   }
+  if (form.truncation) request.truncation = Number($("p-truncation").value);
   if (state.init) {
     request.init = state.init;
     request.strength = Number($("p-strength").value);
@@ -185,7 +187,7 @@ function describe(p) {
     parts.push(["label", names[p.label] !== undefined ? `${p.label} · ${names[p.label]}` : p.label]);
   }
   parts.push(["seed", p.seed]);
-  for (const key of ["sampler", "steps", "cfg", "strength"]) if (p[key] !== undefined) parts.push([key, p[key]]);
+  for (const key of ["sampler", "steps", "cfg", "truncation", "strength"]) if (p[key] !== undefined) parts.push([key, p[key]]);
   if (p.mask) parts.push(["", "inpainted"]);
   else if (p.init) parts.push(["", "img2img"]);
   return parts;
@@ -216,7 +218,7 @@ function card(image) {
 
 function requestOf(p, overrides) {
   const request = { run: state.run, n: 1, seed: p.seed };
-  for (const key of ["prompt", "label", "sampler", "steps", "cfg", "eta", "init", "mask", "strength"]) {
+  for (const key of ["prompt", "label", "sampler", "steps", "cfg", "eta", "truncation", "init", "mask", "strength"]) {
     if (p[key] !== undefined && p[key] !== null) request[key] = p[key];
   }
   return Object.assign(request, overrides);
