@@ -4,6 +4,7 @@
 """
 
 import io
+import json
 import shutil
 import socket
 import threading
@@ -192,3 +193,31 @@ def test_a_training_job_shows_losses_and_grids_and_stops(served, browser):
     wait(browser, lambda d: status.text.lower() == "stopped", 120)
     assert browser.find_element(By.ID, "j-resume").is_displayed()
     assert (runs / "live" / "checkpoints").is_dir()
+
+
+def test_dropping_a_png_fills_the_form_from_its_parameters(served, browser):
+    url, runs = served
+    open_page(browser, url)
+    choose_run(browser, "gan")
+    body = {"run": "diff", "seed": 41, "label": 1, "sampler": "euler", "steps": 4, "cfg": 2.5}
+    request = urllib.request.Request(
+        f"{url}/api/paint", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        image_url = url + json.loads(response.read())["images"][0]["url"]
+    browser.execute_async_script(
+        """const [url, done] = arguments;
+        fetch(url).then((r) => r.blob()).then((blob) => {
+          const files = new DataTransfer();
+          files.items.add(new File([blob], "dropped.png", {type: "image/png"}));
+          window.dispatchEvent(new DragEvent("drop", {dataTransfer: files, cancelable: true}));
+          done();
+        });""",
+        image_url,
+    )
+    wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "41")
+    value = lambda field: browser.find_element(By.ID, field).get_attribute("value")  # noqa: E731
+    assert value("p-run") == "diff"  # the Model field chose the run
+    assert (value("p-sampler"), value("p-steps"), value("p-cfg"), value("p-label")) == (
+        "euler", "4", "2.5", "1",
+    )  # fmt: skip
