@@ -457,6 +457,7 @@ function showJob(job) {
     loadDoctor(job.run);
   }
   if (!active) { loadJobs(); if (state.jobEvents) state.jobEvents.close(); }
+  else if (!state.jobsListed || Date.now() - state.jobsListed > 5000) { state.jobsListed = Date.now(); loadJobs(); }
 }
 
 async function loadDoctor(run) {
@@ -486,7 +487,7 @@ const COLORS = ["#c2410c", "#2563eb", "#15803d", "#7c3aed", "#db2777", "#0891b2"
 
 function drawLosses(canvas, records) {
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 46, R = 10, T = 12, B = 26;
+  const W = canvas.width, H = canvas.height, L = 46, R = 10, T = 28, B = 26;
   ctx.clearRect(0, 0, W, H);
   ctx.font = "11px system-ui, sans-serif";
   const keys = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => k !== "step")))];
@@ -521,7 +522,8 @@ function drawLosses(canvas, records) {
     }
     ctx.stroke();
     ctx.fillStyle = COLORS[i % COLORS.length];
-    ctx.fillText(key, L + 8 + i * 90, T + 10);
+    ctx.fillRect(L + i * 110, 9, 14, 3);  // the legend, above the plot
+    ctx.fillText(key, L + 18 + i * 110, 14);
   });
   canvas.dataset.points = String(records.length);
 }
