@@ -556,11 +556,21 @@ async function loadRunList() {
         el("div", { class: "metrics" }, ...metrics)),
       el("div", { class: "actions" },
         r.trained ? el("button", { type: "button", onclick: async () => { showTab("paint"); $("p-run").value = r.name; await chooseRun(r.name); } }, "paint") : "",
-        el("button", { type: "button", onclick: () => { showTab("train"); $("t-name").value = r.name; } }, "train more")));
+        el("button", { type: "button", onclick: () => trainMore(r) }, "train more")));
   }));
   if (!runs.length) box.append(el("div", { class: "empty" }, "No runs yet: start one on the Train page."));
 }
 $("r-refresh").addEventListener("click", loadRunList);
+
+async function trainMore(run) {
+  const answer = window.prompt(`Resume ${run.name} (now at step ${run.step}) up to step:`, String(Math.max(run.steps, run.step + 1000)));
+  if (!answer) return;
+  try {
+    const job = await api("/api/train", { method: "POST", json: { name: run.name, resume: true, steps: Number(answer) } });
+    showTab("train");
+    watchJob(job);
+  } catch (err) { toast(err.message, true); }
+}
 
 // --- Data -------------------------------------------------------------------------------------
 
