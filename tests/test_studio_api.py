@@ -481,3 +481,40 @@ def test_cli_refuses_another_host_without_a_token_and_prints_the_url(runs, monke
     assert served == {"h": "127.0.0.1", "p": 7861}
     assert main(["studio", "--runs", str(runs), "--host", "0.0.0.0", "--token", "t"]) == 0
     assert "http://0.0.0.0:7860/#token=t" in capsys.readouterr().out
+
+
+def test_painting_runs_in_a_worker_thread_and_other_requests_are_answered(runs, monkeypatch):
+    import asyncio
+    import threading
+
+    import httpx
+
+    entered, release = threading.Event(), threading.Event()
+    real_sample = api.sample
+
+    def held_sample(*args, **kwargs):  # generation that lasts until the test lets it finish
+        entered.set()
+        release.wait(60)
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(api, "sample", held_sample)
+    app = create_app(runs)
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client:
+            paint = asyncio.create_task(client.post("/api/paint", json={"run": "gan", "seed": 1}))
+            for _ in range(3000):
+                if entered.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            listed = await client.get("/api/runs")  # answered while the paint is still running
+            assert listed.status_code == 200 and not paint.done()
+            release.set()
+            response = await paint
+            assert response.status_code == 200 and len(response.json()["images"]) == 1
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
