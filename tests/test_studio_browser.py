@@ -156,6 +156,14 @@ def test_inpainting_mask_drawn_on_the_canvas(served, browser):
     assert mask.shape == (16, 16) and mask[8, 8] and not mask[0, 0] and 4 <= mask.sum() < 128
     assert np.abs(out[~mask] - source[~mask].astype(int)).max() <= 1  # kept where not drawn
     assert np.abs(out[mask] - source[mask].astype(int)).mean() > 5  # repainted where drawn
+    # "use as init": img2img from a gallery image with the strength of the slider
+    browser.find_element(By.ID, "p-init-clear").click()
+    cards(browser)[-1].find_element(By.CSS_SELECTOR, "[data-action=init]").click()
+    wait(browser, lambda d: d.find_element(By.ID, "p-init").is_displayed())
+    browser.execute_script("document.getElementById('p-strength').value = '0.4'")
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == 3)
+    assert "strength 0.4" in cards(browser)[0].text and "img2img" in cards(browser)[0].text
 
 
 def test_a_training_job_shows_losses_and_grids_and_stops(served, browser):
