@@ -14,6 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from huashi import __version__
 from huashi.data.base import to_uint8 as unit_range_to_uint8
 from huashi.errors import HuashiError
+from huashi.metadata import PARAMETERS_KEY, format_parameters
 
 METADATA_KEY = "huashi"
 
@@ -46,6 +47,7 @@ def save_png(image: Image.Image, path: Path, params: dict[str, Any] | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     info.add_text(METADATA_KEY, json.dumps({"huashi_version": __version__, **(params or {})}))
+    info.add_text(PARAMETERS_KEY, format_parameters(params or {}, image.size))
     tmp = path.with_name(path.name + ".tmp")
     image.save(tmp, format="PNG", pnginfo=info)
     os.replace(tmp, path)

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fonts=(fonts-noto-color-emoji fonts-arphic-uming fonts-arphic-ukai)
+# --dev: Debian's Chromium and its driver, for the studio's browser tests (headless).
+[ "${1:-}" = "--dev" ] && fonts+=(chromium chromium-driver)
 if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
   missing=()
   for pkg in "${fonts[@]}"; do
@@ -14,7 +16,7 @@ if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
   if ((${#missing[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "setup: installing Debian fonts: ${missing[*]}"
+    echo "setup: installing Debian packages: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi

@@ -19,6 +19,7 @@ from huashi.cli import (
     interpolate,
     paint,
     sample,
+    studio,
     train,
     translate,
 )
@@ -36,6 +37,7 @@ COMMANDS = [
     clip,
     data,
     doctor,
+    studio,
 ]
 
 

@@ -1,0 +1,841 @@
+"""The studio's HTTP API and page: ``create_app(runs_dir)`` returns a FastAPI app.
+
+Everything the page does goes through these endpoints (the OpenAPI schema is at
+``/openapi.json``, the interactive docs at ``/docs``); every endpoint calls :mod:`huashi.api`.
+Generation runs in worker threads (the server keeps answering), one lock per loaded model;
+loaded runs are kept in a small LRU cache. Only run folders directly under ``runs_dir`` are
+reachable, uploads are limited in bytes and pixels, and a bad request is a 4xx with a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import inspect
+import io
+import json
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huashi.errors import HuashiError, missing_package
+
+try:
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+    from fastapi.staticfiles import StaticFiles
+    from pydantic import BaseModel, ConfigDict, Field
+except ImportError:  # pragma: no cover - the extra is missing
+    raise missing_package("fastapi", "studio", "huashi studio") from None
+
+from huashi import __version__, api
+from huashi.studio.jobs import ACTIVE, JobManager
+
+log = logging.getLogger("huashi.studio")
+
+STATIC = Path(__file__).parent / "static"
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_NAME = re.compile(NAME)
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,119}$")
+_UPLOAD = re.compile(r"^[0-9a-f]{20}$")
+TOKEN_HEADER = "X-Huashi-Token"
+TOKEN_COOKIE = "huashi_token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+# Bounds of one request (a 422 names the field and the bound).
+MAX_N = 16
+MAX_SAMPLING_STEPS = 250
+MAX_BATCH = 16
+MAX_TRAIN_STEPS = 200_000
+MAX_RESOLUTION = 256
+MAX_SEED = 2**31 - 1
+
+
+@dataclass
+class Limits:
+    upload_bytes: int = 8 * 2**20
+    upload_pixels: int = 2048 * 2048
+    loaded_runs: int = 3
+    loaded_bytes: int = 2 * 2**30  # parameters held by the cache of loaded runs
+    workers: int = 2  # generation threads
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+
+class PaintRequest(BaseModel):
+    """What to paint: ``n`` images with seeds ``seed, seed+1, ...`` (a random seed when
+    omitted). ``init``/``mask`` are upload ids (``POST /api/uploads``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=NAME)
+    prompt: str | None = Field(None, max_length=500)
+    label: int | None = Field(None, ge=0)
+    sampler: str | None = Field(None, max_length=20)
+    steps: int | None = Field(None, ge=1, le=MAX_SAMPLING_STEPS)
+    cfg: float | None = Field(None, ge=0, le=30)
+    eta: float | None = Field(None, ge=0, le=1)
+    truncation: float | None = Field(None, ge=0, le=2)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    n: int = Field(1, ge=1, le=MAX_N)
+    batch_size: int = Field(1, ge=1, le=MAX_BATCH)
+    init: str | None = Field(None, pattern=_UPLOAD.pattern)
+    mask: str | None = Field(None, pattern=_UPLOAD.pattern)
+    strength: float | None = Field(None, gt=0, le=1)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+Scalar = str | int | float | bool
+
+
+class TrainRequest(BaseModel):
+    """A training job: a new run ``name`` (or ``resume`` of an existing one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME)
+    family: str | None = Field(None, max_length=40)
+    data: str | None = Field(None, max_length=100)
+    resolution: int | None = Field(None, ge=8, le=MAX_RESOLUTION)
+    steps: int = Field(500, ge=1, le=MAX_TRAIN_STEPS)
+    minutes: float | None = Field(None, gt=0, le=24 * 60)
+    batch_size: int | None = Field(None, ge=1, le=1024)
+    resume: bool = False
+    model: dict[str, Scalar | list[int]] = Field(default_factory=dict)
+    data_options: dict[str, Scalar] = Field(default_factory=dict)
+    train: dict[str, Scalar] = Field(default_factory=dict)
+
+
+# --- loaded runs -----------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    run: api.LoadedRun
+    lock: threading.Lock
+    nbytes: int
+
+
+class RunCache:
+    """Loaded runs by folder and checkpoint, least recently used evicted first."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.entries: OrderedDict[tuple[str, str], Loaded] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, run_dir: Path) -> Loaded:
+        from huashi.training.checkpoint import latest_checkpoint
+
+        newest = latest_checkpoint(run_dir / "checkpoints")
+        key = (str(run_dir), newest.name if newest else "")
+        with self.lock:  # one load at a time; a newer checkpoint replaces the old entry
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+            loaded = api.load_run(run_dir, device="cpu")
+            nbytes = sum(
+                p.numel() * p.element_size()
+                for m in loaded.family.modules.values()
+                for p in m.parameters()
+            )
+            for old in [k for k in self.entries if k[0] == key[0]]:
+                del self.entries[old]
+            self.entries[key] = Loaded(loaded, threading.Lock(), nbytes)
+            while len(self.entries) > 1 and (
+                len(self.entries) > self.limits.loaded_runs
+                or sum(e.nbytes for e in self.entries.values()) > self.limits.loaded_bytes
+            ):
+                self.entries.popitem(last=False)
+            return self.entries[key]
+
+
+def paint_form(family: Any) -> dict[str, Any]:
+    """What the paint form offers for a loaded family: asked from the family itself."""
+    accepts = inspect.signature(family.generate).parameters
+    steps = bool(getattr(type(family), "sampling_steps", "sampler" in accepts))
+    form: dict[str, Any] = {
+        "condition": family.condition,
+        "class_names": list(family.data.class_names),
+        "num_classes": family.data.num_classes,
+        "resolution": family.data.resolution,
+        "channels": family.data.channels,
+        "sampling": steps,
+        "img2img": "init" in accepts,
+        "inpaint": "mask" in accepts,
+        "truncation": "truncation" in accepts,
+        "paintable": family.makes_images and family.condition != "image",
+    }
+    if steps:
+        from huashi.diffusion.samplers import SAMPLERS
+
+        # TODO(contracts-b): take these defaults from the family's typed sampling options.
+        config = family.config
+        form["samplers"] = list(SAMPLERS)
+        form["defaults"] = {
+            "sampler": getattr(config, "sampler", SAMPLERS[0]),
+            "steps": getattr(config, "sample_steps", 20),
+            "cfg": getattr(config, "guidance", 1.0),
+        }
+    return form
+
+
+# --- tasks with progress (paint requests) ----------------------------------------------------
+
+
+@dataclass
+class Task:
+    done: int = 0
+    total: int = 0
+    status: str = "running"  # running, done, failed
+    message: str = ""
+    version: int = 0
+
+    def state(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "version"}
+
+
+class Studio:
+    """The state behind the app: runs folder, cache, worker threads, uploads, tasks, jobs."""
+
+    def __init__(self, runs_dir: Path, limits: Limits, max_jobs: int) -> None:
+        self.runs_dir = runs_dir
+        self.home = runs_dir / ".studio"  # uploads, previews and job logs (not a run)
+        self.uploads = self.home / "uploads"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.limits = limits
+        self.cache = RunCache(limits)
+        self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-paint")
+        self.tasks: OrderedDict[str, Task] = OrderedDict()
+        self.jobs = JobManager(runs_dir, self.home / "jobs", max_jobs)
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def run_dir(self, name: str) -> Path:
+        """The run folder ``name`` directly under the runs folder, or 404."""
+        if not _NAME.match(name):
+            raise HTTPException(404, f"no run named {name!r}.")
+        path = (self.runs_dir / name).resolve()
+        if path.parent != self.runs_dir or not (path / "config.json").is_file():
+            raise HTTPException(404, f"no run named {name!r} in the runs folder.")
+        return path
+
+    def upload_path(self, upload_id: str) -> Path:
+        path = self.uploads / f"{upload_id}.png"
+        if not _UPLOAD.match(upload_id) or not path.is_file():
+            raise HTTPException(404, f"no upload {upload_id!r}: upload the image first.")
+        return path
+
+    def task(self, name: str | None) -> Task:
+        task = Task()
+        self.tasks[name or uuid.uuid4().hex] = task
+        while len(self.tasks) > 200:
+            self.tasks.popitem(last=False)
+        return task
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    """A run as the runs list shows it (read from its files; nothing is loaded)."""
+    from huashi.runs import RunConfig
+    from huashi.training.checkpoint import latest_checkpoint
+    from huashi.training.logging import read_log
+
+    config = RunConfig.load(run_dir)
+    newest = latest_checkpoint(run_dir / "checkpoints")
+    records = read_log(run_dir / "log.jsonl")
+    metrics = {}
+    for path in sorted(run_dir.glob("eval-*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for key, value in (record.get("metrics") or {}).items():
+            if isinstance(value, (int, float)):
+                metrics[f"{key} ({path.stem.removeprefix('eval-')})"] = value
+            elif isinstance(value, dict):
+                for sub, number in value.items():
+                    if isinstance(number, (int, float)) and not isinstance(number, bool):
+                        metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
+    grid = run_dir / "samples.png"
+    return {
+        "name": run_dir.name,
+        "family": config.family,
+        "data": config.data.get("spec"),
+        "resolution": config.data.get("resolution"),
+        "step": int(records[-1]["step"]) if records else 0,
+        "steps": config.train.get("steps"),
+        "train_seconds": float(records[-1].get("train_seconds", 0)) if records else 0.0,
+        "trained": newest is not None,
+        "updated": max((p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()),
+                       default=(run_dir / "config.json").stat().st_mtime),
+        "grid": f"/api/runs/{run_dir.name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
+        if grid.exists()
+        else None,
+        "metrics": metrics,
+    }  # fmt: skip
+
+
+def _gallery_entry(run: str, path: Path) -> dict[str, Any]:
+    from huashi.images import read_params
+
+    try:
+        params = read_params(path)
+    except (HuashiError, json.JSONDecodeError):
+        params = {}
+    shown = {k: params[k] for k in ("seed", "step", "family") if k in params}
+    shown |= {k: v for k, v in (params.get("options") or {}).items() if k not in ("init", "mask")}
+    studio = params.get("studio") or {}
+    shown |= {k: studio[k] for k in ("init", "mask") if k in studio}
+    return {
+        "id": f"{run}/{path.stem}",
+        "url": f"/api/images/{run}/{path.stem}.png",
+        "run": run,
+        "parameters": shown,
+        "created": path.stat().st_mtime,
+    }
+
+
+def _message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path"))
+        parts.append(f"{where or 'request'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def create_app(
+    runs_dir: str | Path,
+    token: str | None = None,
+    limits: Limits | None = None,
+    max_jobs: int = 1,
+    allowed_hosts: tuple[str, ...] | None = LOOPBACK,
+    data_dir: str | Path | None = None,
+) -> FastAPI:
+    """The studio app over the run folders in ``runs_dir``.
+
+    With ``token`` every ``/api`` request needs it (header ``X-Huashi-Token`` or the
+    ``huashi_token`` cookie the page sets), else 401. ``allowed_hosts`` are the host names the
+    requests may address (None: any; the default, loopback names, stops DNS rebinding).
+    ``data_dir``, if given, is the one folder whose image folders the Train and Data pages may
+    use besides the built-in datasets; ``max_jobs`` training jobs run at once (others queue).
+    """
+    runs_dir = Path(runs_dir).resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    data_root = Path(data_dir).resolve() if data_dir else None
+    limits = limits or Limits()
+    studio = Studio(runs_dir, limits, max_jobs)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, studio.jobs.close)
+        studio.pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="huashi studio",
+        version=__version__,
+        description="Paint with, train and inspect huashi runs. Every page action is one of "
+        "these endpoints.",
+        lifespan=lifespan,
+    )
+    app.state.studio = studio
+
+    # --- safety: host names, token, errors ------------------------------------------------------
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable) -> Any:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        if request.headers.get("host", "").startswith("[") and "]" in request.headers["host"]:
+            host = request.headers["host"][1 : request.headers["host"].index("]")]
+        if allowed_hosts is not None and host not in allowed_hosts:
+            return JSONResponse(
+                {"detail": f"this studio answers only to {', '.join(allowed_hosts)}."}, 400
+            )
+        if token and request.url.path.startswith(("/api", "/openapi.json", "/docs")):
+            given = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE) or ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse(
+                    {"detail": f"this studio needs its token: send the {TOKEN_HEADER} header "
+                               "(the page takes it from the URL that `huashi studio` printed)."},
+                    401,
+                )  # fmt: skip
+        return await call_next(request)
+
+    @app.exception_handler(HuashiError)
+    async def huashi_error(_: Request, error: HuashiError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _message(error)}, 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("studio request failed")
+        return JSONResponse(
+            {"detail": f"the studio failed on this request ({type(error).__name__}: {error})."},
+            500,
+        )
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    @app.get("/api/runs", summary="The runs in the runs folder")
+    def list_runs() -> list[dict[str, Any]]:  # plain def: FastAPI runs it off the event loop
+        runs = []
+        for path in sorted(runs_dir.iterdir()):
+            if _NAME.match(path.name) and (path / "config.json").is_file():
+                try:
+                    runs.append(_summary(path))
+                except (HuashiError, OSError, KeyError, ValueError) as error:
+                    runs.append({"name": path.name, "error": str(error)})
+        return sorted(runs, key=lambda r: -r.get("updated", 0))
+
+    @app.get("/api/runs/{run}", summary="One run: summary, paint form, gallery")
+    async def get_run(run: str) -> dict[str, Any]:
+        run_dir = studio.run_dir(run)
+        info = _summary(run_dir)
+        info["job"] = None
+        job = studio.jobs.active_run(run)
+        if job is not None:
+            info["job"] = job.id
+        try:
+            loaded = await studio.in_thread(studio.cache.get, run_dir)
+            info["form"] = paint_form(loaded.run.family)
+            info["checkpoint"] = loaded.run.checkpoint.name
+        except HuashiError as error:
+            info["form"], info["note"] = None, str(error)
+        info["gallery"] = gallery(run)
+        return info
+
+    @app.get("/api/runs/{run}/gallery", summary="Images painted with a run, newest first")
+    def gallery(run: str, limit: int = 60) -> list[dict[str, Any]]:
+        folder = studio.run_dir(run) / "studio"
+        files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        return [_gallery_entry(run, p) for p in files[: max(1, min(limit, 500))]]
+
+    @app.get("/api/runs/{run}/samples.png", summary="The run's latest training grid")
+    async def samples(run: str) -> FileResponse:
+        path = studio.run_dir(run) / "samples.png"
+        if not path.is_file():
+            raise HTTPException(404, f"run {run} has no sample grid yet.")
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/runs/{run}/log", summary="Loss records of a run (at most `points`)")
+    def run_log(run: str, points: int = 300) -> list[dict[str, Any]]:
+        from huashi.training.logging import read_log
+
+        records = read_log(studio.run_dir(run) / "log.jsonl")
+        return records[:: max(1, len(records) // max(1, points))]
+
+    @app.get("/api/runs/{run}/doctor", summary="The training doctor's findings")
+    async def run_doctor(run: str) -> dict[str, Any]:
+        run_dir = studio.run_dir(run)
+        report = await studio.in_thread(api.doctor, run_dir)
+        return {
+            "summary": report.summary().replace(str(run_dir), run),
+            "findings": [dataclasses.asdict(f) for f in report.findings],
+        }
+
+    # --- painting ------------------------------------------------------------------------------
+
+    def paint(request: PaintRequest, task: Task) -> dict[str, Any]:
+        from huashi.images import save_png, to_pil
+
+        run_dir = studio.run_dir(request.run)
+        entry = studio.cache.get(run_dir)
+        family = entry.run.family
+        form = paint_form(family)
+        if not form["paintable"]:
+            raise HuashiError(
+                f"a {entry.run.config.family} run does not paint from seeds in the studio."
+            )
+        options: dict[str, Any] = {}
+        if request.prompt:
+            if form["condition"] != "text":
+                raise HuashiError(
+                    f"run {request.run} is not text-conditioned: leave the prompt out."
+                )
+            options["prompt"] = request.prompt
+        if request.label is not None:
+            if form["condition"] != "class":
+                raise HuashiError(f"run {request.run} is not class-conditioned: give no label.")
+            if request.label >= form["num_classes"]:
+                raise HuashiError(
+                    f"label must be below {form['num_classes']} (the run's classes), "
+                    f"got {request.label}."
+                )
+            options["label"] = request.label
+        asked = {"sampler": request.sampler, "steps": request.steps, "cfg": request.cfg,
+                 "eta": request.eta}  # fmt: skip
+        if form["sampling"]:
+            options |= {
+                k: v if v is not None else form["defaults"].get(k) for k, v in asked.items()
+            }
+            options = {k: v for k, v in options.items() if v is not None}
+        elif any(v is not None for v in asked.values()):
+            given = ", ".join(k for k, v in asked.items() if v is not None)
+            raise HuashiError(f"a {entry.run.config.family} run has no sampler options ({given}).")
+        if request.truncation is not None:
+            if not form["truncation"]:
+                raise HuashiError(f"a {entry.run.config.family} run has no truncation.")
+            options["truncation"] = request.truncation
+        studio_info: dict[str, Any] = {}
+        if request.mask and not request.init:
+            raise HuashiError("an inpainting mask needs an init image: give init too.")
+        if request.init or request.strength is not None:
+            if not form["img2img"]:
+                raise HuashiError(f"a {entry.run.config.family} run cannot start from an image.")
+            if not request.init:
+                raise HuashiError("strength needs an init image: give init too.")
+            options["init"] = str(studio.upload_path(request.init))
+            studio_info["init"] = request.init
+            if request.strength is not None:
+                options["strength"] = request.strength
+        if request.mask:
+            if not form["inpaint"]:
+                raise HuashiError(f"a {entry.run.config.family} run cannot inpaint.")
+            from huashi.diffusion.inputs import load_init, load_mask
+
+            size = load_init(options["init"], form["channels"], form["resolution"])[1]
+            load_mask(studio.upload_path(request.mask), size, form["resolution"])  # checks size
+            options["mask"] = str(studio.upload_path(request.mask))
+            studio_info["mask"] = request.mask
+        seed = random.randrange(MAX_SEED - MAX_N) if request.seed is None else request.seed
+        seeds = list(range(seed, seed + request.n))
+        task.total = request.n
+        started = time.perf_counter()
+        images = []
+        # TODO(contracts-b): call api.paint(run, ..., progress=callback) for per-step progress.
+        with entry.lock:
+            for i in range(0, len(seeds), request.batch_size):
+                chunk = seeds[i : i + request.batch_size]
+                result = api.sample(entry.run, n=len(chunk), seed=chunk[0],
+                                    batch_size=len(chunk), **options)  # fmt: skip
+                images.extend(result.images)
+                task.done, task.version = len(images), task.version + 1
+        seconds = time.perf_counter() - started
+        base = {
+            "run": str(entry.run.run_dir),
+            "checkpoint": entry.run.checkpoint.name,
+            "step": entry.run.step,
+            "family": entry.run.config.family,
+            "options": options,
+        }
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        out = []
+        for s, image in zip(seeds, images, strict=True):
+            path = run_dir / "studio" / f"{stamp}-s{s}.png"
+            save_png(to_pil(image), path, base | {"seed": s, "studio": studio_info})
+            out.append(_gallery_entry(request.run, path))
+        shown = {k: v for k, v in options.items() if k not in ("init", "mask")} | studio_info
+        return {
+            "run": request.run,
+            "images": out,
+            "parameters": shown | {"seed": seed, "n": request.n},
+            "seconds": round(seconds, 3),
+        }
+
+    @app.post("/api/paint", summary="Paint images with a run; returns their ids and parameters")
+    async def post_paint(request: PaintRequest) -> dict[str, Any]:
+        studio.run_dir(request.run)  # 404 before any work
+        task = studio.task(request.task)
+        try:
+            result = await studio.in_thread(paint, request, task)
+        except Exception as error:
+            task.status, task.message, task.version = "failed", str(error), task.version + 1
+            raise
+        task.status, task.version = "done", task.version + 1
+        return result
+
+    @app.get("/api/paint/{task}/events", summary="Progress of a paint request (server-sent events)")
+    async def paint_events(task: str, wait: float = 30.0) -> StreamingResponse:
+        async def stream() -> AsyncIterator[str]:
+            deadline = time.monotonic() + max(0.0, min(wait, 120.0))
+            while task not in studio.tasks:  # the page may listen before it posts
+                if time.monotonic() > deadline:
+                    yield _sse({"status": "unknown", "message": f"no paint task {task!r}."})
+                    return
+                await asyncio.sleep(0.05)
+            current, seen = studio.tasks[task], -1
+            while True:
+                if current.version != seen:
+                    seen = current.version
+                    yield _sse(current.state())
+                if current.status != "running":
+                    return
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.get("/api/images/{run}/{image}.png", summary="A painted image (PNG with parameters)")
+    async def image_file(run: str, image: str) -> FileResponse:
+        path = studio.run_dir(run) / "studio" / f"{image}.png"
+        if not _IMAGE.match(image) or not path.is_file():
+            raise HTTPException(404, f"no image {run}/{image}.")
+        return FileResponse(path, media_type="image/png")
+
+    @app.post(
+        "/api/uploads",
+        summary="Upload an image (the raw PNG/JPEG/WebP file as the body) for init or mask",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def upload(request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limits.upload_bytes:
+            raise HTTPException(413, f"uploads are limited to {limits.upload_bytes} bytes.")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limits.upload_bytes:
+                raise HTTPException(413, f"uploads are limited to {limits.upload_bytes} bytes.")
+        if not body:
+            raise HTTPException(422, "the upload is empty: send the image file as the body.")
+        return await studio.in_thread(store_upload, bytes(body))
+
+    def store_upload(body: bytes) -> dict[str, Any]:
+        from PIL import Image, UnidentifiedImageError
+
+        from huashi.metadata import PARAMETERS_KEY, parse_parameters
+
+        try:
+            with Image.open(io.BytesIO(body)) as image:
+                width, height = image.size
+                if width * height > limits.upload_pixels:
+                    raise HTTPException(
+                        413, f"the image is {width}x{height}: uploads are limited to "
+                             f"{limits.upload_pixels} pixels."
+                    )  # fmt: skip
+                if image.format not in ("PNG", "JPEG", "WEBP", "BMP", "GIF"):
+                    raise HTTPException(415, f"{image.format} images are not accepted: send PNG.")
+                image.load()
+                text = dict(getattr(image, "text", {}) or {})
+                keep = image if image.mode in ("L", "RGB", "RGBA") else image.convert("RGBA")
+                buffer = io.BytesIO()
+                keep.save(buffer, format="PNG")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise HTTPException(
+                413, f"the image is far over the limit of {limits.upload_pixels} pixels "
+                     "(a decompression bomb?)."
+            ) from None  # fmt: skip
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise HTTPException(415, "the upload is not a readable image: send a PNG.") from None
+        data = buffer.getvalue()
+        upload_id = hashlib.sha256(data).hexdigest()[:20]
+        path = studio.uploads / f"{upload_id}.png"
+        if not path.exists():
+            tmp = path.with_name(path.name + f".{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        parameters = None
+        if PARAMETERS_KEY in text:
+            parameters = parse_parameters(text[PARAMETERS_KEY])
+        elif "huashi" in text:  # an older huashi PNG: its own JSON
+            try:
+                params = json.loads(text["huashi"])
+                parameters = {**(params.get("options") or {}), "seed": params.get("seed")}
+                parameters["model"] = Path(str(params.get("run", ""))).name or None
+            except (json.JSONDecodeError, AttributeError):
+                parameters = None
+        return {"id": upload_id, "width": width, "height": height, "parameters": parameters}
+
+    @app.get("/api/uploads/{upload_id}.png", summary="An uploaded image")
+    async def upload_file(upload_id: str) -> FileResponse:
+        return FileResponse(studio.upload_path(upload_id), media_type="image/png")
+
+    # --- training ------------------------------------------------------------------------------
+
+    @app.get("/api/families", summary="Model families and their options (for the Train page)")
+    async def families() -> list[dict[str, Any]]:
+        from huashi.families import FAMILIES
+
+        out = []
+        for name, family in sorted(FAMILIES.items()):
+            options = []
+            for f in dataclasses.fields(family.config_class):
+                default = f.default if f.default is not dataclasses.MISSING else None
+                if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                    default = f.default_factory()  # type: ignore[misc]
+                if isinstance(default, tuple):
+                    default = list(default)
+                options.append({"name": f.name, "default": default})
+            doc = (family.__doc__ or name).strip().splitlines()[0]
+            out.append({"name": name, "doc": doc, "makes_images": family.makes_images,
+                        "paired_data": family.paired_data, "options": options})  # fmt: skip
+        return out
+
+    def data_spec(name: str) -> str:
+        from huashi.data import DATASETS
+
+        if name in DATASETS:
+            return name
+        if data_root is not None and _NAME.match(name) and (data_root / name).is_dir():
+            return str(data_root / name)
+        known = ", ".join(DATASETS)
+        folders = " or a folder of the --data folder" if data_root else ""
+        raise HTTPException(422, f"data: unknown dataset {name!r}; use one of {known}{folders}.")
+
+    @app.post("/api/train", summary="Start (or queue) a training job")
+    async def post_train(request: TrainRequest) -> dict[str, Any]:
+        from huashi.families import FAMILIES
+        from huashi.training.loop import TrainConfig
+
+        run_dir = runs_dir / request.name
+        if studio.jobs.active_run(request.name):
+            raise HTTPException(409, f"run {request.name} already has a job: stop it first.")
+        train = dict(request.train)
+        unknown = sorted(set(train) - {f.name for f in dataclasses.fields(TrainConfig)})
+        if unknown:
+            raise HTTPException(422, f"train: unknown option(s) {', '.join(unknown)}.")
+        train["steps"] = request.steps
+        if request.minutes:
+            train["max_minutes"] = request.minutes
+        if request.resume:
+            studio.run_dir(request.name)
+            spec = {"out": str(run_dir), "resume": True, "train": train}
+        else:
+            if run_dir.exists():
+                raise HTTPException(
+                    409, f"a run named {request.name} exists: choose another name or resume it."
+                )
+            if request.family not in FAMILIES:
+                raise HTTPException(422, f"family: choose one of {', '.join(sorted(FAMILIES))}.")
+            if not request.data:
+                raise HTTPException(422, "data: a new run needs a dataset.")
+            fields = {f.name for f in dataclasses.fields(FAMILIES[request.family].config_class)}
+            unknown = sorted(set(request.model) - fields)
+            if unknown:
+                raise HTTPException(
+                    422, f"model: {request.family} has no option(s) {', '.join(unknown)}."
+                )
+            if request.batch_size:
+                train["batch_size"] = request.batch_size
+            train.setdefault("precision", "fp32")
+            spec = {
+                "out": str(run_dir),
+                "family": request.family,
+                "data": data_spec(request.data),
+                "resolution": request.resolution or 32,
+                "model": request.model,
+                "data_options": request.data_options,
+                "resume": False,
+                "train": train,
+            }
+        job = studio.jobs.submit(request.name, spec)
+        return studio.jobs.describe(job)
+
+    def find_job(job_id: str) -> Any:
+        job = studio.jobs.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}.")
+        return job
+
+    @app.get("/api/jobs", summary="Training jobs, newest first")
+    def list_jobs() -> list[dict[str, Any]]:
+        jobs = sorted(studio.jobs.jobs.values(), key=lambda j: -j.created)
+        return [studio.jobs.describe(j, points=50) for j in jobs]
+
+    @app.get("/api/jobs/{job_id}", summary="A job: progress, ETA, losses, log tail, latest grid")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return studio.jobs.describe(find_job(job_id))
+
+    @app.post("/api/jobs/{job_id}/stop", summary="Stop a job (it saves a checkpoint first)")
+    async def stop_job(job_id: str) -> dict[str, Any]:
+        job = find_job(job_id)
+        studio.jobs.stop(job)
+        return studio.jobs.describe(job)
+
+    @app.get("/api/jobs/{job_id}/events", summary="A job's state as server-sent events")
+    async def job_events(job_id: str) -> StreamingResponse:
+        job = find_job(job_id)
+
+        async def stream() -> AsyncIterator[str]:
+            last = None
+            while True:
+                state = studio.jobs.describe(job)
+                key = (state["status"], state["step"], state["grid"], len(state["log_tail"]))
+                if key != last:
+                    last = key
+                    yield _sse(state)
+                if state["status"] not in ACTIVE:
+                    return
+                await asyncio.sleep(0.5)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    # --- data ----------------------------------------------------------------------------------
+
+    @app.get("/api/datasets", summary="Built-in datasets (and folders of the --data folder)")
+    async def datasets() -> list[dict[str, Any]]:
+        from huashi.data import DATASETS
+
+        out = [{"name": k, "description": v.description} for k, v in DATASETS.items()]
+        if data_root is not None:
+            out += [
+                {"name": p.name, "description": "image folder"}
+                for p in sorted(data_root.iterdir())
+                if p.is_dir() and _NAME.match(p.name)
+            ]
+        return out
+
+    @app.get("/api/datasets/{name}", summary="Preview a dataset: a grid and a summary")
+    async def dataset(name: str, resolution: int = 32, n: int = 36) -> dict[str, Any]:
+        spec = data_spec(name)
+        if not 8 <= resolution <= MAX_RESOLUTION or not 1 <= n <= 100:
+            raise HTTPException(
+                422, f"resolution must be 8..{MAX_RESOLUTION} and n 1..100 for a preview."
+            )
+        out = studio.home / "previews" / f"{name}-{resolution}-{n}.png"
+        path, summary = await studio.in_thread(
+            lambda: api.preview_data(spec, resolution=resolution, n=n, out=out)
+        )
+        summary = summary.replace(str(data_root or ""), "") if data_root else summary
+        return {
+            "name": name,
+            "summary": summary,
+            "grid": f"/api/datasets/{name}/preview.png?resolution={resolution}&n={n}",
+        }
+
+    @app.get("/api/datasets/{name}/preview.png", summary="The preview grid of a dataset")
+    async def dataset_grid(name: str, resolution: int = 32, n: int = 36) -> FileResponse:
+        data_spec(name)
+        path = studio.home / "previews" / f"{name}-{resolution}-{n}.png"
+        if not path.is_file():
+            raise HTTPException(404, f"no preview of {name} yet: GET /api/datasets/{name} first.")
+        return FileResponse(path, media_type="image/png")
+
+    # --- the page ------------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

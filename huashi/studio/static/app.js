@@ -1,0 +1,603 @@
+// huashi studio: the page. Plain JavaScript, no build step; it talks only to the studio's /api.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { runs: [], run: null, form: null, init: null, mask: null, job: null, jobEvents: null, families: [] };
+
+// --- the token (from the URL `huashi studio --token` printed), kept as a same-site cookie -------
+(function takeToken() {
+  const match = location.hash.match(/token=([^&]+)/);
+  if (match) {
+    const token = decodeURIComponent(match[1]);
+    document.cookie = `huashi_token=${encodeURIComponent(token)}; path=/; SameSite=Strict`;
+    sessionStorage.setItem("huashi_token", token);
+    history.replaceState(null, "", location.pathname);
+  }
+})();
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  const token = sessionStorage.getItem("huashi_token");
+  if (token) headers["X-Huashi-Token"] = token;
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path, { method: options.method || "GET", headers, body: options.body });
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = null; }
+  if (!response.ok) throw new Error((body && body.detail) || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function toast(text, error = false) {
+  const box = $("toast");
+  box.textContent = text;
+  box.className = "toast" + (error ? " error" : "");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => box.classList.add("hidden"), error ? 7000 : 3000);
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function showTab(name) {
+  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("active", s.id === name));
+  if (name === "runs") loadRunList();
+  if (name === "train") loadJobs();
+}
+document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+
+const fmtSeconds = (s) => (s == null ? "–" : s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+const uid = () => Math.random().toString(36).slice(2, 12);
+
+// --- Paint ------------------------------------------------------------------------------------
+
+async function loadRuns(select) {
+  state.runs = await api("/api/runs");
+  const paintable = state.runs.filter((r) => r.trained);
+  const box = $("p-run");
+  box.replaceChildren(...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
+  if (!paintable.length) box.append(el("option", { value: "" }, "no trained runs yet"));
+  const want = select || state.run || (paintable[0] && paintable[0].name);
+  if (want) box.value = want;
+  await chooseRun(box.value);
+}
+
+async function chooseRun(name) {
+  state.run = name;
+  $("g-run").textContent = name ? `· ${name}` : "";
+  if (!name) { renderGallery([]); return; }
+  const info = await api(`/api/runs/${encodeURIComponent(name)}`);
+  const form = info.form;
+  state.form = form;
+  const note = $("p-run-note");
+  note.classList.toggle("hidden", !!(form && form.paintable));
+  note.textContent = form ? (form.paintable ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  document.querySelectorAll(".only-text").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "text"));
+  document.querySelectorAll(".only-class").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "class"));
+  document.querySelectorAll(".only-truncation").forEach((n) => n.classList.toggle("hidden", !form || !form.truncation));
+  document.querySelectorAll(".only-sampling").forEach((n) => n.classList.toggle("hidden", !form || !form.sampling));
+  if (form && form.condition === "class") {
+    $("p-label").replaceChildren(el("option", { value: "" }, "any (unconditional)"),
+      ...form.class_names.map((c, i) => el("option", { value: i }, `${i} · ${c}`)));
+  }
+  if (form && form.sampling) {
+    $("p-sampler").replaceChildren(...form.samplers.map((s) => el("option", { value: s }, s)));
+    $("p-sampler").value = form.defaults.sampler;
+    $("p-steps").value = form.defaults.steps;
+    $("p-cfg").value = form.defaults.cfg;
+  }
+  $("s-axis").querySelector('[value="prompt"]').disabled = !form || form.condition !== "text";
+  $("s-axis").querySelector('[value="label"]').disabled = !form || form.condition !== "class";
+  $("s-axis").querySelector('[value="steps"]').disabled = !form || !form.sampling;
+  $("s-axis").querySelector('[value="cfg"]').disabled = !form || !form.sampling;
+  clearInit();
+  renderGallery(info.gallery);
+}
+$("p-run").addEventListener("change", (e) => chooseRun(e.target.value).catch((err) => toast(err.message, true)));
+$("p-dice").addEventListener("click", () => { $("p-seed").value = Math.floor(Math.random() * 2 ** 31); });
+$("p-strength").addEventListener("input", (e) => { $("p-strength-out").textContent = e.target.value; });
+$("p-init-clear").addEventListener("click", clearInit);
+
+function clearInit() {
+  state.init = state.mask = null;
+  $("p-init").classList.add("hidden");
+}
+
+function setInit(uploadId, url, maskId = null) {
+  state.init = uploadId;
+  state.mask = maskId;
+  $("p-init-img").src = url;
+  $("p-init-what").textContent = maskId ? "inpainting this image (masked area)" : "img2img from this image";
+  if (maskId) { $("p-strength").value = 1; $("p-strength-out").textContent = "1"; }
+  $("p-init").classList.remove("hidden");
+}
+
+function paintRequest(overrides = {}) {
+  const form = state.form || {};
+  const request = { run: state.run, n: Number($("p-n").value) || 1 };
+  const seed = $("p-seed").value;
+  if (seed !== "") request.seed = Number(seed);
+  if (form.condition === "text" && $("p-prompt").value.trim()) request.prompt = $("p-prompt").value.trim();
+  if (form.condition === "class" && $("p-label").value !== "") request.label = Number($("p-label").value);
+  if (form.sampling) {
+    request.sampler = $("p-sampler").value;
+    request.steps = Number($("p-steps").value);
+    request.cfg = Number($("p-cfg").value);
+  }
+  if (form.truncation) request.truncation = Number($("p-truncation").value);
+  if (state.init) {
+    request.init = state.init;
+    request.strength = Number($("p-strength").value);
+    if (state.mask) request.mask = state.mask;
+  }
+  return Object.assign(request, overrides);
+}
+
+async function paint(request) {
+  const task = uid();
+  request.task = task;
+  const bar = $("p-bar");
+  bar.style.width = "3%";
+  $("p-go").disabled = true;
+  $("p-status").textContent = "painting…";
+  const events = new EventSource(`/api/paint/${task}/events`);
+  events.onmessage = (e) => {
+    const s = JSON.parse(e.data);
+    if (s.total) bar.style.width = `${Math.max(3, (100 * s.done) / s.total)}%`;
+    if (s.status !== "running") events.close();
+  };
+  try {
+    const result = await api("/api/paint", { method: "POST", json: request });
+    bar.style.width = "100%";
+    $("p-status").textContent = `${result.images.length} image(s) in ${result.seconds.toFixed(2)} s`;
+    addToGallery(result.images);
+    return result;
+  } catch (err) {
+    $("p-status").textContent = "";
+    toast(err.message, true);
+    throw err;
+  } finally {
+    events.close();
+    $("p-go").disabled = false;
+    setTimeout(() => { bar.style.width = "0"; }, 800);
+  }
+}
+
+$("paint-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  paint(paintRequest()).catch(() => {});
+});
+
+function describe(p) {
+  const parts = [];
+  if (p.prompt) parts.push(["prompt", p.prompt]);
+  if (p.label !== undefined) {
+    const names = (state.form && state.form.class_names) || [];
+    parts.push(["label", names[p.label] !== undefined ? `${p.label} · ${names[p.label]}` : p.label]);
+  }
+  parts.push(["seed", p.seed]);
+  for (const key of ["sampler", "steps", "cfg", "truncation", "strength"]) if (p[key] !== undefined) parts.push([key, p[key]]);
+  if (p.mask) parts.push(["", "inpainted"]);
+  else if (p.init) parts.push(["", "img2img"]);
+  return parts;
+}
+
+function card(image) {
+  const p = image.parameters;
+  const params = el("div", { class: "params" });
+  for (const [k, v] of describe(p)) {
+    params.append(k ? el("span", {}, `${k} `, el("b", {}, v), "  ") : el("span", {}, v));
+  }
+  const again = () => paint(requestOf(p, {})).catch(() => {});
+  const vary = () => paint(requestOf(p, { seed: Math.floor(Math.random() * 2 ** 31) })).catch(() => {});
+  const useInit = async () => {
+    const upload = await uploadUrl(image.url);
+    setInit(upload.id, image.url);
+    toast("set as init image: choose a strength and paint");
+  };
+  return el("div", { class: "card new", "data-id": image.id },
+    el("img", { class: "pic", src: image.url, alt: `seed ${p.seed}`, title: image.id }),
+    params,
+    el("div", { class: "actions" },
+      el("button", { type: "button", "data-action": "again", title: "the same image again", onclick: again }, "again"),
+      el("button", { type: "button", "data-action": "vary", title: "another seed, same settings", onclick: vary }, "vary seed"),
+      state.form && state.form.img2img ? el("button", { type: "button", "data-action": "init", onclick: () => useInit().catch((e) => toast(e.message, true)) }, "use as init") : "",
+      state.form && state.form.inpaint ? el("button", { type: "button", "data-action": "inpaint", onclick: () => openInpaint(image) }, "inpaint") : ""));
+}
+
+function requestOf(p, overrides) {
+  const request = { run: state.run, n: 1, seed: p.seed };
+  for (const key of ["prompt", "label", "sampler", "steps", "cfg", "eta", "truncation", "init", "mask", "strength"]) {
+    if (p[key] !== undefined && p[key] !== null) request[key] = p[key];
+  }
+  return Object.assign(request, overrides);
+}
+
+function renderGallery(images) {
+  const box = $("gallery");
+  box.replaceChildren(...images.map(card));
+  box.querySelectorAll(".card").forEach((c) => c.classList.remove("new"));
+  if (!images.length) box.append(el("div", { class: "empty" }, "Nothing painted with this run yet."));
+}
+
+function addToGallery(images) {
+  const box = $("gallery");
+  const empty = box.querySelector(".empty");
+  if (empty) empty.remove();
+  for (const image of [...images].reverse()) box.prepend(card(image));
+}
+
+async function uploadBlob(blob) {
+  const token = sessionStorage.getItem("huashi_token");
+  const headers = { "Content-Type": blob.type || "image/png" };
+  if (token) headers["X-Huashi-Token"] = token;
+  return api("/api/uploads", { method: "POST", body: blob, headers });
+}
+
+async function uploadUrl(url) {
+  const blob = await (await fetch(url)).blob();
+  return uploadBlob(blob);
+}
+
+// --- Sweep grid: seeds across, prompts/labels/steps/CFG down -----------------------------------
+
+$("s-go").addEventListener("click", async () => {
+  const axis = $("s-axis").value;
+  const values = $("s-values").value.split(",").map((v) => v.trim()).filter(Boolean);
+  if (!values.length) { toast("give the row values, separated by commas", true); return; }
+  const seeds = Number($("s-seeds").value) || 4;
+  const base = paintRequest({ n: seeds, seed: $("p-seed").value === "" ? Math.floor(Math.random() * 2 ** 30) : Number($("p-seed").value) });
+  const table = el("table", { class: "sweep" });
+  const out = $("sweep-out");
+  out.replaceChildren(el("h2", {}, `Sweep: ${axis} × seed`), table);
+  out.classList.remove("hidden");
+  table.append(el("tr", {}, el("th"), ...Array.from({ length: seeds }, (_, i) => el("th", {}, `seed ${base.seed + i}`))));
+  for (const value of values) {
+    const request = Object.assign({}, base, { [axis]: axis === "prompt" ? value : Number(value) });
+    try {
+      const result = await paint(request);
+      table.append(el("tr", {}, el("th", { class: "rowhead" }, `${axis} ${value}`),
+        ...result.images.map((im) => el("td", {}, el("img", { src: im.url, title: im.id })))));
+    } catch (err) { break; }
+  }
+});
+
+// --- Inpainting: the mask drawn on a canvas over the image ---------------------------------------
+
+const inpaint = { image: null, mask: null, drawing: false };
+
+function openInpaint(image) {
+  const size = (state.form && state.form.resolution) || 32;
+  inpaint.image = image;
+  const draw = $("i-draw");
+  draw.width = draw.height = size;
+  inpaint.mask = document.createElement("canvas");
+  inpaint.mask.width = inpaint.mask.height = size;
+  clearMask();
+  $("i-img").src = image.url;
+  $("inpaint").classList.remove("hidden");
+}
+
+function clearMask() {
+  const draw = $("i-draw");
+  draw.getContext("2d").clearRect(0, 0, draw.width, draw.height);
+  const m = inpaint.mask.getContext("2d");
+  m.fillStyle = "#000";
+  m.fillRect(0, 0, inpaint.mask.width, inpaint.mask.height);
+}
+
+function stroke(e, start = false) {
+  const draw = $("i-draw");
+  const box = draw.getBoundingClientRect();
+  const x = ((e.clientX - box.left) / box.width) * draw.width;
+  const y = ((e.clientY - box.top) / box.height) * draw.height;
+  const r = Math.max(0.5, Number($("i-brush").value) * (draw.width / 32));
+  const [x0, y0] = start || !inpaint.last ? [x, y] : inpaint.last;
+  for (const [ctx, color] of [[draw.getContext("2d"), "#ff2d55"], [inpaint.mask.getContext("2d"), "#fff"]]) {
+    ctx.strokeStyle = ctx.fillStyle = color;
+    ctx.lineWidth = 2 * r;
+    ctx.lineCap = "round";
+    ctx.beginPath();  // a line from the last point, so fast strokes have no gaps
+    ctx.moveTo(x0, y0);
+    ctx.lineTo(x, y);
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  inpaint.last = [x, y];
+}
+$("i-draw").addEventListener("pointerdown", (e) => { inpaint.drawing = true; $("i-draw").setPointerCapture(e.pointerId); stroke(e, true); });
+$("i-draw").addEventListener("pointermove", (e) => { if (inpaint.drawing) stroke(e); });
+$("i-draw").addEventListener("pointerup", () => { inpaint.drawing = false; inpaint.last = null; });
+$("i-clear").addEventListener("click", clearMask);
+$("i-cancel").addEventListener("click", () => $("inpaint").classList.add("hidden"));
+$("i-go").addEventListener("click", async () => {
+  try {
+    // white (> 50 %) = repaint, black = keep: the mask convention of huashi paint
+    const blob = await new Promise((done) => inpaint.mask.toBlob(done, "image/png"));
+    const [init, mask] = [await uploadUrl(inpaint.image.url), await uploadBlob(blob)];
+    $("inpaint").classList.add("hidden");
+    setInit(init.id, inpaint.image.url, mask.id);
+    const p = inpaint.image.parameters;
+    await paint(requestOf(p, { init: init.id, mask: mask.id, strength: 1, seed: (p.seed + 1000) % 2 ** 31 }));
+  } catch (err) { toast(err.message, true); }
+});
+
+// --- Dropping a PNG fills the form from its parameters ------------------------------------------
+
+let dragDepth = 0;
+window.addEventListener("dragenter", (e) => { e.preventDefault(); dragDepth++; $("drop").classList.remove("hidden"); });
+window.addEventListener("dragleave", () => { if (--dragDepth <= 0) { dragDepth = 0; $("drop").classList.add("hidden"); } });
+window.addEventListener("dragover", (e) => e.preventDefault());
+window.addEventListener("drop", async (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  $("drop").classList.add("hidden");
+  const file = e.dataTransfer.files[0];
+  if (file) await fillFromFile(file).catch((err) => toast(err.message, true));
+});
+
+async function fillFromFile(file) {
+  const upload = await uploadBlob(file);
+  const p = upload.parameters;
+  if (!p) { toast("this image carries no parameters"); return upload; }
+  showTab("paint");
+  if (p.model && state.runs.some((r) => r.name === p.model && r.trained) && p.model !== state.run) {
+    $("p-run").value = p.model;
+    await chooseRun(p.model);
+  }
+  if (p.prompt) $("p-prompt").value = p.prompt;
+  if (p.seed !== undefined && p.seed !== null) $("p-seed").value = p.seed;
+  if (p.steps) $("p-steps").value = p.steps;
+  if (p.cfg !== undefined) $("p-cfg").value = p.cfg;
+  if (p.sampler && [...$("p-sampler").options].some((o) => o.value === p.sampler)) $("p-sampler").value = p.sampler;
+  if (p.label !== undefined && p.label !== null) $("p-label").value = p.label;
+  $("p-n").value = 1;
+  toast(`form filled from ${file.name || "the image"}`);
+  return upload;
+}
+window.huashiFillFromFile = fillFromFile;  // for tests and scripts
+
+// --- Train ------------------------------------------------------------------------------------
+
+async function loadTrainForm() {
+  state.families = (await api("/api/families")).filter((f) => f.makes_images && !f.paired_data);
+  $("t-family").replaceChildren(...state.families.map((f) => el("option", { value: f.name }, f.name)));
+  const data = await api("/api/datasets");
+  $("t-data").replaceChildren(...data.map((d) => el("option", { value: d.name, title: d.description }, d.name)));
+  $("d-name").replaceChildren(...data.map((d) => el("option", { value: d.name }, d.name)));
+  $("t-data").value = "shapes";
+  state.datasets = data;
+  familyOptions();
+  datasetDoc();
+}
+
+function familyOptions() {
+  const family = state.families.find((f) => f.name === $("t-family").value);
+  if (!family) return;
+  $("t-family-doc").textContent = family.doc;
+  $("t-options").replaceChildren(...family.options
+    .filter((o) => ["number", "string", "boolean"].includes(typeof o.default))
+    .map((o) => el("label", {}, o.name, el("input", { "data-option": o.name, "data-kind": typeof o.default, value: String(o.default) }))));
+}
+$("t-family").addEventListener("change", familyOptions);
+
+$("train-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const family = state.families.find((f) => f.name === $("t-family").value);
+  const model = {};
+  for (const input of $("t-options").querySelectorAll("input")) {
+    const option = family.options.find((o) => o.name === input.dataset.option);
+    if (String(option.default) === input.value) continue;
+    model[option.name] = input.dataset.kind === "number" ? Number(input.value) : input.dataset.kind === "boolean" ? input.value === "true" : input.value;
+  }
+  const request = {
+    name: $("t-name").value.trim(), family: family.name, data: $("t-data").value,
+    resolution: Number($("t-resolution").value), steps: Number($("t-steps").value) || 1,
+    batch_size: Number($("t-batch").value), model,
+    train: { sample_every: Number($("t-sample-every").value), log_every: Number($("t-log-every").value) },
+  };
+  if (Number($("t-minutes").value) > 0) { request.minutes = Number($("t-minutes").value); request.steps = 200000; }
+  try {
+    const job = await api("/api/train", { method: "POST", json: request });
+    watchJob(job);
+    loadJobs();
+  } catch (err) { toast(err.message, true); }
+});
+
+function watchJob(job) {
+  if (state.jobEvents) state.jobEvents.close();
+  state.job = job;
+  state.doctorAt = null;
+  $("job").classList.remove("hidden");
+  showJob(job);
+  if (["queued", "running", "stopping"].includes(job.status)) {
+    const events = new EventSource(`/api/jobs/${job.id}/events`);
+    state.jobEvents = events;
+    events.onmessage = (e) => showJob(JSON.parse(e.data));
+    events.onerror = () => { if (state.job && !["queued", "running", "stopping"].includes(state.job.status)) events.close(); };
+  }
+}
+
+function showJob(job) {
+  state.job = job;
+  $("j-title").textContent = `${job.run} · ${job.family || "resume"}`;
+  const pill = $("j-status");
+  pill.textContent = job.status;
+  pill.className = `pill ${job.status}`;
+  const active = ["queued", "running", "stopping"].includes(job.status);
+  $("j-stop").classList.toggle("hidden", !active);
+  $("j-resume").classList.toggle("hidden", active);
+  $("j-bar").style.width = `${Math.round(100 * job.progress)}%`;
+  const limit = job.max_minutes ? ` (at most ${job.max_minutes} min)` : "";
+  $("j-progress").textContent = `step ${job.step} of ${job.steps}${limit}` +
+    (job.status === "running" ? ` · ETA ${fmtSeconds(job.eta_seconds)}` : "") +
+    (job.returncode != null && job.status === "failed" ? ` · exit ${job.returncode}` : "");
+  drawLosses($("j-losses"), job.losses);
+  if (job.grid) {
+    if ($("j-grid").getAttribute("src") !== job.grid) $("j-grid").src = job.grid;
+    $("j-grid-cap").textContent = `latest grid (step ${job.step})`;
+  }
+  $("j-log").textContent = job.log_tail.join("\n");
+  $("j-log").scrollTop = 1e9;
+  if (job.grid && job.grid !== state.doctorAt) {
+    state.doctorAt = job.grid;
+    loadDoctor(job.run);
+  }
+  if (!active) { loadJobs(); if (state.jobEvents) state.jobEvents.close(); }
+  else if (!state.jobsListed || Date.now() - state.jobsListed > 5000) { state.jobsListed = Date.now(); loadJobs(); }
+}
+
+async function loadDoctor(run) {
+  const list = $("j-doctor");
+  try {
+    const report = await api(`/api/runs/${encodeURIComponent(run)}/doctor`);
+    list.replaceChildren(...(report.findings.length
+      ? report.findings.map((f) => el("li", {}, el("b", {}, f.sign), ` (${f.evidence}). `, el("span", { class: "muted" }, f.remedy)))
+      : [el("li", { class: "ok" }, "✓ no failure signs so far")]));
+  } catch (err) {
+    list.replaceChildren(el("li", { class: "muted" }, err.message));
+  }
+}
+
+$("j-stop").addEventListener("click", async () => {
+  try { showJob(await api(`/api/jobs/${state.job.id}/stop`, { method: "POST" })); } catch (err) { toast(err.message, true); }
+});
+$("j-resume").addEventListener("click", async () => {
+  const steps = Math.max(state.job.steps, state.job.step + 1);
+  try {
+    watchJob(await api("/api/train", { method: "POST", json: { name: state.job.run, resume: true, steps } }));
+    loadJobs();
+  } catch (err) { toast(err.message, true); }
+});
+
+const COLORS = ["#c2410c", "#2563eb", "#15803d", "#7c3aed", "#db2777", "#0891b2"];
+
+function drawLosses(canvas, records) {
+  const ctx = canvas.getContext("2d");
+  const W = canvas.width, H = canvas.height, L = 46, R = 10, T = 28, B = 26;
+  ctx.clearRect(0, 0, W, H);
+  ctx.font = "11px system-ui, sans-serif";
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r).filter((k) => k !== "step")))];
+  if (!records.length || !keys.length) {
+    ctx.fillStyle = "#6b7385";
+    ctx.fillText("waiting for the first losses…", L, H / 2);
+    return;
+  }
+  const values = records.flatMap((r) => keys.map((k) => r[k]).filter((v) => Number.isFinite(v)));
+  let lo = Math.min(...values), hi = Math.max(...values);
+  if (hi - lo < 1e-9) { hi += 0.5; lo -= 0.5; }
+  const s0 = records[0].step, s1 = Math.max(records[records.length - 1].step, s0 + 1);
+  const x = (s) => L + ((s - s0) / (s1 - s0)) * (W - L - R);
+  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+  ctx.strokeStyle = "#e3e6ee";
+  ctx.fillStyle = "#6b7385";
+  for (let i = 0; i <= 4; i++) {
+    const v = lo + ((hi - lo) * i) / 4;
+    ctx.beginPath(); ctx.moveTo(L, y(v)); ctx.lineTo(W - R, y(v)); ctx.stroke();
+    ctx.fillText(v.toPrecision(3), 4, y(v) + 4);
+  }
+  ctx.fillText(`step ${s0}`, L, H - 8);
+  ctx.fillText(`${s1}`, W - R - ctx.measureText(`${s1}`).width, H - 8);
+  keys.forEach((key, i) => {
+    ctx.strokeStyle = COLORS[i % COLORS.length];
+    ctx.lineWidth = 1.6;
+    ctx.beginPath();
+    let started = false;
+    for (const r of records) {
+      if (!Number.isFinite(r[key])) continue;
+      if (started) ctx.lineTo(x(r.step), y(r[key])); else { ctx.moveTo(x(r.step), y(r[key])); started = true; }
+    }
+    ctx.stroke();
+    ctx.fillStyle = COLORS[i % COLORS.length];
+    ctx.fillRect(L + i * 110, 9, 14, 3);  // the legend, above the plot
+    ctx.fillText(key, L + 18 + i * 110, 14);
+  });
+  canvas.dataset.points = String(records.length);
+}
+
+async function loadJobs() {
+  const jobs = await api("/api/jobs");
+  const body = $("jobs").querySelector("tbody");
+  body.replaceChildren(...jobs.map((j) => el("tr", {},
+    el("td", {}, j.run), el("td", {}, j.family || "resume"),
+    el("td", {}, el("span", { class: `pill ${j.status}` }, j.status)), el("td", {}, `${j.step}/${j.steps}`),
+    el("td", {}, el("button", { type: "button", class: "link", onclick: () => watchJob(j) }, "show")))));
+  if (!jobs.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No jobs yet.")));
+  if (!state.job && jobs.length) watchJob(jobs[0]);
+}
+
+// --- Runs -------------------------------------------------------------------------------------
+
+async function loadRunList() {
+  const runs = await api("/api/runs");
+  const box = $("run-list");
+  box.replaceChildren(...runs.map((r) => {
+    if (r.error) return el("div", { class: "card run-card" }, el("div", { class: "meta" }, el("span", { class: "name" }, r.name), el("span", { class: "muted" }, r.error)));
+    const metrics = Object.entries(r.metrics || {}).slice(0, 4).map(([k, v]) => el("div", {}, `${k}: `, el("b", {}, Number(v).toPrecision(4))));
+    return el("div", { class: "card run-card", "data-run": r.name },
+      r.grid ? el("img", { class: "pic", src: r.grid, alt: `${r.name} latest grid` }) : el("div", { class: "pic empty" }, "no grid yet"),
+      el("div", { class: "meta" },
+        el("span", { class: "name" }, r.name),
+        el("span", {}, `${r.family} · ${r.data} · ${r.resolution}px`),
+        el("span", { class: "muted" }, `step ${r.step} of ${r.steps} · ${fmtSeconds(r.train_seconds)} trained · ${new Date(r.updated * 1000).toLocaleString()}`),
+        el("div", { class: "metrics" }, ...metrics)),
+      el("div", { class: "actions" },
+        r.trained ? el("button", { type: "button", onclick: async () => { showTab("paint"); $("p-run").value = r.name; await chooseRun(r.name); } }, "paint") : "",
+        el("button", { type: "button", onclick: () => trainMore(r) }, "train more")));
+  }));
+  if (!runs.length) box.append(el("div", { class: "empty" }, "No runs yet: start one on the Train page."));
+}
+$("r-refresh").addEventListener("click", loadRunList);
+
+async function trainMore(run) {
+  const answer = window.prompt(`Resume ${run.name} (now at step ${run.step}) up to step:`, String(Math.max(run.steps, run.step + 1000)));
+  if (!answer) return;
+  try {
+    const job = await api("/api/train", { method: "POST", json: { name: run.name, resume: true, steps: Number(answer) } });
+    showTab("train");
+    watchJob(job);
+  } catch (err) { toast(err.message, true); }
+}
+
+// --- Data -------------------------------------------------------------------------------------
+
+function datasetDoc() {
+  const d = (state.datasets || []).find((x) => x.name === $("d-name").value);
+  $("d-doc").textContent = d ? d.description : "";
+}
+$("d-name").addEventListener("change", datasetDoc);
+$("data-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const name = $("d-name").value;
+  $("d-summary").textContent = "rendering…";
+  try {
+    const preview = await api(`/api/datasets/${encodeURIComponent(name)}?resolution=${$("d-resolution").value}&n=${$("d-n").value}`);
+    $("d-grid").src = `${preview.grid}&v=${Date.now()}`;
+    $("d-grid").classList.remove("hidden");
+    $("d-summary").textContent = preview.summary;
+  } catch (err) { $("d-summary").textContent = err.message; }
+});
+
+// --- start --------------------------------------------------------------------------------------
+
+(async function start() {
+  try {
+    await Promise.all([loadRuns(), loadTrainForm()]);
+    document.body.dataset.ready = "1";
+  } catch (err) {
+    toast(err.message, true);
+  }
+})();

@@ -1,0 +1,231 @@
+"""The studio's page in a real browser: Debian's Chromium, headless, driven by Selenium.
+
+`scripts/setup.sh --dev` installs chromium and chromium-driver; without them these tests skip.
+"""
+
+import io
+import json
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from test_studio_api import make_runs  # noqa: E402
+
+from huashi import api  # noqa: E402
+from huashi.studio.server import create_app  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Debian's chromium and chromium-driver are not installed (scripts/setup.sh --dev "
+    "installs them): the studio's browser tests need them.",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    runs = make_runs(tmp_path_factory.mktemp("browser") / "runs")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", runs
+    server.should_exit = True
+    thread.join(60)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--window-size=1400,1000"):  # fmt: skip
+        options.add_argument(flag)
+    service = webdriver.chrome.service.Service(executable_path=DRIVER)
+    driver = webdriver.Chrome(service=service, options=options)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout=120):
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+
+
+def open_page(driver, url):
+    driver.get(url)
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+
+
+def cards(driver):
+    return driver.find_elements(By.CSS_SELECTOR, "#gallery .card")
+
+
+def png(url) -> np.ndarray:
+    with urllib.request.urlopen(url) as response:
+        return np.array(Image.open(io.BytesIO(response.read())))
+
+
+def choose_run(driver, name):
+    Select(driver.find_element(By.ID, "p-run")).select_by_value(name)
+    wait(driver, lambda d: f"· {name}" in d.find_element(By.ID, "g-run").text)
+    time.sleep(0.3)  # the form and the gallery are filled in after the run's details arrive
+
+
+def paint_from_form(driver, seed, n=1):
+    before = len(cards(driver))
+    for field, value in (("p-seed", seed), ("p-n", n)):
+        box = driver.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(str(value))
+    driver.find_element(By.ID, "p-go").click()
+    wait(driver, lambda d: len(cards(d)) == before + n)
+    return cards(driver)[:n]
+
+
+def test_paint_shows_the_image_with_its_parameters_and_again_repeats_it(served, browser):
+    url, runs = served
+    open_page(browser, url)
+    choose_run(browser, "gan")
+    [card] = paint_from_form(browser, seed=5)
+    assert "seed 5" in card.find_element(By.CLASS_NAME, "params").text
+    src = card.find_element(By.TAG_NAME, "img").get_attribute("src")
+    assert wait(browser, lambda d: d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", card.find_element(By.TAG_NAME, "img")
+    )) == 16  # fmt: skip
+    expected = api.sample(api.load_run(runs / "gan", device="cpu"), n=1, seed=5).images[0]
+    expected = ((expected + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+    assert np.array_equal(png(src), expected.numpy())
+    card.find_element(By.CSS_SELECTOR, "[data-action=again]").click()
+    wait(browser, lambda d: len(cards(d)) == 2)
+    again = cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src")
+    assert again != src and np.array_equal(png(again), png(src))
+    cards(browser)[0].find_element(By.CSS_SELECTOR, "[data-action=vary]").click()
+    wait(browser, lambda d: len(cards(d)) == 3)
+    assert not np.array_equal(
+        png(cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src")), png(src)
+    )
+    open_page(browser, url)  # a reload shows the gallery saved under the run
+    choose_run(browser, "gan")
+    assert len(cards(browser)) == 3
+
+
+def test_inpainting_mask_drawn_on_the_canvas(served, browser):
+    url, runs = served
+    open_page(browser, url)
+    choose_run(browser, "diff")
+    [card] = paint_from_form(browser, seed=2)
+    source = png(card.find_element(By.TAG_NAME, "img").get_attribute("src"))
+    card.find_element(By.CSS_SELECTOR, "[data-action=inpaint]").click()
+    canvas = browser.find_element(By.ID, "i-draw")
+    wait(browser, lambda d: canvas.is_displayed())
+    size = canvas.size["width"]  # 384 px on screen for a 16 px image: draw across the middle
+    ActionChains(browser).move_to_element_with_offset(canvas, -size // 8, 0).click_and_hold().move_by_offset(
+        size // 4, 0
+    ).release().perform()  # fmt: skip
+    browser.find_element(By.ID, "i-go").click()
+    wait(browser, lambda d: len(cards(d)) == 2 and "inpainted" in cards(d)[0].text)
+    new = cards(browser)[0]
+    out = png(new.find_element(By.TAG_NAME, "img").get_attribute("src")).astype(int)
+    mask_id = browser.execute_script("return state.mask")
+    mask = png(f"{url}/api/uploads/{mask_id}.png")[..., 0] > 127
+    assert mask.shape == (16, 16) and mask[8, 8] and not mask[0, 0] and 4 <= mask.sum() < 128
+    assert np.abs(out[~mask] - source[~mask].astype(int)).max() <= 1  # kept where not drawn
+    assert np.abs(out[mask] - source[mask].astype(int)).mean() > 5  # repainted where drawn
+    # "use as init": img2img from a gallery image with the strength of the slider
+    browser.find_element(By.ID, "p-init-clear").click()
+    cards(browser)[-1].find_element(By.CSS_SELECTOR, "[data-action=init]").click()
+    wait(browser, lambda d: d.find_element(By.ID, "p-init").is_displayed())
+    browser.execute_script("document.getElementById('p-strength').value = '0.4'")
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == 3)
+    assert "strength 0.4" in cards(browser)[0].text and "img2img" in cards(browser)[0].text
+
+
+def test_a_training_job_shows_losses_and_grids_and_stops(served, browser):
+    url, runs = served
+    open_page(browser, url)
+    browser.find_element(By.CSS_SELECTOR, "nav [data-tab=train]").click()
+    form = {"t-name": "live", "t-resolution": 16, "t-batch": 4, "t-steps": 100000,
+            "t-sample-every": 2, "t-log-every": 1}  # fmt: skip
+    Select(browser.find_element(By.ID, "t-family")).select_by_value("dcgan")
+    Select(browser.find_element(By.ID, "t-data")).select_by_value("shapes")
+    for field, value in form.items():
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(str(value))
+    browser.find_element(By.CSS_SELECTOR, "#train-form details summary").click()
+    for option in ("z_dim", "g_width", "d_width"):
+        box = browser.find_element(By.CSS_SELECTOR, f"[data-option={option}]")
+        box.clear()
+        box.send_keys("8")
+    browser.find_element(By.CSS_SELECTOR, "#train-form button[type=submit]").click()
+    status = browser.find_element(By.ID, "j-status")
+    wait(browser, lambda d: status.text.lower() in ("running", "failed"))
+    losses = browser.find_element(By.ID, "j-losses")
+    grid = browser.find_element(By.ID, "j-grid")
+    wait(
+        browser,
+        lambda d: int(losses.get_attribute("data-points") or 0) >= 2 and grid.get_attribute("src"),
+        240,
+    )
+    first_grid, first_points = grid.get_attribute("src"), int(losses.get_attribute("data-points"))
+    wait(browser, lambda d: grid.get_attribute("src") != first_grid, 120)  # a newer grid arrived
+    assert int(losses.get_attribute("data-points")) > first_points  # the loss plot grew
+    assert "ETA" in browser.find_element(By.ID, "j-progress").text
+    browser.find_element(By.ID, "j-stop").click()
+    wait(browser, lambda d: status.text.lower() == "stopped", 120)
+    assert browser.find_element(By.ID, "j-resume").is_displayed()
+    assert (runs / "live" / "checkpoints").is_dir()
+
+
+def test_dropping_a_png_fills_the_form_from_its_parameters(served, browser):
+    url, runs = served
+    open_page(browser, url)
+    choose_run(browser, "gan")
+    body = {"run": "diff", "seed": 41, "label": 1, "sampler": "euler", "steps": 4, "cfg": 2.5}
+    request = urllib.request.Request(
+        f"{url}/api/paint", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        image_url = url + json.loads(response.read())["images"][0]["url"]
+    browser.execute_async_script(
+        """const [url, done] = arguments;
+        fetch(url).then((r) => r.blob()).then((blob) => {
+          const files = new DataTransfer();
+          files.items.add(new File([blob], "dropped.png", {type: "image/png"}));
+          window.dispatchEvent(new DragEvent("drop", {dataTransfer: files, cancelable: true}));
+          done();
+        });""",
+        image_url,
+    )
+    wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "41")
+    value = lambda field: browser.find_element(By.ID, field).get_attribute("value")  # noqa: E731
+    assert value("p-run") == "diff"  # the Model field chose the run
+    assert (value("p-sampler"), value("p-steps"), value("p-cfg"), value("p-label")) == (
+        "euler", "4", "2.5", "1",
+    )  # fmt: skip

@@ -1,0 +1,81 @@
+"""The ``parameters`` PNG chunk (the convention AUTOMATIC1111 started) beside huashi's JSON."""
+
+import hashlib
+
+from PIL import Image
+
+from huashi import __version__
+from huashi.images import read_params, save_png
+from huashi.metadata import format_parameters, parse_parameters
+
+
+def fake_run(tmp_path):
+    run = tmp_path / "apples"
+    (run / "checkpoints").mkdir(parents=True)
+    weights = b"not really weights, but bytes to hash"
+    (run / "checkpoints" / "step-00000020.safetensors").write_bytes(weights)
+    return run, hashlib.sha256(weights).hexdigest()[:10]
+
+
+def test_written_chunk_matches_a_sample_written_by_hand_from_the_convention(tmp_path):
+    run, digest = fake_run(tmp_path)
+    params = {
+        "run": str(run),
+        "checkpoint": "step-00000020.json",
+        "step": 20,
+        "family": "diffusion",
+        "seed": 7,
+        "options": {"prompt": "a red apple", "sampler": "dpmpp-2m", "steps": 20, "cfg": 4.0},
+    }
+    path = save_png(Image.new("RGB", (32, 32)), tmp_path / "a.png", params)
+    by_hand = (
+        "a red apple\n"
+        f"Steps: 20, Sampler: DPM++ 2M, CFG scale: 4, Seed: 7, Size: 32x32, Model: apples, "
+        f"Model hash: {digest}, Family: diffusion, Training step: 20, Version: huashi {__version__}"
+    )
+    with Image.open(path) as image:
+        assert image.text["parameters"] == by_hand
+    assert read_params(path)["seed"] == 7  # huashi's own JSON is still there, unchanged
+
+
+def test_a_sample_from_another_tool_is_read_into_fields():
+    text = (
+        "masterpiece, a cat on a mat\n"
+        "Negative prompt: blurry, lowres\n"
+        "Steps: 30, Sampler: Euler, Schedule type: Karras, CFG scale: 7.5, Seed: 1234, "
+        'Size: 512x768, Model hash: 6ce0161689, Model: v1-5, Lora hashes: "detail: 7c6bad76eb54", '
+        "Version: v1.10.1"
+    )
+    fields = parse_parameters(text)
+    assert fields["prompt"] == "masterpiece, a cat on a mat"
+    assert fields["negative_prompt"] == "blurry, lowres"
+    assert (fields["steps"], fields["cfg"], fields["seed"]) == (30, 7.5, 1234)
+    assert fields["sampler"] == "euler"  # the convention's name mapped to huashi's
+    assert (fields["width"], fields["height"]) == (512, 768)
+    assert (fields["model"], fields["model_hash"]) == ("v1-5", "6ce0161689")
+    assert fields["Lora hashes"] == "detail: 7c6bad76eb54"  # quoted value with a colon
+    assert fields["Schedule type"] == "Karras"
+
+
+def test_round_trip_of_labels_strength_and_awkward_prompts(tmp_path):
+    params = {
+        "seed": 3,
+        "options": {"prompt": "龙, 画师: ink", "steps": 5, "sampler": "ddim", "cfg": 1.5},
+    }
+    fields = parse_parameters(format_parameters(params, (16, 16)))
+    assert fields["prompt"] == "龙, 画师: ink"
+    assert (fields["steps"], fields["sampler"], fields["cfg"], fields["seed"]) == (
+        5,
+        "ddim",
+        1.5,
+        3,
+    )
+    img2img = {"seed": 9, "options": {"label": 2, "init": "/x.png", "strength": 0.4}}
+    text = format_parameters(img2img, (8, 16))
+    assert text.startswith("\nSeed: 9, Size: 8x16, Denoising strength: 0.4, Label: 2")
+    fields = parse_parameters(text)
+    assert (fields["prompt"], fields["label"], fields["strength"]) == ("", 2, 0.4)
+    assert (fields["width"], fields["height"]) == (8, 16)
+    # a grid records its first seed; a PNG with only a prompt line has no settings
+    assert "Seed: 4," in format_parameters({"seeds": [4, 5, 6]}, (10, 10))
+    assert parse_parameters("just words") == {"prompt": "just words"}
