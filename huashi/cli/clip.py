@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from huashi.errors import HuashiError
+from huashi.images import read_image
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,18 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_images(paths: list[Path], channels: int, size: int) -> torch.Tensor:
-    """Image files -> float [N, C, size, size] in [-1, 1] (resized with Lanczos)."""
-    images = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("RGB" if channels == 3 else "L")
-                pixels = np.array(image.resize((size, size), Image.Resampling.LANCZOS))
-        except OSError as error:
-            raise HuashiError(f"cannot read image {path}: {error}") from None
-        tensor = torch.from_numpy(pixels).float() / 127.5 - 1
-        images.append(tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor[None])
-    return torch.stack(images)
+    """Image files -> float [N, C, size, size] in [-1, 1] (:func:`huashi.images.read_image`)."""
+    return torch.stack([read_image(path, channels, size).unit_range() for path in paths])
 
 
 def run_clip(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.images import convert_channels
 from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
 from huashi.models.pix2pix.patchgan import PatchGAN, layers_for
@@ -186,15 +187,9 @@ class Pix2Pix(Family):
 
 def side_by_side(inputs: torch.Tensor, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Interleave to [input_0, output_0, target_0, input_1, ...], all with the outputs'
-    channels (grayscale repeated to RGB, RGB averaged to grayscale)."""
-    channels = outputs.shape[1]
+    channels (:func:`huashi.images.convert_channels`)."""
 
     def fit(images: torch.Tensor) -> torch.Tensor:
-        images = images.to(outputs.device, outputs.dtype)
-        if images.shape[1] == channels:
-            return images
-        if images.shape[1] == 1:
-            return images.expand(-1, channels, -1, -1)
-        return images.mean(dim=1, keepdim=True)
+        return convert_channels(images.to(outputs.device, outputs.dtype), outputs.shape[1])
 
     return torch.stack([fit(inputs), outputs, fit(target)], dim=1).flatten(0, 1)
