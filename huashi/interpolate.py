@@ -20,7 +20,7 @@ from huashi.errors import HuashiError
 from huashi.families import get_family
 from huashi.families.autoencoder import AutoencoderFamily
 from huashi.images import save_grid
-from huashi.models.autoencoder.losses import lerp, slerp
+from huashi.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, load_run
 
 PATHS = ("linear", "slerp")

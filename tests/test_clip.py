@@ -14,8 +14,9 @@ from huashi.families import DataInfo
 from huashi.families.classifier import ClassifierFamily
 from huashi.families.clip import CLIPFamily
 from huashi.features import caption_top1, load_features, retrieve, zero_shot
+from huashi.losses.clip import contrastive_loss
 from huashi.models.features.classifier import ClassifierConfig
-from huashi.models.features.clip import CLIPConfig, contrastive_loss
+from huashi.models.features.clip import CLIPConfig
 
 
 def test_contrastive_loss_is_symmetric_cross_entropy_without_duplicates() -> None:

@@ -16,8 +16,9 @@ from huashi import api
 from huashi.cli import main
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext
-from huashi.families.pix2pix import Pix2Pix, discriminator_loss, generator_loss
+from huashi.families.pix2pix import Pix2Pix
 from huashi.images import read_params
+from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.metrics.image_to_image import l1, pair_metrics, psnr, ssim
 from huashi.models.pix2pix import PatchGAN, Pix2PixConfig, UNet, receptive_field
 from huashi.models.pix2pix.patchgan import layers_for, patch_size

@@ -25,14 +25,15 @@ from torch import nn
 
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
-from huashi.models.autoencoder.autoencoder import Autoencoder, AutoencoderConfig
-from huashi.models.autoencoder.kl_autoencoder import FACTORS, KLAutoencoder, KLAutoencoderConfig
-from huashi.models.autoencoder.losses import (
+from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,
     kl_to_standard_normal,
     reconstruction_error,
 )
-from huashi.models.autoencoder.patchgan import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from huashi.losses.gan import hinge_d_loss, hinge_g_loss
+from huashi.models.autoencoder.autoencoder import Autoencoder, AutoencoderConfig
+from huashi.models.autoencoder.kl_autoencoder import FACTORS, KLAutoencoder, KLAutoencoderConfig
+from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.models.autoencoder.vae import VAE, VAEConfig
 
 #: How many training images the latent scale is measured on, and how many previews keep.

@@ -16,7 +16,8 @@ import torch
 
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
-from huashi.models.features.clip import CLIP, CLIPConfig, contrastive_loss
+from huashi.losses.clip import contrastive_loss
+from huashi.models.features.clip import CLIP, CLIPConfig
 from huashi.text.encoder import TextEncoder, load_text_encoder
 
 _ENCODERS: dict[tuple[str, str], TextEncoder] = {}

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 
 
@@ -66,22 +66,17 @@ class DCGAN(Family):
             with torch.no_grad():
                 fake = G(self._noise(len(real), ctx.generator))
             real_logits, fake_logits = D(real).float(), D(fake).float()
-            loss_real = F.binary_cross_entropy_with_logits(
-                real_logits, torch.ones_like(real_logits)
-            )
-            loss_fake = F.binary_cross_entropy_with_logits(
-                fake_logits, torch.zeros_like(fake_logits)
-            )
+            loss = bce_d_loss(real_logits, fake_logits)
             logged = {
-                "d_loss": (loss_real + loss_fake).item(),
+                "d_loss": loss.item(),
                 "d_real": torch.sigmoid(real_logits).mean().item(),
                 "d_fake": torch.sigmoid(fake_logits).mean().item(),
             }
-            return loss_real + loss_fake, logged
+            return loss, logged
 
         def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             logits = D(G(self._noise(len(chunk["image"]), ctx.generator))).float()
-            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            loss = nonsaturating_g_loss(logits)
             return loss, {"g_loss": loss.item()}
 
         logged = ctx.update(opt_d, batch, d_loss)

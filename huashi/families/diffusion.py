@@ -33,12 +33,11 @@ from huashi.diffusion.schedules import (
     eps_from_v,
     eps_from_x0,
     make_schedule,
-    min_snr_weight,
-    v_from_eps,
     x0_from_eps,
 )
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig
 
 CONDITIONS = ("none", "class", "text")
@@ -259,13 +258,9 @@ class Diffusion(Family):
             a = self._abar32[t].view(-1, 1, 1, 1)
             x_t = add_noise(x0, noise, a)
             pred = unet(x_t, t.float(), **self._train_condition(chunk, g)).float()
-            target = noise if config.prediction == "eps" else v_from_eps(x0, noise, a)
-            per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
-            if config.loss_weighting == "min-snr":
-                per_sample = per_sample * min_snr_weight(
-                    a.flatten(), config.prediction, config.min_snr_gamma
-                )
-            loss = per_sample.mean()
+            loss = diffusion_loss(
+                pred, x0, noise, a, config.prediction, config.loss_weighting, config.min_snr_gamma
+            )
             return loss, {"loss": loss.item()}
 
         optimizer.zero_grad(set_to_none=True)

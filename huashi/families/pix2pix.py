@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.images import convert_channels
+from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
 from huashi.models.pix2pix.patchgan import PatchGAN, layers_for
@@ -33,22 +33,6 @@ PAIRED_DATA_HINT = (
     "use --data calligraphy (Ming -> Kai glyphs), or a folder of inputs with "
     "--data-option target=PATH (a folder holding each input's target under the same name)"
 )
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """0.5 * (BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)), averaged over patches."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return 0.5 * (real + fake)
-
-
-def generator_loss(
-    fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, l1_weight: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, adversarial, L1): BCE(D(x, G(x)), 1) + l1_weight * mean |G(x) - y|."""
-    adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    l1 = (fake - target).abs().mean()
-    return adversarial + l1_weight * l1, adversarial, l1
 
 
 class Pix2Pix(Family):

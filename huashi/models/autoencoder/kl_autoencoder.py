@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from huashi.models.autoencoder.losses import reparameterize
+from huashi.models.autoencoder.gaussian import reparameterize
 
 FACTORS = (4, 8)
 

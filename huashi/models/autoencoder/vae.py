@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from huashi.models.autoencoder.autoencoder import ConvDecoder, ConvEncoder
-from huashi.models.autoencoder.losses import reparameterize
+from huashi.models.autoencoder.gaussian import reparameterize
 
 
 @dataclass
