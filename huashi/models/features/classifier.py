@@ -11,15 +11,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from huashi.config_fields import option
 from huashi.models.features.encoder import ConvEncoder
 
 
 @dataclass
 class ClassifierConfig:
-    width: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
+    width: int = option(32, "encoder channels at full resolution")
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
 
 
 class Classifier(nn.Module):

@@ -16,20 +16,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.models.features.encoder import ConvEncoder
 
 
 @dataclass
 class CLIPConfig:
-    width: int = 32
-    embed_dim: int = 128
-    text_hidden: int = 256
-    text_input: str = "pooled"  # "pooled" | "tokens"
-    text_encoder: str = "minilm"
-    temperature: float = 0.07  # initial; learned (as log 1/T, capped at 100)
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    width: int = option(32, "image encoder channels at full resolution")
+    embed_dim: int = option(128, "width of the shared embedding")
+    text_hidden: int = option(256, "hidden width of the text projection")
+    text_input: str = option(
+        "pooled",
+        "text side: the sentence vector, or the token states with attention pooling",
+        choices=("pooled", "tokens"),
+    )
+    text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
+    temperature: float = option(
+        0.07, "initial softmax temperature (learned as log 1/T, capped at 100)"
+    )
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
 
     def __post_init__(self) -> None:
         if self.text_input not in ("pooled", "tokens"):
