@@ -7,10 +7,12 @@ G step: non-saturating loss, G tries to make D call its fakes real (label 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
@@ -18,12 +20,21 @@ from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 
 
+@dataclass
+class DCGANFamilyConfig(DCGANConfig):
+    """The config of the DCGAN family: the model's settings plus the optimizer's."""
+
+    lr: float = option(2e-4, "Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+
+
 class DCGAN(Family):
     name = "dcgan"
-    config_class = DCGANConfig
+    config_class = DCGANFamilyConfig
     ema_targets = ("generator",)
 
-    def __init__(self, config: DCGANConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(self, config: DCGANFamilyConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
         generator = Generator(config, data.channels, data.resolution)
         discriminator = Discriminator(config, data.channels, data.resolution)
@@ -46,7 +57,7 @@ class DCGAN(Family):
         return [DoctorCallback("nsgan")]
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: DCGANConfig) -> None:
+    def check_data(cls, data: DataInfo, config: DCGANFamilyConfig) -> None:
         r = data.resolution
         if r < 16 or r & (r - 1):
             raise HuashiError(

@@ -16,10 +16,12 @@ which the checkpoints keep, so a resumed run continues exactly.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.images import convert_channels
@@ -35,18 +37,27 @@ PAIRED_DATA_HINT = (
 )
 
 
+@dataclass
+class Pix2PixFamilyConfig(Pix2PixConfig):
+    """The config of the Pix2Pix family: the model's settings plus the optimizer's."""
+
+    lr: float = option(2e-4, "Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+
+
 class Pix2Pix(Family):
     """Pix2Pix: U-Net generator + PatchGAN, adversarial + lambda * L1 on paired images."""
 
     name = "pix2pix"
-    config_class = Pix2PixConfig
+    config_class = Pix2PixFamilyConfig
     ema_targets = ("generator",)
     paired_data = True
     condition_kind = "image"
     n_preview = 8  # pairs in the progress grid, two (input | output | target) per row
     preview_nrow = 6
 
-    def __init__(self, config: Pix2PixConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(self, config: Pix2PixFamilyConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
         out_channels = data.target_channels or data.channels
         n_layers = config.d_layers or layers_for(data.resolution)
@@ -66,7 +77,7 @@ class Pix2Pix(Family):
         self.preview_pairs: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: Pix2PixConfig) -> None:
+    def check_data(cls, data: DataInfo, config: Pix2PixFamilyConfig) -> None:
         if not data.has_targets:
             raise HuashiError(
                 f"Pix2Pix learns from paired images (an input and its target), but this dataset "

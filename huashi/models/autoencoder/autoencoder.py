@@ -1,4 +1,4 @@
-"""A1: the plain convolutional autoencoder with a deterministic vector latent.
+"""The plain convolutional autoencoder with a deterministic vector latent.
 
 Encoder: strided 4x4 convolutions halve the size and double the channels down to 4x4, then a
 linear layer to the latent z (``z_dim`` numbers). Decoder: the mirror image: a linear layer to
@@ -25,9 +25,6 @@ class AutoencoderConfig:
     width: int = option(32, "channels after the first convolution; doubled per downsampling")
     max_width: int = option(256, "cap on the channels")
     recon: str = option("l2", "reconstruction loss", choices=RECONSTRUCTIONS)
-    lr: float = option(1e-3, "Adam learning rate")
-    beta1: float = option(0.9, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
 
 def stages(resolution: int) -> int:

@@ -1,6 +1,6 @@
-"""A3: the KL autoencoder that latent diffusion works in (Rombach et al. 2022, "AutoencoderKL").
+"""The KL autoencoder that latent diffusion works in (Rombach et al. 2022, "AutoencoderKL").
 
-Unlike the A1/A2 vector codes, the latent is an image itself: [z_channels, R/f, R/f] with a
+Unlike the vector codes of the plain autoencoder and the VAE, the latent is an image itself: [z_channels, R/f, R/f] with a
 downsampling factor f (4 or 8). The encoder is a stack of residual blocks with a strided
 convolution per 2x downsampling; it outputs a mean and a log-variance per latent element. The
 decoder mirrors it with nearest-neighbour upsampling. A very small KL weight (1e-6 by default)
@@ -42,9 +42,6 @@ class KLAutoencoderConfig:
     disc_layers: int = option(
         2, "strided discriminator layers: 2 suits 16-64 px, 3 is the 70x70 PatchGAN"
     )
-    lr: float = option(2e-4, "Adam learning rate")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.9, "Adam beta2")
 
 
 def _norm(channels: int) -> nn.GroupNorm:

@@ -1,4 +1,4 @@
-"""A2: the variational autoencoder (Kingma & Welling 2014).
+"""The variational autoencoder (Kingma & Welling 2014).
 
 The encoder of ``autoencoder.py`` outputs 2 * z_dim numbers: the mean and the log-variance of a
 diagonal Gaussian q(z | x). Training samples z from it by reparameterization and adds the KL
@@ -31,9 +31,6 @@ class VAEConfig:
     kl_weight: float = option(
         0.02, "weight of the KL term per pixel (l2: a Gaussian decoder of variance kl_weight/2)"
     )
-    lr: float = option(1e-3, "Adam learning rate")
-    beta1: float = option(0.9, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
 
 class VAE(nn.Module):

@@ -18,9 +18,6 @@ from huashi.models.features.encoder import ConvEncoder
 @dataclass
 class ClassifierConfig:
     width: int = option(32, "encoder channels at full resolution")
-    lr: float = option(1e-3, "AdamW learning rate")
-    weight_decay: float = option(1e-4, "AdamW weight decay")
-    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
 
 
 class Classifier(nn.Module):

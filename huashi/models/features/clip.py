@@ -35,8 +35,6 @@ class CLIPConfig:
     temperature: float = option(
         0.07, "initial softmax temperature (learned as log 1/T, capped at 100)"
     )
-    lr: float = option(1e-3, "AdamW learning rate")
-    weight_decay: float = option(1e-4, "AdamW weight decay")
 
     def __post_init__(self) -> None:
         if self.text_input not in ("pooled", "tokens"):

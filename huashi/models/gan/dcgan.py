@@ -29,9 +29,6 @@ class DCGANConfig:
     z_dim: int = option(100, "length of the noise vector z")
     g_width: int = option(64, "channels of the generator's last hidden layer (ngf)")
     d_width: int = option(64, "channels of the discriminator's first layer (ndf)")
-    lr: float = option(2e-4, "Adam learning rate")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
 
 def _stages(resolution: int) -> int:

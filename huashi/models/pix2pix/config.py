@@ -20,6 +20,3 @@ class Pix2PixConfig:
         0, "strided PatchGAN layers: 3 = the classic 70x70, 0 = fit the resolution"
     )
     l1_weight: float = option(100.0, "lambda: weight of the L1 term")
-    lr: float = option(2e-4, "Adam learning rate")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
