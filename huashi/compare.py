@@ -1,4 +1,4 @@
-"""Side-by-side comparison of trained runs (M4, O3): one self-contained HTML page.
+"""Side-by-side comparison of trained runs: one self-contained HTML page.
 
 For each run: a sample grid from the same fixed seeds, training time and images seen (from
 ``log.jsonl``), sampling speed measured now (images/s: one generator pass for a GAN, many

@@ -1,4 +1,4 @@
-"""Measure a trained run (M1, M2, M3): generate ``n`` images from fixed seeds, compare them with
+"""Measure a trained run: generate ``n`` images from fixed seeds, compare them with
 the run's real dataset under one feature network, and record how every score was made.
 
     >>> result = evaluate("runs/dcgan", "classifier:runs/cls", n=5000)

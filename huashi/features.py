@@ -1,4 +1,4 @@
-"""Feature networks for the metrics, chosen by a spec string (M1):
+"""Feature networks for the metrics, chosen by a spec string:
 
 - ``clip:RUN``        a huashi CLIP run (in-domain, captioned data): pooled image-encoder
                       features; also image/text embeddings for CLIP score.

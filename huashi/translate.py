@@ -1,5 +1,5 @@
 """Image-to-image with a trained run (Pix2Pix): translate image files, and measure a run on its
-held-out pairs (M3: L1, PSNR, SSIM against the identity baseline, input vs target)."""
+held-out pairs (L1, PSNR, SSIM against the identity baseline, input vs target)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def translate(
 
     Inputs of another size are centre-cropped and resized to the run's resolution, and
     converted to its channels; ``notes`` lists each change. Image i uses seed ``seed + i``
-    (it matters only with ``test_dropout``). Each PNG carries its parameters (U4).
+    (it matters only with ``test_dropout``). Each PNG carries its parameters.
     """
     loaded = _loaded(run, checkpoint, device)
     info = loaded.family.data

@@ -1,4 +1,4 @@
-"""D4 folder: any folder of images (searched recursively; hidden files and folders are ignored).
+"""The folder dataset: any folder of images (searched recursively; hidden files and folders are ignored).
 
 - Labels: when every image sits in a first-level subfolder and there are at least two of them,
   the subfolder names are the classes (sorted). ``labels=True`` demands this, ``False`` turns

@@ -1,4 +1,4 @@
-"""D6 torchvision datasets already on disk: MNIST, FashionMNIST, CIFAR10 and CelebA.
+"""The torchvision datasets already on disk: MNIST, FashionMNIST, CIFAR10 and CelebA.
 
 huashi never downloads: each set is opened with ``download=False`` from ``root`` (option
 ``root=PATH``, else ``$HUASHI_TORCHVISION_ROOT``, else ``~/.cache/huashi/torchvision``), and a

@@ -1,5 +1,5 @@
-"""Diffusion (F1-F6): DDPM training of a U-Net in pixel space, or in the latent space of a frozen
-autoencoder run (latent diffusion, F5), unconditional or conditioned on classes or text with
+"""Diffusion: DDPM training of a U-Net in pixel space, or in the latent space of a frozen
+autoencoder run (latent diffusion), unconditional or conditioned on classes or text with
 classifier-free guidance.
 
 Training step: x_0 (the image, or ``latent_scale ·`` its autoencoder latent), t ~ U{0..T-1},

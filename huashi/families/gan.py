@@ -1,5 +1,5 @@
-"""The general GAN family: every G2 loss and regularizer, the seed's stability kit (G3),
-DiffAugment and EMA for small data (G4), and class- or text-conditional GANs (G5).
+"""The general GAN family: every loss and regularizer of losses/gan.py, the seed's stability kit,
+DiffAugment and EMA for small data, and class- or text-conditional GANs.
 
 One training step is ``d_steps`` discriminator updates then one generator update:
 
@@ -70,7 +70,7 @@ class GANConfig:
     r1_every: int = option(16, "lazy R1: applied every this many D steps, scaled by it")
     clip: float = option(0.01, "WGAN weight clipping limit (loss wgan only)")
     spectral_norm: bool = option(False, "spectral normalization on every discriminator layer")
-    # stability kit (G3)
+    # stability kit
     norm: str = option("batch", "generator normalization", choices=NORMS)
     d_norm: str = option(
         "auto",
@@ -100,11 +100,11 @@ class GANConfig:
         "D sees separate all-real and all-fake batches, or mixed ones",
         choices=D_BATCHES,
     )
-    # small data (G4)
+    # small data
     diffaugment: str = option(
         "", "DiffAugment policy for small data, e.g. color,translation,cutout"
     )
-    # conditional (G5)
+    # conditional
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
     cond_dim: int = option(128, "width of the label or text embedding")
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")

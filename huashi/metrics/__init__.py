@@ -1,4 +1,4 @@
-"""Metrics of image generators (M1-M3), one file each (as in NVlabs stylegan2-ada): FID, KID,
+"""Metrics of image generators, one file each (as in NVlabs stylegan2-ada): FID, KID,
 precision/recall, IS, CLIP score, exact attribute accuracy on ``shapes``, and (image_to_image.py,
 from the pix2pix branch) L1/PSNR/SSIM.
 
