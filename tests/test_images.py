@@ -189,3 +189,13 @@ def test_unreadable_files_give_one_clear_error(tmp_path):
         read_image(tmp_path)
     with pytest.raises(HuashiError, match="channels must be 1"):
         read_image(tmp_path / "text.png", channels=2)
+
+
+def test_a_folder_skips_a_bomb_and_says_why(tmp_path):
+    from huashi.data.folder import load_folder
+
+    save(tmp_path, Image.new("RGB", (8, 8), (10, 20, 30)), "good.png")
+    (tmp_path / "bomb.png").write_bytes(png_header(13000, 13000))
+    with pytest.warns(UserWarning, match="skipped 1 .*bomb.png.*HUASHI_MAX_IMAGE_PIXELS"):
+        data = load_folder(tmp_path, resolution=8)
+    assert len(data.images) == 1 and data.info["skipped"] == 1
