@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,27 @@ from huashi.errors import HuashiError
 
 METADATA_KEY = "huashi"
 
+DEFAULT_MAX_PIXELS = 8192 * 8192
+
+
+def pixel_limit(environ: Mapping[str, str] = os.environ) -> int:
+    """HUASHI_MAX_IMAGE_PIXELS when it is a positive whole number, else 64 megapixels."""
+    raw = environ.get("HUASHI_MAX_IMAGE_PIXELS", "")
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    if raw:
+        warnings.warn(
+            f"HUASHI_MAX_IMAGE_PIXELS={raw!r} is not a positive whole number: using "
+            f"{DEFAULT_MAX_PIXELS:,} pixels.",
+            stacklevel=2,
+        )
+    return DEFAULT_MAX_PIXELS
+
+
 #: The most pixels (width x height, as the file declares them) that :func:`read_image` decodes:
 #: 64 megapixels, e.g. 8192x8192, which takes 256 MiB as RGBA. Override it with the environment
 #: variable HUASHI_MAX_IMAGE_PIXELS (Pillow's own bomb limit, about 179 megapixels, stays above it).
-MAX_PIXELS = int(os.environ.get("HUASHI_MAX_IMAGE_PIXELS", 8192 * 8192))
+MAX_PIXELS = pixel_limit()
 
 #: How an image that is not square becomes square.
 FITS = ("crop", "stretch")

@@ -3,8 +3,6 @@ caller, and the pixel limit checked from the header before decoding."""
 
 import os
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -167,16 +165,17 @@ def test_a_huge_declared_png_is_refused_before_decoding_with_its_name_and_the_li
 def test_the_limit_is_a_module_constant_read_at_call_time_with_an_env_override(
     tmp_path, monkeypatch
 ):
+    assert images.pixel_limit(os.environ) == images.MAX_PIXELS  # read once, at import
     path = save(tmp_path, Image.new("RGB", (20, 10)), "small.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 199)
     with pytest.raises(HuashiError, match="small.png is 20x10 = 200 pixels.*limit of 199"):
         read_image(path)
     monkeypatch.setattr(images, "MAX_PIXELS", 200)
     assert read_image(path).size == (20, 10)
-    env = {**os.environ, "HUASHI_MAX_IMAGE_PIXELS": "1234"}
-    code = "import huashi.images as i; print(i.MAX_PIXELS)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "1234", out.stderr
+    assert images.pixel_limit({"HUASHI_MAX_IMAGE_PIXELS": "1234"}) == 1234
+    assert images.pixel_limit({}) == 8192 * 8192
+    with pytest.warns(UserWarning, match="not a positive whole number"):
+        assert images.pixel_limit({"HUASHI_MAX_IMAGE_PIXELS": "lots"}) == 8192 * 8192
 
 
 def test_unreadable_files_give_one_clear_error(tmp_path):
