@@ -209,7 +209,7 @@ def train(
     config.save(run_dir)
     result = trainer.run()
     if family_class.paired_data and not result.interrupted:
-        try:  # image-to-image runs are measured on the held-out pairs (M3)
+        try:  # image-to-image runs are measured on the held-out pairs
             result.reports["pairs_eval"] = evaluate_pairs(run_dir, device=train_config.device)
         except HuashiError as error:
             result.reports["pairs_eval"] = {"skipped": str(error)}

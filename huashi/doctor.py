@@ -1,4 +1,4 @@
-"""The training doctor (G9): the seed's failure signs of GAN training, read from the run log.
+"""The training doctor: the seed's failure signs of GAN training, read from the run log.
 
 :func:`diagnose` is a pure function of the JSONL log records (``d_loss``, ``g_loss``, ``d_real``
 / ``d_fake``, ``d_grad_norm`` / ``g_grad_norm``, ``diversity`` / ``data_diversity``; keys a

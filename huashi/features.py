@@ -1,4 +1,4 @@
-"""Feature networks for the metrics, chosen by a spec string (M1):
+"""Feature networks for the metrics, chosen by a spec string:
 
 - ``clip:RUN``        a huashi CLIP run (in-domain, captioned data): pooled image-encoder
                       features; also image/text embeddings for CLIP score.
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from huashi.errors import HuashiError
+from huashi.images import convert_channels
 
 INCEPTION_SIZE = 299
-LUMA = (0.299, 0.587, 0.114)
 
 HOW_TO = (
     "use an in-domain feature network instead: train one with `huashi train classifier --data "
@@ -48,19 +48,9 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    have = images.shape[1]
-    if have == channels:
-        return images
-    if channels == 3 and have == 1:
-        return images.repeat(1, 3, 1, 1)
-    if channels == 1 and have == 3:
-        weights = torch.tensor(LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        return (images * weights).sum(dim=1, keepdim=True)
-    raise HuashiError(f"cannot turn {have}-channel images into {channels}-channel ones.")
-
-
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The metrics' own resize of generated tensors (bilinear, antialiased): part of how each
+    metric is defined and recorded, so it stays apart from the file reader's Lanczos rule."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)

@@ -13,15 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from huashi import images
 from huashi.errors import HuashiError
 from huashi.families import get_family
 from huashi.families.autoencoder import AutoencoderFamily
 from huashi.images import save_grid
-from huashi.models.autoencoder.losses import lerp, slerp
+from huashi.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, load_run
 
 PATHS = ("linear", "slerp")
@@ -38,36 +37,21 @@ class Interpolation:
 
 
 def read_image(path: str | Path, channels: int, resolution: int) -> tuple[torch.Tensor, list[str]]:
-    """An image file as a tensor [channels, resolution, resolution] in [-1, 1], and notes on
-    what was converted to get there."""
-    from huashi.data.folder import fit_square, to_l_or_rgb
-
+    """An image file as a tensor [channels, resolution, resolution] in [-1, 1] (read by
+    :func:`huashi.images.read_image`), and notes on what was converted to get there."""
     path = Path(path)
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = ImageOps.exif_transpose(opened) or opened
-            image = to_l_or_rgb(image)
-    except FileNotFoundError:
-        raise HuashiError(f"image {path} does not exist.") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise HuashiError(
-            f"cannot read {path} as an image ({error}): pass a PNG, JPEG or WebP file."
-        ) from None
+    image = images.read_image(path, channels, resolution)
     notes = []
     want = "L" if channels == 1 else "RGB"
     if image.mode != want:
         notes.append(
             f"{path.name}: converted {image.mode} to {want} (the run has {channels} channel(s))"
         )
-        image = image.convert(want)
     if image.size != (resolution, resolution):
         w, h = image.size
         crop = " centre-cropped to a square and" if w != h else ""
         notes.append(f"{path.name}: {w}x{h}{crop} resized to {resolution}x{resolution}")
-        image = fit_square(image, resolution)
-    array = np.asarray(image, dtype=np.float32).reshape(resolution, resolution, channels)
-    return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0, notes
+    return image.unit_range(), notes
 
 
 def load_autoencoder(

@@ -1,5 +1,5 @@
 """Image-to-image with a trained run (Pix2Pix): translate image files, and measure a run on its
-held-out pairs (M3: L1, PSNR, SSIM against the identity baseline, input vs target)."""
+held-out pairs (L1, PSNR, SSIM against the identity baseline, input vs target)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from huashi.errors import HuashiError
-from huashi.images import make_grid, save_png, to_pil
+from huashi.images import make_grid, read_image, save_png, to_pil
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import LoadedRun, load_run
 
@@ -52,30 +52,17 @@ def _input_files(inputs: str | Path | list) -> list[tuple[Path, Path]]:
 
 
 def load_image(path: Path, resolution: int, channels: int) -> tuple[torch.Tensor, list[str]]:
-    """One image file as [C, resolution, resolution] in [-1, 1], the way folder datasets are
-    read (transparency on white, centre-cropped to a square, Lanczos); notes say what changed."""
-    from PIL import Image
-
-    from huashi.data.folder import DECODE_ERRORS, fit_square, to_l_or_rgb
-
+    """One image file as [C, resolution, resolution] in [-1, 1], read the one way
+    (:func:`huashi.images.read_image`); notes say what changed."""
+    image = read_image(path, channels, resolution)
     notes = []
-    try:
-        with Image.open(path) as img:
-            img.load()
-            image = to_l_or_rgb(img)
-            if image.size != (resolution, resolution):
-                w, h = image.size
-                notes.append(f"{path.name}: {w}x{h} -> {resolution}x{resolution}")
-                image = fit_square(image, resolution)
-            mode = "L" if channels == 1 else "RGB"
-            if image.mode != mode:
-                notes.append(f"{path.name}: {image.mode} -> {mode}")
-                image = image.convert(mode)
-    except DECODE_ERRORS as error:
-        raise HuashiError(f"cannot read {path} as an image ({error}).") from None
-    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    pixels = pixels.view(resolution, resolution, channels).permute(2, 0, 1)
-    return pixels.float() / 127.5 - 1.0, notes
+    if image.size != (resolution, resolution):
+        w, h = image.size
+        notes.append(f"{path.name}: {w}x{h} -> {resolution}x{resolution}")
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode != mode:
+        notes.append(f"{path.name}: {image.mode} -> {mode}")
+    return image.unit_range(), notes
 
 
 def _loaded(run: str | Path | LoadedRun, checkpoint: str | Path | None, device: str) -> LoadedRun:

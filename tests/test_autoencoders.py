@@ -15,14 +15,11 @@ from huashi.families import DataInfo, get_family
 from huashi.families.autoencoder import compute_latent_scale
 from huashi.images import read_params
 from huashi.interpolate import interpolate, read_image
-from huashi.models.autoencoder.losses import (
-    kl_to_standard_normal,
-    lerp,
-    reconstruction_error,
-    reparameterize,
-    slerp,
-)
-from huashi.models.autoencoder.patchgan import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from huashi.latent_paths import lerp, slerp
+from huashi.losses.autoencoder import kl_to_standard_normal, reconstruction_error
+from huashi.losses.gan import hinge_d_loss, hinge_g_loss
+from huashi.models.autoencoder.gaussian import reparameterize
+from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.runs import load_run
 from huashi.training.loop import TrainConfig, Trainer
 

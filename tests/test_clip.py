@@ -11,11 +11,10 @@ from metrics_helpers import trained_clip
 from huashi.data import load_dataset
 from huashi.errors import HuashiError
 from huashi.families import DataInfo
-from huashi.families.classifier import ClassifierFamily
-from huashi.families.clip import CLIPFamily
+from huashi.families.classifier import ClassifierFamily, ClassifierFamilyConfig
+from huashi.families.clip import CLIPFamily, CLIPFamilyConfig
 from huashi.features import caption_top1, load_features, retrieve, zero_shot
-from huashi.models.features.classifier import ClassifierConfig
-from huashi.models.features.clip import CLIPConfig, contrastive_loss
+from huashi.losses.clip import contrastive_loss
 
 
 def test_contrastive_loss_is_symmetric_cross_entropy_without_duplicates() -> None:
@@ -62,14 +61,14 @@ def test_clip_retrieves_held_out_captions_far_above_chance(clip_run) -> None:
 def test_feature_families_refuse_wrong_data_and_sampling() -> None:
     no_captions = DataInfo(channels=1, resolution=16, num_classes=10)
     with pytest.raises(HuashiError, match="captioned"):
-        CLIPFamily.check_data(no_captions, CLIPConfig())
+        CLIPFamily.check_data(no_captions, CLIPFamilyConfig())
     with pytest.raises(HuashiError, match="labelled"):
-        ClassifierFamily.check_data(DataInfo(channels=3, resolution=16), ClassifierConfig())
-    family = ClassifierFamily(ClassifierConfig(width=8), no_captions, torch.device("cpu"))
+        ClassifierFamily.check_data(DataInfo(channels=3, resolution=16), ClassifierFamilyConfig())
+    family = ClassifierFamily(ClassifierFamilyConfig(width=8), no_captions, torch.device("cpu"))
     with pytest.raises(HuashiError, match="features, not images"):
         family.generate([0])
     with pytest.raises(HuashiError, match="text_input"):
-        CLIPConfig(text_input="words")
+        CLIPFamilyConfig(text_input="words")
 
 
 def test_clip_command_labels_image_files_like_the_api(clip_run, tmp_path, capsys) -> None:

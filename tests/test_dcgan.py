@@ -7,7 +7,7 @@ from torch import nn
 
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext
-from huashi.families.dcgan import DCGAN
+from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator
 
 CPU = torch.device("cpu")
@@ -32,7 +32,7 @@ def test_shapes_at_every_power_of_two(resolution):
 
 def test_weights_start_from_normal_0_002():
     torch.manual_seed(0)
-    family = DCGAN(DCGANConfig(), DataInfo(3, 64), CPU)
+    family = DCGAN(DCGANFamilyConfig(), DataInfo(3, 64), CPU)
     convs = [
         m.weight for m in family.modules["generator"].modules() if isinstance(m, nn.ConvTranspose2d)
     ]
@@ -46,7 +46,7 @@ def test_weights_start_from_normal_0_002():
 
 
 def test_seed_optimizer_settings():
-    family = DCGAN(DCGANConfig(), DataInfo(1, 32), CPU)
+    family = DCGAN(DCGANFamilyConfig(), DataInfo(1, 32), CPU)
     for optimizer in family.optimizers.values():
         assert isinstance(optimizer, torch.optim.Adam)
         assert optimizer.param_groups[0]["lr"] == 2e-4
@@ -55,7 +55,7 @@ def test_seed_optimizer_settings():
 
 def test_rejects_resolution_that_is_not_a_power_of_two():
     with pytest.raises(HuashiError, match="power-of-two"):
-        DCGAN.check_data(DataInfo(3, 48), DCGANConfig())
+        DCGAN.check_data(DataInfo(3, 48), DCGANFamilyConfig())
 
 
 def test_step_logs_the_bce_losses_of_the_seed():
@@ -63,7 +63,7 @@ def test_step_logs_the_bce_losses_of_the_seed():
     D sees an all-real batch (label 1) and an all-fake batch (label 0); G's loss is the
     non-saturating -log D(G(z))."""
     torch.manual_seed(0)
-    family = DCGAN(DCGANConfig(g_width=4, d_width=4, lr=0.0), DataInfo(3, 16), CPU)
+    family = DCGAN(DCGANFamilyConfig(g_width=4, d_width=4, lr=0.0), DataInfo(3, 16), CPU)
     G, D = family.modules["generator"], family.modules["discriminator"]
     real = torch.rand(6, 3, 16, 16) * 2 - 1
     ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(3))
@@ -81,7 +81,7 @@ def test_step_logs_the_bce_losses_of_the_seed():
 
 def test_training_steps_change_both_networks():
     torch.manual_seed(0)
-    family = DCGAN(DCGANConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
+    family = DCGAN(DCGANFamilyConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
     before = {k: [p.clone() for p in m.parameters()] for k, m in family.modules.items()}
     ctx = StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(0))
     family.train_step({"image": torch.rand(4, 3, 16, 16) * 2 - 1}, ctx)
@@ -93,7 +93,7 @@ def test_training_steps_change_both_networks():
 
 def test_same_seed_same_image_at_any_batch_size():
     torch.manual_seed(0)
-    family = DCGAN(DCGANConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
+    family = DCGAN(DCGANFamilyConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
     family.train_step(
         {"image": torch.rand(4, 3, 16, 16) * 2 - 1},
         StepContext(0, CPU, "fp32", 1, torch.Generator()),

@@ -1,5 +1,6 @@
-"""F3: every sampler against the exact denoiser of Gaussian data, DDIM inversion, and single
-steps cross-checked with diffusers' schedulers."""
+"""Every sampler against the exact denoiser of Gaussian data, DDIM inversion, and every sampler
+(DDPM, DDIM, DPM-Solver++(2M), Euler, Heun) cross-checked step by step with diffusers'
+schedulers."""
 
 import pytest
 import torch
@@ -13,7 +14,14 @@ from huashi.diffusion.samplers import (
     strength_start,
     trailing_timesteps,
 )
-from huashi.diffusion.schedules import at, make_betas, make_schedule
+from huashi.diffusion.schedules import (
+    alphas_cumprod,
+    at,
+    linear_betas,
+    make_betas,
+    make_schedule,
+    sigmas,
+)
 from huashi.errors import HuashiError
 
 D = 4  # data dimension, seen by the samplers as [1, 2, 2] images
@@ -141,6 +149,115 @@ def test_dpm_solver_pp_2m_matches_diffusers(steps):
         assert torch.allclose(trajectory[i], x, atol=1e-4, rtol=1e-4), i  # every step agrees
         x = scheduler.step(toy_model(x, torch.full((3,), float(t))), t, x).prev_sample
     assert torch.allclose(ours, x, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("steps", [10, 12])
+def test_ddpm_matches_diffusers(steps):
+    """Ancestral DDPM (posterior variance, "fixed_small") with the same noise per step; each
+    sample draws from its own generator, so diffusers is stepped one sample at a time."""
+    from diffusers import DDPMScheduler
+
+    betas = make_betas("linear", 1000)
+    abar = make_schedule("linear", 1000)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, trained_betas=betas.numpy(), timestep_spacing="trailing",
+        clip_sample=False, variance_type="fixed_small", prediction_type="epsilon",
+    )  # fmt: skip
+    scheduler.set_timesteps(steps)
+    assert scheduler.timesteps.tolist() == trailing_timesteps(1000, steps)[:-1].long().tolist()
+    x_T = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(6))
+    trajectory = []
+    ours = sample(
+        lambda x, t: trajectory.append(x) or toy_model(x, t), x_T, abar, "ddpm", steps,
+        generators=[torch.Generator().manual_seed(s) for s in range(3)],
+    )  # fmt: skip
+    for row in range(3):
+        g = torch.Generator().manual_seed(row)
+        x = x_T[row : row + 1]
+        for i, t in enumerate(scheduler.timesteps):
+            assert torch.allclose(trajectory[i][row : row + 1], x, atol=1e-4, rtol=1e-4), (row, i)
+            eps = toy_model(x, torch.full((1,), float(t)))
+            x = scheduler.step(eps, t, x, generator=g).prev_sample
+        assert torch.allclose(ours[row : row + 1], x, atol=1e-4, rtol=1e-4), row
+
+
+def float32_table(betas):
+    """diffusers' alpha-bar table: a cumulative product in float32. Its rounding moves the
+    fractional Karras timesteps by up to 0.006 against our float64 table (so the per-step
+    states differ by up to 2e-3, the final images by 5e-5); with the same table they agree
+    to 2e-5 timesteps, which isolates the samplers themselves."""
+    table = torch.cumprod(1 - betas.float(), 0).double()
+    assert (table - alphas_cumprod(betas)).abs().max() < 1e-5
+    return table
+
+
+def karras_reference(name, betas, steps, sigma_max=None):
+    """diffusers' Euler or Heun scheduler on our grid: Karras sigmas (rho 7) from sigma_max (or
+    sigma(T-1)) down to sigma(0), then 0. "linspace" spacing makes its sigma range the whole
+    table, as ours."""
+    import diffusers
+
+    options = {"sigma_max": sigma_max} if sigma_max is not None else {}
+    scheduler = getattr(diffusers, name)(
+        num_train_timesteps=len(betas), trained_betas=betas.numpy(), use_karras_sigmas=True,
+        timestep_spacing="linspace", prediction_type="epsilon", **options,
+    )  # fmt: skip
+    scheduler.set_timesteps(steps)
+    return scheduler
+
+
+def run_reference(scheduler, x_T, first_t):
+    """Step a diffusers sigma-space scheduler from our x_T. Their state is x~ = x_t / sqrt(abar)
+    = x_t * sqrt(sigma^2 + 1) and the model sees scale_model_input(x~) = x_t. Their initial noise
+    is randn * sigma_max (init_noise_sigma, which drops the signal's share of the variance); ours
+    is x_t at the top timestep, so we hand them x_T * sqrt(sigma_max^2 + 1): the same state."""
+    x = x_T * (scheduler.sigmas[0] ** 2 + 1).sqrt()
+    seen = []
+    for t in scheduler.timesteps:
+        model_in = scheduler.scale_model_input(x, t)
+        seen.append((model_in, float(t)))
+        x = scheduler.step(toy_model(model_in, torch.full((len(x),), float(t))), t, x).prev_sample
+    assert seen[0][1] == pytest.approx(first_t, abs=1e-3)
+    return x, seen
+
+
+@pytest.mark.parametrize("steps", [4, 10])
+def test_euler_matches_diffusers(steps):
+    """The linear schedule's sigma(999) ~ 157 is capped at 80 on both sides (sigma_max)."""
+    betas = make_betas("linear", 1000)
+    abar = float32_table(betas)
+    scheduler = karras_reference("EulerDiscreteScheduler", betas, steps, sigma_max=80.0)
+    ts = karras_timesteps(abar, steps)
+    assert torch.allclose(scheduler.timesteps.double(), ts[:-1], atol=1e-4)
+    x_T = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(7))
+    calls = []
+    ours = sample(lambda x, t: calls.append((x, t)) or toy_model(x, t), x_T, abar, "euler", steps)
+    theirs, seen = run_reference(scheduler, x_T, float(ts[0]))
+    assert len(calls) == len(seen) == steps
+    for (x, t), (x_ref, t_ref) in zip(calls, seen, strict=True):
+        assert float(t[0]) == pytest.approx(t_ref, abs=1e-4)
+        assert torch.allclose(x, x_ref, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [3, 8])
+def test_heun_matches_diffusers(steps):
+    """2 * steps - 1 model calls on both sides (the last step, to sigma 0, is an Euler step).
+    diffusers' Heun has no sigma_max option, so the schedule here (betas up to 0.01, sigma(999)
+    ~ 12.5) stays below our cap of 80."""
+    betas = linear_betas(1000, 1e-4, 0.01)
+    abar = float32_table(betas)
+    assert sigmas(abar[-1:]).item() < 80
+    scheduler = karras_reference("HeunDiscreteScheduler", betas, steps)
+    x_T = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(8))
+    calls = []
+    ours = sample(lambda x, t: calls.append((x, t)) or toy_model(x, t), x_T, abar, "heun", steps)
+    theirs, seen = run_reference(scheduler, x_T, 999.0)
+    assert len(calls) == len(seen) == 2 * steps - 1
+    for (x, t), (x_ref, t_ref) in zip(calls, seen, strict=True):
+        assert float(t[0]) == pytest.approx(t_ref, abs=1e-4)
+        assert torch.allclose(x, x_ref, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
 def test_karras_grid_runs_from_sigma_max_to_the_smallest_sigma():

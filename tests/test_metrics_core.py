@@ -150,6 +150,22 @@ def test_inception_score_extremes() -> None:
         inception_score(torch.zeros(10, k), splits=10)
 
 
+def test_inception_score_with_n_not_divisible_by_the_splits_uses_every_split() -> None:
+    """N=25, 10 splits: sizes 2 or 3 (i*N//splits bounds), checked against a plain loop."""
+    logits = torch.randn(25, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    p = torch.softmax(logits, dim=1).numpy()
+    scores = []
+    for i in range(10):
+        part = p[i * 25 // 10 : (i + 1) * 25 // 10]
+        marginal = part.mean(axis=0)
+        kl = [sum(q[c] * np.log(q[c] / marginal[c]) for c in range(4)) for q in part]
+        scores.append(np.exp(np.mean(kl)))
+    result = inception_score(logits, splits=10)
+    assert result.splits == 10
+    assert result.mean == pytest.approx(np.mean(scores), rel=1e-12)
+    assert result.std == pytest.approx(np.std(scores), rel=1e-9)
+
+
 def test_clip_score_by_hand() -> None:
     images = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     texts = torch.tensor([[1.0, 0.0], [0.0, -1.0], [1.0, 0.0]])  # cos = 1, -1 (-> 0), 1/sqrt 2

@@ -16,17 +16,18 @@ from huashi import api
 from huashi.cli import main
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext
-from huashi.families.pix2pix import Pix2Pix, discriminator_loss, generator_loss
+from huashi.families.pix2pix import Pix2Pix, Pix2PixFamilyConfig
 from huashi.images import read_params
+from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.metrics.image_to_image import l1, pair_metrics, psnr, ssim
-from huashi.models.pix2pix import PatchGAN, Pix2PixConfig, UNet, receptive_field
+from huashi.models.pix2pix import PatchGAN, UNet, receptive_field
 from huashi.models.pix2pix.patchgan import layers_for, patch_size
 from huashi.runs import load_run
 from huashi.training.loop import TrainConfig, Trainer
 from huashi.translate import load_image
 
 CPU = torch.device("cpu")
-TINY = Pix2PixConfig(g_width=4, d_width=4)
+TINY = Pix2PixFamilyConfig(g_width=4, d_width=4)
 EVIDENCE_STEPS = 250
 
 
@@ -72,7 +73,7 @@ def test_unet_shapes_depth_and_skips_per_resolution(resolution):
 
 def test_unet_at_256_is_the_papers_architecture():
     with torch.device("meta"):
-        G = UNet(Pix2PixConfig(), 3, 3, 256)
+        G = UNet(Pix2PixFamilyConfig(), 3, 3, 256)
     enc = [next(m for m in b.modules() if isinstance(m, nn.Conv2d)).out_channels for b in G.encoder]
     assert enc == [64, 128, 256, 512, 512, 512, 512, 512]  # C64-C128-C256-C512-C512-...
     dec = [next(m for m in b if isinstance(m, nn.ConvTranspose2d)) for b in G.decoder]
@@ -84,7 +85,7 @@ def test_unet_at_256_is_the_papers_architecture():
 
 
 def test_patchgan_receptive_field_is_70_for_the_classic_config():
-    D = PatchGAN(Pix2PixConfig(d_width=2), 6, n_layers=3)
+    D = PatchGAN(Pix2PixFamilyConfig(d_width=2), 6, n_layers=3)
     assert receptive_field(D) == patch_size(3) == 70
     assert [receptive_field(PatchGAN(TINY, 2, n)) for n in (1, 2, 3, 4)] == [16, 34, 70, 142]
     assert [patch_size(n) for n in (1, 2, 3, 4)] == [16, 34, 70, 142]
@@ -132,7 +133,7 @@ def test_train_step_is_adversarial_plus_lambda_l1():
     """With learning rate 0 nothing moves, so the logged losses and G's gradient can be
     recomputed by hand (dropout masks replayed from the same global seed)."""
     torch.manual_seed(0)
-    config = Pix2PixConfig(g_width=4, d_width=4, lr=0.0, l1_weight=7.0)
+    config = Pix2PixFamilyConfig(g_width=4, d_width=4, lr=0.0, l1_weight=7.0)
     family = Pix2Pix(config, DataInfo(1, 16, has_targets=True, target_channels=1), CPU)
     G, D = family.modules["generator"], family.modules["discriminator"]
     data = FakePairs(n=6)
@@ -163,7 +164,9 @@ def test_train_step_is_adversarial_plus_lambda_l1():
 
 def test_seed_recipe_optimizers_and_init():
     torch.manual_seed(0)
-    family = Pix2Pix(Pix2PixConfig(), DataInfo(3, 64, has_targets=True, target_channels=3), CPU)
+    family = Pix2Pix(
+        Pix2PixFamilyConfig(), DataInfo(3, 64, has_targets=True, target_channels=3), CPU
+    )
     for optimizer in family.optimizers.values():
         assert optimizer.param_groups[0]["lr"] == 2e-4
         assert optimizer.param_groups[0]["betas"] == (0.5, 0.999)
@@ -174,11 +177,13 @@ def test_seed_recipe_optimizers_and_init():
 
 def test_unpaired_data_and_bad_sizes_are_refused_clearly():
     with pytest.raises(HuashiError, match="paired.*calligraphy.*target=PATH"):
-        Pix2Pix.check_data(DataInfo(3, 32), Pix2PixConfig())
+        Pix2Pix.check_data(DataInfo(3, 32), Pix2PixFamilyConfig())
     with pytest.raises(HuashiError, match="power-of-two"):
-        Pix2Pix.check_data(DataInfo(3, 48, has_targets=True, target_channels=3), Pix2PixConfig())
+        Pix2Pix.check_data(
+            DataInfo(3, 48, has_targets=True, target_channels=3), Pix2PixFamilyConfig()
+        )
     with pytest.raises(HuashiError, match="'batch' or 'instance'"):
-        Pix2Pix.check_data(DataInfo(1, 32, has_targets=True), Pix2PixConfig(norm="layer"))
+        Pix2Pix.check_data(DataInfo(1, 32, has_targets=True), Pix2PixFamilyConfig(norm="layer"))
     family = Pix2Pix(TINY, DataInfo(1, 16, has_targets=True, target_channels=1), CPU)
     with pytest.raises(HuashiError, match="huashi translate"):
         family.generate([0, 1])
@@ -194,7 +199,7 @@ def test_generation_is_per_image_and_seeded_only_with_test_dropout():
     plain = Pix2Pix(TINY, info, CPU)
     assert torch.equal(plain.generate([0, 1, 2], inputs=x), plain.generate([7, 8, 9], inputs=x))
     torch.manual_seed(0)
-    noisy = Pix2Pix(Pix2PixConfig(g_width=4, d_width=4, test_dropout=True), info, CPU)
+    noisy = Pix2Pix(Pix2PixFamilyConfig(g_width=4, d_width=4, test_dropout=True), info, CPU)
     rng = torch.get_rng_state()
     a = noisy.generate([5, 6, 7], inputs=x)
     assert torch.equal(torch.get_rng_state(), rng)  # the training RNG is left alone

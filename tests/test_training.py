@@ -9,8 +9,7 @@ from torch import nn
 
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext
-from huashi.families.dcgan import DCGAN
-from huashi.models.gan.dcgan import DCGANConfig
+from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from huashi.training.ema import EMA
 from huashi.training.loop import TrainConfig, Trainer, TrainingDiverged
@@ -20,7 +19,7 @@ CPU = torch.device("cpu")
 
 def make_trainer(run_dir, steps, stop_at=None, width=4, ema=0.0, precision="fp32", **options):
     torch.manual_seed(0)
-    family = DCGAN(DCGANConfig(g_width=width, d_width=width), DataInfo(3, 16), CPU)
+    family = DCGAN(DCGANFamilyConfig(g_width=width, d_width=width), DataInfo(3, 16), CPU)
     config = TrainConfig(
         steps=steps, batch_size=8, checkpoint_every=3, sample_every=4, n_fixed=4, log_every=1,
         ema=ema, precision=precision, **options,
@@ -178,7 +177,7 @@ def test_progress_outputs_are_written(tmp_path):
 
 
 def test_batch_larger_than_dataset_is_a_clear_error(tmp_path):
-    family = DCGAN(DCGANConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
+    family = DCGAN(DCGANFamilyConfig(g_width=4, d_width=4), DataInfo(3, 16), CPU)
     with pytest.raises(HuashiError, match="fewer than the batch size"):
         Trainer(family, FakeImages(n=5), TrainConfig(batch_size=8), tmp_path)
 

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from huashi.config_fields import choices_of, help_of
+
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -17,14 +19,17 @@ def flag(name: str) -> str:
 def add_dataclass_flags(
     parser: argparse.ArgumentParser, config_class: type, skip: tuple = ()
 ) -> list[str]:
-    """One flag per field, typed by the field's default; defaults are SUPPRESSed so that the
-    namespace holds only what the user typed. Returns the field names."""
+    """One flag per field, typed by the field's default, with the field's help text and valid
+    choices (its ``metadata``, see :mod:`huashi.config_fields`); defaults are SUPPRESSed so that
+    the namespace holds only what the user typed. Returns the field names."""
     names = []
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
         default = field.default if field.default is not dataclasses.MISSING else None
-        help_text = f"(default: {default})"
+        help_text = help_of(field)
+        help_text = f"{help_text} (default: {default})" if help_text else f"(default: {default})"
+        choices = choices_of(field)
         if isinstance(default, bool):
             parser.add_argument(
                 flag(field.name),
@@ -34,14 +39,18 @@ def add_dataclass_flags(
             )
         elif isinstance(default, (int, float, str)):
             parser.add_argument(
-                flag(field.name), type=type(default), default=argparse.SUPPRESS, help=help_text
+                flag(field.name),
+                type=type(default),
+                choices=choices,
+                default=argparse.SUPPRESS,
+                help=help_text,
             )
         else:
             parser.add_argument(
                 flag(field.name),
                 type=json.loads,
                 default=argparse.SUPPRESS,
-                help=help_text + " as JSON",
+                help=help_text + " as JSON" if "JSON" not in help_text else help_text,
             )
         names.append(field.name)
     return names

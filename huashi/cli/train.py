@@ -20,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model family on a dataset")
     families = train.add_subparsers(dest="family", required=True, metavar="FAMILY")
     for name, family in sorted(FAMILIES.items()):
-        parser = families.add_parser(name, help=(family.__doc__ or name).strip().splitlines()[0])
+        summary = describe(family)
+        parser = families.add_parser(name, help=summary, description=summary)
         group = parser.add_argument_group("data and run")
         group.add_argument(
             "--data", default=argparse.SUPPRESS, help="built-in dataset name or an image folder"
@@ -59,6 +60,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     resume.add_argument("--steps", type=int, help="train up to this many steps in all")
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(run=run_resume)
+
+
+def describe(family: type) -> str:
+    """A family's one-line description: the first line of its class docstring, else of its
+    module's docstring."""
+    for doc in (family.__doc__, sys.modules[family.__module__].__doc__):
+        if doc and doc.strip():
+            return doc.strip().splitlines()[0].rstrip(".") + "."
+    return family.name
 
 
 def _load_config_file(path: Path | None) -> dict:

@@ -9,18 +9,10 @@ from typing import Any
 import torch
 
 from huashi.errors import HuashiError
+from huashi.images import to_uint8 as to_uint8  # re-exported: the conversions live there
+from huashi.images import to_unit_range
 
 SPLITS = ("train", "test", "all")
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels in [0, 255] -> float32 in [-1, 1] (exactly ``x / 127.5 - 1``)."""
-    return images.to(torch.float32) / 127.5 - 1.0
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float pixels in [-1, 1] -> uint8 (rounded, clamped); inverts ``to_unit_range`` exactly."""
-    return ((images.to(torch.float32) + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

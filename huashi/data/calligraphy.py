@@ -1,4 +1,4 @@
-"""D2 calligraphy: the same CJK character in a Ming/Song font and in a Kai calligraphy font.
+"""The calligraphy dataset: the same CJK character in a Ming/Song font and in a Kai calligraphy font.
 
 ``images`` are AR PL UMing glyphs and ``targets`` the AR PL UKai glyphs of the same character
 (``reverse=True`` swaps them: Kai -> Ming). Both are grayscale, black on white, drawn at the same

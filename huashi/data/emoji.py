@@ -1,4 +1,4 @@
-"""D1 emoji: color emoji rendered from the system Noto Color Emoji font, captioned by Unicode name.
+"""The emoji dataset: color emoji rendered from the system Noto Color Emoji font, captioned by Unicode name.
 
 Every single-codepoint character of the main emoji blocks that has a Unicode name (in this
 Python's ``unicodedata``) and a glyph in the font is drawn at the font's bitmap size (109),

@@ -1,4 +1,4 @@
-"""D4 folder: any folder of images (searched recursively; hidden files and folders are ignored).
+"""The folder dataset: any folder of images (searched recursively; hidden files and folders are ignored).
 
 - Labels: when every image sits in a first-level subfolder and there are at least two of them,
   the subfolder names are the classes (sorted). ``labels=True`` demands this, ``False`` turns
@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from huashi.data.base import ImageSet, check_split
 from huashi.errors import HuashiError
+from huashi.images import read_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 METADATA = "metadata.jsonl"
 SHOW = 5  # how many file names an error or warning lists
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+DECODE_ERRORS = (HuashiError,)  # what read_image raises for a file it cannot or will not read
 
 
 def _visible(path: Path, root: Path) -> bool:
@@ -69,45 +69,10 @@ def sources(path: str | Path, target: str | Path | None = None, **_: object) -> 
     return out
 
 
-def fit_square(img: Image.Image, resolution: int) -> Image.Image:
-    """Centre-crop to a square of the shorter side, then resize with Lanczos."""
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    box = (left, top, left + side, top + side)
-    # Crop first: resize(box=...) would let the filter reach pixels outside the square.
-    return img.crop(box).resize((resolution, resolution), Image.Resampling.LANCZOS)
-
-
-def to_l_or_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow image as mode "L" (grayscale sources) or "RGB"; transparency -> white."""
-    mode = img.mode
-    if mode.startswith("I") or mode == "F":
-        values = np.asarray(img, dtype=np.float64)
-        if mode.startswith("I"):
-            values = values / 257.0  # 16-bit range -> 8-bit
-        return Image.fromarray(values.round().clip(0, 255).astype(np.uint8), "L")
-    if mode == "1":
-        return img.convert("L")
-    transparent = "transparency" in img.info or mode in ("RGBA", "LA", "PA", "La", "RGBa")
-    if transparent:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        flat = Image.alpha_composite(white, rgba).convert("RGB")
-        return flat.convert("L") if mode in ("LA", "La") else flat
-    if mode in ("L", "RGB"):
-        return img
-    return img.convert("RGB")
-
-
 def decode(path: Path, resolution: int) -> np.ndarray:
     """One image file -> uint8 [H, W] (grayscale) or [H, W, 3], square at ``resolution``."""
-    with Image.open(path) as img:
-        if img.format == "JPEG":
-            img.draft(img.mode, (resolution, resolution))  # faster decode of big JPEGs
-        img.load()
-        img = ImageOps.exif_transpose(img) or img
-        return np.asarray(fit_square(to_l_or_rgb(img), resolution))
+    pixels = read_image(path, resolution=resolution).pixels.permute(1, 2, 0).numpy()
+    return pixels[..., 0] if pixels.shape[2] == 1 else pixels
 
 
 def _read_metadata(root: Path) -> dict[Path, str]:
@@ -222,12 +187,13 @@ def load_folder(
     label_list, class_names = _labels(root, files, labels)
     captions = _captions(root, files)
 
-    images, targets, kept, skipped = [], [], [], []
+    images, targets, kept, skipped, reasons = [], [], [], [], []
     for i, path_i in enumerate(files):
         try:
             image = decode(path_i, resolution)
             pair = decode(target_files[i], resolution) if target_files else None
-        except DECODE_ERRORS:
+        except DECODE_ERRORS as error:
+            reasons.append(str(error))
             bad = path_i if target_files is None else f"{path_i} / {target_files[i]}"
             skipped.append(str(bad))
             continue
@@ -240,13 +206,14 @@ def load_folder(
         shown = ", ".join(Path(s).name for s in skipped[:SHOW])
         warnings.warn(
             f"skipped {len(skipped)} unreadable image file(s) in {root}: {shown}"
-            + (", ..." if len(skipped) > SHOW else ""),
+            + (", ..." if len(skipped) > SHOW else "")
+            + f" (first: {reasons[0]})",
             stacklevel=2,
         )
     if not images:
         raise HuashiError(
-            f"none of the {len(files)} image files in {root} could be read (e.g. "
-            f"{Path(skipped[0]).name}): check that they are valid images."
+            f"none of the {len(files)} image files in {root} could be read ({reasons[0]}): "
+            "check that they are valid images."
         )
     info: dict = {"source": str(root), "skipped": len(skipped), "skipped_files": skipped[:50]}
     if target_root:

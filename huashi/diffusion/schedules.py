@@ -1,4 +1,4 @@
-"""Noise schedules and the closed-form forward process of DDPM (F1), as pure functions.
+"""Noise schedules and the closed-form forward process of DDPM, as pure functions.
 
 Notation: ``a = alphas_cumprod[t]`` (ᾱ_t). The forward process is
 ``q(x_t | x_0) = N(sqrt(a) x_0, (1 - a) I)``, i.e. ``x_t = sqrt(a) x_0 + sqrt(1 - a) ε``.

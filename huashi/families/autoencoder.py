@@ -1,4 +1,4 @@
-"""The autoencoder families: ``ae`` (A1), ``vae`` (A2) and ``kl-vae`` (A3, for latent diffusion).
+"""The autoencoder families: ``ae`` (plain), ``vae`` and ``kl-vae`` (for latent diffusion).
 
 All three share what other code needs from an autoencoder (latent diffusion uses exactly this):
 
@@ -18,21 +18,24 @@ images, then samples of the prior N(0, I) for the VAEs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
-from huashi.models.autoencoder.autoencoder import Autoencoder, AutoencoderConfig
-from huashi.models.autoencoder.kl_autoencoder import FACTORS, KLAutoencoder, KLAutoencoderConfig
-from huashi.models.autoencoder.losses import (
+from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,
     kl_to_standard_normal,
     reconstruction_error,
 )
-from huashi.models.autoencoder.patchgan import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from huashi.losses.gan import hinge_d_loss, hinge_g_loss
+from huashi.models.autoencoder.autoencoder import Autoencoder, AutoencoderConfig
+from huashi.models.autoencoder.kl_autoencoder import FACTORS, KLAutoencoder, KLAutoencoderConfig
+from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.models.autoencoder.vae import VAE, VAEConfig
 
 #: How many training images the latent scale is measured on, and how many previews keep.
@@ -44,6 +47,33 @@ def fixed_indices(n_data: int, n: int) -> torch.Tensor:
     """``n`` dataset indices in a fixed pseudo-random order (the same for every run and resume;
     it draws from its own generator, not from the training RNG)."""
     return torch.randperm(n_data, generator=torch.Generator().manual_seed(0))[:n]
+
+
+@dataclass
+class AutoencoderFamilyConfig(AutoencoderConfig):
+    """The config of the ae family: the model's settings plus the optimizer's."""
+
+    lr: float = option(1e-3, "Adam learning rate")
+    beta1: float = option(0.9, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+
+
+@dataclass
+class VAEFamilyConfig(VAEConfig):
+    """The config of the vae family: the model's settings plus the optimizer's."""
+
+    lr: float = option(1e-3, "Adam learning rate")
+    beta1: float = option(0.9, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+
+
+@dataclass
+class KLAutoencoderFamilyConfig(KLAutoencoderConfig):
+    """The config of the kl-vae family: the model's settings plus the optimizer's."""
+
+    lr: float = option(2e-4, "Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.9, "Adam beta2")
 
 
 class AutoencoderFamily(Family):
@@ -191,14 +221,14 @@ def compute_latent_scale(family: AutoencoderFamily, dataset: Any, n: int = SCALE
 
 
 class AE(AutoencoderFamily):
-    """A1 plain conv autoencoder: deterministic vector code, reconstruction loss only"""
+    """Plain conv autoencoder: deterministic vector code, reconstruction loss only"""
 
     name = "ae"
-    config_class = AutoencoderConfig
+    config_class = AutoencoderFamilyConfig
     has_prior = False
 
     @classmethod
-    def build_model(cls, config: AutoencoderConfig, data: DataInfo) -> nn.Module:
+    def build_model(cls, config: AutoencoderFamilyConfig, data: DataInfo) -> nn.Module:
         return Autoencoder(config, data.channels, data.resolution)
 
     def mean_latent(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -217,13 +247,13 @@ class AE(AutoencoderFamily):
 
 
 class VAEFamily(AutoencoderFamily):
-    """A2 variational autoencoder: Gaussian code, reparameterization, KL to N(0, I)"""
+    """Variational autoencoder: Gaussian code, reparameterization, KL to N(0, I)"""
 
     name = "vae"
-    config_class = VAEConfig
+    config_class = VAEFamilyConfig
 
     @classmethod
-    def build_model(cls, config: VAEConfig, data: DataInfo) -> nn.Module:
+    def build_model(cls, config: VAEFamilyConfig, data: DataInfo) -> nn.Module:
         return VAE(config, data.channels, data.resolution)
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
@@ -242,12 +272,14 @@ class VAEFamily(AutoencoderFamily):
 
 
 class KLVAEFamily(AutoencoderFamily):
-    """A3 KL autoencoder for latent diffusion: spatial latent, small KL, optional PatchGAN"""
+    """KL autoencoder for latent diffusion: spatial latent, small KL, optional PatchGAN"""
 
     name = "kl-vae"
-    config_class = KLAutoencoderConfig
+    config_class = KLAutoencoderFamilyConfig
 
-    def __init__(self, config: KLAutoencoderConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(
+        self, config: KLAutoencoderFamilyConfig, data: DataInfo, device: torch.device
+    ) -> None:
         super().__init__(config, data, device)
         if config.adversarial:
             disc = PatchDiscriminator(data.channels, config.disc_width, config.disc_layers)
@@ -257,11 +289,11 @@ class KLVAEFamily(AutoencoderFamily):
             )
 
     @classmethod
-    def build_model(cls, config: KLAutoencoderConfig, data: DataInfo) -> nn.Module:
+    def build_model(cls, config: KLAutoencoderFamilyConfig, data: DataInfo) -> nn.Module:
         return KLAutoencoder(config, data.channels, data.resolution)
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: KLAutoencoderConfig) -> None:
+    def check_data(cls, data: DataInfo, config: KLAutoencoderFamilyConfig) -> None:
         super().check_data(data, config)
         if config.factor not in FACTORS:
             raise HuashiError(

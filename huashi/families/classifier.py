@@ -8,24 +8,37 @@ feature network for FID/KID/precision-recall and its softmax gives the Inception
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.models.features.classifier import Classifier, ClassifierConfig
+
+
+@dataclass
+class ClassifierFamilyConfig(ClassifierConfig):
+    """The config of the classifier family: the model's settings plus the optimizer's (and the loss's)."""
+
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
 
 
 class ClassifierFamily(Family):
     """Small conv classifier on labelled data: an in-domain feature network (FID, IS)."""
 
     name = "classifier"
-    config_class = ClassifierConfig
+    config_class = ClassifierFamilyConfig
     makes_images = False
 
-    def __init__(self, config: ClassifierConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(
+        self, config: ClassifierFamilyConfig, data: DataInfo, device: torch.device
+    ) -> None:
         super().__init__(config, data, device)
         net = Classifier(config, data.channels, data.resolution, data.num_classes).to(device)
         self.modules = {"classifier": net}
@@ -36,7 +49,7 @@ class ClassifierFamily(Family):
         }
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: ClassifierConfig) -> None:
+    def check_data(cls, data: DataInfo, config: ClassifierFamilyConfig) -> None:
         if data.num_classes < 2:
             raise HuashiError(
                 "a classifier needs labelled data with at least 2 classes: use --data mnist, "

@@ -1,4 +1,4 @@
-"""``huashi train clip``: contrastive image–text training (O1) on captioned data.
+"""``huashi train clip``: contrastive image–text training on captioned data.
 
 The image encoder and the text projection learn, the text encoder (all-MiniLM-L6-v2) stays
 frozen; loss = symmetric InfoNCE with a learned temperature. It makes features, not images
@@ -10,13 +10,16 @@ score; on its own it labels images zero-shot from prompts and retrieves images/c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
-from huashi.models.features.clip import CLIP, CLIPConfig, contrastive_loss
+from huashi.losses.clip import contrastive_loss
+from huashi.models.features.clip import CLIP, CLIPConfig
 from huashi.text.encoder import TextEncoder, load_text_encoder
 
 _ENCODERS: dict[tuple[str, str], TextEncoder] = {}
@@ -30,14 +33,22 @@ def shared_text_encoder(spec: str, device: torch.device) -> TextEncoder:
     return _ENCODERS[key]
 
 
+@dataclass
+class CLIPFamilyConfig(CLIPConfig):
+    """The config of the CLIP family: the model's settings plus the optimizer's."""
+
+    lr: float = option(1e-3, "AdamW learning rate")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+
+
 class CLIPFamily(Family):
     """Contrastive image-text model on captioned data: in-domain features and CLIP score."""
 
     name = "clip"
-    config_class = CLIPConfig
+    config_class = CLIPFamilyConfig
     makes_images = False
 
-    def __init__(self, config: CLIPConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(self, config: CLIPFamilyConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
         self.text_encoder = shared_text_encoder(config.text_encoder, device)
         model = CLIP(config, data.channels, data.resolution, self.text_encoder.dim).to(device)
@@ -49,7 +60,7 @@ class CLIPFamily(Family):
         }
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: CLIPConfig) -> None:
+    def check_data(cls, data: DataInfo, config: CLIPFamilyConfig) -> None:
         if not data.has_captions:
             raise HuashiError(
                 "CLIP trains on captioned images: use --data shapes or --data emoji, or a folder "

@@ -7,23 +7,34 @@ G step: non-saturating loss, G tries to make D call its fakes real (label 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
+
+
+@dataclass
+class DCGANFamilyConfig(DCGANConfig):
+    """The config of the DCGAN family: the model's settings plus the optimizer's."""
+
+    lr: float = option(2e-4, "Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
 
 
 class DCGAN(Family):
     name = "dcgan"
-    config_class = DCGANConfig
+    config_class = DCGANFamilyConfig
     ema_targets = ("generator",)
 
-    def __init__(self, config: DCGANConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(self, config: DCGANFamilyConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
         generator = Generator(config, data.channels, data.resolution)
         discriminator = Discriminator(config, data.channels, data.resolution)
@@ -46,7 +57,7 @@ class DCGAN(Family):
         return [DoctorCallback("nsgan")]
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: DCGANConfig) -> None:
+    def check_data(cls, data: DataInfo, config: DCGANFamilyConfig) -> None:
         r = data.resolution
         if r < 16 or r & (r - 1):
             raise HuashiError(
@@ -66,22 +77,17 @@ class DCGAN(Family):
             with torch.no_grad():
                 fake = G(self._noise(len(real), ctx.generator))
             real_logits, fake_logits = D(real).float(), D(fake).float()
-            loss_real = F.binary_cross_entropy_with_logits(
-                real_logits, torch.ones_like(real_logits)
-            )
-            loss_fake = F.binary_cross_entropy_with_logits(
-                fake_logits, torch.zeros_like(fake_logits)
-            )
+            loss = bce_d_loss(real_logits, fake_logits)
             logged = {
-                "d_loss": (loss_real + loss_fake).item(),
+                "d_loss": loss.item(),
                 "d_real": torch.sigmoid(real_logits).mean().item(),
                 "d_fake": torch.sigmoid(fake_logits).mean().item(),
             }
-            return loss_real + loss_fake, logged
+            return loss, logged
 
         def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             logits = D(G(self._noise(len(chunk["image"]), ctx.generator))).float()
-            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            loss = nonsaturating_g_loss(logits)
             return loss, {"g_loss": loss.item()}
 
         logged = ctx.update(opt_d, batch, d_loss)

@@ -1,5 +1,5 @@
-"""Diffusion (F1-F6): DDPM training of a U-Net in pixel space, or in the latent space of a frozen
-autoencoder run (latent diffusion, F5), unconditional or conditioned on classes or text with
+"""Diffusion: DDPM training of a U-Net in pixel space, or in the latent space of a frozen
+autoencoder run (latent diffusion), unconditional or conditioned on classes or text with
 classifier-free guidance.
 
 Training step: x_0 (the image, or ``latent_scale ·`` its autoencoder latent), t ~ U{0..T-1},
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from huashi.config_fields import option
 from huashi.diffusion import samplers
 from huashi.diffusion.inputs import load_init, load_mask
 from huashi.diffusion.schedules import (
@@ -33,12 +34,11 @@ from huashi.diffusion.schedules import (
     eps_from_v,
     eps_from_x0,
     make_schedule,
-    min_snr_weight,
-    v_from_eps,
     x0_from_eps,
 )
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig
 
 CONDITIONS = ("none", "class", "text")
@@ -47,36 +47,50 @@ CONDITIONS = ("none", "class", "text")
 @dataclass
 class DiffusionConfig:
     # the U-Net
-    base_channels: int = 64
-    channel_mults: tuple[int, ...] = (1, 2, 2)
-    res_blocks: int = 2
-    attention_resolutions: tuple[int, ...] = (16,)
-    heads: int = 4
-    dropout: float = 0.0
-    norm_groups: int = 32
+    base_channels: int = option(64, "U-Net channels at full resolution")
+    channel_mults: tuple[int, ...] = option(
+        (1, 2, 2), "U-Net width multiplier per level, as a JSON list"
+    )
+    res_blocks: int = option(2, "residual blocks per U-Net level")
+    attention_resolutions: tuple[int, ...] = option(
+        (16,), "resolutions (px) with self-attention, as a JSON list"
+    )
+    heads: int = option(4, "attention heads")
+    dropout: float = option(0.0, "dropout in the residual blocks")
+    norm_groups: int = option(32, "GroupNorm groups")
     # the diffusion process and its loss
-    schedule: str = "cosine"
-    timesteps: int = 1000
-    prediction: str = "eps"
-    loss_weighting: str = "none"
-    min_snr_gamma: float = 5.0
+    schedule: str = option("cosine", "noise schedule", choices=SCHEDULES)
+    timesteps: int = option(1000, "training timesteps T")
+    prediction: str = option(
+        "eps", "what the U-Net predicts: the noise (eps) or v", choices=PREDICTIONS
+    )
+    loss_weighting: str = option("none", "per-timestep loss weighting", choices=LOSS_WEIGHTINGS)
+    min_snr_gamma: float = option(5.0, "gamma of the min-SNR weighting")
     # sampling in pixel space: clip the predicted x_0 to [-1, 1] at every step (as DDPM does)
-    clip_denoised: bool = True
+    clip_denoised: bool = option(
+        True, "clip the predicted x_0 to [-1, 1] at every sampling step (pixel space)"
+    )
     # conditioning (classifier-free guidance)
-    condition: str = "none"
-    cond_dropout: float = 0.1
-    text_encoder: str = "minilm"
-    text_length: int = 32
+    condition: str = option("none", "condition for classifier-free guidance", choices=CONDITIONS)
+    cond_dropout: float = option(
+        0.1, "probability of dropping the condition in training (for guidance)"
+    )
+    text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
+    text_length: int = option(32, "tokens per caption")
     # latent diffusion: the folder of a trained autoencoder run ("" = pixel space)
-    latent: str = ""
+    latent: str = option(
+        "", "folder of a trained autoencoder run: latent diffusion ('' = pixel space)"
+    )
     # optimizer
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    lr: float = option(2e-4, "AdamW learning rate")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    grad_clip: float = option(1.0, "clip the gradient norm to this (0 = off)")
     # defaults for generate() and the progress grids
-    sampler: str = "ddim"
-    sample_steps: int = 50
-    guidance: float = 3.0
+    sampler: str = option(
+        "ddim", "default sampler of generate() and the preview grids", choices=samplers.SAMPLERS
+    )
+    sample_steps: int = option(50, "default sampling steps")
+    guidance: float = option(3.0, "default classifier-free guidance scale")
 
 
 def load_autoencoder(path: str, device: torch.device) -> Any:
@@ -260,13 +274,9 @@ class Diffusion(Family):
             a = self._abar32[t].view(-1, 1, 1, 1)
             x_t = add_noise(x0, noise, a)
             pred = unet(x_t, t.float(), **self._train_condition(chunk, g)).float()
-            target = noise if config.prediction == "eps" else v_from_eps(x0, noise, a)
-            per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
-            if config.loss_weighting == "min-snr":
-                per_sample = per_sample * min_snr_weight(
-                    a.flatten(), config.prediction, config.min_snr_gamma
-                )
-            loss = per_sample.mean()
+            loss = diffusion_loss(
+                pred, x0, noise, a, config.prediction, config.loss_weighting, config.min_snr_gamma
+            )
             return loss, {"loss": loss.item()}
 
         optimizer.zero_grad(set_to_none=True)

@@ -1,5 +1,5 @@
-"""The general GAN family: every G2 loss and regularizer, the seed's stability kit (G3),
-DiffAugment and EMA for small data (G4), and class- or text-conditional GANs (G5).
+"""The general GAN family: every loss and regularizer of losses/gan.py, the seed's stability kit,
+DiffAugment and EMA for small data, and class- or text-conditional GANs.
 
 One training step is ``d_steps`` discriminator updates then one generator update:
 
@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from huashi.augment import diff_augment, parse_policy
+from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
@@ -42,41 +43,71 @@ D_BATCHES = ("separate", "mixed")
 
 @dataclass
 class GANConfig:
-    arch: str = "dcgan"  # dcgan | resnet
-    loss: str = "nsgan"  # hinge | bce | nsgan | wgan | wgan-gp | lsgan
-    z_dim: int = 100
-    g_width: int = 64
-    d_width: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_optimizer: str = "adam"  # adam | sgd (the seed's "Adam for G, SGD for D")
-    d_steps: int = 1  # D updates per G update (on the same real batch, fresh fakes)
+    arch: str = option(
+        "dcgan", "architecture: DCGAN convolutions or SNGAN-style residual blocks", choices=ARCHS
+    )
+    loss: str = option("nsgan", "adversarial loss", choices=tuple(LOSSES))
+    z_dim: int = option(100, "length of the noise vector z")
+    g_width: int = option(64, "channels of the generator's last hidden layer (ngf)")
+    d_width: int = option(64, "channels of the discriminator's first layer (ndf)")
+    lr_g: float = option(2e-4, "generator learning rate")
+    lr_d: float = option(2e-4, "discriminator learning rate")
+    beta1: float = option(0.5, "Adam beta1 (both networks)")
+    beta2: float = option(0.999, "Adam beta2 (both networks)")
+    d_optimizer: str = option(
+        "adam",
+        "discriminator optimizer (sgd: the seed's 'Adam for G, SGD for D')",
+        choices=D_OPTIMIZERS,
+    )
+    d_steps: int = option(1, "D updates per G update (on the same real batch, fresh fakes)")
     # regularizers
-    gp_weight: float | None = None  # None: 10 for wgan-gp, else 0
-    r1_weight: float = 0.0  # gamma; the penalty is gamma/2 * E||grad D(x)||^2
-    r1_every: int = 16  # lazy R1: applied every r1_every D steps, scaled by r1_every
-    clip: float = 0.01  # WGAN weight clipping (loss wgan only)
-    spectral_norm: bool = False  # on every D layer
-    # stability kit (G3)
-    norm: str = "batch"  # G's normalization: batch | instance | none
-    d_norm: str = "auto"  # auto: batch (dcgan) or none (resnet); instance with penalties
-    upsample: str = "convtranspose"  # convtranspose | pixelshuffle
-    label_smoothing: bool = False
-    real_label_range: tuple[float, float] = (0.7, 1.2)
-    fake_label_range: tuple[float, float] = (0.0, 0.3)
-    label_flip: float = 0.0  # probability of swapping a sample's real/fake target in D's loss
-    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at step 0 ...
-    instance_noise_steps: int = 2000  # ... annealed linearly to 0 at this step
-    dropout: float = 0.0  # in G, on at train and test time
-    d_batches: str = "separate"  # separate all-real / all-fake batches, or mixed
-    # small data (G4)
-    diffaugment: str = ""  # e.g. "color,translation,cutout"
-    # conditional (G5)
-    condition: str = "none"  # none | class | text
-    cond_dim: int = 128
-    text_encoder: str = "minilm"  # or a local Hugging Face folder
+    gp_weight: float | None = option(
+        None, "WGAN-GP gradient penalty weight (unset: 10 for wgan-gp, else 0)"
+    )
+    r1_weight: float = option(
+        0.0, "R1 penalty gamma: gamma/2 * E||grad D(x)||^2 on real images (0 = off)"
+    )
+    r1_every: int = option(16, "lazy R1: applied every this many D steps, scaled by it")
+    clip: float = option(0.01, "WGAN weight clipping limit (loss wgan only)")
+    spectral_norm: bool = option(False, "spectral normalization on every discriminator layer")
+    # stability kit
+    norm: str = option("batch", "generator normalization", choices=NORMS)
+    d_norm: str = option(
+        "auto",
+        "discriminator normalization (auto: batch for dcgan, none for resnet)",
+        choices=("auto", *NORMS),
+    )
+    upsample: str = option("convtranspose", "generator upsampling", choices=UPSAMPLES)
+    label_smoothing: bool = option(
+        False, "draw D's targets from the real/fake label ranges (bce, nsgan, lsgan)"
+    )
+    real_label_range: tuple[float, float] = option(
+        (0.7, 1.2), "range of smoothed targets for real images, as JSON [low, high]"
+    )
+    fake_label_range: tuple[float, float] = option(
+        (0.0, 0.3), "range of smoothed targets for fake images, as JSON [low, high]"
+    )
+    label_flip: float = option(
+        0.0, "probability of swapping a sample's real/fake target in D's loss"
+    )
+    instance_noise: float = option(
+        0.0, "std of Gaussian noise on D's inputs at step 0, annealed to 0"
+    )
+    instance_noise_steps: int = option(2000, "step at which the instance noise reaches 0")
+    dropout: float = option(0.0, "dropout in the generator, on at training and sampling time")
+    d_batches: str = option(
+        "separate",
+        "D sees separate all-real and all-fake batches, or mixed ones",
+        choices=D_BATCHES,
+    )
+    # small data
+    diffaugment: str = option(
+        "", "DiffAugment policy for small data, e.g. color,translation,cutout"
+    )
+    # conditional
+    condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
+    cond_dim: int = option(128, "width of the label or text embedding")
+    text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
 
     def __post_init__(self) -> None:
         for name, value, valid in (

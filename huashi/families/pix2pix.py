@@ -16,13 +16,16 @@ which the checkpoints keep, so a resumed run continues exactly.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.images import convert_channels
+from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
 from huashi.models.pix2pix.patchgan import PatchGAN, layers_for
@@ -34,34 +37,27 @@ PAIRED_DATA_HINT = (
 )
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """0.5 * (BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)), averaged over patches."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return 0.5 * (real + fake)
+@dataclass
+class Pix2PixFamilyConfig(Pix2PixConfig):
+    """The config of the Pix2Pix family: the model's settings plus the optimizer's."""
 
-
-def generator_loss(
-    fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor, l1_weight: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, adversarial, L1): BCE(D(x, G(x)), 1) + l1_weight * mean |G(x) - y|."""
-    adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    l1 = (fake - target).abs().mean()
-    return adversarial + l1_weight * l1, adversarial, l1
+    lr: float = option(2e-4, "Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
 
 
 class Pix2Pix(Family):
     """Pix2Pix: U-Net generator + PatchGAN, adversarial + lambda * L1 on paired images."""
 
     name = "pix2pix"
-    config_class = Pix2PixConfig
+    config_class = Pix2PixFamilyConfig
     ema_targets = ("generator",)
     paired_data = True
     condition_kind = "image"
     n_preview = 8  # pairs in the progress grid, two (input | output | target) per row
     preview_nrow = 6
 
-    def __init__(self, config: Pix2PixConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(self, config: Pix2PixFamilyConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
         out_channels = data.target_channels or data.channels
         n_layers = config.d_layers or layers_for(data.resolution)
@@ -81,7 +77,7 @@ class Pix2Pix(Family):
         self.preview_pairs: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def check_data(cls, data: DataInfo, config: Pix2PixConfig) -> None:
+    def check_data(cls, data: DataInfo, config: Pix2PixFamilyConfig) -> None:
         if not data.has_targets:
             raise HuashiError(
                 f"Pix2Pix learns from paired images (an input and its target), but this dataset "
@@ -186,15 +182,9 @@ class Pix2Pix(Family):
 
 def side_by_side(inputs: torch.Tensor, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Interleave to [input_0, output_0, target_0, input_1, ...], all with the outputs'
-    channels (grayscale repeated to RGB, RGB averaged to grayscale)."""
-    channels = outputs.shape[1]
+    channels (:func:`huashi.images.convert_channels`)."""
 
     def fit(images: torch.Tensor) -> torch.Tensor:
-        images = images.to(outputs.device, outputs.dtype)
-        if images.shape[1] == channels:
-            return images
-        if images.shape[1] == 1:
-            return images.expand(-1, channels, -1, -1)
-        return images.mean(dim=1, keepdim=True)
+        return convert_channels(images.to(outputs.device, outputs.dtype), outputs.shape[1])
 
     return torch.stack([fit(inputs), outputs, fit(target)], dim=1).flatten(0, 1)

@@ -1,4 +1,4 @@
-"""GAN losses (G2) and regularizers as small pure functions of discriminator logits.
+"""GAN losses and regularizers as small pure functions of discriminator logits.
 
 Every loss has a D side ``d_loss(real_logits, fake_logits)`` and a G side ``g_loss(fake_logits)``
 (the logits of G's fakes, computed with gradients through G). ``LOSSES`` maps the names the

@@ -1,4 +1,4 @@
-"""M3 image-to-image metrics: L1, PSNR and SSIM between outputs and their targets.
+"""Image-to-image metrics: L1, PSNR and SSIM between outputs and their targets.
 
 Pure functions on batches [B, C, H, W] in ``value_range`` (huashi's [-1, 1] by default, or
 (0, 1)). Images are first mapped to [0, 1], so L1 is a fraction of the full range, PSNR uses a

@@ -2,7 +2,8 @@
 
     IS = exp( E_x KL( p(y|x) || p(y) ) ),  p(y) = mean of p(y|x) over the split,
 
-reported as mean ± std over ``splits`` equal splits. It rewards confident (sharp) and diverse
+reported as mean ± std over ``splits`` splits: split i holds samples ``i*N//splits`` up to
+``(i+1)*N//splits``, so N need not be divisible by ``splits`` (the sizes differ by at most one). It rewards confident (sharp) and diverse
 predictions: its maximum is the number of classes. With huashi's in-domain classifier the
 classes are the dataset's own (digits, shapes), so the score means something for that data.
 """
@@ -29,7 +30,9 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> InceptionScore:
     require_samples("Inception score", len(logits), 2 * splits, f"{splits} splits of 2 or more")
     log_p = torch.log_softmax(logits.detach().double().cpu(), dim=1)
     scores = []
-    for part in log_p.chunk(splits):
+    n = len(log_p)
+    for i in range(splits):
+        part = log_p[i * n // splits : (i + 1) * n // splits]
         log_marginal = torch.logsumexp(part, dim=0) - math.log(len(part))
         kl = (part.exp() * (part - log_marginal)).sum(dim=1).mean()
         scores.append(float(kl.exp()))

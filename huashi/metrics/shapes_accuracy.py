@@ -1,4 +1,4 @@
-"""Exact prompt fidelity on the ``shapes`` dataset (M2): read shape, color, size, position and
+"""Exact prompt fidelity on the ``shapes`` dataset: read shape, color, size, position and
 background back from an image's pixels and compare them with the prompt's attributes.
 
 The reader is pixel-exact, not learned: it is checked on the dataset's own images, where it gets

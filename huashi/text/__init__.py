@@ -1,4 +1,4 @@
-"""Text side of huashi: the frozen text encoder that conditions generators on captions (F5)."""
+"""Text side of huashi: the frozen text encoder that conditions generators on captions."""
 
 from huashi.text.encoder import (
     DEFAULT_NAME,

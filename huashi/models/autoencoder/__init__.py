@@ -1,1 +1,1 @@
-"""Autoencoders: A1 plain conv autoencoder, A2 VAE, A3 KL autoencoder for latent diffusion."""
+"""Autoencoders: the plain conv autoencoder, the VAE, and the KL autoencoder for latent diffusion."""

@@ -1,4 +1,4 @@
-"""A1: the plain convolutional autoencoder with a deterministic vector latent.
+"""The plain convolutional autoencoder with a deterministic vector latent.
 
 Encoder: strided 4x4 convolutions halve the size and double the channels down to 4x4, then a
 linear layer to the latent z (``z_dim`` numbers). Decoder: the mirror image: a linear layer to
@@ -15,16 +15,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from huashi.config_fields import option
+from huashi.losses.autoencoder import RECONSTRUCTIONS
+
 
 @dataclass
 class AutoencoderConfig:
-    z_dim: int = 64  # numbers in the latent code
-    width: int = 32  # channels after the first convolution; doubled at each 2x downsampling
-    max_width: int = 256
-    recon: str = "l2"  # reconstruction loss: "l1" or "l2"
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
+    z_dim: int = option(64, "numbers in the latent code")
+    width: int = option(32, "channels after the first convolution; doubled per downsampling")
+    max_width: int = option(256, "cap on the channels")
+    recon: str = option("l2", "reconstruction loss", choices=RECONSTRUCTIONS)
 
 
 def stages(resolution: int) -> int:

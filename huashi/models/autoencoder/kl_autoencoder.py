@@ -1,6 +1,6 @@
-"""A3: the KL autoencoder that latent diffusion works in (Rombach et al. 2022, "AutoencoderKL").
+"""The KL autoencoder that latent diffusion works in (Rombach et al. 2022, "AutoencoderKL").
 
-Unlike the A1/A2 vector codes, the latent is an image itself: [z_channels, R/f, R/f] with a
+Unlike the vector codes of the plain autoencoder and the VAE, the latent is an image itself: [z_channels, R/f, R/f] with a
 downsampling factor f (4 or 8). The encoder is a stack of residual blocks with a strided
 convolution per 2x downsampling; it outputs a mean and a log-variance per latent element. The
 decoder mirrors it with nearest-neighbour upsampling. A very small KL weight (1e-6 by default)
@@ -19,28 +19,29 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from huashi.models.autoencoder.losses import reparameterize
+from huashi.config_fields import option
+from huashi.losses.autoencoder import RECONSTRUCTIONS
+from huashi.models.autoencoder.gaussian import reparameterize
 
 FACTORS = (4, 8)
 
 
 @dataclass
 class KLAutoencoderConfig:
-    z_channels: int = 4
-    factor: int = 4  # spatial downsampling factor f: 4 or 8
-    width: int = 32  # channels at full resolution; doubled per downsampling, capped at max_width
-    max_width: int = 128
-    res_blocks: int = 1  # residual blocks per resolution
-    recon: str = "l1"  # "l1" or "l2"
-    kl_weight: float = 1e-6  # weight of the KL sum against the reconstruction sum per image
-    adversarial: bool = False  # add a PatchGAN discriminator ("VAE+GAN")
-    adv_weight: float = 0.1  # weight of the generator's adversarial loss
-    adv_start: int = 0  # training step at which the adversarial term starts
-    disc_width: int = 64
-    disc_layers: int = 2  # strided layers: 2 suits 16-64 px; 3 is the 70x70 PatchGAN
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.9
+    z_channels: int = option(4, "latent channels")
+    factor: int = option(4, "spatial downsampling factor", choices=FACTORS)
+    width: int = option(32, "channels at full resolution; doubled per downsampling up to max_width")
+    max_width: int = option(128, "cap on the channels")
+    res_blocks: int = option(1, "residual blocks per resolution")
+    recon: str = option("l1", "reconstruction loss", choices=RECONSTRUCTIONS)
+    kl_weight: float = option(1e-6, "weight of the KL sum against the reconstruction sum per image")
+    adversarial: bool = option(False, "add a PatchGAN discriminator (VAE+GAN)")
+    adv_weight: float = option(0.1, "weight of the decoder's adversarial loss")
+    adv_start: int = option(0, "training step at which the adversarial term starts")
+    disc_width: int = option(64, "channels of the discriminator's first layer")
+    disc_layers: int = option(
+        2, "strided discriminator layers: 2 suits 16-64 px, 3 is the 70x70 PatchGAN"
+    )
 
 
 def _norm(channels: int) -> nn.GroupNorm:

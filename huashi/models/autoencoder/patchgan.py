@@ -1,4 +1,5 @@
-"""A small PatchGAN discriminator (Isola et al. 2017) for the "VAE+GAN" term of the KL autoencoder.
+"""A small PatchGAN discriminator (Isola et al. 2017) for the "VAE+GAN" term of the KL autoencoder
+(trained with the hinge loss of :mod:`huashi.losses.gan`).
 
 Strided 4x4 convolutions with LeakyReLU(0.2) (GroupNorm after the first), then a 4x4 convolution
 to one logit per patch: D judges whether each local patch looks real, which sharpens textures
@@ -34,13 +35,3 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
-
-
-def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Discriminator hinge loss: mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))."""
-    return torch.relu(1.0 - real_logits).mean() + torch.relu(1.0 + fake_logits).mean()
-
-
-def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Generator (decoder) adversarial loss: -mean(D(fake))."""
-    return -fake_logits.mean()

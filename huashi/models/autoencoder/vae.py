@@ -1,4 +1,4 @@
-"""A2: the variational autoencoder (Kingma & Welling 2014).
+"""The variational autoencoder (Kingma & Welling 2014).
 
 The encoder of ``autoencoder.py`` outputs 2 * z_dim numbers: the mean and the log-variance of a
 diagonal Gaussian q(z | x). Training samples z from it by reparameterization and adds the KL
@@ -14,22 +14,23 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from huashi.config_fields import option
+from huashi.losses.autoencoder import RECONSTRUCTIONS
 from huashi.models.autoencoder.autoencoder import ConvDecoder, ConvEncoder
-from huashi.models.autoencoder.losses import reparameterize
+from huashi.models.autoencoder.gaussian import reparameterize
 
 
 @dataclass
 class VAEConfig:
-    z_dim: int = 64
-    width: int = 32
-    max_width: int = 256
-    recon: str = "l2"  # "l1" or "l2"
+    z_dim: int = option(64, "numbers in the latent code")
+    width: int = option(32, "channels after the first convolution; doubled per downsampling")
+    max_width: int = option(256, "cap on the channels")
+    recon: str = option("l2", "reconstruction loss", choices=RECONSTRUCTIONS)
     # loss = reconstruction error per pixel + kl_weight * KL per pixel. With "l2" this is the
     # negative ELBO of a Gaussian decoder with variance kl_weight / 2 (up to a constant and scale).
-    kl_weight: float = 0.02
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
+    kl_weight: float = option(
+        0.02, "weight of the KL term per pixel (l2: a Gaussian decoder of variance kl_weight/2)"
+    )
 
 
 class VAE(nn.Module):

@@ -1,1 +1,1 @@
-"""The diffusion U-Net (F2)."""
+"""The diffusion U-Net."""

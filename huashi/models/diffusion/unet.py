@@ -1,4 +1,4 @@
-"""The diffusion U-Net (F2), sized by :class:`UNetConfig`; reads top to bottom.
+"""The diffusion U-Net, sized by :class:`UNetConfig`; reads top to bottom.
 
 x_t [B, C, R, R] and timesteps t [B] (float) -> a prediction shaped like x_t (ε or v).
 

@@ -11,15 +11,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from huashi.config_fields import option
 from huashi.models.features.encoder import ConvEncoder
 
 
 @dataclass
 class ClassifierConfig:
-    width: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
+    width: int = option(32, "encoder channels at full resolution")
 
 
 class Classifier(nn.Module):

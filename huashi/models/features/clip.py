@@ -1,6 +1,6 @@
 """A small CLIP (Radford et al. 2021) for one dataset: a conv image encoder and a trainable
 projection on top of the frozen text encoder (all-MiniLM-L6-v2), trained with the symmetric
-InfoNCE loss and a learned temperature.
+InfoNCE loss (:mod:`huashi.losses.clip`) and a learned temperature.
 
 The text side reads either the sentence vector (``text_input="pooled"``) or the token states
 through a learned attention pooling (``"tokens"``); either way a 2-layer MLP projects it into
@@ -16,20 +16,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.models.features.encoder import ConvEncoder
 
 
 @dataclass
 class CLIPConfig:
-    width: int = 32
-    embed_dim: int = 128
-    text_hidden: int = 256
-    text_input: str = "pooled"  # "pooled" | "tokens"
-    text_encoder: str = "minilm"
-    temperature: float = 0.07  # initial; learned (as log 1/T, capped at 100)
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    width: int = option(32, "image encoder channels at full resolution")
+    embed_dim: int = option(128, "width of the shared embedding")
+    text_hidden: int = option(256, "hidden width of the text projection")
+    text_input: str = option(
+        "pooled",
+        "text side: the sentence vector, or the token states with attention pooling",
+        choices=("pooled", "tokens"),
+    )
+    text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
+    temperature: float = option(
+        0.07, "initial softmax temperature (learned as log 1/T, capped at 100)"
+    )
 
     def __post_init__(self) -> None:
         if self.text_input not in ("pooled", "tokens"):
@@ -77,15 +82,3 @@ class CLIP(nn.Module):
 
     def scale(self) -> torch.Tensor:
         return self.log_scale.clamp(max=math.log(100.0)).exp()
-
-
-def contrastive_loss(
-    image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor, same: torch.Tensor
-) -> torch.Tensor:
-    """Symmetric InfoNCE. ``same[i, j]`` is True when captions i and j are identical: every
-    matching caption counts as a positive (the target spreads evenly over them)."""
-    logits = scale * image_emb @ text_emb.T
-    target = same.float() / same.float().sum(dim=1, keepdim=True)
-    image_to_text = torch.sum(-target * logits.log_softmax(dim=1), dim=1).mean()
-    text_to_image = torch.sum(-target * logits.T.log_softmax(dim=1), dim=1).mean()
-    return (image_to_text + text_to_image) / 2

@@ -20,17 +20,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from huashi.config_fields import option
 from huashi.models.gan.layers import AlwaysDropout, Condition, norm_layer, upsample_layer
 
 
 @dataclass
 class DCGANConfig:
-    z_dim: int = 100
-    g_width: int = 64  # channels of the generator's last hidden layer ("ngf")
-    d_width: int = 64  # channels of the discriminator's first layer ("ndf")
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    z_dim: int = option(100, "length of the noise vector z")
+    g_width: int = option(64, "channels of the generator's last hidden layer (ngf)")
+    d_width: int = option(64, "channels of the discriminator's first layer (ndf)")
 
 
 def _stages(resolution: int) -> int:
