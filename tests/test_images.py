@@ -107,8 +107,8 @@ def test_the_resize_rule_is_centre_crop_then_lanczos_or_stretch(tmp_path):
 
 def test_every_caller_reads_files_through_the_one_reader(tmp_path):
     """Data folders, img2img, translate, interpolate and the clip command give the same pixels
-    for the same file as read_image: one EXIF, mode and resize rule for all."""
-    from huashi.cli.clip import read_images
+    for the same file as read_image: one EXIF, mode and resize rule for all (api.clip_labels
+    reads through translate.load_image)."""
     from huashi.data.folder import load_folder
     from huashi.diffusion.inputs import load_init
     from huashi.interpolate import read_image as interpolate_read
@@ -124,7 +124,6 @@ def test_every_caller_reads_files_through_the_one_reader(tmp_path):
         assert torch.equal(load_init(path, channels, 16)[0], want)
         assert torch.equal(load_image(path, 16, channels)[0], want)
         assert torch.equal(interpolate_read(path, channels, 16)[0], want)
-        assert torch.equal(read_images([path], channels, 16)[0], want)
     assert torch.equal(load_folder(folder, resolution=16).images[0], read_image(path, 3, 16).pixels)
 
 

@@ -28,7 +28,6 @@ from huashi.training.checkpoint import (
 from huashi.training.device import autocast
 from huashi.training.ema import EMA
 
-
 #: What a family can condition its images on (see :attr:`Family.condition`).
 CONDITIONS = ("none", "class", "text", "image")
 
