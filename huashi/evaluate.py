@@ -197,9 +197,22 @@ def _min_count(net: FeatureNet, dim: int, pr_k: int, is_splits: int) -> tuple[in
     return need[what], what
 
 
+def default_features(run: LoadedRun) -> str:
+    """The shipped reference network of the run's dataset, so scores compare across runs."""
+    from huashi.zoo import reference_features
+
+    spec = reference_features(str(run.config.data["spec"]))
+    if spec is None:
+        raise HuashiError(
+            f"no reference feature network ships for '{run.config.data['spec']}': pass --features "
+            "clip:RUN or classifier:RUN (train one with huashi train clip/classifier)."
+        )
+    return spec
+
+
 def evaluate(
     run: str | Path | LoadedRun,
-    features: str | FeatureNet,
+    features: str | FeatureNet | None = None,
     n: int = 5000,
     seed: int = 0,
     split: str | None = None,
@@ -225,6 +238,7 @@ def evaluate(
             f"{loaded.run_dir} is a '{loaded.config.family}' run: it makes features, not images, "
             "so there is nothing to evaluate. Pass the run of an image generator."
         )
+    features = default_features(loaded) if features is None else features
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
     info = loaded.config.data_info
     probe = torch.zeros(1, info["channels"], info["resolution"], info["resolution"])
