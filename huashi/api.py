@@ -147,6 +147,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     callbacks: Sequence[Callable] = (),
+    recipe: str | None = None,
     **train_options: Any,
 ) -> TrainResult:
     """Train a model family on a dataset into the run folder ``out``.
@@ -154,8 +155,14 @@ def train(
     ``model`` holds the family's config fields, ``train_options`` the :class:`TrainConfig`
     fields. With ``resume=True`` the run continues from its newest checkpoint, exactly as if it
     had never stopped; only schedule fields (``steps``, intervals, device) may change.
+    ``recipe`` names a shipped recipe (:func:`recipes`) whose settings fill in what is not given.
     """
     from huashi.data import load_dataset
+
+    if recipe is not None and not resume:
+        family, data, resolution, model, data_options, train_options = _apply_recipe(
+            recipe, family, data, resolution, model, data_options, train_options
+        )
 
     run_dir = Path(out)
     unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
@@ -318,6 +325,41 @@ class _Tally:
         if self.progress is not None and (done, total) != self.shown:
             self.shown = (done, total)
             self.progress(done, total, message)
+
+
+def _apply_recipe(
+    name: str,
+    family: str | None,
+    data: str | None,
+    resolution: int | None,
+    model: dict[str, Any] | None,
+    data_options: dict[str, Any] | None,
+    train_options: dict[str, Any],
+) -> tuple:
+    """The recipe's settings, overridden by whatever the caller gave explicitly."""
+    from huashi.recipes import get_recipe
+
+    chosen = get_recipe(name)
+    if family not in (None, chosen.family):
+        raise HuashiError(
+            f"the recipe {name} trains a '{chosen.family}' model, not '{family}': drop the "
+            "family or choose another recipe (huashi recipes)."
+        )
+    return (
+        chosen.family,
+        data or chosen.data,
+        resolution or chosen.resolution,
+        chosen.model | (model or {}),
+        chosen.data_options | (data_options or {}),
+        chosen.train_options() | train_options,
+    )
+
+
+def recipes() -> list:
+    """The shipped recipes (:class:`huashi.recipes.Recipe`), by dataset and budget."""
+    from huashi.recipes import list_recipes
+
+    return list_recipes()
 
 
 @dataclass
@@ -561,7 +603,7 @@ class EvalResult:
 
 def evaluate(
     run: str | Path | LoadedRun,
-    features: str,
+    features: str | None = None,
     n: int = 5000,
     seed: int = 0,
     *,
@@ -572,7 +614,8 @@ def evaluate(
     **settings: Any,
 ) -> EvalResult:
     """Measure ``run`` on ``n`` generated images with the feature network ``features``
-    (``classifier:RUN``, ``clip:RUN`` or ``inception:WEIGHTS``) against its real data, with
+    (``classifier:RUN``, ``clip:RUN`` or ``inception:WEIGHTS``; default: the dataset's shipped
+    reference network, ``zoo:reference-<dataset>``) against its real data, with
     every registered metric that applies; ``options`` are sampling options (e.g. steps).
     ``settings`` go to :func:`huashi.evaluate.evaluate` (split, batch_size, kid_subsets,
     kid_subset_size, pr_k, is_splits, cache, save). ``progress`` counts the generated images."""

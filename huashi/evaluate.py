@@ -262,9 +262,22 @@ def _metric_inputs(
     return inputs
 
 
+def default_features(run: LoadedRun) -> str:
+    """The shipped reference network of the run's dataset, so scores compare across runs."""
+    from huashi.zoo import reference_features
+
+    spec = reference_features(str(run.config.data["spec"]))
+    if spec is None:
+        raise HuashiError(
+            f"no reference feature network ships for '{run.config.data['spec']}': pass --features "
+            "clip:RUN or classifier:RUN (train one with huashi train clip/classifier)."
+        )
+    return spec
+
+
 def evaluate(
     run: str | Path | LoadedRun,
-    features: str | FeatureNet,
+    features: str | FeatureNet | None = None,
     n: int = 5000,
     seed: int = 0,
     split: str | None = None,
@@ -288,6 +301,7 @@ def evaluate(
     ``progress(done, n, message)`` counts the generated images."""
     options = dict(options or {})
     loaded = _image_run(run, checkpoint, device)
+    features = default_features(loaded) if features is None else features
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
     dim = _feature_dim(net, loaded)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from huashi import __version__
+from huashi import __version__, zoo
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, Family, get_family
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
@@ -44,7 +44,7 @@ class RunConfig:
 
     @classmethod
     def load(cls, run_dir: Path) -> RunConfig:
-        path = Path(run_dir) / CONFIG_FILE
+        path = zoo.resolve(run_dir) / CONFIG_FILE
         if not path.exists():
             raise HuashiError(
                 f"{run_dir} is not a huashi run folder (no {CONFIG_FILE}): pass the --out folder "
@@ -84,8 +84,9 @@ class LoadedRun:
 def load_run(
     run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto"
 ) -> LoadedRun:
-    """Load a run's newest checkpoint (or ``checkpoint``) for sampling, with EMA weights if any."""
-    run_dir = Path(run_dir)
+    """Load a run's newest checkpoint (or ``checkpoint``) for sampling, with EMA weights if any.
+    ``run_dir`` may name a shipped model as ``zoo:NAME``."""
+    run_dir = zoo.resolve(run_dir)
     config = RunConfig.load(run_dir)
     path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
     if path is None:

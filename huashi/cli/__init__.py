@@ -18,10 +18,12 @@ from huashi.cli import (
     doctor,
     interpolate,
     paint,
+    recipes,
     sample,
     studio,
     train,
     translate,
+    zoo,
 )
 from huashi.cli import eval as eval_command
 from huashi.errors import HuashiError
@@ -38,6 +40,8 @@ COMMANDS = [
     data,
     doctor,
     studio,
+    recipes,
+    zoo,
 ]
 
 
@@ -53,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        argv = train.with_recipe_family(list(sys.argv[1:] if argv is None else argv))
+    except HuashiError as error:
+        print(f"huashi: error: {error}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0

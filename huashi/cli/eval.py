@@ -17,8 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument(
         "--features",
-        required=True,
-        help="feature network: clip:RUN, classifier:RUN or inception:PATH_TO_WEIGHTS",
+        help="feature network: clip:RUN, classifier:RUN or inception:PATH_TO_WEIGHTS "
+        "(default: the dataset's shipped reference network, zoo:reference-DATASET)",
     )
     parser.add_argument("--n", type=int, default=5000, help="generated samples (default: 5000)")
     parser.add_argument("--seed", type=int, default=0, help="first seed; sample i uses seed+i")

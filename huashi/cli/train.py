@@ -48,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             type=Path,
             help="JSON file with 'model', 'train', 'data' sections; flags override it",
         )
+        group.add_argument(
+            "--recipe", help="a named recipe (huashi recipes) whose settings the flags override"
+        )
         group.add_argument("--quiet", action="store_true", help="no progress bar")
         _TRAIN_FIELDS[:] = add_dataclass_flags(parser.add_argument_group("training"), TrainConfig)
         model_fields = add_dataclass_flags(
@@ -69,6 +72,19 @@ def describe(family: type) -> str:
         if doc and doc.strip():
             return doc.strip().splitlines()[0].rstrip(".") + "."
     return family.name
+
+
+def with_recipe_family(argv: list[str]) -> list[str]:
+    """``train --recipe NAME ...`` -> ``train FAMILY --recipe NAME ...``: the recipe names the
+    family, so the family's own flags parse as usual."""
+    if len(argv) < 2 or argv[0] != "train" or not argv[1].startswith("--recipe"):
+        return argv
+    name = argv[1].partition("=")[2] or (argv[2] if len(argv) > 2 else "")
+    if not name:
+        return argv
+    from huashi.recipes import get_recipe
+
+    return ["train", get_recipe(name).family, *argv[1:]]
 
 
 def _load_config_file(path: Path | None) -> dict:
@@ -95,6 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
         data_options=data_options,
         resume=args.resume,
         progress=not args.quiet,
+        recipe=args.recipe,
         **train_options,
     )
     return _report(result)

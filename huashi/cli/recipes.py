@@ -1,0 +1,32 @@
+"""``huashi recipes``: the shipped training recipes, with what each scored when measured."""
+
+from __future__ import annotations
+
+import argparse
+
+from huashi import api
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("recipes", help="list the named training recipes")
+    parser.set_defaults(run=run_recipes)
+
+
+def _measured(values: dict | None) -> str:
+    if not values:
+        return "not measured yet"
+    shown = [
+        f"{key} {values[key]}" for key in ("fid", "held_out_l1", "train_minutes") if key in values
+    ]
+    return ", ".join(shown) or "measured"
+
+
+def run_recipes(args: argparse.Namespace) -> int:
+    print(f"{'recipe':<30} {'family':<10} {'data':<12} {'px':>4} {'min':>5}  measured")
+    for recipe in api.recipes():
+        print(
+            f"{recipe.name:<30} {recipe.family:<10} {recipe.data:<12} {recipe.resolution:>4} "
+            f"{recipe.budget_minutes:>5g}  {_measured(recipe.measured)}"
+        )
+    print("train one with: huashi train --recipe NAME --out RUN (flags beside it override it)")
+    return 0

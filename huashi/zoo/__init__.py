@@ -1,0 +1,139 @@
+"""The zoo: small trained models shipped inside huashi, usable right after set-up.
+
+Each zoo entry is a folder here (or under ``$HUASHI_ZOO``) laid out like a run folder —
+``config.json``, ``checkpoints/step-N.safetensors`` + ``.json`` with the weights only (fp16),
+``samples.png`` — plus ``card.json``: what it is, the recipe and seed that made it, its scores
+and the sha256 of its weights. Anything that takes a run folder takes ``zoo:NAME``:
+
+    huashi sample zoo:emoji-gan --n 16
+    huashi eval RUN            # uses zoo:reference-<dataset> as the feature network when present
+
+Feature networks for the metrics live here too, named ``reference-<dataset>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from huashi.errors import HuashiError
+from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+PREFIX = "zoo:"
+CARD = "card.json"
+
+
+def zoo_root() -> Path:
+    """The folder of the zoo: ``$HUASHI_ZOO`` when set, else the one shipped in the package."""
+    env = os.environ.get("HUASHI_ZOO")
+    return Path(env).expanduser() if env else Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    path: Path
+    family: str
+    description: str
+    recipe: str | None = None
+    seed: int | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+
+
+def list_zoo() -> list[ZooEntry]:
+    """Every zoo entry that has a card, by name."""
+    root = zoo_root()
+    if not root.is_dir():
+        return []
+    return [_entry(folder) for folder in sorted(root.iterdir()) if (folder / CARD).is_file()]
+
+
+def _entry(folder: Path) -> ZooEntry:
+    try:
+        card = json.loads((folder / CARD).read_text())
+        return ZooEntry(path=folder, **card)
+    except (OSError, json.JSONDecodeError, TypeError) as error:
+        raise HuashiError(f"the zoo entry {folder} is damaged ({error}).") from None
+
+
+def is_zoo(spec: str | Path) -> bool:
+    return str(spec).startswith(PREFIX)
+
+
+def resolve(spec: str | Path) -> Path:
+    """``zoo:NAME`` -> its folder; any other path is returned unchanged."""
+    if not is_zoo(spec):
+        return Path(spec)
+    name = str(spec)[len(PREFIX) :]
+    folder = zoo_root() / name
+    if not (folder / CARD).is_file():
+        names = ", ".join(e.name for e in list_zoo()) or "none are installed"
+        raise HuashiError(f"there is no zoo model {name!r}: choose one of {names} (huashi zoo).")
+    return folder
+
+
+def weights_sha256(folder: Path) -> str:
+    checkpoint = latest_checkpoint(folder / "checkpoints")
+    if checkpoint is None:
+        raise HuashiError(f"the zoo entry {folder} has no weights.")
+    return hashlib.sha256(checkpoint.with_suffix(".safetensors").read_bytes()).hexdigest()
+
+
+def add_to_zoo(
+    run_dir: str | Path,
+    name: str,
+    description: str,
+    recipe: str | None = None,
+    seed: int | None = None,
+    scores: dict[str, Any] | None = None,
+    root: str | Path | None = None,
+) -> ZooEntry:
+    """Copy a trained run into the zoo: its config, its newest weights (modules and EMA only,
+    floating tensors in fp16, no optimizer or RNG state), its latest grid, and a card."""
+    run_dir = Path(run_dir)
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if checkpoint is None:
+        raise HuashiError(f"{run_dir} has no checkpoint to put in the zoo: train it first.")
+    folder = Path(root or zoo_root()) / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copy(run_dir / "config.json", folder / "config.json")
+    if (run_dir / "samples.png").exists():
+        shutil.copy(run_dir / "samples.png", folder / "samples.png")
+    tensors, meta = load_checkpoint(checkpoint)
+    weights = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in tensors.items()
+        if key.startswith(("modules/", "ema/"))
+    }
+    kept = {k: meta[k] for k in ("family", "step", "images_seen", "train_seconds") if k in meta}
+    kept["optimizers"] = {}
+    kept |= {k: v for k, v in meta.items() if k == "preview_captions"}
+    save_checkpoint(folder / "checkpoints", int(meta["step"]), weights, kept, keep_last=1)
+    config = json.loads((folder / "config.json").read_text())
+    card = {
+        "name": name,
+        "family": config["family"],
+        "description": description,
+        "recipe": recipe,
+        "seed": seed,
+        "scores": scores or {},
+        "sha256": weights_sha256(folder),
+    }
+    (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return _entry(folder)
+
+
+def reference_features(dataset: str) -> str | None:
+    """The shipped feature network for a built-in dataset, as a ``--features`` spec, or None."""
+    folder = zoo_root() / f"reference-{dataset}"
+    if not (folder / CARD).is_file():
+        return None
+    return f"{_entry(folder).family}:{folder}"

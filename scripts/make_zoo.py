@@ -1,0 +1,75 @@
+"""Train a zoo entry by its recipe at a fixed seed, measure it, and put it in huashi/zoo/.
+
+    python scripts/make_zoo.py reference-mnist --recipe mnist-classifier-reference
+    python scripts/make_zoo.py emoji-gan --recipe emoji-gan-10min --n 1000
+
+A feature network (clip, classifier) records its real-vs-real FID floor: the FID between two
+disjoint halves of its dataset, the best any painter can score with it. A painter records the
+in-domain FID/KID/precision/recall of ``--n`` samples against its dataset, measured with the
+dataset's reference network (``zoo:reference-<dataset>``) when one is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from huashi import api, zoo
+from huashi.data import load_dataset
+from huashi.evaluate import evaluate
+from huashi.features import load_features
+from huashi.metrics.fid import fid
+from huashi.recipes import get_recipe
+
+CHECK_N = 200  # the small n at which tests/test_zoo.py re-measures every shipped painter
+
+
+def real_floor(kind: str, run_dir: Path, data: str, resolution: int, n: int, seed: int) -> dict:
+    """FID between two disjoint halves (n each at most) of the dataset, under this network."""
+    net = load_features(f"{kind}:{run_dir}")
+    dataset = load_dataset(data, resolution=resolution)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    half = min(n, len(dataset) // 2)
+    a = net.features(dataset.batch(order[:half])["image"])
+    b = net.features(dataset.batch(order[half : 2 * half])["image"])
+    return {"floor_fid": round(fid(a, b), 4), "floor_n": half}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="zoo name, e.g. emoji-gan or reference-emoji")
+    parser.add_argument("--recipe", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=int, default=1000, help="samples for the scores")
+    parser.add_argument("--work", type=Path, default=Path("runs/zoo-build"))
+    parser.add_argument("--root", type=Path, help="zoo folder (default: huashi/zoo)")
+    args = parser.parse_args()
+
+    recipe = get_recipe(args.recipe)
+    run_dir = args.work / args.name
+    # by steps alone, so the entry is the same whatever the machine's speed or load
+    result = api.train(run_dir, recipe=recipe.name, seed=args.seed, max_minutes=0, progress=True)
+    scores: dict = {"steps": result.step}
+    if recipe.family in ("clip", "classifier"):
+        scores |= real_floor(
+            recipe.family, run_dir, recipe.data, recipe.resolution, args.n, args.seed
+        )
+    else:
+        features = zoo.reference_features(recipe.data)
+        if features is not None:
+            record = evaluate(run_dir, features, n=args.n, seed=args.seed)
+            m = record["metrics"]
+            scores |= {"fid": round(m["fid"], 3), "kid": round(m["kid"]["mean"], 4),
+                       "precision": round(m["precision"], 3), "recall": round(m["recall"], 3),
+                       "n": args.n, "features": f"zoo:reference-{recipe.data}"}  # fmt: skip
+            check = evaluate(run_dir, features, n=CHECK_N, seed=args.seed, save=False)
+            scores |= {"fid_check": round(check["metrics"]["fid"], 3), "fid_check_n": CHECK_N}
+    entry = zoo.add_to_zoo(run_dir, args.name, recipe.description, recipe.name, args.seed, scores,
+                           args.root)  # fmt: skip
+    print(f"zoo:{entry.name} written to {entry.path}: {scores}")
+
+
+if __name__ == "__main__":
+    main()

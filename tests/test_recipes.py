@@ -1,0 +1,83 @@
+"""Recipes: every shipped one is valid; a recipe fills in a run's settings and flags override it."""
+
+import dataclasses
+import json
+
+import pytest
+
+from huashi import api, recipes
+from huashi.cli import main
+from huashi.errors import HuashiError
+from huashi.families import get_family
+from huashi.recipes import Recipe, get_recipe, list_recipes
+from huashi.training.loop import TrainConfig
+
+TINY = {
+    "name": "tiny-dcgan", "description": "a test recipe", "family": "dcgan", "data": "shapes",
+    "resolution": 16, "budget_minutes": 2, "model": {"z_dim": 8, "g_width": 8, "d_width": 8},
+    "train": {"steps": 3, "batch_size": 8, "sample_every": 100, "n_fixed": 4},
+    "data_options": {"n": 32}, "measured": None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", list_recipes(), ids=lambda r: r.name)
+def test_every_shipped_recipe_is_a_valid_configuration(recipe):
+    family = get_family(recipe.family)
+    family.make_config(recipe.model)  # unknown or invalid options raise
+    config = TrainConfig(**recipe.train_options())
+    assert config.max_minutes == recipe.budget_minutes > 0
+    assert config.steps >= 1
+    if recipe.measured is not None:
+        assert "machine" in recipe.measured or "source" in recipe.measured
+
+
+@pytest.fixture
+def tiny_recipes(tmp_path, monkeypatch):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "tiny-dcgan.json").write_text(json.dumps(TINY))
+    monkeypatch.setattr(recipes, "FOLDER", folder)
+    return folder
+
+
+def test_a_recipe_fills_in_the_run_and_explicit_options_override_it(tiny_recipes, tmp_path):
+    result = api.train(tmp_path / "run", recipe="tiny-dcgan", steps=2, progress=False)
+    assert result.step == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["family"] == "dcgan"
+    assert config["data"] == {"spec": "shapes", "resolution": 16, "options": {"n": 32}}
+    assert (config["model"]["z_dim"], config["model"]["g_width"]) == (8, 8)
+    assert config["train"]["batch_size"] == 8 and config["train"]["steps"] == 2
+    assert config["train"]["max_minutes"] == 2
+
+
+def test_the_cli_takes_a_recipe_without_a_family(tiny_recipes, tmp_path, capsys):
+    assert main(["train", "--recipe", "tiny-dcgan", "--out", str(tmp_path / "r"), "--quiet",
+                 "--g-width", "4"]) == 0  # fmt: skip
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["g_width"] == 4 and config["model"]["d_width"] == 8
+    assert config["train"]["steps"] == 3
+    assert main(["recipes"]) == 0
+    assert "tiny-dcgan" in capsys.readouterr().out
+
+
+def test_a_recipe_of_another_family_or_an_unknown_name_is_refused(tiny_recipes, tmp_path, capsys):
+    with pytest.raises(HuashiError, match="trains a 'dcgan' model"):
+        api.train(tmp_path / "x", family="gan", recipe="tiny-dcgan")
+    with pytest.raises(HuashiError, match="unknown recipe 'nope'.*tiny-dcgan"):
+        get_recipe("nope")
+    assert main(["train", "--recipe", "nope", "--out", str(tmp_path / "y")]) == 2
+    assert "unknown recipe" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+
+
+def test_a_damaged_recipe_file_is_named(tiny_recipes):
+    (tiny_recipes / "broken.json").write_text("{not json")
+    with pytest.raises(HuashiError, match="broken.json is damaged"):
+        list_recipes()
+
+
+def test_recipe_fields_are_plain_json():
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    for recipe in list_recipes():
+        assert set(json.loads((recipes.FOLDER / f"{recipe.name}.json").read_text())) <= fields

@@ -1,0 +1,92 @@
+"""The zoo: a run copied into the zoo loads as ``zoo:NAME`` and paints (almost) as the run did."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from huashi import api, zoo
+from huashi.cli import main
+from huashi.errors import HuashiError
+from huashi.evaluate import default_features
+from huashi.training.checkpoint import latest_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("zoo") / "run"
+    api.train(
+        run, family="dcgan", data="shapes", resolution=16, data_options={"n": 32},
+        model={"z_dim": 8, "g_width": 8, "d_width": 8}, steps=4, batch_size=8,
+        sample_every=100, n_fixed=4, progress=False,
+    )  # fmt: skip
+    return run
+
+
+@pytest.fixture
+def zoo_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUASHI_ZOO", str(tmp_path / "zoo"))
+    return tmp_path / "zoo"
+
+
+def test_a_zoo_entry_paints_like_its_run_from_fp16_weights(tiny_run, zoo_root, capsys):
+    entry = zoo.add_to_zoo(tiny_run, "tiny", "a test painter", recipe=None, seed=0,
+                           scores={"fid": 1.0})  # fmt: skip
+    weights = latest_checkpoint(entry.path / "checkpoints").with_suffix(".safetensors")
+    tensors = load_file(str(weights))
+    assert tensors and all(k.startswith(("modules/", "ema/")) for k in tensors)
+    assert all(v.dtype == torch.float16 for v in tensors.values() if v.is_floating_point())
+    assert entry.sha256 == zoo.weights_sha256(entry.path)
+
+    original = api.sample(tiny_run, n=6, seed=3).images
+    shipped = api.sample("zoo:tiny", n=6, seed=3).images
+    again = api.sample("zoo:tiny", n=6, seed=3).images
+    assert torch.equal(shipped, again)  # deterministic
+    assert (shipped - original).abs().max() < 0.05  # fp16 weights: close, not identical
+    assert not torch.equal(shipped[0], shipped[1])
+
+    assert [e.name for e in zoo.list_zoo()] == ["tiny"]
+    assert main(["zoo"]) == 0
+    assert "zoo:tiny" in capsys.readouterr().out
+
+
+def test_a_zoo_painting_regenerates_from_its_png(tiny_run, zoo_root, tmp_path):
+    zoo.add_to_zoo(tiny_run, "tiny", "a test painter")
+    result = api.sample("zoo:tiny", n=2, seed=5, out=tmp_path / "grid.png")
+    again = api.regenerate(result.files[1], tmp_path / "again.png")
+    from PIL import Image
+
+    assert Image.open(again).tobytes() == Image.open(result.files[1]).tobytes()
+
+
+def test_an_unknown_zoo_name_lists_what_is_there(tiny_run, zoo_root):
+    zoo.add_to_zoo(tiny_run, "tiny", "a test painter")
+    with pytest.raises(HuashiError, match="no zoo model 'nope'.*tiny"):
+        api.sample("zoo:nope", n=1)
+
+
+def test_eval_uses_the_datasets_reference_network_or_says_what_to_pass(tiny_run, zoo_root):
+    loaded = api.load_run(tiny_run)
+    with pytest.raises(HuashiError, match="no reference feature network ships for 'shapes'"):
+        default_features(loaded)
+    (zoo_root / "reference-shapes").mkdir(parents=True)
+    card = {"name": "reference-shapes", "family": "classifier", "description": "test"}
+    (zoo_root / "reference-shapes" / "card.json").write_text(json.dumps(card))
+    assert default_features(loaded) == f"classifier:{zoo_root / 'reference-shapes'}"
+
+
+SHIPPED = [e for e in zoo.list_zoo() if e.scores.get("fid_check") is not None]
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)
+def test_every_shipped_painter_still_scores_what_its_card_says(entry):
+    """Each shipped painter loads, paints deterministically and scores within 10 % of the FID
+    recorded on its card at the card's small n."""
+    from huashi.evaluate import evaluate
+
+    a = api.sample(f"zoo:{entry.name}", n=4, seed=0).images
+    assert torch.equal(a, api.sample(f"zoo:{entry.name}", n=4, seed=0).images)
+    n = entry.scores["fid_check_n"]
+    record = evaluate(f"zoo:{entry.name}", entry.scores["features"], n=n, save=False)
+    assert record["metrics"]["fid"] == pytest.approx(entry.scores["fid_check"], rel=0.10)
