@@ -18,7 +18,6 @@ the feature network's hash, so measuring ten runs against one dataset encodes it
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import time
@@ -159,8 +158,8 @@ def _generate_conditioned(family, seeds: list[int], extra: dict, options: dict) 
 
 
 def takes_option(run: LoadedRun, name: str) -> bool:
-    """Whether the family's ``generate`` has a named parameter ``name`` (e.g. ``steps``)."""
-    return name in inspect.signature(run.family.generate).parameters
+    """Whether the family's ``generate`` takes the option ``name`` (e.g. ``steps``)."""
+    return name in run.family.sampling_option_names()
 
 
 # --- the measurement -------------------------------------------------------------------------

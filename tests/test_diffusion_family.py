@@ -1,14 +1,18 @@
 """F1-F6 through the `diffusion` family: exact resume, seeds, guidance, latent mode, bad input."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-import huashi.families.diffusion as diffusion_module
 from huashi.diffusion.samplers import SAMPLERS
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, StepContext
+from huashi.families.base import LatentAutoencoder
 from huashi.families.diffusion import Diffusion, DiffusionConfig
+from huashi.models.gan.dcgan import DCGANConfig
+from huashi.runs import RunConfig, build_family
 from huashi.training.loop import TrainConfig, Trainer
 
 CPU = torch.device("cpu")
@@ -43,9 +47,10 @@ class Labelled:
         }
 
 
-def make(condition="none", info=INFO, **options) -> Diffusion:
+def make(condition="none", info=INFO, autoencoder=None, **options) -> Diffusion:
     torch.manual_seed(0)
-    return Diffusion(DiffusionConfig(**(TINY | options), condition=condition), info, CPU)
+    config = DiffusionConfig(**(TINY | options), condition=condition)
+    return Diffusion(config, info, CPU, autoencoder=autoencoder)
 
 
 def perturbed(family: Diffusion) -> Diffusion:
@@ -203,15 +208,10 @@ class FakeAutoencoder:
         return F.interpolate(latents[:, :3], scale_factor=2, mode="nearest")
 
 
-@pytest.fixture
-def fake_ae(monkeypatch):
-    ae = FakeAutoencoder()
-    monkeypatch.setattr(diffusion_module, "load_autoencoder", lambda path, device: ae)
-    return ae
-
-
-def test_latent_diffusion_trains_on_scaled_latents_and_decodes(fake_ae):
-    family = make("class", latent="some/vae-run", attention_resolutions=(4,))
+def test_latent_diffusion_trains_on_scaled_latents_and_decodes():
+    fake_ae = FakeAutoencoder()
+    assert isinstance(fake_ae, LatentAutoencoder)  # the protocol the family takes
+    family = make("class", latent="some/vae-run", attention_resolutions=(4,), autoencoder=fake_ae)
     assert family.shape == (4, 8, 8) and family.modules["unet"].config.in_channels == 4
     images = Labelled().batch(torch.arange(6))
     seen = []
@@ -237,10 +237,22 @@ def test_latent_diffusion_trains_on_scaled_latents_and_decodes(fake_ae):
 
 def test_a_missing_or_wrong_latent_run_is_a_clear_error(tmp_path):
     with pytest.raises(HuashiError, match="does not exist.*--latent"):
-        make(latent=str(tmp_path / "nowhere"))
+        Diffusion.check_data(INFO, DiffusionConfig(latent=str(tmp_path / "nowhere")))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(HuashiError, match="cannot use .*empty as the latent autoencoder"):
-        make(latent=str(tmp_path / "empty"))
+    config = RunConfig(
+        family="diffusion", model=TINY | {"latent": str(tmp_path / "empty")}, data={},
+        data_info=dataclasses.asdict(INFO), train={},
+    )  # fmt: skip
+    with pytest.raises(
+        HuashiError, match="cannot use .*empty as the autoencoder run.*not a huashi"
+    ):
+        build_family(config, CPU)
+    with pytest.raises(HuashiError, match="'dcgan' run, not an autoencoder"):
+        make(latent="a-gan-run", autoencoder=FAMILIES["dcgan"](DCGANConfig(), INFO, CPU))
+    with pytest.raises(HuashiError, match="built with the autoencoder of its --latent run"):
+        make(latent="some/vae-run")  # the autoencoder is passed in, never loaded by the family
+    with pytest.raises(HuashiError, match="trained on 3-channel 16 px.*same --data"):
+        make(latent="some/vae-run", info=DataInfo(3, 32), autoencoder=FakeAutoencoder())
 
 
 def test_bad_generation_inputs_are_user_errors():

@@ -281,7 +281,7 @@ def test_text_conditioning_end_to_end(tiny_text_encoder, tmp_path):
         gan.generate([0], label=1)
     # the preview grid cycles through captions seen in training, and they survive a checkpoint
     preview = gan.preview([0, 1])
-    first_two = gan._generate([0, 1], gan.text_encoder.encode(gan.preview_captions[:2]).pooled)
+    first_two = gan.generate([0, 1], prompt=gan.preview_captions[:2])
     torch.testing.assert_close(preview, first_two)
     tensors, meta = gan.state_tensors()
     again = family(LABELLED, condition="text", text_encoder=tiny_text_encoder, cond_dim=8)
