@@ -272,3 +272,44 @@ def test_the_latent_contract(make, name):
     assert latents.grad is not None and latents.grad.abs().sum() > 0
     with pytest.raises(HuashiError, match="latents of shape"):
         family.generate_from_latents(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sampling_options_are_declared_and_unknown_ones_refused(make, name):
+    family, dataset = make(name)
+    valid = family.sampling_option_names()
+    options = family.parse_sampling_options(**dict.fromkeys(valid))  # None: every default
+    assert isinstance(options, family.sampling_options_class)
+    with pytest.raises(HuashiError, match="bogus") as refused:
+        family.parse_sampling_options(bogus=1)
+    assert all(option in str(refused.value) for option in valid)
+    if family.makes_images:
+        with pytest.raises(HuashiError, match="bogus"):
+            family.generate([0], bogus=1, **sampling_options(family, dataset, [0]))
+
+
+def test_labels_and_prompts_follow_one_rule_in_every_family(make):
+    """A label is a class number or name, one value or one per seed; the same bad label gets
+    the same answer from every class-conditional family (here both: shapes by shape name)."""
+    built = [make(name)[0] for name in NAMES]
+    families = [family for family in built if family.condition == "class"]
+    assert len(families) >= 2
+    for family in families:
+        family.train(False)
+        names = family.data.class_names
+        by_name = family.generate([3, 4], label=[names[2], names[0]])
+        torch.testing.assert_close(by_name, family.generate([3, 4], label=[2, 0]), atol=0, rtol=0)
+        torch.testing.assert_close(
+            family.generate([3, 4], label=str(1)), family.generate([3, 4], label=1), atol=0, rtol=0
+        )
+    bad = [("purple", "unknown class 'purple'"), (99, "out of range"), ([0], "1 values for label")]
+    for label, message in bad:
+        answers = set()
+        for family in families:
+            with pytest.raises(HuashiError, match=message) as refused:
+                family.generate([0, 1], label=label)
+            answers.add(str(refused.value))
+        assert len(answers) == 1, answers  # word for word the same
+    for family in families:
+        with pytest.raises(HuashiError, match="not text-conditioned but class-conditioned"):
+            family.generate([0], prompt="a red circle")

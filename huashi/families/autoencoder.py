@@ -148,8 +148,8 @@ class AutoencoderFamily(Family):
 
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
         """Decoded draws of the prior, one per seed (VAEs only)."""
-        latents = self.latents_for_seeds(seeds)
         self.parse_sampling_options(**options)
+        latents = self.latents_for_seeds(seeds)
         with torch.no_grad():
             return self.generate_from_latents(latents)
 

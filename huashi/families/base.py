@@ -3,6 +3,18 @@
 A family owns its modules and optimizers, does one training step on a batch, and generates
 images from per-image seeds. Everything else (the loop, checkpoints, EMA, logs, sample grids,
 resume) is the shared machinery in :mod:`huashi.training`.
+
+What shared code may ask a family, instead of testing its name or config keys:
+
+- ``condition`` ("none", "class", "text" or "image") and ``sampling_options_class``, the
+  dataclass of the options ``generate`` takes (``parse_sampling_options`` refuses unknown ones);
+  labels and prompts are checked by :mod:`huashi.families.conditioning`, the same for all;
+- the latent contract: ``latent_shape``, ``latents_for_seeds``, ``generate_from_latents``;
+- ``required_runs``: trained runs the model is built on (a latent diffusion model's
+  :class:`LatentAutoencoder`), which :func:`huashi.runs.build_family` loads and passes in.
+
+Generating never leaves module state changed (see :meth:`Family.sampling_mode`). Every
+registered family is held to these promises by ``tests/test_family_contract.py``.
 """
 
 from __future__ import annotations
