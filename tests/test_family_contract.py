@@ -219,15 +219,26 @@ def module_state(family: Family) -> list:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_generating_leaves_the_modules_as_it_found_them(make, name):
+def test_generating_leaves_the_modules_as_it_found_them(make, name, monkeypatch):
     family, dataset = make(name)
     if not family.makes_images:
         return
     options = sampling_options(family, dataset, [0, 1])
     precisions = ["fp32", "bf16"] if "precision" in family.sampling_option_names() else [None]
+    ours = {id(m) for module in family.modules.values() for m in module.modules()}
+    writes = []
+    setattr_of_modules = torch.nn.Module.__setattr__
+
+    def recording_setattr(module, key, value):
+        if id(module) in ours:
+            writes.append((type(module).__name__, key))
+        setattr_of_modules(module, key, value)
+
     for mode in (True, False):  # in training (progress grids) and loaded for sampling
         family.train(mode)
         before = module_state(family)
+        if not mode:  # a loaded run: generating writes nothing at all to its modules
+            monkeypatch.setattr(torch.nn.Module, "__setattr__", recording_setattr)
         for precision in precisions:
             extra = {"precision": precision} if precision else {}
             if family.latent_shape is not None:
@@ -242,6 +253,7 @@ def test_generating_leaves_the_modules_as_it_found_them(make, name):
                     in_training = images
                 else:  # sampling mode is what generate uses while training, too
                     torch.testing.assert_close(images, in_training, atol=1e-6, rtol=0)
+    assert writes == []
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if FAMILIES[n].makes_images])

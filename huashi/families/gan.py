@@ -420,7 +420,7 @@ class GAN(Family):
             )
 
     def generate_from_latents(
-        self, latents: torch.Tensor, dropout_seeds: Sequence[int] | None = None, **options: Any
+        self, latents: torch.Tensor, *, dropout_seeds: Sequence[int] | None = None, **options: Any
     ) -> torch.Tensor:
         """Images from z [B, z_dim] (options: :class:`GANSampling`; a class model needs a label,
         a text model a prompt). A generator trained with ``dropout`` keeps it on: image i's masks
