@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from huashi.data import ImageSet
 from huashi.diffusion.samplers import SAMPLERS
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, StepContext
@@ -25,25 +26,15 @@ INFO = DataInfo(3, 16, num_classes=3, class_names=("a", "b", "c"), has_captions=
 WORDS = ["red circle", "blue square", "green star"]
 
 
-class Labelled:
-    """Images, labels and captions in memory, with the ``batch`` interface."""
+class Labelled(ImageSet):
+    """A real :class:`ImageSet` of random images with labels (i % 3) and their captions."""
 
     def __init__(self, n: int = 24, seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
-        self.images = torch.rand(n, 3, 16, 16, generator=g) * 2 - 1
-        self.labels = torch.arange(n) % 3
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def batch(self, indices: torch.Tensor) -> dict:
-        labels = self.labels[indices]
-        return {
-            "image": self.images[indices].clone(),
-            "label": labels,
-            "caption": [WORDS[int(k)] for k in labels],
-            "index": indices,
-        }
+        images = torch.randint(0, 256, (n, 3, 16, 16), generator=g, dtype=torch.uint8)
+        labels = torch.arange(n) % 3
+        captions = [WORDS[int(k)] for k in labels]
+        super().__init__("labelled", images, labels, list(INFO.class_names), captions)
 
 
 def make(condition="none", info=INFO, autoencoder=None, **options) -> Diffusion:
