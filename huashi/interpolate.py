@@ -17,11 +17,11 @@ import torch
 
 from huashi import images
 from huashi.errors import HuashiError
-from huashi.families import get_family
-from huashi.families.autoencoder import AutoencoderFamily
+from huashi.families.base import LatentAutoencoder, require_autoencoder
 from huashi.images import save_grid
 from huashi.latent_paths import lerp, slerp
-from huashi.runs import LoadedRun, RunConfig, load_run
+from huashi.runs import LoadedRun, RunConfig, build_family, load_weights
+from huashi.training.device import pick_device
 
 PATHS = ("linear", "slerp")
 #: "data:12" names image 12 of the run's training set instead of a file.
@@ -56,21 +56,15 @@ def read_image(path: str | Path, channels: int, resolution: int) -> tuple[torch.
 
 def load_autoencoder(
     run: str | Path | LoadedRun, checkpoint=None, device: str = "auto"
-) -> LoadedRun:
-    """``load_run`` for autoencoder runs; a clear error for any other kind of run."""
+) -> tuple[LoadedRun, LatentAutoencoder]:
+    """``load_run`` for autoencoder runs (anything that fills in :class:`LatentAutoencoder`);
+    a clear error for any other kind of run, before its weights are read."""
     if isinstance(run, LoadedRun):
-        loaded = run
-    else:
-        family = RunConfig.load(Path(run)).family
-        if not issubclass(get_family(family), AutoencoderFamily):
-            raise HuashiError(
-                f"{run} is a '{family}' run, not an autoencoder: interpolation needs a run "
-                "trained with `huashi train ae|vae|kl-vae`."
-            )
-        loaded = load_run(run, checkpoint, device)
-    if not isinstance(loaded.family, AutoencoderFamily):
-        raise HuashiError(f"{loaded.run_dir} is not an autoencoder run.")
-    return loaded
+        return run, require_autoencoder(run.family, str(run.run_dir))
+    config = RunConfig.load(Path(run))
+    family = build_family(config, pick_device(device))
+    autoencoder = require_autoencoder(family, str(run))
+    return load_weights(Path(run), config, family, checkpoint), autoencoder
 
 
 def interpolate(
@@ -94,8 +88,7 @@ def interpolate(
         raise HuashiError(f"unknown --path {path!r}: choose one of {', '.join(PATHS)}.")
     if out is not None and Path(out).suffix.lower() != ".png":
         raise HuashiError(f"--out must name a .png file, got {out}.")
-    loaded = load_autoencoder(run, checkpoint, device)
-    family: AutoencoderFamily = loaded.family  # type: ignore[assignment]
+    loaded, family = load_autoencoder(run, checkpoint, device)
     channels, resolution = family.data.channels, family.data.resolution
     inputs, notes, dataset = [], [], None
     for image in (image_a, image_b):

@@ -61,13 +61,23 @@ class RunConfig:
 
 
 def build_family(config: RunConfig, device: torch.device) -> Family:
+    """The run's model, untrained, with the runs it is built on (``Family.required_runs``,
+    e.g. a latent diffusion model's autoencoder) loaded and passed in."""
     family_class = get_family(config.family)
     model_config = family_class.make_config(config.model)
     data_info = DataInfo(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in config.data_info.items()}
     )
     family_class.check_data(data_info, model_config)
-    return family_class(model_config, data_info, device)
+    built_on = {}
+    for name, path in family_class.required_runs(model_config).items():
+        try:
+            built_on[name] = load_run(path, device=str(device)).family
+        except HuashiError as error:
+            raise HuashiError(
+                f"cannot use {path} as the {name} run of this {config.family} model: {error}"
+            ) from None
+    return family_class(model_config, data_info, device, **built_on)
 
 
 @dataclass
@@ -88,12 +98,19 @@ def load_run(
     ``run_dir`` may name a shipped model as ``zoo:NAME``."""
     run_dir = zoo.resolve(run_dir)
     config = RunConfig.load(run_dir)
+    return load_weights(run_dir, config, build_family(config, pick_device(device)), checkpoint)
+
+
+def load_weights(
+    run_dir: Path, config: RunConfig, family: Family, checkpoint: str | Path | None = None
+) -> LoadedRun:
+    """Put the weights of the run's newest checkpoint (or ``checkpoint``) into ``family`` (built
+    by :func:`build_family`) and set it to sampling mode."""
     path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
     if path is None:
         raise HuashiError(f"run {run_dir} has no checkpoint yet: train it first (huashi train).")
     if not path.is_absolute() and not path.exists():
         path = run_dir / "checkpoints" / path
-    family = build_family(config, pick_device(device))
     tensors, meta = load_checkpoint(path)
     family.load_state_tensors(tensors, meta, weights_only=True)
     family.train(False)

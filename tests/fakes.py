@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import torch
 
+from huashi.data import ImageSet
 
-class FakeImages:
-    """An in-memory dataset of random images in [-1, 1] with the ``batch`` interface."""
+
+class FakeImages(ImageSet):
+    """A real in-memory :class:`ImageSet` of random pixels that can be "poisoned": from then on
+    its batches are all NaN (to test how training reacts to a diverging loss)."""
 
     def __init__(self, n: int = 40, channels: int = 3, resolution: int = 16, seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
-        self.images = torch.rand(n, channels, resolution, resolution, generator=g) * 2 - 1
+        shape = (n, channels, resolution, resolution)
+        super().__init__("random", torch.randint(0, 256, shape, generator=g, dtype=torch.uint8))
         self.poisoned = False
 
-    def __len__(self) -> int:
-        return len(self.images)
-
     def batch(self, indices: torch.Tensor) -> dict:
-        images = self.images[indices].clone()
+        out = super().batch(indices)
         if self.poisoned:
-            images[:] = float("nan")
-        return {"image": images, "index": indices}
+            out["image"][:] = float("nan")
+        return out

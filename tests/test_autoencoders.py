@@ -209,7 +209,7 @@ def test_latent_scale_gives_unit_std_and_survives_save_and_load(tmp_path, blobs_
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-def make_trainer(run_dir, steps, stop_at=None):
+def make_trainer(run_dir, steps):
     torch.manual_seed(0)
     family_class = get_family("kl-vae")
     config = family_class.make_config(small("kl-vae", adversarial=True, adv_start=2, disc_width=8))
@@ -218,28 +218,21 @@ def make_trainer(run_dir, steps, stop_at=None):
         steps=steps, batch_size=8, checkpoint_every=3, sample_every=4, n_fixed=8, log_every=1,
         ema=0.9, precision="fp32",
     )  # fmt: skip
-    callbacks = [lambda t, losses: t.request_stop() if t.step == stop_at else None]
-    return Trainer(family, Blobs(n=32), train, run_dir, callbacks, progress=False)
+    return Trainer(family, Blobs(n=32), train, run_dir, progress=False)
 
 
-def test_interrupted_and_resumed_vae_gan_equals_the_uninterrupted_run(tmp_path):
-    straight = make_trainer(tmp_path / "a", 7)
-    straight.run()
-    first = make_trainer(tmp_path / "b", 7, stop_at=4)
-    assert first.run().interrupted
-    resumed = make_trainer(tmp_path / "b", 7)
-    assert resumed.resume_latest() and resumed.step == 4
-    resumed.run()
-    a, b = straight.family.state_tensors()[0], resumed.family.state_tensors()[0]
-    assert a.keys() == b.keys() and "modules/autoencoder/latent_scale" in a
+def test_the_vae_gan_trains_its_discriminator_from_adv_start(tmp_path):
+    """(Exact resume of this run is part of the family contract, tests/test_family_contract.py.)"""
+    trainer = make_trainer(tmp_path / "a", 5)
+    trainer.run()
+    a = trainer.family.state_tensors()[0]
+    assert "modules/autoencoder/latent_scale" in a
     assert any(k.startswith("optim/discriminator/") for k in a)
-    for key in a:  # autoencoder, discriminator, EMA, optimizers and latent scale, bit for bit
-        assert torch.equal(a[key], b[key]), key
     # the adversarial term starts at adv_start (step index 2, i.e. the third logged step)
     records = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     assert [("d_loss" in r, "g_adv" in r) for r in records] == [(False, False)] * 2 + [
         (True, True)
-    ] * 5
+    ] * 3
 
 
 # --- interpolation -----------------------------------------------------------------------------

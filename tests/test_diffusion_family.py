@@ -1,15 +1,19 @@
 """F1-F6 through the `diffusion` family: exact resume, seeds, guidance, latent mode, bad input."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-import huashi.families.diffusion as diffusion_module
+from huashi.data import ImageSet
 from huashi.diffusion.samplers import SAMPLERS
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, StepContext
+from huashi.families.base import LatentAutoencoder
 from huashi.families.diffusion import Diffusion, DiffusionConfig
-from huashi.training.loop import TrainConfig, Trainer
+from huashi.models.gan.dcgan import DCGANConfig
+from huashi.runs import RunConfig, build_family
 
 CPU = torch.device("cpu")
 
@@ -22,30 +26,21 @@ INFO = DataInfo(3, 16, num_classes=3, class_names=("a", "b", "c"), has_captions=
 WORDS = ["red circle", "blue square", "green star"]
 
 
-class Labelled:
-    """Images, labels and captions in memory, with the ``batch`` interface."""
+class Labelled(ImageSet):
+    """A real :class:`ImageSet` of random images with labels (i % 3) and their captions."""
 
     def __init__(self, n: int = 24, seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
-        self.images = torch.rand(n, 3, 16, 16, generator=g) * 2 - 1
-        self.labels = torch.arange(n) % 3
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def batch(self, indices: torch.Tensor) -> dict:
-        labels = self.labels[indices]
-        return {
-            "image": self.images[indices].clone(),
-            "label": labels,
-            "caption": [WORDS[int(k)] for k in labels],
-            "index": indices,
-        }
+        images = torch.randint(0, 256, (n, 3, 16, 16), generator=g, dtype=torch.uint8)
+        labels = torch.arange(n) % 3
+        captions = [WORDS[int(k)] for k in labels]
+        super().__init__("labelled", images, labels, list(INFO.class_names), captions)
 
 
-def make(condition="none", info=INFO, **options) -> Diffusion:
+def make(condition="none", info=INFO, autoencoder=None, **options) -> Diffusion:
     torch.manual_seed(0)
-    return Diffusion(DiffusionConfig(**(TINY | options), condition=condition), info, CPU)
+    config = DiffusionConfig(**(TINY | options), condition=condition)
+    return Diffusion(config, info, CPU, autoencoder=autoencoder)
 
 
 def perturbed(family: Diffusion) -> Diffusion:
@@ -59,32 +54,6 @@ def perturbed(family: Diffusion) -> Diffusion:
 
 def test_registered():
     assert FAMILIES["diffusion"] is Diffusion
-
-
-def trainer(run_dir, steps, stop_at=None, **options):
-    family = make("class", prediction="v", loss_weighting="min-snr", cond_dropout=0.3, **options)
-    config = TrainConfig(
-        steps=steps, batch_size=6, checkpoint_every=100, sample_every=100, n_fixed=3,
-        log_every=1, ema=0.9, precision="fp32", channels_last=True,
-    )  # fmt: skip
-    callbacks = [lambda t, losses: t.request_stop() if t.step == stop_at else None]
-    return Trainer(family, Labelled(), config, run_dir, callbacks, progress=False)
-
-
-def test_interrupted_and_resumed_training_is_bit_for_bit_the_same(tmp_path):
-    straight = trainer(tmp_path / "a", 6)
-    straight.run()
-    first = trainer(tmp_path / "b", 6, stop_at=3)
-    assert first.run().interrupted
-    resumed = trainer(tmp_path / "b", 6)
-    assert resumed.resume_latest() and resumed.step == 3
-    resumed.run()
-    a, _ = straight.family.state_tensors()
-    b, _ = resumed.family.state_tensors()
-    assert a.keys() == b.keys() and any(k.startswith("ema/") for k in a)
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert a["modules/unet/out.weight"].abs().sum() > 0  # it did learn something
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
@@ -206,15 +175,10 @@ class FakeAutoencoder:
         return F.interpolate(latents[:, :3], scale_factor=2, mode="nearest")
 
 
-@pytest.fixture
-def fake_ae(monkeypatch):
-    ae = FakeAutoencoder()
-    monkeypatch.setattr(diffusion_module, "load_autoencoder", lambda path, device: ae)
-    return ae
-
-
-def test_latent_diffusion_trains_on_scaled_latents_and_decodes(fake_ae):
-    family = make("class", latent="some/vae-run", attention_resolutions=(4,))
+def test_latent_diffusion_trains_on_scaled_latents_and_decodes():
+    fake_ae = FakeAutoencoder()
+    assert isinstance(fake_ae, LatentAutoencoder)  # the protocol the family takes
+    family = make("class", latent="some/vae-run", attention_resolutions=(4,), autoencoder=fake_ae)
     assert family.shape == (4, 8, 8) and family.modules["unet"].config.in_channels == 4
     images = Labelled().batch(torch.arange(6))
     seen = []
@@ -240,10 +204,22 @@ def test_latent_diffusion_trains_on_scaled_latents_and_decodes(fake_ae):
 
 def test_a_missing_or_wrong_latent_run_is_a_clear_error(tmp_path):
     with pytest.raises(HuashiError, match="does not exist.*--latent"):
-        make(latent=str(tmp_path / "nowhere"))
+        Diffusion.check_data(INFO, DiffusionConfig(latent=str(tmp_path / "nowhere")))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(HuashiError, match="cannot use .*empty as the latent autoencoder"):
-        make(latent=str(tmp_path / "empty"))
+    config = RunConfig(
+        family="diffusion", model=TINY | {"latent": str(tmp_path / "empty")}, data={},
+        data_info=dataclasses.asdict(INFO), train={},
+    )  # fmt: skip
+    with pytest.raises(
+        HuashiError, match="cannot use .*empty as the autoencoder run.*not a huashi"
+    ):
+        build_family(config, CPU)
+    with pytest.raises(HuashiError, match="'dcgan' run, not an autoencoder"):
+        make(latent="a-gan-run", autoencoder=FAMILIES["dcgan"](DCGANConfig(), INFO, CPU))
+    with pytest.raises(HuashiError, match="built with the autoencoder of its --latent run"):
+        make(latent="some/vae-run")  # the autoencoder is passed in, never loaded by the family
+    with pytest.raises(HuashiError, match="trained on 3-channel 16 px.*same --data"):
+        make(latent="some/vae-run", info=DataInfo(3, 32), autoencoder=FakeAutoencoder())
 
 
 def test_bad_generation_inputs_are_user_errors():

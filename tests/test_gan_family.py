@@ -12,7 +12,6 @@ from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairwise_distance
 from huashi.losses.gan import hinge_d_loss, hinge_g_loss
-from huashi.training.loop import TrainConfig, Trainer
 
 CPU = torch.device("cpu")
 PLAIN = DataInfo(3, 16)
@@ -281,7 +280,7 @@ def test_text_conditioning_end_to_end(tiny_text_encoder, tmp_path):
         gan.generate([0], label=1)
     # the preview grid cycles through captions seen in training, and they survive a checkpoint
     preview = gan.preview([0, 1])
-    first_two = gan._generate([0, 1], gan.text_encoder.encode(gan.preview_captions[:2]).pooled)
+    first_two = gan.generate([0, 1], prompt=gan.preview_captions[:2])
     torch.testing.assert_close(preview, first_two)
     tensors, meta = gan.state_tensors()
     again = family(LABELLED, condition="text", text_encoder=tiny_text_encoder, cond_dim=8)
@@ -289,36 +288,20 @@ def test_text_conditioning_end_to_end(tiny_text_encoder, tmp_path):
     assert again.preview_captions == gan.preview_captions
 
 
-# --- exact resume ---------------------------------------------------------------------------
+# --- the latent contract with test-time dropout ----------------------------------------------
+# (exact resume of a GAN with every random switch on is part of tests/test_family_contract.py)
 
 
-def make_trainer(run_dir, steps, stop_at=None):
-    torch.manual_seed(0)
-    gan = GAN(
-        GANConfig(**TINY, loss="nsgan", diffaugment="color,translation,cutout",
-                  label_smoothing=True, label_flip=0.1, instance_noise=0.2, dropout=0.1,
-                  condition="class", r1_weight=0.5, r1_every=3, d_norm="instance"),
-        LABELLED, CPU,
-    )  # fmt: skip
-    config = TrainConfig(steps=steps, batch_size=8, checkpoint_every=100, sample_every=100,
-                         n_fixed=4, log_every=1, ema=0.9, precision="fp32")  # fmt: skip
-    callbacks = [lambda t, losses: t.request_stop() if t.step == stop_at else None]
-    return Trainer(gan, Squares(32), config, run_dir, callbacks, progress=False)
-
-
-def test_resume_with_diffaugment_is_exact(tmp_path):
-    straight = make_trainer(tmp_path / "a", 8)
-    straight.run()
-    first = make_trainer(tmp_path / "b", 8, stop_at=4)
-    assert first.run().interrupted
-    resumed = make_trainer(tmp_path / "b", 8)
-    assert resumed.resume_latest() and resumed.step == 4
-    resumed.run()
-    a, _ = straight.family.state_tensors()
-    b, _ = resumed.family.state_tensors()
-    assert a.keys() == b.keys()
-    for key in a:  # weights, EMA and optimizer moments, bit for bit
-        assert torch.equal(a[key], b[key]), key
+def test_dropout_masks_come_from_the_seeds_given_with_the_latents():
+    gan = family(dropout=0.3)
+    seeds = [4, 9]
+    z = gan.latents_for_seeds(seeds)
+    torch.testing.assert_close(
+        gan.generate(seeds), gan.generate_from_latents(z, dropout_seeds=seeds), atol=0, rtol=0
+    )
+    fixed = gan.generate_from_latents(z)  # default: the same masks on every call
+    torch.testing.assert_close(fixed, gan.generate_from_latents(z), atol=0, rtol=0)
+    assert not torch.allclose(fixed, gan.generate_from_latents(z, dropout_seeds=[5, 6]))
 
 
 def test_config_round_trips_through_json():

@@ -97,7 +97,7 @@ def test_a_latent_run_whose_autoencoder_checkpoint_is_gone_is_a_clear_error(runs
     moved = tmp_path / "moved"
     (vae_dir / "checkpoints").rename(moved)
     try:
-        with pytest.raises(HuashiError, match="latent autoencoder"):
+        with pytest.raises(HuashiError, match="as the autoencoder run of this diffusion model"):
             load_run(ldm_dir)
     finally:
         moved.rename(vae_dir / "checkpoints")

@@ -63,9 +63,15 @@ class ShapesPainter(_Painter):
         return self.generate(seeds, prompt="a large red star in the center on a white background")
 
 
+@dataclass(frozen=True)
+class StepOptions:
+    steps: int = 2
+
+
 class StepPainter(_Painter):
     name = "test-step-painter"
     sampling_steps = True
+    sampling_options_class = StepOptions  # what compare's steps sweep asks for
 
     def __init__(self, config, data, device) -> None:
         super().__init__(config, data, device)

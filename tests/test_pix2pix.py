@@ -220,7 +220,7 @@ def test_preview_rows_are_input_output_target():
     assert torch.equal(grid[1::3], family.generate(list(range(8)), inputs=data.images[picked]))
 
 
-# --- exact resume -------------------------------------------------------------------------------
+# --- resume and the RNG -------------------------------------------------------------------------------
 
 
 def make_trainer(run_dir, steps, stop_at=None):
@@ -234,26 +234,18 @@ def make_trainer(run_dir, steps, stop_at=None):
     return Trainer(family, FakePairs(), config, run_dir, callbacks, progress=False)
 
 
-def test_interrupted_and_resumed_training_equals_the_straight_run(tmp_path):
-    straight = make_trainer(tmp_path / "a", 8)
+def test_a_resume_that_forgot_the_global_rng_would_differ(tmp_path):
+    """Training dropout draws from torch's global RNG, which checkpoints keep: the exact resume
+    of tests/test_family_contract.py depends on it (this shows the masks matter)."""
+    straight = make_trainer(tmp_path / "a", 4)
     straight.run()
-    first = make_trainer(tmp_path / "b", 8, stop_at=4)
-    assert first.run().step == 4
-    resumed = make_trainer(tmp_path / "b", 8)
-    assert resumed.resume_latest() and resumed.step == 4
-    resumed.run()
-    a, _ = straight.family.state_tensors()
-    b, _ = resumed.family.state_tensors()
-    assert a.keys() == b.keys()
-    for key in a:  # weights, EMA, BatchNorm statistics and Adam moments, bit for bit
-        assert torch.equal(a[key], b[key]), key
-    # The dropout masks matter: a resume that forgot the RNG would differ.
-    forgetful = make_trainer(tmp_path / "c", 8, stop_at=4)
+    forgetful = make_trainer(tmp_path / "c", 4, stop_at=2)
     forgetful.run()
-    again = make_trainer(tmp_path / "c", 8)
-    again.resume_latest()
+    again = make_trainer(tmp_path / "c", 4)
+    assert again.resume_latest() and again.step == 2
     torch.manual_seed(123)
     again.run()
+    a, _ = straight.family.state_tensors()
     c, _ = again.family.state_tensors()
     assert not torch.equal(
         a["modules/generator/encoder.0.weight"], c["modules/generator/encoder.0.weight"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huashi.errors import HuashiError
 from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, LatentAutoencoder, StepContext
 from huashi.families.classifier import ClassifierFamily
 from huashi.families.clip import CLIPFamily
 from huashi.families.dcgan import DCGAN
@@ -37,4 +37,4 @@ def get_family(name: str) -> type[Family]:
         ) from None
 
 
-__all__ = ["FAMILIES", "DataInfo", "Family", "StepContext", "get_family"]
+__all__ = ["FAMILIES", "DataInfo", "Family", "LatentAutoencoder", "StepContext", "get_family"]

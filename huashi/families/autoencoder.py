@@ -26,7 +26,7 @@ from torch import nn
 
 from huashi.config_fields import option
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.families.base import DataInfo, Family, StepContext
 from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,
     kl_to_standard_normal,
@@ -142,17 +142,14 @@ class AutoencoderFamily(Family):
                 f"this autoencoder encodes images of shape [B, {expected[0]}, {expected[1]}, "
                 f"{expected[2]}], got {list(images.shape)}: resize and convert them first."
             )
-        return self.mean_latent(self.model, images.to(self.device).float()).float()
+        model = self.model
+        with self.sampling_mode(model):
+            return self.mean_latent(model, images.to(self.device).float()).float()
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Unscaled latents [B, *latent_shape] -> images [B, C, R, R] in [-1, 1]."""
-        if tuple(latents.shape[1:]) != self.latent_shape:
-            raise HuashiError(
-                f"this autoencoder decodes latents of shape [B, {', '.join(map(str, self.latent_shape))}], "
-                f"got {list(latents.shape)}."
-            )
-        return self.model.decode(latents.to(self.device).float()).float().clamp(-1.0, 1.0)
+        return self.generate_from_latents(latents)
 
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(images))
@@ -170,18 +167,29 @@ class AutoencoderFamily(Family):
 
     # --- sampling and progress grids ----------------------------------------------------------
 
-    @torch.no_grad()
-    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
+    def latents_for_seeds(self, seeds: Sequence[int]) -> torch.Tensor:
+        """Draws from the prior N(0, I) (the VAEs; a plain autoencoder has no prior)."""
         if not self.has_prior:
             raise HuashiError(
                 f"a plain autoencoder ('{self.name}') has no prior to sample from: use "
                 "`huashi interpolate RUN A.png B.png` to walk between images, or train a 'vae'."
             )
-        if options:
-            raise HuashiError(
-                f"a {self.name} takes no sampling options (got {', '.join(options)})."
-            )
-        return self.decode(noise_for_seeds(seeds, self.latent_shape, self.device))
+        return super().latents_for_seeds(seeds)
+
+    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
+        """Decoded draws of the prior, one per seed (VAEs only)."""
+        self.parse_sampling_options(**options)
+        latents = self.latents_for_seeds(seeds)
+        with torch.no_grad():
+            return self.generate_from_latents(latents)
+
+    def generate_from_latents(self, latents: torch.Tensor, **options: Any) -> torch.Tensor:
+        """Decode unscaled latents [B, *latent_shape] to images in [-1, 1], with gradients."""
+        self.parse_sampling_options(**options)
+        latents = self.check_latents(latents)
+        model = self.model
+        with self.sampling_mode(model):
+            return model.decode(latents).float().clamp(-1.0, 1.0)
 
     @torch.no_grad()
     def preview(self, seeds: Sequence[int]) -> torch.Tensor:

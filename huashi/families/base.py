@@ -3,21 +3,34 @@
 A family owns its modules and optimizers, does one training step on a batch, and generates
 images from per-image seeds. Everything else (the loop, checkpoints, EMA, logs, sample grids,
 resume) is the shared machinery in :mod:`huashi.training`.
+
+What shared code may ask a family, instead of testing its name or config keys:
+
+- ``condition`` ("none", "class", "text" or "image") and ``sampling_options_class``, the
+  dataclass of the options ``generate`` takes (``parse_sampling_options`` refuses unknown ones);
+  labels and prompts are checked by :mod:`huashi.families.conditioning`, the same for all;
+- the latent contract: ``latent_shape``, ``latents_for_seeds``, ``generate_from_latents``;
+- ``required_runs``: trained runs the model is built on (a latent diffusion model's
+  :class:`LatentAutoencoder`), which :func:`huashi.runs.build_family` loads and passes in.
+
+Generating never leaves module state changed (see :meth:`Family.sampling_mode`). Every
+registered family is held to these promises by ``tests/test_family_contract.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from huashi.errors import HuashiError
+from huashi.families.conditioning import preview_options
 from huashi.training.checkpoint import (
     load_module_state,
     pack_optimizer,
@@ -43,6 +56,46 @@ class DataInfo:
     has_captions: bool = False
     has_targets: bool = False
     target_channels: int = 0
+
+
+@dataclass(frozen=True)
+class NoSampling:
+    """The sampling options of a family that takes none."""
+
+
+@runtime_checkable
+class LatentAutoencoder(Protocol):
+    """What latent diffusion and latent walks need from a trained autoencoder (the ``ae``,
+    ``vae`` and ``kl-vae`` families fill it in; tests may pass any object that does)."""
+
+    #: The data it was trained on (channels and resolution of the images it encodes).
+    data: DataInfo
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape (C, h, w) of one image's latent."""
+
+    @property
+    def latent_scale(self) -> float:
+        """1 / std of the training data's latents: diffusion works on ``latents * scale``."""
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, R, R] in [-1, 1] -> unscaled latents [B, *latent_shape]."""
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Unscaled latents [B, *latent_shape] -> images [B, C, R, R] in [-1, 1]."""
+
+
+def require_autoencoder(run: Any, where: str) -> LatentAutoencoder:
+    """``run`` (a loaded family) as an autoencoder, or a clear error naming ``where`` it came
+    from when it is not one."""
+    if not isinstance(run, LatentAutoencoder):
+        kind = run.name if isinstance(run, Family) else type(run).__name__
+        raise HuashiError(
+            f"{where} is a '{kind}' run, not an autoencoder: give a run trained with "
+            "`huashi train ae`, `vae` or `kl-vae`."
+        )
+    return run
 
 
 @dataclass
@@ -124,6 +177,9 @@ class Family(ABC):
     #: True when ``generate`` takes a list of labels or prompts, one per seed; otherwise it takes
     #: one label or prompt per call.
     condition_per_seed: ClassVar[bool] = False
+    #: The dataclass of the keyword options ``generate`` takes (see
+    #: :meth:`parse_sampling_options`).
+    sampling_options_class: ClassVar[type] = NoSampling
 
     def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
         self.config = config
@@ -142,6 +198,36 @@ class Family(ABC):
         Shared code asks this; it never reads config keys or family names."""
         return self.condition_kind
 
+    @classmethod
+    def required_runs(cls, config: Any) -> dict[str, str]:
+        """Trained runs this model is built on, as {constructor argument: run folder} (e.g. the
+        autoencoder of a latent diffusion model). :func:`huashi.runs.build_family` loads each
+        one and passes its family to the constructor under that name."""
+        return {}
+
+    @classmethod
+    def sampling_option_names(cls) -> tuple[str, ...]:
+        """The keyword options ``generate`` takes."""
+        return tuple(f.name for f in dataclasses.fields(cls.sampling_options_class))
+
+    @classmethod
+    def parse_sampling_options(cls, **options: Any) -> Any:
+        """The typed sampling options (an instance of :attr:`sampling_options_class`); a value
+        of None means the default. Unknown names are refused with the list of valid ones."""
+        valid = cls.sampling_option_names()
+        unknown = [name for name in options if name not in valid]
+        if unknown:
+            if not valid:
+                raise HuashiError(
+                    f"a {cls.name} model takes no sampling options (got {', '.join(unknown)})."
+                )
+            raise HuashiError(
+                f"unknown sampling option(s) {', '.join(unknown)}: a {cls.name} model takes "
+                f"{', '.join(valid)}."
+            )
+        given = {name: value for name, value in options.items() if value is not None}
+        return cls.sampling_options_class(**given)
+
     # --- what each family writes -------------------------------------------------------------
 
     @abstractmethod
@@ -153,9 +239,32 @@ class Family(ABC):
         """Images in [-1, 1], one per seed; image i depends only on ``seeds[i]`` (and options)."""
 
     def preview(self, seeds: Sequence[int]) -> torch.Tensor:
-        """The images of the training-progress grids (fixed seeds). Conditional families
-        override it to cycle through labels or prompts."""
-        return self.generate(seeds)
+        """The images of the training-progress grids (fixed seeds): class models cycle through
+        their classes, text models through the captions seen in training."""
+        options = preview_options(self.condition, len(seeds), self.data, self.preview_captions)
+        return self.generate(seeds, **options)
+
+    # --- module state while sampling ----------------------------------------------------------
+
+    def sampling_flag(self, module: nn.Module) -> bool:
+        """The ``training`` flag a submodule has while sampling: False (eval mode: BatchNorm
+        running statistics, dropout off) unless a family keeps some noise on at test time."""
+        return False
+
+    @contextmanager
+    def sampling_mode(self, module: nn.Module) -> Iterator[nn.Module]:
+        """Run with every submodule of ``module`` in its sampling mode (:meth:`sampling_flag`)
+        and put back the flags that had to change. A loaded run is already in sampling mode
+        (``train(False)``), so generating from it writes no shared state at all and threads
+        may generate from one run at once."""
+        changed = [(m, m.training) for m in module.modules() if m.training != self.sampling_flag(m)]
+        for m, flag in changed:
+            m.training = not flag
+        try:
+            yield module
+        finally:
+            for m, flag in changed:
+                m.training = flag
 
     # --- the latent contract: generators with a latent space fill these in ----------------------
 
@@ -175,6 +284,19 @@ class Family(ABC):
         editing and dragging optimize through it); ``generate(seeds)`` equals
         ``generate_from_latents(latents_for_seeds(seeds))``. Leaves no module state changed."""
         raise HuashiError(f"a {self.name} model has no latent space to generate from.")
+
+    def check_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """``latents`` as float32 on the model's device, or a clear error for a wrong shape."""
+        shape = self.latent_shape
+        if shape is None:
+            raise HuashiError(f"a {self.name} model has no latent space to generate from.")
+        if not isinstance(latents, torch.Tensor) or tuple(latents.shape[1:]) != tuple(shape):
+            got = list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents)
+            raise HuashiError(
+                f"a {self.name} model takes latents of shape [B, {', '.join(map(str, shape))}], "
+                f"got {got}."
+            )
+        return latents.to(self.device, torch.float32)
 
     def remember_captions(self, captions: Sequence[str], limit: int = 64) -> None:
         """Keep the first ``limit`` distinct training captions for the progress grids."""
@@ -232,8 +354,14 @@ class Family(ABC):
             ema.update(self.modules[name])
 
     def train(self, mode: bool = True) -> None:
+        """Training mode, or (``mode=False``) the sampling mode of :meth:`sampling_flag` for
+        every module and EMA copy."""
         for module in self.modules.values():
             module.train(mode)
+        if not mode:
+            for module in [*self.modules.values(), *(e.module for e in self.ema.values())]:
+                for m in module.modules():
+                    m.training = self.sampling_flag(m)
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Every tensor of the family (weights, EMA, optimizers) and the JSON-able rest."""

@@ -15,7 +15,7 @@ import torch
 from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.families.base import DataInfo, Family, StepContext
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 
@@ -94,13 +94,17 @@ class DCGAN(Family):
         logged |= ctx.update(opt_g, batch, g_loss)
         return logged
 
-    @torch.no_grad()
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.z_dim,)
+
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
-        if options:
-            raise HuashiError(f"a DCGAN takes no sampling options (got {', '.join(options)}).")
+        self.parse_sampling_options(**options)
+        with torch.no_grad():
+            return self.generate_from_latents(self.latents_for_seeds(seeds))
+
+    def generate_from_latents(self, latents: torch.Tensor, **options: Any) -> torch.Tensor:
+        self.parse_sampling_options(**options)
         G = self.sampling_module("generator")
-        was_training = G.training
-        G.eval()  # BatchNorm running statistics: an image does not depend on its batch-mates
-        images = G(noise_for_seeds(seeds, (self.config.z_dim,), self.device)).float()
-        G.train(was_training)
-        return images
+        with self.sampling_mode(G):  # BatchNorm running statistics: no batch-mate dependence
+            return G(self.check_latents(latents)).float()

@@ -37,7 +37,14 @@ from huashi.diffusion.schedules import (
     x0_from_eps,
 )
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import (
+    DataInfo,
+    Family,
+    LatentAutoencoder,
+    StepContext,
+    require_autoencoder,
+)
+from huashi.families.conditioning import resolve_condition
 from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig
 
@@ -93,29 +100,23 @@ class DiffusionConfig:
     guidance: float = option(3.0, "default classifier-free guidance scale")
 
 
-def load_autoencoder(path: str, device: torch.device) -> Any:
-    """The frozen autoencoder of a trained run (``encode``, ``decode``, ``latent_shape``,
-    ``latent_scale``). Tests replace this function with a fake."""
-    from huashi.runs import load_run  # runs imports the families: import it late
+@dataclass(frozen=True)
+class DiffusionSampling:
+    """What ``generate`` takes (None: the run's default). ``init`` (a path or a [C, R, R] tensor
+    in [-1, 1]) with ``strength`` is img2img, with ``mask`` (1 = repaint) inpainting; ``prompt``
+    and ``label`` are one value for every seed or one per seed; ``precision="bf16"`` runs the
+    U-Net under bf16 autocast with channels_last inputs."""
 
-    if not Path(path).is_dir():
-        raise HuashiError(
-            f"the latent autoencoder run {path} does not exist: train one first "
-            "(huashi train kl-vae ... --out RUN) and pass that folder as --latent."
-        )
-    try:
-        family = load_run(path, device=str(device)).family
-    except HuashiError as error:
-        raise HuashiError(f"cannot use {path} as the latent autoencoder: {error}") from None
-    needed = ("encode", "decode", "latent_shape", "latent_scale")
-    if not all(hasattr(family, name) for name in needed):
-        raise HuashiError(
-            f"{path} is a '{family.name}' run, not an autoencoder: give an ae, vae or kl-vae run."
-        )
-    family.train(False)
-    for module in family.modules.values():
-        module.requires_grad_(False)
-    return family
+    sampler: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    eta: float = 0.0
+    precision: str = "fp32"
+    prompt: str | Sequence[str] | None = None
+    label: int | str | Sequence[int | str] | None = None
+    init: Any = None
+    strength: float | None = None
+    mask: Any = None
 
 
 class Diffusion(Family):
@@ -123,20 +124,33 @@ class Diffusion(Family):
 
     name = "diffusion"
     config_class = DiffusionConfig
+    sampling_options_class = DiffusionSampling
     ema_targets = ("unet",)
     sampling_steps = True
     condition_per_seed = True
 
-    def __init__(self, config: DiffusionConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(
+        self,
+        config: DiffusionConfig,
+        data: DataInfo,
+        device: torch.device,
+        autoencoder: LatentAutoencoder | None = None,
+    ) -> None:
+        """``autoencoder`` (latent diffusion: required when ``config.latent`` names a run;
+        :func:`huashi.runs.build_family` loads it) is frozen: it is only used to encode and
+        decode, without gradients."""
         super().__init__(config, data, device)
         self.check_config(config)
-        self.autoencoder = load_autoencoder(config.latent, device) if config.latent else None
-        if self.autoencoder is not None:
-            ae_data = getattr(self.autoencoder, "data", None)
-            if ae_data is not None and (ae_data.channels, ae_data.resolution) != (
-                data.channels,
-                data.resolution,
-            ):
+        if bool(config.latent) != (autoencoder is not None):
+            raise HuashiError(
+                "a latent diffusion model is built with the autoencoder of its --latent run "
+                "(huashi.runs.build_family loads it), a pixel-space model without one."
+            )
+        self.autoencoder = None
+        if autoencoder is not None:
+            self.autoencoder = require_autoencoder(autoencoder, config.latent)
+            ae_data = self.autoencoder.data
+            if (ae_data.channels, ae_data.resolution) != (data.channels, data.resolution):
                 raise HuashiError(
                     f"the autoencoder {config.latent} was trained on {ae_data.channels}-channel "
                     f"{ae_data.resolution} px images but the data is {data.channels}-channel "
@@ -185,6 +199,11 @@ class Diffusion(Family):
     def condition(self) -> str:
         return self.config.condition
 
+    @classmethod
+    def required_runs(cls, config: DiffusionConfig) -> dict[str, str]:
+        """A latent diffusion model is built on its autoencoder run."""
+        return {"autoencoder": config.latent} if config.latent else {}
+
     @staticmethod
     def check_config(config: DiffusionConfig) -> None:
         for value, valid, what in (
@@ -214,6 +233,11 @@ class Diffusion(Family):
             )
         if not config.latent:
             check_resolution(data.resolution, len(config.channel_mults), "image")
+        elif not Path(config.latent).is_dir():
+            raise HuashiError(
+                f"the latent autoencoder run {config.latent} does not exist: train one first "
+                "(huashi train kl-vae ... --out RUN) and pass that folder as --latent."
+            )
 
     # --- training ------------------------------------------------------------------------------
 
@@ -291,39 +315,19 @@ class Diffusion(Family):
     # --- sampling ------------------------------------------------------------------------------
 
     def _condition(self, n: int, prompt: Any, label: Any) -> tuple[dict, dict]:
-        """(conditional, unconditional) keyword arguments of the U-Net for n samples."""
-        condition = self.config.condition
-        if prompt is not None and condition != "text":
-            raise HuashiError(
-                f"this model is not text-conditioned (condition={condition}): drop the prompt"
-                + (" and give --label N." if condition == "class" else ".")
-            )
-        if label is not None and condition != "class":
-            raise HuashiError(
-                f"this model is not class-conditioned (condition={condition}): drop --label."
-            )
-        if condition == "class":
-            k = self.data.num_classes
-            null = torch.full((n,), k, device=self.device)
-            if label is None:
-                return {"labels": null}, {"labels": null}
-            labels = _per_sample(label, n, "label")
-            for value in labels:
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < k:
-                    names = ", ".join(f"{i}={c}" for i, c in enumerate(self.data.class_names))
-                    raise HuashiError(
-                        f"label {value!r} is out of range: this model knows {k} classes "
-                        f"(0..{k - 1}{': ' + names if names else ''})."
-                    )
-            return {"labels": torch.tensor(labels, device=self.device)}, {"labels": null}
-        if condition == "text":
-            null = dict(zip(("context", "context_mask"), self._null_text(n), strict=True))
-            if prompt is None:
+        """(conditional, unconditional) keyword arguments of the U-Net for n samples; without
+        a label or prompt both are the null condition (unconditional sampling)."""
+        checked = resolve_condition(self.condition, self.data, n, prompt, label)
+        if self.condition == "class":
+            null = {"labels": torch.full((n,), self.data.num_classes, device=self.device)}
+            if checked.labels is None:
                 return null, null
-            prompts = _per_sample(prompt, n, "prompt")
-            if not all(isinstance(p, str) for p in prompts):
-                raise HuashiError("a prompt must be a string (or one string per seed).")
-            tokens, mask = self._text(prompts)
+            return {"labels": torch.tensor(checked.labels, device=self.device)}, null
+        if self.condition == "text":
+            null = dict(zip(("context", "context_mask"), self._null_text(n), strict=True))
+            if checked.prompts is None:
+                return null, null
+            tokens, mask = self._text(checked.prompts)
             return {"context": tokens, "context_mask": mask}, null
         return {}, {}
 
@@ -332,7 +336,8 @@ class Diffusion(Family):
 
         guided = cfg != 1.0 and self.config.condition != "none"
 
-        channels_last = not unet.out.weight.is_contiguous()  # the module was converted
+        # oneDNN's fast bf16 convolutions want channels_last; the module is left as it is
+        channels_last = precision == "bf16" or not unet.out.weight.is_contiguous()
         clip = self.config.clip_denoised and self.autoencoder is None
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -391,39 +396,27 @@ class Diffusion(Family):
             m = (m.reshape(-1, resolution, resolution)[:1] > 0.5).float()
         return image.to(self.device), m.to(self.device)
 
-    @torch.no_grad()
     def generate(
-        self,
-        seeds: Sequence[int],
-        sampler: str | None = None,
-        steps: int | None = None,
-        cfg: float | None = None,
-        prompt: str | Sequence[str] | None = None,
-        label: int | Sequence[int] | None = None,
-        init: Any = None,
-        strength: float | None = None,
-        mask: Any = None,
-        eta: float = 0.0,
-        precision: str = "fp32",
-        progress: samplers.Progress | None = None,
+        self, seeds: Sequence[int], progress: samplers.Progress | None = None, **options: Any
     ) -> torch.Tensor:
-        """Images in [-1, 1], one per seed.
+        """Images in [-1, 1], one per seed (options: :class:`DiffusionSampling`).
 
-        ``init`` (a path or a [C, R, R] tensor in [-1, 1]) with ``strength`` (default 0.6) is
-        img2img: the init is noised to t = strength·T and denoised from there in
-        ceil(strength·steps) steps. With ``mask`` (path or tensor, 1 = repaint; default strength
-        1.0) the unmasked region is replaced by the noised init after every step (inpainting).
-        A class model without ``label`` and a text model without ``prompt`` paint unconditionally.
-        ``precision="bf16"`` runs the U-Net under bf16 autocast (and in channels_last).
-        ``progress(done, total, sampler)`` is told after every denoising step.
+        With ``init`` and ``strength`` (default 0.6) the init is noised to t = strength·T and
+        denoised from there in ceil(strength·steps) steps (img2img). With ``mask`` (default
+        strength 1.0) the unmasked region is replaced by the noised init after every step
+        (inpainting). A class model without ``label`` and a text model without ``prompt``
+        paint unconditionally. ``progress(done, total, sampler)`` is told after every
+        denoising step.
         """
-        sampler = sampler or self.config.sampler
-        steps = self.config.sample_steps if steps is None else steps
+        opts: DiffusionSampling = self.parse_sampling_options(**options)
+        sampler = opts.sampler or self.config.sampler
+        steps = self.config.sample_steps if opts.steps is None else opts.steps
         samplers.check_sampler(sampler, steps)
         n = len(seeds)
-        cond, uncond = self._condition(n, prompt, label)
-        cfg = self.config.guidance if cfg is None else float(cfg)
-        image, repaint = self._init_and_mask(init, mask)
+        cond, uncond = self._condition(n, opts.prompt, opts.label)
+        cfg = self.config.guidance if opts.cfg is None else float(opts.cfg)
+        image, repaint = self._init_and_mask(opts.init, opts.mask)
+        strength = opts.strength
         generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
         noise = samplers.per_sample_noise(generators, torch.empty(n, *self.shape))
         noise = noise.to(self.device)
@@ -441,29 +434,13 @@ class Diffusion(Family):
         elif strength is not None:
             raise HuashiError("--strength needs an --init image.")
         unet = self.sampling_module("unet")
-        if precision == "bf16":  # oneDNN's fast bf16 convolutions want channels_last
-            unet.to(memory_format=torch.channels_last)
-        was_training = unet.training
-        unet.eval()
-        model_fn = self._model_fn(unet, cond, uncond, cfg, precision)
-        x = samplers.sample(
-            model_fn, x_start, self.abar, sampler, steps, eta=eta, generators=generators,
-            t_max=t_max, known=known, progress=progress,
-        )  # fmt: skip
-        unet.train(was_training)
-        return self.decode(x)
-
-    def preview(self, seeds: Sequence[int]) -> torch.Tensor:
-        """Progress grids: row-major cycling through the classes, or the first captions seen."""
-        if self.config.condition == "class":
-            k = self.data.num_classes
-            return self.generate(seeds, label=[i % k for i in range(len(seeds))])
-        if self.config.condition == "text" and self.preview_captions:
-            captions = self.preview_captions
-            return self.generate(
-                seeds, prompt=[captions[i % len(captions)] for i in range(len(seeds))]
-            )
-        return self.generate(seeds)
+        with torch.no_grad(), self.sampling_mode(unet):
+            model_fn = self._model_fn(unet, cond, uncond, cfg, opts.precision)
+            x = samplers.sample(
+                model_fn, x_start, self.abar, sampler, steps, eta=opts.eta, generators=generators,
+                t_max=t_max, known=known, progress=progress,
+            )  # fmt: skip
+            return self.decode(x)
 
 
 def check_resolution(size: int, levels: int, what: str) -> None:
@@ -473,11 +450,3 @@ def check_resolution(size: int, levels: int, what: str) -> None:
             f"a U-Net with {levels} levels needs the {what} size to be a multiple of {factor}, "
             f"got {size}: change --resolution or --channel-mults."
         )
-
-
-def _per_sample(value: Any, n: int, what: str) -> list:
-    if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise HuashiError(f"got {len(value)} values for {what} but {n} seeds: give one or {n}.")
-        return list(value)
-    return [value] * n

@@ -31,7 +31,8 @@ from huashi.augment import diff_augment, parse_policy
 from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, noise_for_seeds
+from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.conditioning import resolve_condition
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
@@ -39,6 +40,15 @@ from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, ad
 ARCHS = ("dcgan", "resnet")
 D_OPTIMIZERS = ("adam", "sgd")
 D_BATCHES = ("separate", "mixed")
+
+
+@dataclass(frozen=True)
+class GANSampling:
+    """What ``generate`` takes: a prompt (text models) or a label (class models): one value
+    for every seed or one per seed; a label is a class number or name."""
+
+    prompt: str | Sequence[str] | None = None
+    label: int | str | Sequence[int | str] | None = None
 
 
 @dataclass
@@ -206,6 +216,7 @@ class GAN(Family):
 
     name = "gan"
     config_class = GANConfig
+    sampling_options_class = GANSampling
     ema_targets = ("generator",)
 
     def __init__(self, config: GANConfig, data: DataInfo, device: torch.device) -> None:
@@ -418,93 +429,72 @@ class GAN(Family):
 
     # --- sampling -----------------------------------------------------------------------------
 
-    def _sampling_condition(
-        self, n: int, seeds: Sequence[int], prompt: str | None, label: int | str | None
-    ) -> torch.Tensor | None:
-        kind = self.config.condition
-        if kind == "none":
-            if prompt is not None or label is not None:
-                raise HuashiError(
-                    "this model is unconditional: it takes no --prompt or --label (train with "
-                    "--condition class or text for that)."
-                )
-            return None
-        if kind == "class":
-            if prompt is not None:
-                raise HuashiError(
-                    "this model is conditioned on class labels: use --label, not --prompt."
-                )
-            if label is None:
-                labels = [s % self.data.num_classes for s in seeds]
-            else:
-                labels = [self._label_index(label)] * n
-            return torch.tensor(labels, dtype=torch.long, device=self.device)
-        if label is not None:
-            raise HuashiError("this model is conditioned on text: use --prompt, not --label.")
-        if prompt is None or not str(prompt).strip():
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.z_dim,)
+
+    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
+        """One image per seed (options: :class:`GANSampling`). A class model without a label
+        paints class ``seed % classes``; a text model needs a prompt."""
+        opts = self.parse_sampling_options(**options)
+        checked = resolve_condition(self.condition, self.data, len(seeds), opts.prompt, opts.label)
+        label, prompt = checked.labels, checked.prompts
+        if self.condition == "class" and label is None:
+            label = [int(s) % self.data.num_classes for s in seeds]
+        if self.condition == "text" and not (prompt and all(p.strip() for p in prompt)):
             raise HuashiError(
                 'this model is conditioned on text: pass --prompt "a small red circle".'
             )
-        return self.text_encoder.encode([str(prompt)] * n).pooled.to(self.device)
-
-    def _label_index(self, label: int | str) -> int:
-        names = list(self.data.class_names)
-        if isinstance(label, str) and not label.lstrip("-").isdigit():
-            if label not in names:
-                raise HuashiError(
-                    f"unknown class {label!r}: choose one of {', '.join(names)} "
-                    f"(or a number 0-{len(names) - 1})."
-                )
-            return names.index(label)
-        index = int(label)
-        if not 0 <= index < self.data.num_classes:
-            raise HuashiError(
-                f"--label {index} is out of range: this model knows {self.data.num_classes} "
-                f"classes, 0-{self.data.num_classes - 1}."
+        with torch.no_grad():
+            return self.generate_from_latents(
+                self.latents_for_seeds(seeds), dropout_seeds=seeds, prompt=prompt, label=label
             )
-        return index
 
-    @torch.no_grad()
-    def generate(
-        self,
-        seeds: Sequence[int],
-        prompt: str | None = None,
-        label: int | str | None = None,
-        **options: Any,
+    def generate_from_latents(
+        self, latents: torch.Tensor, *, dropout_seeds: Sequence[int] | None = None, **options: Any
     ) -> torch.Tensor:
-        """One image per seed; ``prompt`` (text models) or ``label`` (class models, a number or
-        a class name; default: ``seed % classes``) conditions them."""
-        if options:
-            raise HuashiError(
-                f"unknown sampling option(s) {', '.join(options)}: the gan family takes "
-                "prompt and label."
-            )
-        cond = self._sampling_condition(len(seeds), seeds, prompt, label)
-        return self._generate(seeds, cond)
-
-    def _generate(self, seeds: Sequence[int], cond: torch.Tensor | None) -> torch.Tensor:
+        """Images from z [B, z_dim] (options: :class:`GANSampling`; a class model needs a label,
+        a text model a prompt). A generator trained with ``dropout`` keeps it on: image i's masks
+        come from ``dropout_seeds[i]`` (default 0 for all, so the images are a fixed function
+        of the latents)."""
+        opts = self.parse_sampling_options(**options)
+        z = self.check_latents(latents)
+        cond = self._sampling_condition(len(z), opts)
         G = self.sampling_module("generator")
-        was_training = G.training
-        G.eval()  # BatchNorm running statistics: an image does not depend on its batch-mates
-        z = noise_for_seeds(seeds, (self.config.z_dim,), self.device)
-        if self.config.dropout > 0:  # dropout stays on: draw each image's masks from its seed
+        with self.sampling_mode(G):  # BatchNorm running statistics: no batch-mate dependence
+            if self.config.dropout == 0:
+                return G(z, cond).float()
+            seeds = [0] * len(z) if dropout_seeds is None else list(dropout_seeds)
             images = []
             for i, seed in enumerate(seeds):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(int(seed) + 1)
                     images.append(G(z[i : i + 1], None if cond is None else cond[i : i + 1]))
-            images = torch.cat(images)
-        else:
-            images = G(z, cond)
-        G.train(was_training)
-        return images.float()
+            return torch.cat(images).float()
 
-    @torch.no_grad()
+    def _sampling_condition(self, n: int, opts: GANSampling) -> torch.Tensor | None:
+        checked = resolve_condition(self.condition, self.data, n, opts.prompt, opts.label)
+        if self.condition == "class":
+            if checked.labels is None:
+                raise HuashiError(
+                    "this model is conditioned on class labels: give a label (a class number or "
+                    "name, or one per image)."
+                )
+            return torch.tensor(checked.labels, dtype=torch.long, device=self.device)
+        if self.condition == "text":
+            if checked.prompts is None:
+                raise HuashiError(
+                    'this model is conditioned on text: pass --prompt "a small red circle".'
+                )
+            return self.text_encoder.encode(checked.prompts).pooled.to(self.device)
+        return None
+
     def preview(self, seeds: Sequence[int]) -> torch.Tensor:
-        """Progress grids cycle through the class labels, or through captions seen in training."""
-        if self.config.condition == "text":
-            captions = self.preview_captions or [""]
-            chosen = [captions[i % len(captions)] for i in range(len(seeds))]
-            cond = self.text_encoder.encode(chosen).pooled.to(self.device)
-            return self._generate(seeds, cond)
-        return self.generate(seeds)
+        """Progress grids cycle through the classes or the captions seen in training (the
+        empty caption before any)."""
+        if self.condition == "text" and not self.preview_captions:
+            with torch.no_grad():
+                return self.generate_from_latents(
+                    self.latents_for_seeds(seeds), dropout_seeds=seeds, prompt=[""] * len(seeds)
+                )
+        return super().preview(seeds)

@@ -37,6 +37,13 @@ PAIRED_DATA_HINT = (
 )
 
 
+@dataclass(frozen=True)
+class Pix2PixSampling:
+    """What ``generate`` takes: the images to translate, [B, C, H, W] in [-1, 1]."""
+
+    inputs: torch.Tensor | None = None
+
+
 @dataclass
 class Pix2PixFamilyConfig(Pix2PixConfig):
     """The config of the Pix2Pix family: the model's settings plus the optimizer's."""
@@ -51,6 +58,7 @@ class Pix2Pix(Family):
 
     name = "pix2pix"
     config_class = Pix2PixFamilyConfig
+    sampling_options_class = Pix2PixSampling
     ema_targets = ("generator",)
     paired_data = True
     condition_kind = "image"
@@ -133,14 +141,14 @@ class Pix2Pix(Family):
         logged |= ctx.update(opt_g, batch, g_loss)
         return logged
 
-    @torch.no_grad()
-    def generate(
-        self, seeds: Sequence[int], inputs: torch.Tensor | None = None, **options: Any
-    ) -> torch.Tensor:
+    def sampling_flag(self, module: torch.nn.Module) -> bool:
+        """With ``test_dropout`` the decoder's dropout stays on when translating."""
+        return self.config.test_dropout and isinstance(module, torch.nn.Dropout)
+
+    def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
         """Translate ``inputs`` [B, C, H, W] in [-1, 1]; ``seeds[i]`` seeds image i's dropout
         when ``test_dropout`` is on (otherwise the output does not depend on it)."""
-        if options:
-            raise HuashiError(f"Pix2Pix takes no sampling options (got {', '.join(options)}).")
+        inputs = self.parse_sampling_options(**options).inputs
         if inputs is None:
             raise HuashiError(
                 "Pix2Pix translates images rather than drawing them from noise: use "
@@ -149,20 +157,14 @@ class Pix2Pix(Family):
         if len(inputs) != len(seeds):
             raise HuashiError(f"got {len(inputs)} input images for {len(seeds)} seeds.")
         G = self.sampling_module("generator")
-        was_training = G.training
-        G.eval()  # BatchNorm running statistics: an image does not depend on its batch-mates
         inputs = inputs.to(self.device, torch.float32)
-        if not self.config.test_dropout:
-            images = G(inputs).float()
-        else:
-            for module in G.modules():
-                if isinstance(module, torch.nn.Dropout):
-                    module.train()
-            images = torch.cat(
+        # BatchNorm running statistics: an image does not depend on its batch-mates
+        with torch.no_grad(), self.sampling_mode(G):
+            if not self.config.test_dropout:
+                return G(inputs).float()
+            return torch.cat(
                 [self._seeded(G, x[None], s) for x, s in zip(inputs, seeds, strict=True)]
             )
-        G.train(was_training)
-        return images
 
     def _seeded(self, G: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
         """One image with dropout masks drawn from ``seed`` (the global RNG is left as it was)."""
