@@ -20,6 +20,7 @@ from huashi.interpolate import Interpolation, interpolate
 from huashi.runs import LoadedRun, RunConfig, build_family, load_run
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
+from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate, translate
 
@@ -109,6 +110,7 @@ def _resolve_config(
     return saved
 
 
+@holding_run_lock
 def train(
     out: str | Path,
     family: str | None = None,

@@ -27,6 +27,7 @@ from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from huashi.training.device import memory_format
+from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 
 
@@ -224,7 +225,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.run_dir).acquire()  # a no-op when api.train holds it already
         log = RunLog(
             self.run_dir / "log.jsonl",
             self.run_dir / "tensorboard" if config.tensorboard else None,
@@ -283,6 +284,7 @@ class Trainer:
         finally:
             bar.close()
             log.close()
+            lock.release()
         result.step = self.step
         result.interrupted = self.stop_requested and self.step < config.steps
         return result
