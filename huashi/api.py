@@ -18,6 +18,7 @@ from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
 from huashi.interpolate import Interpolation, interpolate
 from huashi.runs import LoadedRun, RunConfig, build_family, load_run
+from huashi.training import resume as resuming
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.lock import holding_run_lock
@@ -94,7 +95,7 @@ def _resolve_config(
         f"{k} {asked[k]!r} (run has {have[k]!r})" for k in asked if asked[k] not in (None, have[k])
     ]
     for key, value in (model or {}).items():
-        if saved.model.get(key) != value:
+        if not resuming.tunable_model_field(key) and saved.model.get(key) != value:
             differences.append(f"{key}={value!r} (run has {saved.model.get(key)!r})")
     for key, value in (data_options or {}).items():
         if saved.data["options"].get(key) != value:
@@ -151,7 +152,7 @@ def train(
         }
     else:
         family_class = get_family(saved.family)
-        model_config = family_class.make_config(saved.model)
+        model_config = family_class.make_config({**saved.model, **(model or {})})
         train_config = dataclasses.replace(saved.train_config(), **train_options)
         data_spec = saved.data
     if train_config.steps < 1 or train_config.batch_size < 1:
@@ -162,6 +163,10 @@ def train(
     )
     info = data_info_of(dataset)
     family_class.check_data(info, model_config)
+    if saved is None:
+        data_spec = resuming.data_record(data_spec, dataset.info)
+    else:
+        resuming.check_same_data(saved.data, dataset.info, run_dir)
     config = RunConfig(
         family=family_class.name,
         model=dataclasses.asdict(model_config),
@@ -178,8 +183,13 @@ def train(
     _seed_everything(train_config.seed)
     model_family = build_family(config, device)
     trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)
+    trainer.identity = resuming.run_identity(config.family, config.model, data_spec, config.train)
     if saved is not None:
         trainer.resume_latest()
+        trainer.resume_note = resuming.resume_changes(
+            saved.model, saved.train, config.model, config.train
+        )
+        config.train = resuming.saved_train_config(saved.train, config.train)
     config.save(run_dir)
     result = trainer.run()
     if family_class.paired_data and not result.interrupted:

@@ -3,15 +3,20 @@ changes recorded in the log, a torn log line, validation of configs and checkpoi
 
 import json
 import os
+import shlex
 import socket
 import subprocess
-import sys
 
+import numpy as np
 import pytest
 
 from huashi import api
+from huashi.cli import main
 from huashi.errors import HuashiError
+from huashi.training.checkpoint import load_checkpoint
 from huashi.training.lock import LOCK_FILE, RunLock, read_lock
+from huashi.training.logging import read_events, read_log
+from huashi.training.loop import TrainingDiverged
 
 TINY = dict(
     family="dcgan", data="shapes", resolution=16, model={"g_width": 4, "d_width": 4, "z_dim": 8},
@@ -22,13 +27,10 @@ TINY = dict(
 
 def test_a_second_trainer_is_refused_while_another_process_holds_the_run(tmp_path):
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom huashi.training.lock import RunLock\n"
-         f"with RunLock({str(run)!r}):\n    print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )  # fmt: skip
+    holder = subprocess.Popen(["sleep", "60"])  # a live process that holds the lock
+    run.mkdir()
+    (run / LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
     try:
-        assert holder.stdout.readline().strip() == "held"
         assert read_lock(run)["pid"] == holder.pid
         with pytest.raises(HuashiError, match=f"process {holder.pid} on .* is training in it"):
             api.train(run, steps=2, **TINY)
@@ -57,3 +59,90 @@ def test_the_lock_is_reentrant_in_one_process_and_released(tmp_path):
         assert outer.owned
     assert read_lock(tmp_path / "r") is None
     assert not (tmp_path / "r").exists()  # an empty folder it made is removed again
+
+
+def image_folder(folder, n=16, size=16):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{i:02d}.png")
+    return folder
+
+
+def test_a_folder_is_stored_by_absolute_path_and_changed_data_is_refused(tmp_path, monkeypatch):
+    image_folder(tmp_path / "imgs")
+    monkeypatch.chdir(tmp_path)
+    options = {k: v for k, v in TINY.items() if k not in ("data", "data_options")}
+    api.train("run", data="imgs", steps=2, **options)
+    data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert data["spec"] == str(tmp_path / "imgs") and data["fingerprint"]["files"] == 16
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "imgs").mkdir(parents=True)  # a different folder of the same relative name
+    monkeypatch.chdir(elsewhere)
+    (tmp_path / "imgs" / "img00.png").write_bytes(b"changed")
+    with pytest.raises(HuashiError, match=r"changed since .*\(16 files then, 16 now"):
+        api.train(tmp_path / "run", resume=True, steps=4, progress=False)
+    image_folder(tmp_path / "imgs")  # the same files again
+    assert api.train(tmp_path / "run", resume=True, steps=4, progress=False).step == 4
+
+
+def test_a_checkpoint_from_another_dataset_is_refused(tmp_path):
+    api.train(tmp_path / "a", steps=2, **TINY)
+    api.train(tmp_path / "b", steps=4, **{**TINY, "data_options": {"n": 24}})
+    for suffix in (".json", ".safetensors"):  # b's newest checkpoint copied into a
+        name = "step-00000004" + suffix
+        (tmp_path / "a" / "checkpoints" / name).write_bytes(
+            (tmp_path / "b" / "checkpoints" / name).read_bytes()
+        )
+    with pytest.raises(HuashiError, match="belongs to another run"):
+        api.train(tmp_path / "a", resume=True, steps=6, progress=False)
+
+
+def test_resume_steps_do_not_rewrite_the_plan_and_are_logged(tmp_path):
+    api.train(tmp_path, steps=4, **TINY)
+    assert api.train(tmp_path, resume=True, steps=6, progress=False).step == 6
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 4
+    events = read_events(tmp_path / "log.jsonl")
+    assert events == [{"step": 4, "event": "resume", "changed": {"steps": [4, 6]}}]
+
+
+def test_exploding_weights_stop_and_the_advice_resumes_with_new_lr_and_precision(tmp_path):
+    def explode(trainer, losses):  # a huge learning rate after the step-2 checkpoint
+        if trainer.step == 2:
+            for optimizer in trainer.family.optimizers.values():
+                optimizer.param_groups[0]["lr"] = 1e6
+
+    with pytest.raises(TrainingDiverged) as caught:
+        api.train(tmp_path, steps=6, callbacks=[explode], **{**TINY, "precision": "bf16"})
+    message = str(caught.value)
+    assert "diverged at step 3 (weights exploding" in message
+    assert "step-00000002.json is kept" in message
+    command = message.split("`")[1]
+    assert command.endswith("--resume --lr 2e-05 --precision fp32")
+    assert main([*shlex.split(command)[1:], "--steps", "4", "--quiet"]) == 0
+    tensors, meta = load_checkpoint(tmp_path / "checkpoints" / "step-00000004.json")
+    assert [g["lr"] for g in meta["optimizers"]["generator"]["param_groups"]] == [2e-5]
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["lr"] == 2e-5 and saved["train"]["precision"] == "fp32"
+    events = read_events(tmp_path / "log.jsonl")
+    assert [e["event"] for e in events] == ["resume"]  # the divergence at step 3 was cut
+    changed = {"lr": [2e-4, 2e-5], "precision": ["bf16", "fp32"], "steps": [6, 4]}
+    assert events[0]["changed"] == changed
+
+
+def test_a_torn_last_log_line_is_ignored_and_cut_on_resume(tmp_path):
+    api.train(tmp_path, steps=2, **TINY)
+    log = tmp_path / "log.jsonl"
+    with log.open("a") as f:
+        f.write('{"step": 3, "d_lo')
+    with pytest.warns(UserWarning, match="torn last line"):
+        assert [r["step"] for r in read_log(log)] == [1, 2]
+    with pytest.warns(UserWarning, match="torn last line"):
+        api.train(tmp_path, resume=True, steps=3, progress=False)
+    assert [r["step"] for r in read_log(log)] == [1, 2, 3]
+    log.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    with pytest.raises(HuashiError, match="line 2 of .* is damaged"):
+        read_log(log)

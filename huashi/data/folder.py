@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -67,6 +68,23 @@ def sources(path: str | Path, target: str | Path | None = None, **_: object) -> 
         out += [p for p in root.rglob("*.txt") if _visible(p, root)]
         out += [p for p in root.rglob(METADATA) if _visible(p, root)]
     return out
+
+
+def fingerprint(path: str | Path, target: str | Path | None = None) -> dict:
+    """What identifies a folder's data: the number of files (images, captions, metadata) and a
+    hash of their relative names and sizes (cheap: no file is read)."""
+    digest = hashlib.sha256()
+    count = 0
+    for name, folder in (("", path), ("target/", target)):
+        if folder is None:
+            continue
+        root = _check_folder(folder)
+        for file in sorted(sources(root)):
+            digest.update(
+                f"{name}{file.relative_to(root).as_posix()}\0{file.stat().st_size}\n".encode()
+            )
+            count += 1
+    return {"files": count, "sha256": digest.hexdigest()[:16]}
 
 
 def fit_square(img: Image.Image, resolution: int) -> Image.Image:
@@ -249,6 +267,7 @@ def load_folder(
             f"{Path(skipped[0]).name}): check that they are valid images."
         )
     info: dict = {"source": str(root), "skipped": len(skipped), "skipped_files": skipped[:50]}
+    info["fingerprint"] = fingerprint(root, target_root)
     if target_root:
         info["target"] = str(target_root)
     if captions is not None:
