@@ -24,6 +24,7 @@ from huashi.training.device import pick_device
 from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate, translate
+from huashi.validation import check_output_file, check_resolution, check_sample_request
 
 __all__ = [
     "DoctorReport",
@@ -147,7 +148,7 @@ def train(
         train_config = TrainConfig(**train_options)
         data_spec = {
             "spec": data,
-            "resolution": resolution or 64,
+            "resolution": check_resolution(64 if resolution is None else resolution),
             "options": dict(data_options or {}),
         }
     else:
@@ -224,8 +225,9 @@ def sample(
     With ``out`` (a .png path) the grid is written there and, with ``per_image``, each image to
     ``<out stem>/seed-<seed>.png``; every PNG carries the parameters that regenerate it.
     """
-    if n < 1:
-        raise HuashiError("--n must be at least 1.")
+    check_sample_request(n, batch_size)
+    if out is not None:
+        check_output_file(out)
     loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
     seeds = list(range(seed, seed + n))
     images = torch.cat(
@@ -287,6 +289,7 @@ def preview_data(
     from huashi.data import dataset_summary, load_dataset
     from huashi.data.preview import preview_grid
 
+    check_resolution(resolution)
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     name = Path(spec).name if Path(spec).exists() else spec
     path = Path(out) if out else Path(f"{name}-preview.png")

@@ -7,6 +7,8 @@ import dataclasses
 import json
 from typing import Any
 
+from huashi.errors import HuashiError
+
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -51,7 +53,7 @@ def parse_key_values(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep:
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {pair!r}")
+            raise HuashiError(f"expected KEY=VALUE, got {pair!r} (e.g. --data-option n=500).")
         try:
             values[key.replace("-", "_")] = json.loads(raw)
         except json.JSONDecodeError:

@@ -27,11 +27,17 @@ from tqdm import tqdm
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
-from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from huashi.training.device import memory_format
+from huashi.training.checkpoint import (
+    check_training_meta,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from huashi.training.device import PRECISIONS, memory_format
 from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
+from huashi.validation import check_config
 
 
 @dataclass
@@ -61,6 +67,14 @@ class TrainConfig:
     #: Fields that may change when a run is resumed (the rest must match): the session's
     #: schedule, and precision (see :mod:`huashi.training.resume`).
     RESUMABLE_CHANGES = SESSION_FIELDS + TUNABLE_TRAIN_FIELDS
+
+    def __post_init__(self) -> None:
+        check_config(self, "training")
+        if self.precision not in PRECISIONS:
+            raise HuashiError(
+                f"unknown precision {self.precision!r}: choose --precision from "
+                f"{', '.join(PRECISIONS)}."
+            )
 
 
 @dataclass
@@ -190,6 +204,7 @@ class Trainer:
 
     def restore(self, json_path: Path) -> None:
         tensors, meta = load_checkpoint(json_path)
+        check_training_meta(meta, json_path)
         theirs = meta.get("run_identity")
         if self.identity is not None and theirs is not None and theirs != self.identity:
             raise HuashiError(
