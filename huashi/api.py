@@ -165,9 +165,9 @@ def train(
     info = data_info_of(dataset)
     family_class.check_data(info, model_config)
     if saved is None:
-        data_spec = resuming.data_record(data_spec, dataset.info)
+        data_spec = resuming.data_record(data_spec, getattr(dataset, "info", {}))
     else:
-        resuming.check_same_data(saved.data, dataset.info, run_dir)
+        resuming.check_same_data(saved.data, getattr(dataset, "info", {}), run_dir)
     config = RunConfig(
         family=family_class.name,
         model=dataclasses.asdict(model_config),
@@ -308,10 +308,13 @@ class DoctorReport:
     first_step: int
     last_step: int
     findings: list  # list[huashi.doctor.Finding]
+    note: str = ""  # e.g. that the GAN checks do not apply to this family
 
     def summary(self) -> str:
         if not self.records:
             return f"{self.run_dir}: no log records yet."
+        if self.note and not self.findings:
+            return f"{self.run_dir}: {self.records} log records: {self.note}; no failure signs."
         head = (
             f"{self.run_dir}: {self.records} log records, steps {self.first_step}-{self.last_step}"
         )
@@ -323,7 +326,7 @@ class DoctorReport:
 def doctor(run: str | Path) -> DoctorReport:
     """The training doctor's findings for a (finished or running) GAN run, from its log and the
     diversity of its fixed-seed progress grids."""
-    from huashi.doctor import diagnose, grid_diversity
+    from huashi.doctor import diagnose, grid_diversity, is_gan_log, run_checks
     from huashi.training.logging import read_log
 
     run_dir = Path(run)
@@ -336,5 +339,6 @@ def doctor(run: str | Path) -> DoctorReport:
         (int(path.stem.removeprefix("step-")), grid_diversity(path, resolution, n_fixed))
         for path in sorted((run_dir / "samples").glob("step-*.png"))
     ]
-    findings = diagnose(records, loss, fixed)
-    return DoctorReport(run_dir, len(records), steps[0], steps[-1], findings)
+    findings = diagnose(records, loss, fixed) if is_gan_log(records) else []
+    more, note = run_checks(run_dir, records)
+    return DoctorReport(run_dir, len(records), steps[0], steps[-1], more + findings, note)

@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from safetensors.torch import load_file, save_file
 
 from huashi import api
 from huashi.cli import main
@@ -146,3 +147,43 @@ def test_a_torn_last_log_line_is_ignored_and_cut_on_resume(tmp_path):
     log.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
     with pytest.raises(HuashiError, match="line 2 of .* is damaged"):
         read_log(log)
+
+
+def test_the_doctor_names_a_divergence_and_exploded_weights(tmp_path):
+    def explode(trainer, losses):
+        if trainer.step == 2:
+            for optimizer in trainer.family.optimizers.values():
+                optimizer.param_groups[0]["lr"] = 1e6
+
+    with pytest.raises(TrainingDiverged):
+        api.train(tmp_path, steps=6, callbacks=[explode], **TINY)
+    report = api.doctor(tmp_path)
+    diverged = [f for f in report.findings if f.code == "diverged"]
+    assert len(diverged) == 1 and "step-00000002.json" in diverged[0].evidence
+    assert "--resume --lr 2e-05 --precision fp32" in diverged[0].remedy
+    assert not any(f.code == "exploded" for f in report.findings)  # the checkpoint is good
+    # A checkpoint written with exploded weights (by an older huashi) is named too.
+    weights = tmp_path / "checkpoints" / "step-00000002.safetensors"
+    tensors = load_file(str(weights))
+    key = next(k for k in tensors if k.startswith("modules/generator/") and "weight" in k)
+    tensors[key] = tensors[key] * 0 + 1e34
+    save_file(tensors, str(weights))
+    exploded = [f for f in api.doctor(tmp_path).findings if f.code == "exploded"]
+    assert len(exploded) == 1 and "1e+34" in exploded[0].evidence
+
+
+def test_the_doctor_answers_for_non_gan_families(tmp_path):
+    pairs, targets = image_folder(tmp_path / "in", n=8), image_folder(tmp_path / "out", n=8)
+    api.train(
+        tmp_path / "p2p", family="pix2pix", data=str(pairs), resolution=16, steps=2,
+        data_options={"target": str(targets)}, batch_size=4, n_fixed=4, precision="fp32",
+        model={"g_width": 4, "d_width": 4}, progress=False, sample_every=1,
+    )  # fmt: skip
+    report = api.doctor(tmp_path / "p2p")  # its GAN checks run on its own grids, no crash
+    assert report.records == 1 and report.findings == []
+    options = {k: v for k, v in TINY.items() if k not in ("family", "model")}
+    api.train(tmp_path / "ae", family="ae", steps=2, model={"width": 4}, **options)
+    summary = api.doctor(tmp_path / "ae").summary()
+    assert summary.endswith(
+        "no GAN checks for this family (its log has no d_loss/g_loss); no failure signs."
+    )

@@ -302,7 +302,11 @@ class Trainer:
                     problem = self._divergence(losses, check_weights=due)
                     if problem:
                         message = self._diverged_message(problem)
-                        log.event(self.step, "diverged", reason=problem, message=message)
+                        last = latest_checkpoint(self.checkpoint_dir)
+                        log.event(
+                            self.step, "diverged", reason=problem, command=self.rescue_command(),
+                            checkpoint=str(last) if last else None,
+                        )  # fmt: skip
                         raise TrainingDiverged(message)
                     result.last_losses = losses
                     if logging_now:
