@@ -168,3 +168,25 @@ def test_a_failed_checkpoint_write_keeps_training_and_says_so(tmp_path, capsys, 
     a, _ = load_checkpoint(tmp_path / "checkpoints" / "step-00000004.json")
     b, _ = load_checkpoint(straight / "checkpoints" / "step-00000004.json")
     assert all(torch.equal(a[k], b[k]) for k in a)  # the failure changed nothing in training
+
+
+def test_a_text_encoder_with_only_pickled_weights_is_refused_unopened(tmp_path):
+    import pickle
+
+    from huashi.text.encoder import TextEncoder
+
+    pytest.importorskip("transformers")
+    folder = tmp_path / "fake-hf"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    marker = tmp_path / "pwned"
+
+    class Payload:  # unpickling this would create the marker file
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(HuashiError, match=r"only pickled weights \(pytorch_model.bin\)"):
+        TextEncoder(folder)
+    assert not marker.exists()
