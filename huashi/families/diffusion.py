@@ -104,6 +104,10 @@ def load_autoencoder(path: str, device: torch.device) -> Any:
     return family
 
 
+#: The training-progress grids: this many images, this many sampling steps at most.
+PREVIEW_IMAGES, PREVIEW_STEPS = 16, 20
+
+
 class Diffusion(Family):
     """Diffusion model (DDPM/DDIM/DPM-Solver++ sampling; pixel or latent; class/text guidance)."""
 
@@ -441,16 +445,19 @@ class Diffusion(Family):
         return self.decode(x)
 
     def preview(self, seeds: Sequence[int]) -> torch.Tensor:
-        """Progress grids: row-major cycling through the classes, or the first captions seen."""
+        """Progress grids: row-major cycling through the classes, or the first captions seen.
+        Kept cheap: at most 16 images, sampled with DPM-Solver++(2M) in at most 20 steps."""
+        seeds = list(seeds)[:PREVIEW_IMAGES]
+        fast = {"sampler": "dpmpp-2m", "steps": min(PREVIEW_STEPS, self.config.sample_steps)}
         if self.config.condition == "class":
             k = self.data.num_classes
-            return self.generate(seeds, label=[i % k for i in range(len(seeds))])
+            return self.generate(seeds, label=[i % k for i in range(len(seeds))], **fast)
         if self.config.condition == "text" and self.preview_captions:
             captions = self.preview_captions
             return self.generate(
-                seeds, prompt=[captions[i % len(captions)] for i in range(len(seeds))]
+                seeds, prompt=[captions[i % len(captions)] for i in range(len(seeds))], **fast
             )
-        return self.generate(seeds)
+        return self.generate(seeds, **fast)
 
 
 def check_resolution(size: int, levels: int, what: str) -> None:

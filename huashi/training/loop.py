@@ -123,6 +123,9 @@ class Trainer:
         self.images_seen = 0
         self.train_seconds = 0.0
         self.stop_requested = False
+        self.in_preview = False
+        self.preview_interrupted = False
+        self._bar: tqdm | None = None
         #: The run's identity (see :func:`huashi.training.resume.run_identity`), written into
         #: every checkpoint and checked on resume; None skips the check.
         self.identity: str | None = None
@@ -248,9 +251,25 @@ class Trainer:
         return list(range(self.config.n_fixed))
 
     def write_samples(self) -> Path | None:
-        if not self.family.makes_images:
+        """The progress grid of the fixed seeds; Ctrl-C during it skips it and stops the run."""
+        if not self.family.makes_images or self.preview_interrupted:
             return None
-        images = self.family.preview(self.fixed_seeds())
+        self.in_preview = True
+        if self._bar is not None:
+            self._bar.set_description_str(f"{self.run_dir.name} (progress grid)", refresh=True)
+        try:
+            images = self.family.preview(self.fixed_seeds())
+        except PreviewInterrupted:
+            self.preview_interrupted = True
+            self.request_stop()
+            tqdm.write(
+                "huashi: progress grid skipped; stopping after a checkpoint.", file=sys.stderr
+            )
+            return None
+        finally:
+            self.in_preview = False
+            if self._bar is not None:
+                self._bar.set_description_str(self.run_dir.name, refresh=False)
         path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
         path.parent.mkdir(exist_ok=True)
         nrow = self.family.preview_nrow
@@ -282,6 +301,7 @@ class Trainer:
             dynamic_ncols=True,
             mininterval=0.5,
         )
+        self._bar = bar
         result = TrainResult(self.run_dir, self.step)
         last_saved = self.step
         try:
@@ -401,9 +421,13 @@ class Trainer:
         )
 
 
+class PreviewInterrupted(Exception):
+    """Raised inside a progress grid's sampling when Ctrl-C or SIGTERM arrives."""
+
+
 class _stop_on_signals:
-    """While training, Ctrl-C or SIGTERM asks the loop to stop after the current step (a second
-    Ctrl-C interrupts at once)."""
+    """While training, Ctrl-C or SIGTERM asks the loop to stop after the current step, or at once
+    during a progress grid (skipping it); a second Ctrl-C interrupts at once."""
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
@@ -413,6 +437,8 @@ class _stop_on_signals:
         if self.trainer.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.trainer.request_stop()
+        if self.trainer.in_preview:
+            raise PreviewInterrupted
 
     def __enter__(self) -> None:
         if threading.current_thread() is threading.main_thread():
