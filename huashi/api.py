@@ -86,6 +86,7 @@ def _resolve_config(
     if not has_checkpoint:
         raise HuashiError(f"nothing to resume: {run_dir} has no checkpoint yet.")
     saved = RunConfig.load(run_dir)
+    data = None if resuming.same_data(data, saved.data["spec"]) else data
     asked = {"family": family, "data": data, "resolution": resolution}
     have = {
         "family": saved.family,

@@ -64,7 +64,7 @@ def range_of(name: str) -> tuple[float, float | None, bool] | None:
     if name.endswith("_width"):
         return _ONE_OR_MORE
     if name == "lr" or name.startswith("lr_") or name.endswith("_lr"):
-        return _POSITIVE
+        return _ZERO_OR_MORE  # 0 freezes a network (tests and ablations use it)
     if name.endswith("_weight"):
         return _ZERO_OR_MORE
     return None

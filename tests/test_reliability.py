@@ -88,6 +88,8 @@ def test_a_folder_is_stored_by_absolute_path_and_changed_data_is_refused(tmp_pat
         api.train(tmp_path / "run", resume=True, steps=4, progress=False)
     image_folder(tmp_path / "imgs")  # the same files again
     assert api.train(tmp_path / "run", resume=True, steps=4, progress=False).step == 4
+    monkeypatch.chdir(tmp_path)  # --data given again, by its relative path
+    assert api.train("run", data="imgs", resume=True, steps=6, progress=False).step == 6
 
 
 def test_a_checkpoint_from_another_dataset_is_refused(tmp_path):

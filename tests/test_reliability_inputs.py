@@ -85,7 +85,7 @@ def test_non_finite_weights_are_refused_on_load(run, tmp_path):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--lr", "-1"], "--lr must be > 0, not -1"),
+        (["--lr", "-1"], "--lr must be >= 0, not -1"),
         (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1, not 0"),
         (["--log-every", "0"], "--log-every must be >= 1, not 0"),
         (["--z-dim", "0"], "--z-dim must be >= 1, not 0"),

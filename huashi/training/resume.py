@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from huashi.errors import HuashiError
@@ -42,6 +43,15 @@ def data_record(spec: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         if "target" in info:
             spec["options"]["target"] = info["target"]
     return spec
+
+
+def same_data(asked: str | None, saved_spec: str) -> bool:
+    """Whether ``--data`` given again on resume names the run's data (a folder may be given
+    by a relative path; the run stores it absolute)."""
+    if asked is None or asked == saved_spec:
+        return True
+    path = Path(str(asked).removeprefix("folder:")).expanduser()
+    return path.is_dir() and str(path.resolve()) == saved_spec
 
 
 def check_same_data(saved: dict[str, Any], info: dict[str, Any], run_dir: Any) -> None:
