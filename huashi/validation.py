@@ -199,11 +199,22 @@ def check_run_config(values: Any, path: Path) -> dict[str, Any]:
         found.append(f"family {values['family']!r} is not a known model family")
     if family is not None and isinstance(values.get("model"), dict):
         found += problems(family.config_class, values["model"], "model")
-    if isinstance(values.get("data"), dict) and "resolution" in values["data"]:
-        try:
-            check_resolution(values["data"]["resolution"])
-        except HuashiError as error:
-            found.append(f"data.{error}".rstrip("."))
+    data = values.get("data")
+    if isinstance(data, dict):
+        for key, kind in (("spec", str), ("resolution", int), ("options", dict)):
+            if key not in data:
+                found.append(f"data.{key} is missing")
+            elif not _fits(data[key], kind):
+                found.append(f"data.{key} must be {_describe(kind)}, not {data[key]!r}")
+        if _fits(data.get("resolution"), int):
+            try:
+                check_resolution(data["resolution"])
+            except HuashiError as error:
+                found.append(f"data.{error}".rstrip("."))
+    if isinstance(values.get("data_info"), dict):
+        from huashi.families import DataInfo
+
+        found += problems(DataInfo, values["data_info"], "data_info")
     if found:
         raise HuashiError(
             f"{path} is damaged or was edited by hand: {'; '.join(found)}. Fix those values "

@@ -3,6 +3,7 @@ out-of-range options (CLI, config file and API alike), sizes checked before allo
 paths checked before the work, a failed checkpoint write that keeps training."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -39,6 +40,8 @@ def test_a_hand_edited_config_json_gets_one_message_per_field(run, tmp_path, cap
     config = json.loads((run / "config.json").read_text())
     config["train"] |= {"steps": "abc", "bogus": 1}
     config["model"] |= {"g_width": "abc", "d_width": -4}
+    del config["data"]["spec"]
+    config["data_info"]["channels"] = "x"
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "config.json").write_text(json.dumps(config))
@@ -46,6 +49,7 @@ def test_a_hand_edited_config_json_gets_one_message_per_field(run, tmp_path, cap
     for part in (
         "train.bogus is not a known field", "train.steps must be a whole number, not 'abc'",
         "model.g_width must be a whole number, not 'abc'", "model.d_width must be >= 1, not -4",
+        "data.spec is missing", "data_info.channels must be a whole number, not 'x'",
     ):  # fmt: skip
         assert part in err
 
@@ -68,6 +72,25 @@ def test_a_damaged_checkpoint_json_is_one_clear_line(run, tmp_path, change, mess
     )
     with pytest.raises(HuashiError, match=message):
         load_checkpoint(tmp_path / "step-00000002.json")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(python_random=[3, [1, 2]]), "damaged random-number states"),
+        (lambda m: m.update(optimizers={}), "no state for the optimizer"),
+        (lambda m: m.pop("position"), "lacks position: it holds weights only"),
+    ],
+)
+def test_resuming_from_a_damaged_checkpoint_is_one_clear_line(run, tmp_path, change, message):
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    path = copy / "checkpoints" / "step-00000002.json"
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(HuashiError, match=message):
+        api.train(copy, resume=True, steps=4, progress=False)
 
 
 def test_non_finite_weights_are_refused_on_load(run, tmp_path):

@@ -215,6 +215,13 @@ class Trainer:
                 f"configuration: identity {theirs}, this run is {self.identity}): remove it from "
                 f"{self.checkpoint_dir}, or resume the run it came from."
             )
+        missing = sorted(set(self.family.optimizers) - set(meta["optimizers"]))
+        if missing:
+            raise HuashiError(
+                f"checkpoint {json_path} has no state for the optimizer(s) {', '.join(missing)}: "
+                "it is damaged or comes from another model; delete it to fall back to the "
+                "previous checkpoint."
+            )
         # Learning rates come from the config, so that a resume may change them.
         fresh = {k: [g["lr"] for g in o.param_groups] for k, o in self.family.optimizers.items()}
         self.family.load_state_tensors(tensors, meta)
@@ -226,16 +233,22 @@ class Trainer:
         self.position = int(meta["position"])
         self.images_seen = int(meta["images_seen"])
         self.train_seconds = float(meta["train_seconds"])
-        torch.set_rng_state(tensors["rng/torch"])
-        self.generator.set_state(tensors["rng/noise"])
-        if torch.cuda.is_available():
-            states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda")]
-            if states:
-                torch.cuda.set_rng_state_all(states)
-        random.setstate(_python_random_tuple(meta["python_random"]))
-        name, pos, has_gauss, cached = meta["numpy_random"]
-        keys = tensors["rng/numpy"].numpy().astype(np.uint32)
-        np.random.set_state((name, keys, pos, has_gauss, cached))
+        try:
+            torch.set_rng_state(tensors["rng/torch"])
+            self.generator.set_state(tensors["rng/noise"])
+            if torch.cuda.is_available():
+                states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda")]
+                if states:
+                    torch.cuda.set_rng_state_all(states)
+            random.setstate(_python_random_tuple(meta["python_random"]))
+            name, pos, has_gauss, cached = meta["numpy_random"]
+            keys = tensors["rng/numpy"].numpy().astype(np.uint32)
+            np.random.set_state((name, keys, pos, has_gauss, cached))
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise HuashiError(
+                f"checkpoint {json_path} has damaged random-number states ({error!r}): delete it "
+                "to fall back to the previous checkpoint."
+            ) from None
 
     def resume_latest(self) -> bool:
         """Restore the newest checkpoint of the run; False when it has none."""
