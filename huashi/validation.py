@@ -126,7 +126,10 @@ def _numbers(value: Any) -> list[float]:
 def problems(cls: type, values: dict[str, Any], section: str = "") -> list[str]:
     """What is wrong with ``values`` for dataclass ``cls``: one line per field."""
     prefix = f"{section}." if section else ""
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # annotations that cannot be resolved are not checked
+        hints = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     found = []
     for name in sorted(set(values) - set(fields)):

@@ -374,8 +374,10 @@ class Trainer:
                             f"{self.checkpoint_dir} ({error}); the newest saved one is {last}. "
                             "Make the folder writable (or free space), then resume."
                         ) from None
-                self.write_samples()
-                plot_losses(log.path, self.run_dir / "losses.png")
+                self._keep_going(self.write_samples, "the progress grid")
+                self._keep_going(
+                    lambda: plot_losses(log.path, self.run_dir / "losses.png"), "the loss plot"
+                )
         finally:
             bar.close()
             log.close()
