@@ -45,6 +45,15 @@ def test_a_second_trainer_is_refused_while_another_process_holds_the_run(tmp_pat
     assert result.step == 2 and not (run / LOCK_FILE).exists()
 
 
+def test_only_rank_0_of_a_torchrun_training_takes_the_lock(tmp_path, monkeypatch):
+    tmp_path.joinpath(LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    monkeypatch.setenv("RANK", "1")
+    assert not RunLock(tmp_path).acquire().owned  # rank 1 joins rank 0's training
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(HuashiError, match="process 1 on elsewhere"):
+        RunLock(tmp_path).acquire()
+
+
 def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
     tmp_path.joinpath(LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
     with pytest.raises(HuashiError, match="process 1 on elsewhere"):

@@ -5,6 +5,9 @@ atomically (written to a private temporary file, then hard-linked to ``.lock``, 
 the lock exists), so two trainings started at once cannot both get it. A lock left by a process
 that no longer runs on this host (killed, power loss) is stale and taken over; a lock from
 another host is reported, since its process cannot be checked from here.
+
+In a multi-process (torchrun) training only the process of rank 0 takes the lock: the other ranks
+(environment variable ``RANK`` > 0) belong to the same training.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         _check_writable(self.run_dir)
+        if os.environ.get("RANK", "0") not in ("", "0"):
+            return self  # a worker of a torchrun training whose rank 0 holds the lock
         if not self.run_dir.exists():
             self.created_dir = True
         try:
