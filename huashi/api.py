@@ -264,6 +264,7 @@ def sample(
 
 def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
+    check_output_file(out)
     params = read_params(Path(png))
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
@@ -293,7 +294,7 @@ def preview_data(
     check_resolution(resolution)
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     name = Path(spec).name if Path(spec).exists() else spec
-    path = Path(out) if out else Path(f"{name}-preview.png")
+    path = check_output_file(Path(out) if out else Path(f"{name}-preview.png"))
     preview_grid(dataset, n=n, path=path)
     return path, dataset_summary(dataset)
 

@@ -165,6 +165,8 @@ def test_unwritable_outputs_are_refused_before_the_work(run, tmp_path, capsys, m
     assert "is a file, not a folder" in err and not calls  # nothing was generated
     err = one_line_error(capsys, ["train", "dcgan", "--data", "shapes", "--out", str(a_file / "r")])
     assert "is a file" in err
+    err = one_line_error(capsys, ["data", "preview", "shapes", "--out", str(a_file / "p.png")])
+    assert "is a file, not a folder" in err
 
 
 def test_a_failed_checkpoint_write_keeps_training_and_says_so(tmp_path, capsys, monkeypatch):
