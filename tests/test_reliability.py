@@ -54,6 +54,25 @@ def test_only_rank_0_of_a_torchrun_training_takes_the_lock(tmp_path, monkeypatch
         RunLock(tmp_path).acquire()
 
 
+def test_two_threads_of_one_process_cannot_train_in_one_run(tmp_path):
+    import threading
+
+    errors = []
+    with RunLock(tmp_path / "r"):
+        thread = threading.Thread(target=lambda: errors.append(_refusal(tmp_path / "r")))
+        thread.start()
+        thread.join()
+    assert errors and "another training of this process" in errors[0]
+
+
+def _refusal(run):
+    try:
+        RunLock(run).acquire()
+    except HuashiError as error:
+        return str(error)
+    return ""
+
+
 def test_a_lock_from_another_host_is_not_taken_over(tmp_path):
     tmp_path.joinpath(LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
     with pytest.raises(HuashiError, match="process 1 on elsewhere"):

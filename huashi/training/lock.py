@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,9 @@ from typing import Any, TypeVar
 from huashi.errors import HuashiError
 
 LOCK_FILE = ".lock"
+#: Run folders whose lock this process holds, with the thread that took it (a lock is
+#: re-entrant in that thread only: two trainings in two threads of one process are refused too).
+_HELD: dict[Path, int] = {}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +62,7 @@ class RunLock:
         self.path = self.run_dir / LOCK_FILE
         self.owned = False
         self.created_dir = False
+        self.key = self.run_dir.absolute()
 
     def _stale(self, holder: dict[str, Any]) -> bool:
         pid, host = holder.get("pid"), holder.get("host")
@@ -76,19 +81,26 @@ class RunLock:
         except OSError as error:
             raise HuashiError(f"cannot create the run folder {self.run_dir}: {error}.") from None
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        tmp = self.run_dir / f"{LOCK_FILE}.{me['pid']}.tmp"
+        tmp = self.run_dir / f"{LOCK_FILE}.{me['pid']}.{threading.get_ident()}.tmp"
         try:
             tmp.write_text(json.dumps(me))
             for _ in range(3):
                 try:
                     os.link(tmp, self.path)
                     self.owned = True
+                    _HELD[self.key] = threading.get_ident()
                     return self
                 except FileExistsError:
                     holder = read_lock(self.run_dir) or {}
-                    if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
-                        return self  # this process holds it already (nested use)
-                    if not self._stale(holder):
+                    mine = holder.get("pid") == me["pid"] and holder.get("host") == me["host"]
+                    if mine and _HELD.get(self.key) == threading.get_ident():
+                        return self  # this thread holds it already (nested use)
+                    if mine and self.key in _HELD:
+                        raise HuashiError(
+                            f"{self.run_dir} is in use: another training of this process is "
+                            "running in it. Wait for it to finish, or train into another --out."
+                        ) from None
+                    if not mine and not self._stale(holder):  # mine here: left by a dead run
                         raise HuashiError(
                             f"{self.run_dir} is in use: process {holder.get('pid')} on "
                             f"{holder.get('host')} is training in it (lock {self.path}). Wait "
@@ -108,6 +120,7 @@ class RunLock:
         if not self.owned:
             return
         self.owned = False
+        _HELD.pop(self.key, None)
         holder = read_lock(self.run_dir)
         if holder and holder.get("pid") == os.getpid():
             self.path.unlink(missing_ok=True)
