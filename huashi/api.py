@@ -29,10 +29,13 @@ from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
 from huashi.interpolate import Interpolation
 from huashi.runs import LoadedRun, RunConfig, build_family
+from huashi.training import resume as resuming
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
+from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate
+from huashi.validation import check_output_file, check_resolution, check_sample_request
 
 __all__ = [
     "ClipLabels",
@@ -111,6 +114,7 @@ def _resolve_config(
     if not has_checkpoint:
         raise HuashiError(f"nothing to resume: {run_dir} has no checkpoint yet.")
     saved = RunConfig.load(run_dir)
+    data = None if resuming.same_data(data, saved.data["spec"]) else data
     asked = {"family": family, "data": data, "resolution": resolution}
     have = {
         "family": saved.family,
@@ -121,7 +125,7 @@ def _resolve_config(
         f"{k} {asked[k]!r} (run has {have[k]!r})" for k in asked if asked[k] not in (None, have[k])
     ]
     for key, value in (model or {}).items():
-        if saved.model.get(key) != value:
+        if not resuming.tunable_model_field(key) and saved.model.get(key) != value:
             differences.append(f"{key}={value!r} (run has {saved.model.get(key)!r})")
     for key, value in (data_options or {}).items():
         if saved.data["options"].get(key) != value:
@@ -137,6 +141,7 @@ def _resolve_config(
     return saved
 
 
+@holding_run_lock
 def train(
     out: str | Path,
     family: str | None = None,
@@ -179,12 +184,12 @@ def train(
         train_config = TrainConfig(**train_options)
         data_spec = {
             "spec": data,
-            "resolution": resolution or 64,
+            "resolution": check_resolution(64 if resolution is None else resolution),
             "options": dict(data_options or {}),
         }
     else:
         family_class = get_family(saved.family)
-        model_config = family_class.make_config(saved.model)
+        model_config = family_class.make_config({**saved.model, **(model or {})})
         train_config = dataclasses.replace(saved.train_config(), **train_options)
         data_spec = saved.data
     if train_config.steps < 1 or train_config.batch_size < 1:
@@ -195,6 +200,10 @@ def train(
     )
     info = data_info_of(dataset)
     family_class.check_data(info, model_config)
+    if saved is None:
+        data_spec = resuming.data_record(data_spec, getattr(dataset, "info", {}))
+    else:
+        resuming.check_same_data(saved.data, getattr(dataset, "info", {}), run_dir)
     config = RunConfig(
         family=family_class.name,
         model=dataclasses.asdict(model_config),
@@ -211,8 +220,13 @@ def train(
     _seed_everything(train_config.seed)
     model_family = build_family(config, device)
     trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)
+    trainer.identity = resuming.run_identity(config.family, config.model, data_spec, config.train)
     if saved is not None:
         trainer.resume_latest()
+        trainer.resume_note = resuming.resume_changes(
+            saved.model, saved.train, config.model, config.train
+        )
+        config.train = resuming.saved_train_config(saved.train, config.train)
     config.save(run_dir)
     result = trainer.run()
     if family_class.paired_data and not result.interrupted:
@@ -418,12 +432,11 @@ def _sample(
     message: str,
     options: dict[str, Any],
 ) -> SampleResult:
-    if n < 1:
-        raise HuashiError("--n must be at least 1.")
-    if batch_size < 1:
-        raise HuashiError("--batch-size must be at least 1.")
-    if out is not None and Path(out).suffix.lower() != ".png":
-        raise HuashiError(f"--out must name a .png file, got {out}.")
+    check_sample_request(n, batch_size)
+    if out is not None:
+        if Path(out).suffix.lower() != ".png":
+            raise HuashiError(f"--out must name a .png file, got {out}.")
+        check_output_file(out)
     loaded = _loaded(run, checkpoint, device)
     if "label" in options and loaded.family.condition == "class":
         options = options | {"label": parse_label(options["label"], loaded.family.data.class_names)}
@@ -575,6 +588,7 @@ def _overview(rows: list[torch.Tensor], labels: list[str]) -> Any:
 
 def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
+    check_output_file(out)
     params = read_params(Path(png))
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
@@ -772,11 +786,12 @@ def preview_data(
     from huashi.data import dataset_summary, load_dataset
     from huashi.data.preview import preview_grid
 
+    check_resolution(resolution)
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     if progress is not None:
         progress(1, 2, "loaded")
     name = Path(spec).name if Path(spec).exists() else spec
-    path = Path(out) if out else Path(f"{name}-preview.png")
+    path = check_output_file(Path(out) if out else Path(f"{name}-preview.png"))
     preview_grid(dataset, n=n, path=path)
     if progress is not None:
         progress(2, 2, "wrote the grid")
@@ -794,10 +809,13 @@ class DoctorReport:
     first_step: int
     last_step: int
     findings: list  # list[huashi.doctor.Finding]
+    note: str = ""  # e.g. that the GAN checks do not apply to this family
 
     def summary(self) -> str:
         if not self.records:
             return f"{self.run_dir}: no log records yet."
+        if self.note and not self.findings:
+            return f"{self.run_dir}: {self.records} log records: {self.note}; no failure signs."
         head = (
             f"{self.run_dir}: {self.records} log records, steps {self.first_step}-{self.last_step}"
         )
@@ -809,7 +827,7 @@ class DoctorReport:
 def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
     """The training doctor's findings for a (finished or running) GAN run, from its log and the
     diversity of its fixed-seed progress grids; ``progress`` counts the grids read."""
-    from huashi.doctor import diagnose, grid_diversity
+    from huashi.doctor import diagnose, grid_diversity, is_gan_log, run_checks
     from huashi.training.logging import read_log
 
     run_dir = Path(run)
@@ -825,7 +843,8 @@ def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
                       grid_diversity(path, resolution, n_fixed)))  # fmt: skip
         if progress is not None:
             progress(done, len(grids) + 1, "reading progress grids")
-    findings = diagnose(records, loss, fixed)
+    findings = diagnose(records, loss, fixed) if is_gan_log(records) else []
+    more, note = run_checks(run_dir, records)
     if progress is not None:
         progress(len(grids) + 1, len(grids) + 1, "diagnosed")
-    return DoctorReport(run_dir, len(records), steps[0], steps[-1], findings)
+    return DoctorReport(run_dir, len(records), steps[0], steps[-1], more + findings, note)

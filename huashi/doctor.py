@@ -240,20 +240,85 @@ def grid_diversity(path: Path, resolution: int, n: int, padding: int = 2) -> flo
 
     with Image.open(path) as image:
         grid = np.asarray(image.convert("RGB"), dtype=np.float64) / 127.5 - 1
-    per_row = max(1, round(n**0.5))
     step = resolution + padding
+    # Tiles per row and rows as the grid holds them (families may lay out their own grids).
+    per_row = max(1, (grid.shape[1] - padding) // step)
+    rows = max(0, (grid.shape[0] - padding) // step)
+    n = min(n, per_row * rows)
     tiles = [
         grid[padding + (i // per_row) * step :, padding + (i % per_row) * step :][
             :resolution, :resolution
         ].ravel()
         for i in range(n)
     ]
+    if len(tiles) < 2:
+        return 0.0
     flat = np.stack(tiles)
     if len(flat) < 2:
         return 0.0
     squared = (flat**2).sum(1)
     distances = np.sqrt(np.maximum(squared[:, None] + squared[None] - 2 * flat @ flat.T, 0))
     return float(distances.sum() / (len(flat) * (len(flat) - 1)) / flat.shape[1] ** 0.5)
+
+
+def is_gan_log(records: Sequence[dict[str, Any]]) -> bool:
+    """The GAN checks need a discriminator's and a generator's losses in the log."""
+    return any("d_loss" in r for r in records) and any("g_loss" in r for r in records)
+
+
+def run_checks(run_dir: Path, records: Sequence[dict[str, Any]]) -> tuple[list[Finding], str]:
+    """Checks for a run of any family: a recorded divergence, exploded or non-finite weights in
+    its newest checkpoint. Also a note when the GAN checks do not apply to its log."""
+    from huashi.training.checkpoint import latest_checkpoint
+    from huashi.training.logging import read_events
+
+    findings = []
+    for event in read_events(run_dir / "log.jsonl"):
+        if event["event"] == "diverged":
+            findings.append(Finding(
+                "diverged", "training diverged and stopped",
+                f"{event.get('reason')} at step {event['step']}; the last good checkpoint is "
+                f"{event.get('checkpoint') or 'none'}",
+                f"continue from it with lower learning rates in fp32: `{event.get('command')}`",
+                int(event["step"]),
+            ))  # fmt: skip
+    newest = latest_checkpoint(run_dir / "checkpoints")
+    if newest is not None:
+        worst = checkpoint_weight_size(newest.with_suffix(".safetensors"))
+        if worst is not None and not worst <= WEIGHT_LIMIT:
+            findings.append(Finding(
+                "exploded", "the weights exploded: the model's images are saturated or blank",
+                f"the largest weight in {newest.name} is {worst:.3g} (healthy: well under "
+                f"{WEIGHT_LIMIT:g})", REMEDIES["exploding"] + "; train again from an earlier "
+                "checkpoint or from scratch", int(newest.stem.removeprefix("step-")),
+            ))  # fmt: skip
+    note = ""
+    if records and not is_gan_log(records):
+        note = "no GAN checks for this family (its log has no d_loss/g_loss)"
+    return findings, note
+
+
+WEIGHT_LIMIT = 1e4  # as the trainer's divergence check
+
+
+def checkpoint_weight_size(path: Path) -> float | None:
+    """The largest absolute model weight (inf for NaN/inf) in a checkpoint's safetensors file."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    worst = 0.0
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 (a safetensors file, not a dict)
+                if key.startswith("modules/"):
+                    value = f.get_tensor(key)
+                    if value.is_floating_point() and value.numel():
+                        if not torch.isfinite(value).all():
+                            return float("inf")
+                        worst = max(worst, value.abs().max().item())
+    except (OSError, SafetensorError):
+        return None
+    return worst
 
 
 class DoctorCallback:

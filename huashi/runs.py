@@ -21,6 +21,7 @@ from huashi.families import DataInfo, Family, get_family
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig
+from huashi.validation import check_run_config
 
 CONFIG_FILE = "config.json"
 
@@ -51,7 +52,7 @@ class RunConfig:
                 "of a `huashi train` run."
             )
         try:
-            values = json.loads(path.read_text())
+            values = check_run_config(json.loads(path.read_text()), path)
             return cls(**values)
         except (json.JSONDecodeError, TypeError) as error:
             raise HuashiError(f"{path} is damaged ({error}).") from None

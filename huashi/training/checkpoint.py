@@ -48,8 +48,12 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def _atomic_write_bytes(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(
@@ -86,8 +90,9 @@ def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"checkpoint {json_path} is damaged (its JSON does not parse): "
             "delete it to fall back to the previous checkpoint of the run."
         ) from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise HuashiError(f"{json_path} is not a huashi checkpoint (no '{FORMAT}' format tag).")
+    _check_meta(meta, json_path)
     try:
         tensors = load_file(str(weights))
     except FileNotFoundError:
@@ -100,7 +105,68 @@ def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"checkpoint {weights} is damaged or truncated ({error}): delete it and "
             f"{json_path.name} to fall back to the previous checkpoint of the run."
         ) from None
+    bad = [
+        key
+        for key, value in tensors.items()
+        if key.startswith(("modules/", "ema/"))
+        and value.is_floating_point()
+        and not torch.isfinite(value).all()
+    ]
+    if bad:
+        raise HuashiError(
+            f"checkpoint {json_path} holds non-finite weights (NaN or infinity, e.g. {bad[0]}): "
+            "it was saved by a diverged run; use an earlier checkpoint of the run."
+        )
     return tensors, meta
+
+
+#: The JSON fields of a checkpoint: (type, required). Numbers must also be >= 0.
+META_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "step": (int, True),
+    "family": (str, True),
+    "epoch": (int, False),
+    "position": (int, False),
+    "images_seen": (int, False),
+    "train_seconds": ((int, float), False),
+    "optimizers": (dict, False),
+    "python_random": (list, False),
+    "numpy_random": (list, False),
+    "preview_captions": (list, False),
+    "run_identity": (str, False),
+}
+#: What resuming training needs beyond sampling.
+TRAINING_FIELDS = ("epoch", "position", "images_seen", "train_seconds", "optimizers",
+                   "python_random", "numpy_random")  # fmt: skip
+
+
+def _check_meta(meta: dict[str, Any], json_path: Path) -> None:
+    """One message listing every missing or mistyped field of a checkpoint's JSON."""
+    found = []
+    for key, (kind, required) in META_FIELDS.items():
+        if key not in meta:
+            if required:
+                found.append(f"{key} is missing")
+            continue
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            found.append(f"{key} must be {getattr(kind, '__name__', 'a number')}, not {value!r}")
+        elif isinstance(value, (int, float)) and not 0 <= value < float("inf"):
+            found.append(f"{key} must be a finite number >= 0, not {value!r}")
+    if found:
+        raise HuashiError(
+            f"checkpoint {json_path} is damaged or was edited by hand: {'; '.join(found)}. "
+            "Delete it (and its .safetensors) to fall back to the previous checkpoint."
+        )
+
+
+def check_training_meta(meta: dict[str, Any], json_path: Path) -> None:
+    """Resuming needs the data position, RNG states and optimizer states."""
+    missing = [k for k in TRAINING_FIELDS if k not in meta]
+    if missing:
+        raise HuashiError(
+            f"checkpoint {json_path} lacks {', '.join(missing)}: it holds weights only and "
+            "cannot continue training; delete it to fall back to the previous checkpoint."
+        )
 
 
 # --- packing module and optimizer states into flat tensor dicts -------------------------------

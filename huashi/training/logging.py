@@ -1,12 +1,19 @@
-"""Run logs: a JSONL file of metrics, a loss-curve PNG and optional TensorBoard."""
+"""Run logs: a JSONL file of metrics, a loss-curve PNG and optional TensorBoard.
+
+``log.jsonl`` holds one JSON object per line: metric records (``step`` and values) and event
+records (``step`` and ``event``: a resume with what changed, a divergence). A last line torn by a
+crash or power loss is ignored when reading and cut when the run resumes.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import missing_package
+from huashi.errors import HuashiError, missing_package
 
 
 class RunLog:
@@ -23,9 +30,17 @@ class RunLog:
             self.writer = SummaryWriter(str(tensorboard_dir))
 
     def truncate_after(self, step: int) -> None:
-        """Drop records past ``step`` (used on resume, so the log matches the checkpoint)."""
-        kept = [r for r in read_log(self.path) if r["step"] <= step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        """Drop records past ``step`` and a torn last line (used on resume, so the log matches
+        the checkpoint)."""
+        kept = [r for r in read_records(self.path) if r["step"] <= step]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, self.path)
+
+    def event(self, step: int, event: str, **values: Any) -> None:
+        """Record an event (not a metric): e.g. a resume and what it changed."""
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, "event": event, **values}) + "\n")
 
     def write(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as f:
@@ -40,10 +55,38 @@ class RunLog:
             self.writer.close()
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of a log (metrics and events). A torn last line is skipped with a warning;
+    a damaged line before it is a clear error."""
+    if not Path(path).exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in Path(path).read_bytes().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a record with a step")
+        except (ValueError, UnicodeDecodeError):
+            if number == len(lines):
+                warnings.warn(f"ignoring the torn last line of {path}", stacklevel=2)
+                break
+            raise HuashiError(
+                f"line {number} of {path} is damaged: delete that line (the log is only read "
+                "for plots and the doctor, the checkpoints are not affected)."
+            ) from None
+        records.append(record)
+    return records
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The metric records of a log (events left out)."""
+    return [r for r in read_records(path) if "event" not in r]
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The event records of a log (resumes and what they changed, divergences)."""
+    return [r for r in read_records(path) if "event" in r]
 
 
 def plot_losses(log_path: Path, out_path: Path, keys: list[str] | None = None) -> Path | None:

@@ -8,9 +8,11 @@ NaN detection and clean interruption (Ctrl-C or SIGTERM saves a checkpoint first
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +28,17 @@ from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
-from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from huashi.training.checkpoint import (
+    check_training_meta,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from huashi.training.device import PRECISIONS, memory_format
+from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
+from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
+from huashi.validation import check_config
 
 
 @dataclass
@@ -57,11 +67,17 @@ class TrainConfig:
         0.0, "stop cleanly after this many minutes of training in all (0 = no limit)"
     )
 
-    #: Fields that may change when a run is resumed (the rest must match).
-    RESUMABLE_CHANGES = (
-        "steps", "log_every", "sample_every", "checkpoint_every", "keep_last", "device",
-        "compile", "tensorboard", "n_fixed", "max_minutes",
-    )  # fmt: skip
+    #: Fields that may change when a run is resumed (the rest must match): the session's
+    #: schedule, and precision (see :mod:`huashi.training.resume`).
+    RESUMABLE_CHANGES = SESSION_FIELDS + TUNABLE_TRAIN_FIELDS
+
+    def __post_init__(self) -> None:
+        check_config(self, "training")
+        if self.precision not in PRECISIONS:
+            raise HuashiError(
+                f"unknown precision {self.precision!r}: choose --precision from "
+                f"{', '.join(PRECISIONS)}."
+            )
 
 
 @dataclass
@@ -77,7 +93,12 @@ class TrainResult:
 
 
 class TrainingDiverged(HuashiError):
-    """A loss became NaN or infinite."""
+    """A loss became NaN, infinite or huge, or the weights exploded."""
+
+
+#: A loss beyond this, or a weight beyond WEIGHT_LIMIT in size, means training has diverged.
+LOSS_LIMIT = 1e8
+WEIGHT_LIMIT = 1e4
 
 
 class Trainer:
@@ -105,6 +126,14 @@ class Trainer:
         self.images_seen = 0
         self.train_seconds = 0.0
         self.stop_requested = False
+        self.in_preview = False
+        self.preview_interrupted = False
+        self._bar: tqdm | None = None
+        #: The run's identity (see :func:`huashi.training.resume.run_identity`), written into
+        #: every checkpoint and checked on resume; None skips the check.
+        self.identity: str | None = None
+        #: What a resume changed ({field: [before, now]}), recorded in the log.
+        self.resume_note: dict[str, list] | None = None
         self._permutation: tuple[int, torch.Tensor] | None = None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
@@ -173,28 +202,56 @@ class Trainer:
             "python_random": _python_random_state(),
             "numpy_random": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
         }
+        if self.identity is not None:
+            meta["run_identity"] = self.identity
         return save_checkpoint(
             self.checkpoint_dir, self.step, tensors, meta, keep_last=self.config.keep_last
         )
 
     def restore(self, json_path: Path) -> None:
         tensors, meta = load_checkpoint(json_path)
+        check_training_meta(meta, json_path)
+        theirs = meta.get("run_identity")
+        if self.identity is not None and theirs is not None and theirs != self.identity:
+            raise HuashiError(
+                f"checkpoint {json_path} belongs to another run (another dataset or "
+                f"configuration: identity {theirs}, this run is {self.identity}): remove it from "
+                f"{self.checkpoint_dir}, or resume the run it came from."
+            )
+        missing = sorted(set(self.family.optimizers) - set(meta["optimizers"]))
+        if missing:
+            raise HuashiError(
+                f"checkpoint {json_path} has no state for the optimizer(s) {', '.join(missing)}: "
+                "it is damaged or comes from another model; delete it to fall back to the "
+                "previous checkpoint."
+            )
+        # Learning rates come from the config, so that a resume may change them.
+        fresh = {k: [g["lr"] for g in o.param_groups] for k, o in self.family.optimizers.items()}
         self.family.load_state_tensors(tensors, meta)
+        for name, optimizer in self.family.optimizers.items():
+            for group, lr in zip(optimizer.param_groups, fresh[name], strict=True):
+                group["lr"] = lr
         self.step = int(meta["step"])
         self.epoch = int(meta["epoch"])
         self.position = int(meta["position"])
         self.images_seen = int(meta["images_seen"])
         self.train_seconds = float(meta["train_seconds"])
-        torch.set_rng_state(tensors["rng/torch"])
-        self.generator.set_state(tensors["rng/noise"])
-        if torch.cuda.is_available():
-            states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda")]
-            if states:
-                torch.cuda.set_rng_state_all(states)
-        random.setstate(_python_random_tuple(meta["python_random"]))
-        name, pos, has_gauss, cached = meta["numpy_random"]
-        keys = tensors["rng/numpy"].numpy().astype(np.uint32)
-        np.random.set_state((name, keys, pos, has_gauss, cached))
+        try:
+            torch.set_rng_state(tensors["rng/torch"])
+            self.generator.set_state(tensors["rng/noise"])
+            if torch.cuda.is_available():
+                states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda")]
+                if states:
+                    torch.cuda.set_rng_state_all(states)
+            random.setstate(_python_random_tuple(meta["python_random"]))
+            name, pos, has_gauss, cached = meta["numpy_random"]
+            keys = tensors["rng/numpy"].numpy().astype(np.uint32)
+            np.random.set_state((name, keys, pos, has_gauss, cached))
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise HuashiError(
+                f"checkpoint {json_path} has damaged random-number states ({error!r}): delete it "
+                "to fall back to the previous checkpoint."
+            ) from None
 
     def resume_latest(self) -> bool:
         """Restore the newest checkpoint of the run; False when it has none."""
@@ -210,9 +267,25 @@ class Trainer:
         return list(range(self.config.n_fixed))
 
     def write_samples(self) -> Path | None:
-        if not self.family.makes_images:
+        """The progress grid of the fixed seeds; Ctrl-C during it skips it and stops the run."""
+        if not self.family.makes_images or self.preview_interrupted:
             return None
-        images = self.family.preview(self.fixed_seeds())
+        self.in_preview = True
+        if self._bar is not None:
+            self._bar.set_description_str(f"{self.run_dir.name} (progress grid)", refresh=True)
+        try:
+            images = self.family.preview(self.fixed_seeds())
+        except PreviewInterrupted:
+            self.preview_interrupted = True
+            self.request_stop()
+            tqdm.write(
+                "huashi: progress grid skipped; stopping after a checkpoint.", file=sys.stderr
+            )
+            return None
+        finally:
+            self.in_preview = False
+            if self._bar is not None:
+                self._bar.set_description_str(self.run_dir.name, refresh=False)
         path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
         path.parent.mkdir(exist_ok=True)
         nrow = self.family.preview_nrow
@@ -227,12 +300,14 @@ class Trainer:
 
     def run(self) -> TrainResult:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(self.run_dir).acquire()  # a no-op when api.train holds it already
         log = RunLog(
             self.run_dir / "log.jsonl",
             self.run_dir / "tensorboard" if config.tensorboard else None,
         )
         log.truncate_after(self.step)
+        if self.resume_note is not None:
+            log.event(self.step, "resume", changed=self.resume_note)
         self.family.train(True)
         bar = tqdm(
             total=config.steps,
@@ -242,6 +317,7 @@ class Trainer:
             dynamic_ncols=True,
             mininterval=0.5,
         )
+        self._bar = bar
         result = TrainResult(self.run_dir, self.step)
         last_saved = self.step
         try:
@@ -257,11 +333,19 @@ class Trainer:
                     self.step += 1
                     self.images_seen += len(batch["image"])
                     self.train_seconds += time.perf_counter() - started
-                    bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                    if bad:
-                        raise TrainingDiverged(self._diverged_message(losses, bad))
+                    logging_now = self.step % config.log_every == 0 or self.step == 1
+                    due = logging_now or self.step % config.checkpoint_every == 0
+                    problem = self._divergence(losses, check_weights=due)
+                    if problem:
+                        message = self._diverged_message(problem)
+                        last = latest_checkpoint(self.checkpoint_dir)
+                        log.event(
+                            self.step, "diverged", reason=problem, command=self.rescue_command(),
+                            checkpoint=str(last) if last else None,
+                        )  # fmt: skip
+                        raise TrainingDiverged(message)
                     result.last_losses = losses
-                    if self.step % config.log_every == 0 or self.step == 1:
+                    if logging_now:
                         record = {"step": self.step, "images_seen": self.images_seen}
                         record |= {"train_seconds": round(self.train_seconds, 3), **losses}
                         log.write(record)
@@ -270,39 +354,98 @@ class Trainer:
                         callback(self, losses)
                     bar.update(1)
                     if self.step % config.sample_every == 0:
-                        self.write_samples()
+                        self._keep_going(self.write_samples, "the progress grid")
                         self.family.train(True)
                     if self.step % config.checkpoint_every == 0:
-                        result.checkpoint = self.save()
-                        last_saved = self.step
-                        plot_losses(log.path, self.run_dir / "losses.png")
+                        saved = self._keep_going(self.save, "the checkpoint")
+                        if saved is not None:
+                            result.checkpoint, last_saved = saved, self.step
+                            self._keep_going(
+                                lambda: plot_losses(log.path, self.run_dir / "losses.png"),
+                                "the loss plot",
+                            )
                     if 0 < config.max_minutes * 60 <= self.train_seconds:
                         result.time_limited = True
                         break
                 if self.step != last_saved or result.checkpoint is None:
-                    result.checkpoint = self.save()
-                self.write_samples()
-                plot_losses(log.path, self.run_dir / "losses.png")
+                    try:
+                        result.checkpoint = self.save()
+                    except OSError as error:
+                        last = latest_checkpoint(self.checkpoint_dir)
+                        raise HuashiError(
+                            f"could not write the final checkpoint of step {self.step} in "
+                            f"{self.checkpoint_dir} ({error}); the newest saved one is {last}. "
+                            "Make the folder writable (or free space), then resume."
+                        ) from None
+                self._keep_going(self.write_samples, "the progress grid")
+                self._keep_going(
+                    lambda: plot_losses(log.path, self.run_dir / "losses.png"), "the loss plot"
+                )
         finally:
             bar.close()
             log.close()
+            lock.release()
         result.step = self.step
         result.interrupted = self.stop_requested and self.step < config.steps
         return result
 
-    def _diverged_message(self, losses: dict[str, float], bad: list[str]) -> str:
-        shown = ", ".join(f"{k}={losses[k]}" for k in bad)
+    def _keep_going(self, write: Callable[[], Any], what: str) -> Any:
+        """Write an output; when the disk refuses (read-only, full), warn and keep training: the
+        training state stays in memory and the next checkpoint tries again."""
+        try:
+            return write()
+        except OSError as error:
+            last = latest_checkpoint(self.checkpoint_dir)
+            tqdm.write(
+                f"huashi: warning: could not write {what} at step {self.step} ({error}); "
+                f"training goes on with its state in memory (newest checkpoint: {last}).",
+                file=sys.stderr,
+            )
+            return None
+
+    def _divergence(self, losses: dict[str, float], check_weights: bool) -> str | None:
+        """Why training has diverged (a non-finite or huge loss, or exploding weights), or None."""
+        bad = [k for k, v in losses.items() if not math.isfinite(v) or abs(v) > LOSS_LIMIT]
+        if bad:
+            return "loss " + ", ".join(f"{k}={losses[k]:.4g}" for k in bad)
+        if check_weights:
+            for name, module in self.family.modules.items():
+                for key, param in module.named_parameters():
+                    worst = param.detach().abs().max().item() if param.numel() else 0.0
+                    if not math.isfinite(worst) or worst > WEIGHT_LIMIT:
+                        return f"weights exploding: |{name}.{key}| reaches {worst:.4g}"
+        return None
+
+    def _diverged_message(self, problem: str) -> str:
         last = latest_checkpoint(self.checkpoint_dir)
         kept = f"the last good checkpoint {last} is kept" if last else "no checkpoint was written"
         return (
-            f"training diverged at step {self.step} ({shown}); {kept}. Try a lower learning rate, "
-            "--precision fp32, or a smaller batch, then --resume."
+            f"training diverged at step {self.step} ({problem}); {kept}. Continue from it with "
+            f"lower learning rates and full precision: `{self.rescue_command()}`."
+        )
+
+    def rescue_command(self) -> str:
+        """The command that resumes this run with a tenth of its learning rates in fp32."""
+        config = self.family.config
+        flags = [
+            f"--{f.name.replace('_', '-')} {getattr(config, f.name) / 10:g}"
+            for f in dataclasses.fields(config)
+            if (f.name == "lr" or f.name.startswith("lr_") or f.name.endswith("_lr"))
+            and isinstance(getattr(config, f.name), (int, float))
+        ]
+        return " ".join(
+            ["huashi train", self.family.name, "--out", str(self.run_dir), "--resume", *flags]
+            + ["--precision fp32"]
         )
 
 
+class PreviewInterrupted(Exception):
+    """Raised inside a progress grid's sampling when Ctrl-C or SIGTERM arrives."""
+
+
 class _stop_on_signals:
-    """While training, Ctrl-C or SIGTERM asks the loop to stop after the current step (a second
-    Ctrl-C interrupts at once)."""
+    """While training, Ctrl-C or SIGTERM asks the loop to stop after the current step, or at once
+    during a progress grid (skipping it); a second Ctrl-C interrupts at once."""
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
@@ -312,6 +455,8 @@ class _stop_on_signals:
         if self.trainer.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.trainer.request_stop()
+        if self.trainer.in_preview:
+            raise PreviewInterrupted
 
     def __enter__(self) -> None:
         if threading.current_thread() is threading.main_thread():
