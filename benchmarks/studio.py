@@ -33,7 +33,7 @@ import torch
 import uvicorn
 
 from huashi.families import DataInfo
-from huashi.families.dcgan import DCGAN, DCGANConfig
+from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.families.diffusion import Diffusion, DiffusionConfig
 from huashi.runs import RunConfig
 from huashi.studio.server import create_app
@@ -56,7 +56,7 @@ def build_runs(runs: Path, resolution: int) -> None:
     train = TrainConfig(steps=1, batch_size=4, n_fixed=4, precision="fp32")
     data = RandomImages(resolution)
     for name, family in [
-        ("gan", DCGAN(DCGANConfig(), DataInfo(3, resolution), torch.device("cpu"))),
+        ("gan", DCGAN(DCGANFamilyConfig(), DataInfo(3, resolution), torch.device("cpu"))),
         (
             "diffusion",
             Diffusion(

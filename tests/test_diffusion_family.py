@@ -12,7 +12,6 @@ from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, StepContext
 from huashi.families.base import LatentAutoencoder
 from huashi.families.diffusion import Diffusion, DiffusionConfig
-from huashi.models.gan.dcgan import DCGANConfig
 from huashi.runs import RunConfig, build_family
 
 CPU = torch.device("cpu")
@@ -215,7 +214,10 @@ def test_a_missing_or_wrong_latent_run_is_a_clear_error(tmp_path):
     ):
         build_family(config, CPU)
     with pytest.raises(HuashiError, match="'dcgan' run, not an autoencoder"):
-        make(latent="a-gan-run", autoencoder=FAMILIES["dcgan"](DCGANConfig(), INFO, CPU))
+        make(
+            latent="a-gan-run",
+            autoencoder=FAMILIES["dcgan"](FAMILIES["dcgan"].config_class(), INFO, CPU),
+        )
     with pytest.raises(HuashiError, match="built with the autoencoder of its --latent run"):
         make(latent="some/vae-run")  # the autoencoder is passed in, never loaded by the family
     with pytest.raises(HuashiError, match="trained on 3-channel 16 px.*same --data"):

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from huashi import api  # noqa: E402
 from huashi.families import DataInfo  # noqa: E402
-from huashi.families.dcgan import DCGAN, DCGANConfig  # noqa: E402
+from huashi.families.dcgan import DCGAN, DCGANFamilyConfig  # noqa: E402
 from huashi.families.diffusion import Diffusion, DiffusionConfig  # noqa: E402
 from huashi.runs import RunConfig  # noqa: E402
 from huashi.studio.server import Limits, create_app  # noqa: E402
@@ -57,7 +57,7 @@ def make_runs(runs):
     """A tiny DCGAN run ``gan`` and a tiny class-conditional diffusion run ``diff`` (16 px)."""
     torch.manual_seed(0)
     info = DataInfo(3, 16)
-    config = DCGANConfig(z_dim=8, g_width=8, d_width=8)
+    config = DCGANFamilyConfig(z_dim=8, g_width=8, d_width=8)
     _save_run(runs / "gan", "dcgan", DCGAN(config, info, torch.device("cpu")), config, info)
     info = DataInfo(3, 16, num_classes=2, class_names=("circle", "square"))
     config = DiffusionConfig(
