@@ -61,3 +61,11 @@ def parse_key_values(pairs: list[str] | None) -> dict[str, Any]:
 
 def picked(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if hasattr(args, name)}
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        help="CPU threads: a number, or auto = the cores free at start (default: auto)",
+    )

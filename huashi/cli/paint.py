@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 
 from huashi import api
+from huashi.cli.options import add_threads_flag
 from huashi.errors import HuashiError
 from huashi.images import make_grid, save_png
+from huashi.training.device import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--precision", choices=("fp32", "bf16"), help="bf16 autocast: faster on AMX CPUs and GPUs"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_flag(parser)
     parser.set_defaults(run=run_paint)
 
 
@@ -86,6 +89,7 @@ def run_paint(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }  # fmt: skip
+    set_threads(args.threads)
     loaded = api.load_run(args.run_dir, args.checkpoint, args.device)
     if hasattr(loaded.family, "show_progress"):
         loaded.family.show_progress = not args.quiet

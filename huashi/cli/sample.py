@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import add_threads_flag
+from huashi.training.device import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--label", help="the class (number or name) a class-conditional model paints"
     )
+    add_threads_flag(parser)
     parser.set_defaults(run=run_sample)
 
     again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
@@ -41,6 +44,7 @@ def run_sample(args: argparse.Namespace) -> int:
     options = {"prompt": args.prompt} if args.prompt is not None else {}
     if args.label is not None:
         options["label"] = int(args.label) if args.label.lstrip("-").isdigit() else args.label
+    set_threads(args.threads)
     result = api.sample(
         args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
         per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,

@@ -1,8 +1,11 @@
-"""Device selection and the speed switches: bf16 autocast and channels_last."""
+"""Device selection and the speed switches: bf16 autocast, channels_last and CPU threads."""
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+from pathlib import Path
 
 import torch
 
@@ -42,3 +45,67 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
+
+
+# --- CPU threads on a shared machine ----------------------------------------------------------
+#
+# PyTorch's OpenMP workers spin for a while after each parallel region, waiting for the next one.
+# On a machine whose cores are busy with other processes, those spinning threads steal the time
+# slices the working threads need, and throughput collapses (a 2-core machine with one busy
+# competitor ran DCGAN at 29 % of its quiet speed). huashi therefore (1) asks OpenMP to sleep at
+# once instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set in ``huashi/__init__.py`` before
+# torch loads, unless the user set it) and (2) by default uses only the cores that are free
+# when a command starts.
+
+
+def cpus_available() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_load() -> float:
+    """Other work competing for the CPU now: the larger of the 1-minute load average and the
+    number of runnable tasks at this instant minus this one (0 where /proc is missing)."""
+    try:
+        return parse_loadavg(Path("/proc/loadavg").read_text())
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def parse_loadavg(text: str) -> float:
+    """:func:`cpu_load` from the text of ``/proc/loadavg`` ("0.52 0.58 0.59 3/467 12345")."""
+    fields = text.split()
+    running = int(fields[3].split("/")[0]) - 1  # the reading process is one of them
+    return max(float(fields[0]), float(running), 0.0)
+
+
+def auto_threads(cpus: int, load: float, processes: int = 1) -> int:
+    """Threads for one of ``processes`` equal processes when ``load`` of ``cpus`` cores is
+    already taken: the free cores (rounded to the nearest whole) shared evenly, at least 1."""
+    free = math.floor(cpus - load + 0.5)
+    return max(1, min(cpus, free // max(1, processes)))
+
+
+def resolve_threads(threads: int | str = "auto", processes: int = 1) -> int:
+    """The intra-op thread count for ``--threads``: a positive number, or ``auto`` which takes
+    ``OMP_NUM_THREADS`` when set, else the cores free at this moment (see :func:`auto_threads`)."""
+    text = str(threads).strip().lower()
+    if text == "auto":
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if env.isdigit() and int(env) > 0:
+            return int(env)
+        return auto_threads(cpus_available(), cpu_load(), processes)
+    if not text.isdigit() or int(text) < 1:
+        raise HuashiError(f"--threads must be a positive number or 'auto', not '{threads}'.")
+    return int(text)
+
+
+def set_threads(threads: int | str = "auto", processes: int = 1) -> int:
+    """Set PyTorch's intra-op CPU threads (see :func:`resolve_threads`); returns the count."""
+    count = resolve_threads(threads, processes)
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    return count

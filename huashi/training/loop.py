@@ -26,7 +26,7 @@ from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from huashi.training.device import memory_format
+from huashi.training.device import memory_format, set_threads
 from huashi.training.logging import RunLog, plot_losses
 
 
@@ -53,11 +53,14 @@ class TrainConfig:
     #: all (``train_seconds``, summed over resumes; 0 = no limit). Where it stops depends on the
     #: machine's speed, so a time-limited run is not reproducible step for step.
     max_minutes: float = 0.0
+    #: CPU threads: a number, or "auto" = OMP_NUM_THREADS when set, else the cores free at start
+    #: (on a busy machine fewer threads run faster than threads fighting for cores).
+    threads: str = "auto"
 
     #: Fields that may change when a run is resumed (the rest must match).
     RESUMABLE_CHANGES = (
         "steps", "log_every", "sample_every", "checkpoint_every", "keep_last", "device",
-        "compile", "tensorboard", "n_fixed", "max_minutes",
+        "compile", "tensorboard", "n_fixed", "max_minutes", "threads",
     )  # fmt: skip
 
 
@@ -105,6 +108,8 @@ class Trainer:
         self._permutation: tuple[int, torch.Tensor] | None = None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(config.seed)
+        if self.device.type == "cpu":
+            set_threads(config.threads)
         if len(dataset) < config.batch_size:
             raise HuashiError(
                 f"the dataset has {len(dataset)} images, fewer than the batch size "
