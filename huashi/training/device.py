@@ -15,7 +15,10 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then the CPU; an explicit name must be available."""
+    """``auto`` picks CUDA, then MPS, then the CPU; an explicit name must be available. Under
+    torchrun, ``cuda`` means this process's own GPU (``LOCAL_RANK``)."""
+    if name in ("auto", "cuda") and torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

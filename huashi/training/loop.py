@@ -9,6 +9,7 @@ NaN detection and clean interruption (Ctrl-C or SIGTERM saves a checkpoint first
 from __future__ import annotations
 
 import math
+import os
 import random
 import signal
 import threading
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
+from huashi.training import distributed
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from huashi.training.device import memory_format, set_threads
 from huashi.training.logging import RunLog, plot_losses
@@ -96,8 +98,11 @@ class Trainer:
         self.dataset = dataset
         self.config = config
         self.run_dir = Path(run_dir)
-        self.callbacks = list(callbacks or []) + family.training_callbacks()
-        self.progress = progress
+        #: This process's place among torchrun's processes (rank 0 of 1 when alone).
+        self.dist = distributed.current()
+        own = family.training_callbacks() if self.dist.is_main else []  # print once
+        self.callbacks = list(callbacks or []) + own
+        self.progress = progress and self.dist.is_main
         self.device = family.device
         self.step = 0
         self.epoch = 0
@@ -107,9 +112,11 @@ class Trainer:
         self.stop_requested = False
         self._permutation: tuple[int, torch.Tensor] | None = None
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(config.seed)
+        self.generator.manual_seed(distributed.rank_seed(config.seed, self.dist.rank))
         if self.device.type == "cpu":
-            set_threads(config.threads)
+            set_threads(config.threads, processes=_local_processes(self.dist))
+        if self.dist.active:
+            self._join_ranks()
         if len(dataset) < config.batch_size:
             raise HuashiError(
                 f"the dataset has {len(dataset)} images, fewer than the batch size "
@@ -125,6 +132,25 @@ class Trainer:
             for module in family.modules.values():
                 module.compile()
 
+    def _join_ranks(self) -> None:
+        """Several processes: one global batch split evenly, identical starting weights, and
+        each rank's own random streams."""
+        world, rank = self.dist.world_size, self.dist.rank
+        if self.config.batch_size % world:
+            raise HuashiError(
+                f"--batch-size {self.config.batch_size} (the global batch) does not split evenly "
+                f"over {world} processes: choose a multiple of {world}."
+            )
+        if rank > 0:  # rank 0 keeps the single-process streams
+            seed = distributed.rank_seed(self.config.seed, rank)
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+        self.dist.broadcast_modules(self.family.modules.values())
+
+    def _sync_gradients(self) -> None:
+        self.dist.average_gradients(self.family.modules.values())
+
     # --- data order: a fresh permutation per epoch, a pure function of (seed, epoch) ---------
 
     def _indices(self) -> torch.Tensor:
@@ -138,7 +164,8 @@ class Trainer:
         b = self.config.batch_size
         indices = self._permutation[1][self.position * b : (self.position + 1) * b]
         self.position += 1
-        return indices
+        share = b // self.dist.world_size  # each rank reads its own slice of the global batch
+        return indices[self.dist.rank * share : (self.dist.rank + 1) * share]
 
     def _next_batch(self) -> dict[str, Any]:
         batch = self.dataset.batch(self._indices())
@@ -157,27 +184,46 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
-    def save(self) -> Path:
-        self.family.before_checkpoint()
-        tensors, meta = self.family.state_tensors()
-        tensors["rng/torch"] = torch.get_rng_state()
-        tensors["rng/noise"] = self.generator.get_state()
+    def _random_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"rng/torch": torch.get_rng_state(), "rng/noise": self.generator.get_state()}
         if torch.cuda.is_available():
             for i, state in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng/cuda{i}"] = state
         np_state = np.random.get_state()
         tensors["rng/numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+        meta = {
+            "python_random": _python_random_state(),
+            "numpy_random": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        }
+        return tensors, meta
+
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0; the other ranks hand it their random states and wait)."""
+        self.family.before_checkpoint()
+        rng, rng_meta = self._random_state()
+        ranks = distributed.gather_random_states(self.dist, rng, rng_meta, self.device)
+        if not self.dist.is_main:
+            self.dist.barrier()
+            return None
+        tensors, meta = self.family.state_tensors()
+        tensors |= rng
         meta |= {
             "epoch": self.epoch,
             "position": self.position,
             "images_seen": self.images_seen,
             "train_seconds": self.train_seconds,
-            "python_random": _python_random_state(),
-            "numpy_random": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            **rng_meta,
         }
-        return save_checkpoint(
+        if self.dist.active:
+            meta["world_size"] = self.dist.world_size
+            meta["rank_random"] = [m for _, m in ranks[1:]]
+            for rank, (rank_tensors, _) in enumerate(ranks[1:], start=1):
+                tensors |= {f"rank{rank}/{k}": v for k, v in rank_tensors.items()}
+        path = save_checkpoint(
             self.checkpoint_dir, self.step, tensors, meta, keep_last=self.config.keep_last
         )
+        self.dist.barrier()
+        return path
 
     def restore(self, json_path: Path) -> None:
         tensors, meta = load_checkpoint(json_path)
@@ -187,6 +233,21 @@ class Trainer:
         self.position = int(meta["position"])
         self.images_seen = int(meta["images_seen"])
         self.train_seconds = float(meta["train_seconds"])
+        rank = self.dist.rank
+        if rank > 0:
+            if int(meta.get("world_size", 1)) != self.dist.world_size:
+                self._fresh_random_state()  # the run's note says it is no longer bit-identical
+                return
+            prefix = f"rank{rank}/"
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            meta = meta["rank_random"][rank - 1]
+        elif self.dist.is_main and int(meta.get("world_size", 1)) != self.dist.world_size:
+            print(
+                f"note: {json_path.name} was saved by {meta.get('world_size', 1)} process(es) and "
+                f"resumes with {self.dist.world_size}: training continues, but not bit-identically "
+                "to an uninterrupted run.",
+                flush=True,
+            )
         torch.set_rng_state(tensors["rng/torch"])
         self.generator.set_state(tensors["rng/noise"])
         if torch.cuda.is_available():
@@ -197,6 +258,13 @@ class Trainer:
         name, pos, has_gauss, cached = meta["numpy_random"]
         keys = tensors["rng/numpy"].numpy().astype(np.uint32)
         np.random.set_state((name, keys, pos, has_gauss, cached))
+
+    def _fresh_random_state(self) -> None:
+        seed = distributed.rank_seed(self.config.seed, self.dist.rank, self.step)
+        self.generator.manual_seed(seed)
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
 
     def resume_latest(self) -> bool:
         """Restore the newest checkpoint of the run; False when it has none."""
@@ -212,7 +280,7 @@ class Trainer:
         return list(range(self.config.n_fixed))
 
     def write_samples(self) -> Path | None:
-        if not self.family.makes_images:
+        if not self.family.makes_images or not self.dist.is_main:
             return None
         images = self.family.preview(self.fixed_seeds())
         path = self.run_dir / "samples" / f"step-{self.step:08d}.png"
@@ -229,10 +297,16 @@ class Trainer:
 
     def run(self) -> TrainResult:
         config = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        log = RunLog(
-            self.run_dir / "log.jsonl",
-            self.run_dir / "tensorboard" if config.tensorboard else None,
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = (
+            RunLog(
+                self.run_dir / "log.jsonl",
+                self.run_dir / "tensorboard" if config.tensorboard else None,
+            )
+            if main
+            else _NoLog()
         )
         log.truncate_after(self.step)
         self.family.train(True)
@@ -245,20 +319,24 @@ class Trainer:
             mininterval=0.5,
         )
         result = TrainResult(self.run_dir, self.step)
-        last_saved = self.step
+        last_saved, saved = self.step, False
+        stop = self.stop_requested
         try:
             with _stop_on_signals(self):
-                while self.step < config.steps and not self.stop_requested:
+                while self.step < config.steps and not stop:
                     started = time.perf_counter()
                     batch = self._next_batch()
                     ctx = StepContext(
                         self.step, self.device, config.precision, config.accumulate, self.generator
                     )
+                    if self.dist.active:
+                        ctx.after_backward = self._sync_gradients
                     losses = self.family.train_step(batch, ctx)
                     self.family.update_ema()
                     self.step += 1
-                    self.images_seen += len(batch["image"])
+                    self.images_seen += len(batch["image"]) * self.dist.world_size
                     self.train_seconds += time.perf_counter() - started
+                    losses = self.dist.agree(losses, (), self.device)[0]  # the mean over ranks
                     bad = [k for k, v in losses.items() if not math.isfinite(v)]
                     if bad:
                         raise TrainingDiverged(self._diverged_message(losses, bad))
@@ -276,15 +354,22 @@ class Trainer:
                         self.family.train(True)
                     if self.step % config.checkpoint_every == 0:
                         result.checkpoint = self.save()
-                        last_saved = self.step
-                        plot_losses(log.path, self.run_dir / "losses.png")
-                    if 0 < config.max_minutes * 60 <= self.train_seconds:
+                        last_saved, saved = self.step, True
+                        if main:
+                            plot_losses(log.path, self.run_dir / "losses.png")
+                    limited = 0 < config.max_minutes * 60 <= self.train_seconds
+                    stop = self.stop_requested
+                    if self.dist.active:  # every rank stops after the same step
+                        stop, limited = self.dist.agree({}, (stop, limited), self.device)[1]
+                        self.stop_requested = stop
+                    if limited:
                         result.time_limited = True
                         break
-                if self.step != last_saved or result.checkpoint is None:
+                if self.step != last_saved or not saved:
                     result.checkpoint = self.save()
                 self.write_samples()
-                plot_losses(log.path, self.run_dir / "losses.png")
+                if main:
+                    plot_losses(log.path, self.run_dir / "losses.png")
         finally:
             bar.close()
             log.close()
@@ -300,6 +385,27 @@ class Trainer:
             f"training diverged at step {self.step} ({shown}); {kept}. Try a lower learning rate, "
             "--precision fp32, or a smaller batch, then --resume."
         )
+
+
+class _NoLog:
+    """The log of a rank other than 0: it writes nothing."""
+
+    def truncate_after(self, step: int) -> None:
+        return None
+
+    def write(self, record: dict[str, Any]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _local_processes(dist: distributed.Distributed) -> int:
+    """Training processes sharing this machine's cores (torchrun's LOCAL_WORLD_SIZE)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size)))
+    except ValueError:
+        return 1
 
 
 class _stop_on_signals:
