@@ -4,8 +4,10 @@ Two thread policies, measured side by side in one run:
 
 old: torch loaded before huashi (OpenMP's default wait policy: workers spin between parallel
      regions) and torch's default thread count (every core).
-new: huashi's policy: ``OMP_WAIT_POLICY=PASSIVE`` set before torch loads (importing huashi does
-     it) and ``--threads auto`` (the cores free when the command starts).
+passive: the passive wait alone: ``OMP_WAIT_POLICY=PASSIVE`` set before torch loads (importing
+     huashi does it), every core.
+new: huashi's policy: the passive wait and ``--threads auto`` (the cores free when the command
+     starts).
 
 A competitor is a single-threaded ``while True: pass`` Python process. Each measurement is its own
 subprocess: DCGAN at 32 px on emoji, batch 64, channels_last, ``--precision`` (fp32 by default:
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ("old", "passive", "new")
 
 
 def worker(policy: str, seconds: float, warmup: int, batch: int, precision: str) -> dict:
@@ -36,6 +39,13 @@ def worker(policy: str, seconds: float, warmup: int, batch: int, precision: str)
         import torch  # OpenMP reads its environment now, before huashi could set it
 
         import huashi  # noqa: F401
+
+        threads = torch.get_num_threads()
+    elif policy == "passive":
+        import huashi  # noqa: F401
+
+        # isort: split
+        import torch
 
         threads = torch.get_num_threads()
     else:
@@ -125,7 +135,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--worker", choices=("old", "new"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=POLICIES, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.worker:
@@ -139,7 +149,7 @@ def main() -> None:
     rows = []
     cases = [(0, 1), (1, 1), (2, 1), (0, 2)]  # (busy competitors, huashi trainings at once)
     for competitors, copies in cases:
-        for policy in ("old", "new"):
+        for policy in POLICIES:
             rows.append(measure(policy, competitors, args, copies))
             r = rows[-1]
             print(
@@ -151,11 +161,11 @@ def main() -> None:
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     print(f"load average after: {' '.join(load_after)}")
     quiet = {r["policy"]: r["steps_per_s"] for r in rows if r["competitors"] == r["copies"] - 1}
-    print("\n| case | old steps/s (% of old quiet) | new steps/s (% of new quiet) |")
-    print("|---|---|---|")
+    print("\n| case | " + " | ".join(f"{p} steps/s (% of its quiet)" for p in POLICIES) + " |")
+    print("|---|---|---|---|")
     for competitors, copies in cases:
         cells = []
-        for policy in ("old", "new"):
+        for policy in POLICIES:
             r = next(
                 x
                 for x in rows
@@ -164,7 +174,7 @@ def main() -> None:
             share = 100 * r["steps_per_s"] / quiet[policy]
             cells.append(f"{r['steps_per_s']:.3f} ({share:.0f} %, {r['threads']} threads)")
         case = f"{competitors} busy loop(s)" if copies == 1 else f"{copies} trainings at once"
-        print(f"| {case} | {cells[0]} | {cells[1]} |")
+        print(f"| {case} | {' | '.join(cells)} |")
     if args.json:
         args.json.write_text(
             json.dumps({"load": [load_before, load_after], "rows": rows}, indent=1)

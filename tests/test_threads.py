@@ -13,7 +13,13 @@ import torch
 from huashi.cli import main
 from huashi.errors import HuashiError
 from huashi.training import device
-from huashi.training.device import auto_threads, parse_loadavg, resolve_threads, set_threads
+from huashi.training.device import (
+    auto_threads,
+    parse_loadavg,
+    parse_proc_stat,
+    resolve_threads,
+    set_threads,
+)
 from huashi.training.loop import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +37,10 @@ def test_auto_threads_shares_the_free_cores():
 
 def test_load_counts_runnable_tasks_other_than_the_reader():
     assert parse_loadavg("0.50 0.40 0.30 3/104 999") == 2.0  # 2 others runnable now
-    assert parse_loadavg("2.75 1.00 0.50 1/104 999") == 2.75  # the average is larger
+    assert parse_loadavg("2.75 1.00 0.50 1/104 999") == 0.0  # the lagging average is ignored
+    stat = "cpu  100 5 50 800 20 1 2 3 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+    assert parse_proc_stat(stat) == (981, 820)  # guest times are already in user/nice
+    assert 0.0 <= device.cpu_load(0.01) <= 64
 
 
 def test_resolve_threads(monkeypatch):

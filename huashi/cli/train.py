@@ -11,6 +11,7 @@ from huashi import api
 from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES
+from huashi.training import distributed
 from huashi.training.loop import TrainConfig, TrainResult
 
 _TRAIN_FIELDS: list[str] = []
@@ -97,6 +98,8 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _report(result: TrainResult) -> int:
+    if not distributed.current().is_main:  # under torchrun, rank 0 reports for all
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(
             f"stopped at step {result.step}; checkpoint {result.checkpoint} saved. Continue with "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -69,20 +70,33 @@ def cpus_available() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_load() -> float:
-    """Other work competing for the CPU now: the larger of the 1-minute load average and the
-    number of runnable tasks at this instant minus this one (0 where /proc is missing)."""
+def cpu_load(window: float = 0.2) -> float:
+    """Cores busy with other work now: the larger of the cores kept busy during a short
+    ``window`` (from ``/proc/stat``; this process sleeps meanwhile) and the tasks runnable at
+    this instant other than this one (from ``/proc/loadavg``). 0 where /proc is missing. The
+    1-minute load average is not used: it still counts work that ended up to a minute ago."""
     try:
-        return parse_loadavg(Path("/proc/loadavg").read_text())
+        before = parse_proc_stat(Path("/proc/stat").read_text())
+        time.sleep(window)
+        after = parse_proc_stat(Path("/proc/stat").read_text())
+        running = parse_loadavg(Path("/proc/loadavg").read_text())
     except (OSError, ValueError, IndexError):
         return 0.0
+    total, idle = after[0] - before[0], after[1] - before[1]
+    busy = cpus_available() * (total - idle) / total if total > 0 else 0.0
+    return max(busy, running)
+
+
+def parse_proc_stat(text: str) -> tuple[int, int]:
+    """(total, idle) jiffies of all CPUs from the text of ``/proc/stat`` (idle + iowait)."""
+    fields = [int(x) for x in text.splitlines()[0].split()[1:]]
+    return sum(fields[:8]), fields[3] + fields[4]
 
 
 def parse_loadavg(text: str) -> float:
-    """:func:`cpu_load` from the text of ``/proc/loadavg`` ("0.52 0.58 0.59 3/467 12345")."""
-    fields = text.split()
-    running = int(fields[3].split("/")[0]) - 1  # the reading process is one of them
-    return max(float(fields[0]), float(running), 0.0)
+    """Tasks runnable now other than the reader, from the text of ``/proc/loadavg``
+    ("0.52 0.58 0.59 3/467 12345": 3 runnable, the reader among them)."""
+    return max(0.0, float(int(text.split()[3].split("/")[0]) - 1))
 
 
 def auto_threads(cpus: int, load: float, processes: int = 1) -> int:
