@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -150,6 +151,15 @@ def test_a_killed_two_process_run_resumes_exactly(runs):
         assert torch.equal(whole[key], resumed[key]), key
     meta = load_checkpoint(latest_checkpoint(runs / "klvae-whole" / "checkpoints"))[1]
     assert meta["world_size"] == 2 and meta["images_seen"] == 6 * 8
+
+
+def test_resuming_with_another_number_of_processes_says_it_is_not_exact(runs, tmp_path, capsys):
+    run = tmp_path / "one"
+    shutil.copytree(runs / "klvae-whole", run)
+    trainer = make_trainer(run, "kl-vae", 7)
+    assert trainer.resume_latest() and trainer.step == 6
+    assert "resumes with 1: training continues, but not bit-identically" in capsys.readouterr().out
+    assert trainer.run().step == 7
 
 
 def test_only_rank_0_writes_files(runs):
