@@ -47,6 +47,8 @@ def make_trainer(run_dir, name: str, steps: int, callbacks=(), **train) -> Train
         # (Adam's first steps are ~lr * sign(g), which rounding can flip where g is ~0)
         params = family.modules["autoencoder"].parameters()
         family.optimizers["autoencoder"] = torch.optim.SGD(params, lr=0.05)
+    if name == "kl-vae":
+        train.setdefault("ema", 0.9)  # EMA copies too must agree across ranks and resume
     config = TrainConfig(
         steps=steps, batch_size=8, precision="fp32", channels_last=False, log_every=1,
         sample_every=1000, n_fixed=4, threads="1", **train,

@@ -146,7 +146,8 @@ class Trainer:
             torch.manual_seed(seed)
             random.seed(seed)
             np.random.seed(seed % 2**32)
-        self.dist.broadcast_modules(self.family.modules.values())
+        ema = [copy.module for copy in self.family.ema.values()]
+        self.dist.broadcast_modules([*self.family.modules.values(), *ema])
 
     def _sync_gradients(self) -> None:
         self.dist.average_gradients(self.family.modules.values())
