@@ -29,6 +29,7 @@ from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
 from huashi.interpolate import Interpolation
 from huashi.runs import LoadedRun, RunConfig, build_family
+from huashi.training import distributed
 from huashi.training import resume as resuming
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
@@ -195,9 +196,14 @@ def train(
     if train_config.steps < 1 or train_config.batch_size < 1:
         raise HuashiError("--steps and --batch-size must be at least 1.")
 
+    place = distributed.setup(train_config.device)  # several processes under torchrun
+    if not place.is_main:
+        place.barrier()  # rank 0 decodes the data (and writes its cache) first
     dataset = load_dataset(
         data_spec["spec"], resolution=data_spec["resolution"], **data_spec["options"]
     )
+    if place.is_main:
+        place.barrier()
     info = data_info_of(dataset)
     family_class.check_data(info, model_config)
     if saved is None:
@@ -227,9 +233,10 @@ def train(
             saved.model, saved.train, config.model, config.train
         )
         config.train = resuming.saved_train_config(saved.train, config.train)
-    config.save(run_dir)
+    if place.is_main:
+        config.save(run_dir)
     result = trainer.run()
-    if family_class.paired_data and not result.interrupted:
+    if family_class.paired_data and not result.interrupted and place.is_main:
         try:  # image-to-image runs are measured on the held-out pairs
             result.reports["pairs_eval"] = evaluate_pairs(run_dir, device=train_config.device)
         except HuashiError as error:

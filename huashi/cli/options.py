@@ -102,3 +102,11 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[int, int, str], Non
     finally:
         if bar is not None:
             bar.close()
+
+
+def add_threads_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        help="CPU threads: a number, or auto = the cores free at start (default: auto)",
+    )

@@ -13,8 +13,9 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import add_threads_flag, progress_bar
 from huashi.errors import HuashiError
+from huashi.training.device import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--precision", choices=("fp32", "bf16"), help="bf16 autocast: faster on AMX CPUs and GPUs"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_flag(parser)
     parser.set_defaults(run=run_paint)
 
 
@@ -69,6 +71,7 @@ def parse_sweep(text: str) -> list[tuple[str, int]]:
 
 def run_paint(args: argparse.Namespace) -> int:
     sweep = parse_sweep(args.sweep) if args.sweep else None
+    set_threads(args.threads)
     with progress_bar(not args.quiet) as progress:
         result = api.paint(
             args.run_dir, args.prompt, n=args.n, seed=args.seed, out=args.out, sweep=sweep,

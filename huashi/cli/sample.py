@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import add_threads_flag, progress_bar
+from huashi.training.device import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--label", help="the class (number or name) a class-conditional model paints"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_flag(parser)
     parser.set_defaults(run=run_sample)
 
     again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
@@ -41,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("prompt", args.prompt), ("label", args.label)) if v is not None}
+    set_threads(args.threads)
     with progress_bar(not args.quiet) as progress:
         result = api.sample(
             args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,

@@ -9,6 +9,7 @@ from pathlib import Path
 from huashi import api
 from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
 from huashi.families import FAMILIES
+from huashi.training import distributed
 from huashi.training.loop import TrainConfig, TrainResult
 from huashi.validation import read_json_object
 
@@ -120,6 +121,8 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _report(result: TrainResult) -> int:
+    if not distributed.current().is_main:  # under torchrun, rank 0 reports for all
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(
             f"stopped at step {result.step}; checkpoint {result.checkpoint} saved. Continue with "

@@ -108,6 +108,9 @@ class StepContext:
     precision: str
     accumulate: int
     generator: torch.Generator
+    #: Called once after the last micro-batch's backward pass, before the optimizer step (the
+    #: trainer averages gradients over the processes here when training with torchrun).
+    after_backward: Callable[[], None] | None = None
 
     def autocast(self) -> AbstractContextManager:
         return autocast(self.device, self.precision)
@@ -125,6 +128,8 @@ class StepContext:
             (loss.float() / len(chunks)).backward()
             for key, value in logged.items():
                 totals[key] = totals.get(key, 0.0) + float(value) / len(chunks)
+        if self.after_backward is not None:
+            self.after_backward()
         return totals
 
     def update(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import signal
 import sys
@@ -28,13 +29,14 @@ from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
+from huashi.training import distributed
 from huashi.training.checkpoint import (
     check_training_meta,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from huashi.training.device import PRECISIONS, memory_format
+from huashi.training.device import PRECISIONS, memory_format, set_threads
 from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
@@ -48,7 +50,12 @@ class TrainConfig:
     steps: int = option(2000, "training steps in all")
     batch_size: int = option(64, "images per step")
     accumulate: int = option(1, "micro-batches per step (gradient accumulation)")
-    precision: str = option("bf16", "autocast precision", choices=PRECISIONS)
+    precision: str = option(
+        "auto",
+        "autocast precision; auto = bf16 where the hardware computes it fast (CUDA with bf16, "
+        "CPUs with AVX512-BF16 or AMX), else fp32",
+        choices=PRECISIONS,
+    )
     channels_last: bool = option(True, "channels_last memory format (faster convolutions)")
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
     seed: int = option(0, "seed of the weights, the data order and the noise")
@@ -65,6 +72,11 @@ class TrainConfig:
     #: machine's speed, so a time-limited run is not reproducible step for step.
     max_minutes: float = option(
         0.0, "stop cleanly after this many minutes of training in all (0 = no limit)"
+    )
+    threads: str = option(
+        "auto",
+        "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else the cores free at "
+        "start (on a busy machine fewer threads run faster than threads fighting for cores)",
     )
 
     #: Fields that may change when a run is resumed (the rest must match): the session's
@@ -117,8 +129,11 @@ class Trainer:
         self.dataset = dataset
         self.config = config
         self.run_dir = Path(run_dir)
-        self.callbacks = list(callbacks or []) + family.training_callbacks()
-        self.progress = progress
+        #: This process's place among torchrun's processes (rank 0 of 1 when alone).
+        self.dist = distributed.current()
+        own = family.training_callbacks() if self.dist.is_main else []  # print once
+        self.callbacks = list(callbacks or []) + own
+        self.progress = progress and self.dist.is_main
         self.device = family.device
         self.step = 0
         self.epoch = 0
@@ -136,7 +151,11 @@ class Trainer:
         self.resume_note: dict[str, list] | None = None
         self._permutation: tuple[int, torch.Tensor] | None = None
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(config.seed)
+        self.generator.manual_seed(distributed.rank_seed(config.seed, self.dist.rank))
+        if self.device.type == "cpu":
+            set_threads(config.threads, processes=_local_processes(self.dist))
+        if self.dist.active:
+            self._join_ranks()
         if len(dataset) < config.batch_size:
             raise HuashiError(
                 f"the dataset has {len(dataset)} images, fewer than the batch size "
@@ -152,6 +171,26 @@ class Trainer:
             for module in family.modules.values():
                 module.compile()
 
+    def _join_ranks(self) -> None:
+        """Several processes: one global batch split evenly, identical starting weights, and
+        each rank's own random streams."""
+        world, rank = self.dist.world_size, self.dist.rank
+        if self.config.batch_size % world:
+            raise HuashiError(
+                f"--batch-size {self.config.batch_size} (the global batch) does not split evenly "
+                f"over {world} processes: choose a multiple of {world}."
+            )
+        if rank > 0:  # rank 0 keeps the single-process streams
+            seed = distributed.rank_seed(self.config.seed, rank)
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+        ema = [copy.module for copy in self.family.ema.values()]
+        self.dist.broadcast_modules([*self.family.modules.values(), *ema])
+
+    def _sync_gradients(self) -> None:
+        self.dist.average_gradients(self.family.modules.values())
+
     # --- data order: a fresh permutation per epoch, a pure function of (seed, epoch) ---------
 
     def _indices(self) -> torch.Tensor:
@@ -165,7 +204,8 @@ class Trainer:
         b = self.config.batch_size
         indices = self._permutation[1][self.position * b : (self.position + 1) * b]
         self.position += 1
-        return indices
+        share = b // self.dist.world_size  # each rank reads its own slice of the global batch
+        return indices[self.dist.rank * share : (self.dist.rank + 1) * share]
 
     def _next_batch(self) -> dict[str, Any]:
         batch = self.dataset.batch(self._indices())
@@ -184,29 +224,48 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
-    def save(self) -> Path:
-        self.family.before_checkpoint()
-        tensors, meta = self.family.state_tensors()
-        tensors["rng/torch"] = torch.get_rng_state()
-        tensors["rng/noise"] = self.generator.get_state()
+    def _random_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"rng/torch": torch.get_rng_state(), "rng/noise": self.generator.get_state()}
         if torch.cuda.is_available():
             for i, state in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng/cuda{i}"] = state
         np_state = np.random.get_state()
         tensors["rng/numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+        meta = {
+            "python_random": _python_random_state(),
+            "numpy_random": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        }
+        return tensors, meta
+
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0; the other ranks hand it their random states and wait)."""
+        self.family.before_checkpoint()
+        rng, rng_meta = self._random_state()
+        ranks = distributed.gather_random_states(self.dist, rng, rng_meta, self.device)
+        if not self.dist.is_main:
+            self.dist.barrier()
+            return None
+        tensors, meta = self.family.state_tensors()
+        tensors |= rng
         meta |= {
             "epoch": self.epoch,
             "position": self.position,
             "images_seen": self.images_seen,
             "train_seconds": self.train_seconds,
-            "python_random": _python_random_state(),
-            "numpy_random": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            **rng_meta,
         }
         if self.identity is not None:
             meta["run_identity"] = self.identity
-        return save_checkpoint(
+        if self.dist.active:
+            meta["world_size"] = self.dist.world_size
+            meta["rank_random"] = [m for _, m in ranks[1:]]
+            for rank, (rank_tensors, _) in enumerate(ranks[1:], start=1):
+                tensors |= {f"rank{rank}/{k}": v for k, v in rank_tensors.items()}
+        path = save_checkpoint(
             self.checkpoint_dir, self.step, tensors, meta, keep_last=self.config.keep_last
         )
+        self.dist.barrier()
+        return path
 
     def restore(self, json_path: Path) -> None:
         tensors, meta = load_checkpoint(json_path)
@@ -236,6 +295,21 @@ class Trainer:
         self.position = int(meta["position"])
         self.images_seen = int(meta["images_seen"])
         self.train_seconds = float(meta["train_seconds"])
+        rank = self.dist.rank
+        if rank > 0:
+            if int(meta.get("world_size", 1)) != self.dist.world_size:
+                self._fresh_random_state()  # the run's note says it is no longer bit-identical
+                return
+            prefix = f"rank{rank}/"
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            meta = meta["rank_random"][rank - 1]
+        elif self.dist.is_main and int(meta.get("world_size", 1)) != self.dist.world_size:
+            print(
+                f"note: {json_path.name} was saved by {meta.get('world_size', 1)} process(es) and "
+                f"resumes with {self.dist.world_size}: training continues, but not bit-identically "
+                "to an uninterrupted run.",
+                flush=True,
+            )
         try:
             torch.set_rng_state(tensors["rng/torch"])
             self.generator.set_state(tensors["rng/noise"])
@@ -253,6 +327,13 @@ class Trainer:
                 "to fall back to the previous checkpoint."
             ) from None
 
+    def _fresh_random_state(self) -> None:
+        seed = distributed.rank_seed(self.config.seed, self.dist.rank, self.step)
+        self.generator.manual_seed(seed)
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+
     def resume_latest(self) -> bool:
         """Restore the newest checkpoint of the run; False when it has none."""
         path = latest_checkpoint(self.checkpoint_dir)
@@ -267,8 +348,9 @@ class Trainer:
         return list(range(self.config.n_fixed))
 
     def write_samples(self) -> Path | None:
-        """The progress grid of the fixed seeds; Ctrl-C during it skips it and stops the run."""
-        if not self.family.makes_images or self.preview_interrupted:
+        """The progress grid of the fixed seeds (rank 0); Ctrl-C during it skips it and stops
+        the run."""
+        if not self.family.makes_images or self.preview_interrupted or not self.dist.is_main:
             return None
         self.in_preview = True
         if self._bar is not None:
@@ -300,10 +382,17 @@ class Trainer:
 
     def run(self) -> TrainResult:
         config = self.config
-        lock = RunLock(self.run_dir).acquire()  # a no-op when api.train holds it already
-        log = RunLog(
-            self.run_dir / "log.jsonl",
-            self.run_dir / "tensorboard" if config.tensorboard else None,
+        main = self.dist.is_main
+        lock = RunLock(self.run_dir).acquire() if main else None  # a no-op under api.train's
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = (
+            RunLog(
+                self.run_dir / "log.jsonl",
+                self.run_dir / "tensorboard" if config.tensorboard else None,
+            )
+            if main
+            else _NoLog()
         )
         log.truncate_after(self.step)
         if self.resume_note is not None:
@@ -319,20 +408,24 @@ class Trainer:
         )
         self._bar = bar
         result = TrainResult(self.run_dir, self.step)
-        last_saved = self.step
+        last_saved, saved = self.step, False
+        stop = self.stop_requested
         try:
             with _stop_on_signals(self):
-                while self.step < config.steps and not self.stop_requested:
+                while self.step < config.steps and not stop:
                     started = time.perf_counter()
                     batch = self._next_batch()
                     ctx = StepContext(
                         self.step, self.device, config.precision, config.accumulate, self.generator
                     )
+                    if self.dist.active:
+                        ctx.after_backward = self._sync_gradients
                     losses = self.family.train_step(batch, ctx)
                     self.family.update_ema()
                     self.step += 1
-                    self.images_seen += len(batch["image"])
+                    self.images_seen += len(batch["image"]) * self.dist.world_size
                     self.train_seconds += time.perf_counter() - started
+                    losses = self.dist.agree(losses, (), self.device)[0]  # the mean over ranks
                     logging_now = self.step % config.log_every == 0 or self.step == 1
                     due = logging_now or self.step % config.checkpoint_every == 0
                     problem = self._divergence(losses, check_weights=due)
@@ -357,17 +450,23 @@ class Trainer:
                         self._keep_going(self.write_samples, "the progress grid")
                         self.family.train(True)
                     if self.step % config.checkpoint_every == 0:
-                        saved = self._keep_going(self.save, "the checkpoint")
-                        if saved is not None:
-                            result.checkpoint, last_saved = saved, self.step
-                            self._keep_going(
-                                lambda: plot_losses(log.path, self.run_dir / "losses.png"),
-                                "the loss plot",
-                            )
-                    if 0 < config.max_minutes * 60 <= self.train_seconds:
+                        saved_path = self._keep_going(self.save, "the checkpoint")
+                        if saved_path is not None:
+                            result.checkpoint, last_saved, saved = saved_path, self.step, True
+                            if main:
+                                self._keep_going(
+                                    lambda: plot_losses(log.path, self.run_dir / "losses.png"),
+                                    "the loss plot",
+                                )
+                    limited = 0 < config.max_minutes * 60 <= self.train_seconds
+                    stop = self.stop_requested
+                    if self.dist.active:  # every rank stops after the same step
+                        stop, limited = self.dist.agree({}, (stop, limited), self.device)[1]
+                        self.stop_requested = stop
+                    if limited:
                         result.time_limited = True
                         break
-                if self.step != last_saved or result.checkpoint is None:
+                if self.step != last_saved or not saved:
                     try:
                         result.checkpoint = self.save()
                     except OSError as error:
@@ -378,13 +477,15 @@ class Trainer:
                             "Make the folder writable (or free space), then resume."
                         ) from None
                 self._keep_going(self.write_samples, "the progress grid")
-                self._keep_going(
-                    lambda: plot_losses(log.path, self.run_dir / "losses.png"), "the loss plot"
-                )
+                if main:
+                    self._keep_going(
+                        lambda: plot_losses(log.path, self.run_dir / "losses.png"), "the loss plot"
+                    )
         finally:
             bar.close()
             log.close()
-            lock.release()
+            if lock is not None:
+                lock.release()
         result.step = self.step
         result.interrupted = self.stop_requested and self.step < config.steps
         return result
@@ -441,6 +542,30 @@ class Trainer:
 
 class PreviewInterrupted(Exception):
     """Raised inside a progress grid's sampling when Ctrl-C or SIGTERM arrives."""
+
+
+class _NoLog:
+    """The log of a rank other than 0: it writes nothing."""
+
+    def truncate_after(self, step: int) -> None:
+        return None
+
+    def write(self, record: dict[str, Any]) -> None:
+        return None
+
+    def event(self, step: int, kind: str, **details: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _local_processes(dist: distributed.Distributed) -> int:
+    """Training processes sharing this machine's cores (torchrun's LOCAL_WORLD_SIZE)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size)))
+    except ValueError:
+        return 1
 
 
 class _stop_on_signals:

@@ -74,10 +74,10 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """z: [B, z_dim] or [B, z_dim, 1, 1] (and a condition) -> images [B, C, H, W] in [-1, 1]."""
-        z = z.reshape(len(z), self.z_dim)
+        z = z.reshape(-1, self.z_dim)
         if self.embed is not None:
             z = torch.cat([z, self.embed(cond).to(z.dtype)], dim=1)
-        return self.net(z.view(len(z), -1, 1, 1))
+        return self.net(z[:, :, None, None])
 
 
 class Discriminator(nn.Module):

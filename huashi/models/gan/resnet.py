@@ -103,10 +103,10 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """z [B, z_dim] (and a condition) -> images [B, C, H, W] in [-1, 1]."""
-        z = z.reshape(len(z), self.z_dim)
+        z = z.reshape(-1, self.z_dim)
         if self.embed is not None:
             z = torch.cat([z, self.embed(cond).to(z.dtype)], dim=1)
-        x = self.input(z).view(len(z), self.width, 4, 4)
+        x = self.input(z).view(-1, self.width, 4, 4)
         return self.output(self.blocks(x))
 
 
