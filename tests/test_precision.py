@@ -1,5 +1,7 @@
 """``--precision auto``: bf16 only where the hardware computes it fast."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -24,7 +26,8 @@ def test_auto_is_bf16_only_on_a_cpu_with_bf16_instructions(monkeypatch, fast):
 
 
 def test_the_cpu_check_reads_the_flags_and_auto_is_the_default():
-    flags = open("/proc/cpuinfo").read() if __import__("os").path.exists("/proc/cpuinfo") else ""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
     expected = "avx512_bf16" in flags or "amx_bf16" in flags
     assert device_module.cpu_has_fast_bf16() is expected
     assert TrainConfig().precision == "auto"
