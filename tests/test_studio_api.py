@@ -53,6 +53,25 @@ def _save_run(folder, name, family, config, info, steps=2):
     Trainer(family, Labelled(info.channels), train, folder, progress=False).run()
 
 
+def make_classifier(runs):
+    """A tiny classifier run ``cls`` on the shapes set at 16 px: a feature network for eval."""
+    api.train(runs / "cls", "classifier", "shapes", 16, model={"width": 8},
+              data_options={"n": 32}, steps=1, batch_size=8, precision="fp32", progress=False,
+              log_every=1, n_fixed=4, checkpoint_every=10_000)  # fmt: skip
+    return runs
+
+
+@pytest.fixture(scope="module")
+def reference_cache(tmp_path_factory):
+    """Real-image features cached in a temporary folder, not the user's cache."""
+    from huashi import evaluate
+
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("reference")
+        patch.setattr(evaluate, "reference_dir", lambda: folder)
+        yield folder
+
+
 def make_runs(runs):
     """A tiny DCGAN run ``gan`` and a tiny class-conditional diffusion run ``diff`` (16 px)."""
     torch.manual_seed(0)
@@ -112,7 +131,7 @@ def test_runs_list_and_one_run_with_its_paint_form(client):
     assert (form["condition"], form["class_names"], form["sampling"]) == (
         "class", ["circle", "square"], True,
     )  # fmt: skip
-    assert form["defaults"] == {"sampler": "ddim", "steps": 3, "cfg": 3.0}
+    assert "ddim" in form["samplers"] and "defaults" not in form  # the family's own defaults
     assert form["img2img"] and form["inpaint"]
     gan = client.get("/api/runs/gan").json()["form"]
     assert (gan["condition"], gan["sampling"], gan["img2img"]) == ("none", False, False)
@@ -197,14 +216,46 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     )  # fmt: skip
     text = Image.open(io.BytesIO(client.get(body["images"][0]["url"]).content)).text["parameters"]
     assert text.startswith("\nSteps: 2, Sampler: DPM++ 2M, CFG scale: 2, Seed: 3, Size: 16x16")
-    with client.stream("GET", "/api/paint/t-diff/events") as events:
+    with client.stream("GET", "/api/tasks/t-diff/events") as events:
         states = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
-    assert states[-1] == {"done": 2, "total": 2, "status": "done", "message": ""}
-    # the defaults of the run are written out when the request leaves them open
+    # progress counts sampler steps: 2 images x 2 steps (per image it would be 2 in all)
+    assert (states[-1]["done"], states[-1]["total"], states[-1]["status"]) == (4, 4, "done")
+    assert "dpmpp-2m step 2/2" in states[-1]["message"]
+    # what the request leaves open is the run's own default: the same pixels as asking for it
     default = client.post("/api/paint", json={"run": "diff", "seed": 3}).json()
-    assert default["parameters"] | {"n": 1} == {
-        "sampler": "ddim", "steps": 3, "cfg": 3.0, "seed": 3, "n": 1,
-    }  # fmt: skip
+    assert default["parameters"] == {"seed": 3, "n": 1}
+    explicit = client.post("/api/paint", json={"run": "diff", "seed": 3, "sampler": "ddim",
+                                               "steps": 3, "cfg": 3.0}).json()  # fmt: skip
+    assert np.array_equal(
+        pixels(client.get(default["images"][0]["url"]).content),
+        pixels(client.get(explicit["images"][0]["url"]).content),
+    )
+
+
+def test_a_sweep_paints_the_same_seeds_once_per_sampler_and_steps(client):
+    request = {"run": "diff", "label": 0, "seed": 20, "n": 2, "sampler": "ddim", "task": "t-sw",
+               "sweep": [{"steps": 2}, {"sampler": "dpmpp-2m", "steps": 3}]}  # fmt: skip
+    body = client.post("/api/paint", json=request).json()
+    passes = [(p["sampler"], p["steps"], len(p["images"])) for p in body["passes"]]
+    assert passes == [("ddim", 2, 2), ("dpmpp-2m", 3, 2)] and len(body["images"]) == 4
+    shown = body["passes"][1]["images"][1]["parameters"]
+    assert (shown["sampler"], shown["steps"], shown["seed"]) == ("dpmpp-2m", 3, 21)
+    # each swept image is the one a single paint with that sampler and step count gives
+    alone = client.post("/api/paint", json={"run": "diff", "label": 0, "seed": 21,
+                                            "sampler": "dpmpp-2m", "steps": 3}).json()  # fmt: skip
+    assert np.array_equal(
+        pixels(client.get(body["passes"][1]["images"][1]["url"]).content),
+        pixels(client.get(alone["images"][0]["url"]).content),
+    )
+    with client.stream("GET", "/api/tasks/t-sw/events") as events:
+        last = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")][-1]
+    assert (last["done"], last["total"]) == (2 * 2 + 2 * 3, 10)  # steps of both passes
+    bad = client.post("/api/paint", json={"run": "diff", "sweep": [{"steps": 2}]})
+    assert bad.status_code == 422 and "give the sampler" in detail(bad)
+    bad = client.post("/api/paint", json={"run": "gan", "sweep": [{"sampler": "ddim", "steps": 2}]})
+    assert bad.status_code == 422 and "no sampler options (sweep)" in detail(bad)
+    bad = client.post("/api/paint", json={"run": "diff", "sweep": [{"steps": 1}] * 9})
+    assert bad.status_code == 422 and "sweep" in detail(bad)
 
 
 @pytest.mark.parametrize(
@@ -253,7 +304,8 @@ def test_malformed_bodies_are_422_not_500(client):
 
 
 def test_upload_reads_parameters_and_inpainting_keeps_the_unmasked_pixels(client):
-    painted = client.post("/api/paint", json={"run": "diff", "seed": 11, "label": 0}).json()
+    painted = client.post("/api/paint", json={"run": "diff", "seed": 11, "label": 0,
+                                              "sampler": "ddim", "steps": 3}).json()  # fmt: skip
     source = client.get(painted["images"][0]["url"]).content
     upload = client.post("/api/uploads", content=source).json()
     assert (upload["width"], upload["height"]) == (16, 16)
@@ -490,14 +542,14 @@ def test_painting_runs_in_a_worker_thread_and_other_requests_are_answered(runs, 
     import httpx
 
     entered, release = threading.Event(), threading.Event()
-    real_sample = api.sample
+    real_paint = api.paint
 
-    def held_sample(*args, **kwargs):  # generation that lasts until the test lets it finish
+    def held_paint(*args, **kwargs):  # generation that lasts until the test lets it finish
         entered.set()
         release.wait(60)
-        return real_sample(*args, **kwargs)
+        return real_paint(*args, **kwargs)
 
-    monkeypatch.setattr(api, "sample", held_sample)
+    monkeypatch.setattr(api, "paint", held_paint)
     app = create_app(runs)
 
     async def scenario():
