@@ -114,6 +114,12 @@ def detail(response) -> str:
     return response.json()["detail"]
 
 
+def task_states(client, task: str) -> list[dict]:
+    """The progress states of a finished task, as its server-sent events give them."""
+    with client.stream("GET", f"/api/tasks/{task}/events") as events:
+        return [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
+
+
 # --- runs ------------------------------------------------------------------------------------
 
 
@@ -216,8 +222,7 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     )  # fmt: skip
     text = Image.open(io.BytesIO(client.get(body["images"][0]["url"]).content)).text["parameters"]
     assert text.startswith("\nSteps: 2, Sampler: DPM++ 2M, CFG scale: 2, Seed: 3, Size: 16x16")
-    with client.stream("GET", "/api/tasks/t-diff/events") as events:
-        states = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
+    states = task_states(client, "t-diff")
     # progress counts sampler steps: 2 images x 2 steps (per image it would be 2 in all)
     assert (states[-1]["done"], states[-1]["total"], states[-1]["status"]) == (4, 4, "done")
     assert "dpmpp-2m step 2/2" in states[-1]["message"]
@@ -247,8 +252,7 @@ def test_a_sweep_paints_the_same_seeds_once_per_sampler_and_steps(client):
         pixels(client.get(body["passes"][1]["images"][1]["url"]).content),
         pixels(client.get(alone["images"][0]["url"]).content),
     )
-    with client.stream("GET", "/api/tasks/t-sw/events") as events:
-        last = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")][-1]
+    last = task_states(client, "t-sw")[-1]
     assert (last["done"], last["total"]) == (2 * 2 + 2 * 3, 10)  # steps of both passes
     bad = client.post("/api/paint", json={"run": "diff", "sweep": [{"steps": 2}]})
     assert bad.status_code == 422 and "give the sampler" in detail(bad)
@@ -298,6 +302,74 @@ def test_malformed_bodies_are_422_not_500(client):
     assert response.status_code == 422 and detail(response)
     response = client.get("/api/runs/gan/gallery?limit=lots")
     assert response.status_code == 422 and "limit" in detail(response)
+
+
+# --- measuring: eval and compare ---------------------------------------------------------------
+
+
+def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
+    client, runs, reference_cache
+):
+    from huashi.metrics.registry import format_value
+
+    make_classifier(runs)
+    nets = client.get("/api/features?run=gan").json()
+    assert nets == [{"run": "cls", "kind": "classifier", "spec": "classifier:cls",
+                     "data": "shapes", "resolution": 16, "same_data": True}]  # fmt: skip
+    request = {"features": "cls", "n": 40, "kid_subsets": 3, "task": "t-eval"}
+    response = client.post("/api/runs/gan/eval", json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # the same measurement made directly with huashi.api, formatted by the metric registry
+    direct = api.evaluate(runs / "gan", f"classifier:{runs / 'cls'}", n=40, device="cpu",
+                          kid_subsets=3, kid_subset_size=40, save=False)  # fmt: skip
+    assert [row["name"] for row in body["table"]] == list(direct.metrics)
+    assert [row["label"] for row in body["table"]][:2] == ["FID", "KID"]
+    for row in body["table"]:
+        assert row["value"] == format_value(row["name"], direct.metrics[row["name"]]), row
+    assert body["metrics"]["fid"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
+    assert (runs / "gan" / body["file"]).is_file() and str(runs) not in json.dumps(body)
+    assert task_states(client, "t-eval")[-1] | {"message": ""} == {
+        "done": 40, "total": 40, "status": "done", "message": "",
+    }  # fmt: skip
+    listed = {r["name"]: r for r in client.get("/api/runs").json()}["gan"]["metrics"]
+    assert listed["fid (classifier-cls-40)"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
+    # a compare report of two runs: it shows the eval just made, served from the runs folder
+    response = client.post("/api/compare", json={"runs": ["gan", "diff"], "speed_n": 1,
+                                                 "grid_n": 2, "task": "t-cmp"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    report = response.json()
+    page = client.get(report["url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<th>FID</th>" in page.text and format_value("fid", direct.metrics["fid"]) in page.text
+    numbers = json.loads((runs / ".studio" / "reports" / f"{report['report']}.json").read_text())
+    assert [r["name"] for r in numbers["runs"]] == ["gan", "diff"]
+    assert numbers["runs"][0]["eval"]["metrics"]["fid"] == pytest.approx(direct.metrics["fid"])
+    assert task_states(client, "t-cmp")[-1]["done"] == 2
+    assert client.get("/api/reports").json()[0]["runs"] == ["gan", "diff"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("/api/runs/gan/eval", {"features": "diff"}, 422, "not a feature network"),
+        ("/api/runs/gan/eval", {"features": "nope"}, 404, "no run named 'nope'"),
+        ("/api/runs/gan/eval", {"features": "../cls"}, 422, "features: String should match"),
+        ("/api/runs/gan/eval", {"features": "cls", "n": 1}, 422, "n: Input should be greater"),
+        ("/api/runs/gan/eval", {"features": "cls", "n": 6000}, 422, "n: Input should be less"),
+        ("/api/runs/nope/eval", {"features": "cls"}, 404, "no run named 'nope'"),
+        ("/api/compare", {"runs": []}, 422, "runs: List should have at least 1 item"),
+        ("/api/compare", {"runs": ["gan"] * 9}, 422, "runs: List should have at most 8"),
+        ("/api/compare", {"runs": ["gan", "../etc"]}, 404, "no run named '../etc'"),
+        ("/api/compare", {"runs": ["gan"], "features": "gan"}, 422, "not a feature network"),
+    ],
+)
+def test_bad_eval_and_compare_requests(client, path, body, status, words):
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert words in detail(response)
+    for report in ("nope", "..%2Fjobs", "compare-20260101-000000-abcdef"):
+        assert client.get(f"/api/reports/{report}.html").status_code == 404
 
 
 # --- uploads, img2img, inpainting --------------------------------------------------------------
