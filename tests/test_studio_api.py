@@ -332,7 +332,9 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     assert task_states(client, "t-eval")[-1] | {"message": ""} == {
         "done": 40, "total": 40, "status": "done", "message": "",
     }  # fmt: skip
-    listed = {r["name"]: r for r in client.get("/api/runs").json()}["gan"]["metrics"]
+    listed = {r["name"]: r for r in client.get("/api/runs").json()}
+    assert (listed["cls"]["makes_images"], listed["gan"]["makes_images"]) == (False, True)
+    listed = listed["gan"]["metrics"]
     assert listed["fid (classifier-cls-40)"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
     # a compare report of two runs: it shows the eval just made, served from the runs folder
     response = client.post("/api/compare", json={"runs": ["gan", "diff"], "speed_n": 1,

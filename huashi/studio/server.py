@@ -291,6 +291,7 @@ class Studio:
 
 def _summary(run_dir: Path) -> dict[str, Any]:
     """A run as the runs list shows it (read from its files; nothing is loaded)."""
+    from huashi.families import FAMILIES
     from huashi.runs import RunConfig
     from huashi.training.checkpoint import latest_checkpoint
     from huashi.training.logging import read_log
@@ -312,9 +313,11 @@ def _summary(run_dir: Path) -> dict[str, Any]:
                     if isinstance(number, (int, float)) and not isinstance(number, bool):
                         metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
     grid = run_dir / "samples.png"
+    family = FAMILIES.get(config.family)
     return {
         "name": run_dir.name,
         "family": config.family,
+        "makes_images": bool(family is None or family.makes_images),
         "data": config.data.get("spec"),
         "resolution": config.data.get("resolution"),
         "step": int(records[-1]["step"]) if records else 0,

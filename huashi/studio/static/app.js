@@ -64,7 +64,7 @@ const uid = () => Math.random().toString(36).slice(2, 12);
 
 async function loadRuns(select) {
   state.runs = await api("/api/runs");
-  const paintable = state.runs.filter((r) => r.trained);
+  const paintable = state.runs.filter((r) => r.trained && r.makes_images !== false);
   const box = $("p-run");
   box.replaceChildren(...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
   if (!paintable.length) box.append(el("option", { value: "" }, "no trained runs yet"));
@@ -93,7 +93,7 @@ async function chooseRun(name) {
   }
   if (form && form.sampling) {
     // left open, sampler, steps and CFG are the run's own defaults (the family fills them in)
-    $("p-sampler").replaceChildren(el("option", { value: "" }, "run's default"),
+    $("p-sampler").replaceChildren(el("option", { value: "" }, "run's"),
       ...form.samplers.map((s) => el("option", { value: s }, s)));
     $("p-sampler").value = $("p-steps").value = $("p-cfg").value = "";
   }
@@ -268,7 +268,7 @@ $("s-go").addEventListener("click", async () => {
   const base = paintRequest({ n: seeds, seed: $("p-seed").value === "" ? Math.floor(Math.random() * 2 ** 30) : Number($("p-seed").value) });
   const table = el("table", { class: "sweep" });
   const out = $("sweep-out");
-  out.replaceChildren(el("h2", {}, `Sweep: ${axis} × seed`), table);
+  out.replaceChildren(el("h2", {}, `Sweep: ${axis === "steps" ? "sampler and steps" : axis} × seed`), table);
   out.classList.remove("hidden");
   table.append(el("tr", {}, el("th"), ...Array.from({ length: seeds }, (_, i) => el("th", {}, `seed ${base.seed + i}`))));
   if (axis === "steps") {  // one request: api.paint's sweep (same seeds, one pass per sampler/steps)
@@ -576,10 +576,11 @@ async function loadRunList() {
         el("span", {}, `${r.family} · ${r.data} · ${r.resolution}px`),
         el("span", { class: "muted" }, `step ${r.step} of ${r.steps} · ${fmtSeconds(r.train_seconds)} trained · ${new Date(r.updated * 1000).toLocaleString()}`),
         el("div", { class: "metrics" }, ...metrics),
-        r.trained ? el("label", { class: "pick" }, el("input", { type: "checkbox", class: "compare-pick", value: r.name }), "compare") : ""),
+        r.trained && r.makes_images ? el("label", { class: "pick" }, el("input", { type: "checkbox", class: "compare-pick", value: r.name }), "compare") : "",
+        r.makes_images ? "" : el("span", { class: "muted small" }, `a feature network for eval: ${r.family}:${r.name}`)),
       el("div", { class: "actions" },
-        r.trained ? el("button", { type: "button", onclick: async () => { showTab("paint"); $("p-run").value = r.name; await chooseRun(r.name); } }, "paint") : "",
-        r.trained ? el("button", { type: "button", "data-action": "eval", title: "measure it with the chosen feature network", onclick: () => evalRun(r.name) }, "eval") : "",
+        r.trained && r.makes_images ? el("button", { type: "button", onclick: async () => { showTab("paint"); $("p-run").value = r.name; await chooseRun(r.name); } }, "paint") : "",
+        r.trained && r.makes_images ? el("button", { type: "button", "data-action": "eval", title: "measure it with the chosen feature network", onclick: () => evalRun(r.name) }, "eval") : "",
         el("button", { type: "button", onclick: () => trainMore(r) }, "train more")));
   }));
   if (!runs.length) box.append(el("div", { class: "empty" }, "No runs yet: start one on the Train page."));
