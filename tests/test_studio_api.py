@@ -307,12 +307,16 @@ def test_malformed_bodies_are_422_not_500(client):
 # --- measuring: eval and compare ---------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def classifier(runs, reference_cache):
+    return make_classifier(runs) / "cls"
+
+
 def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
-    client, runs, reference_cache
+    client, runs, classifier
 ):
     from huashi.metrics.registry import format_value
 
-    make_classifier(runs)
     nets = client.get("/api/features?run=gan").json()
     assert nets == [{"run": "cls", "kind": "classifier", "spec": "classifier:cls",
                      "data": "shapes", "resolution": 16, "same_data": True}]  # fmt: skip
@@ -364,9 +368,11 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
         ("/api/compare", {"runs": ["gan"] * 9}, 422, "runs: List should have at most 8"),
         ("/api/compare", {"runs": ["gan", "../etc"]}, 404, "no run named '../etc'"),
         ("/api/compare", {"runs": ["gan"], "features": "gan"}, 422, "not a feature network"),
+        ("/api/runs/cls/eval", {"features": "cls"}, 422, "makes features, not images"),
+        ("/api/runs/gan/eval", {"features": "cls", "n": 8}, 422, "FID"),
     ],
 )
-def test_bad_eval_and_compare_requests(client, path, body, status, words):
+def test_bad_eval_and_compare_requests(client, classifier, path, body, status, words):
     response = client.post(path, json=body)
     assert response.status_code == status, response.text
     assert words in detail(response)
@@ -487,7 +493,9 @@ def test_openapi_schema_lists_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path in ["/api/runs", "/api/runs/{run}", "/api/paint", "/api/images/{run}/{image}.png",
                  "/api/uploads", "/api/train", "/api/jobs/{job_id}", "/api/jobs/{job_id}/stop",
-                 "/api/jobs/{job_id}/events", "/api/paint/{task}/events", "/api/datasets"]:  # fmt: skip
+                 "/api/jobs/{job_id}/events", "/api/paint/{task}/events", "/api/datasets",
+                 "/api/tasks/{task}/events", "/api/features", "/api/runs/{run}/eval",
+                 "/api/compare", "/api/reports", "/api/reports/{report}.html"]:  # fmt: skip
         assert path in paths, path
     assert client.get("/").text.count("app.js") == 1
     assert client.get("/static/app.js").status_code == 200
