@@ -53,6 +53,25 @@ def _save_run(folder, name, family, config, info, steps=2):
     Trainer(family, Labelled(info.channels), train, folder, progress=False).run()
 
 
+def make_classifier(runs):
+    """A tiny classifier run ``cls`` on the shapes set at 16 px: a feature network for eval."""
+    api.train(runs / "cls", "classifier", "shapes", 16, model={"width": 8},
+              data_options={"n": 32}, steps=1, batch_size=8, precision="fp32", progress=False,
+              log_every=1, n_fixed=4, checkpoint_every=10_000)  # fmt: skip
+    return runs
+
+
+@pytest.fixture(scope="module")
+def reference_cache(tmp_path_factory):
+    """Real-image features cached in a temporary folder, not the user's cache."""
+    from huashi import evaluate
+
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("reference")
+        patch.setattr(evaluate, "reference_dir", lambda: folder)
+        yield folder
+
+
 def make_runs(runs):
     """A tiny DCGAN run ``gan`` and a tiny class-conditional diffusion run ``diff`` (16 px)."""
     torch.manual_seed(0)
@@ -95,6 +114,12 @@ def detail(response) -> str:
     return response.json()["detail"]
 
 
+def task_states(client, task: str) -> list[dict]:
+    """The progress states of a finished task, as its server-sent events give them."""
+    with client.stream("GET", f"/api/tasks/{task}/events") as events:
+        return [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
+
+
 # --- runs ------------------------------------------------------------------------------------
 
 
@@ -112,7 +137,7 @@ def test_runs_list_and_one_run_with_its_paint_form(client):
     assert (form["condition"], form["class_names"], form["sampling"]) == (
         "class", ["circle", "square"], True,
     )  # fmt: skip
-    assert form["defaults"] == {"sampler": "ddim", "steps": 3, "cfg": 3.0}
+    assert "ddim" in form["samplers"] and "defaults" not in form  # the family's own defaults
     assert form["img2img"] and form["inpaint"]
     gan = client.get("/api/runs/gan").json()["form"]
     assert (gan["condition"], gan["sampling"], gan["img2img"]) == ("none", False, False)
@@ -197,14 +222,44 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     )  # fmt: skip
     text = Image.open(io.BytesIO(client.get(body["images"][0]["url"]).content)).text["parameters"]
     assert text.startswith("\nSteps: 2, Sampler: DPM++ 2M, CFG scale: 2, Seed: 3, Size: 16x16")
-    with client.stream("GET", "/api/paint/t-diff/events") as events:
-        states = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")]
-    assert states[-1] == {"done": 2, "total": 2, "status": "done", "message": ""}
-    # the defaults of the run are written out when the request leaves them open
+    states = task_states(client, "t-diff")
+    # progress counts sampler steps: 2 images x 2 steps (per image it would be 2 in all)
+    assert (states[-1]["done"], states[-1]["total"], states[-1]["status"]) == (4, 4, "done")
+    assert "dpmpp-2m step 2/2" in states[-1]["message"]
+    # what the request leaves open is the run's own default: the same pixels as asking for it
     default = client.post("/api/paint", json={"run": "diff", "seed": 3}).json()
-    assert default["parameters"] | {"n": 1} == {
-        "sampler": "ddim", "steps": 3, "cfg": 3.0, "seed": 3, "n": 1,
-    }  # fmt: skip
+    assert default["parameters"] == {"seed": 3, "n": 1}
+    explicit = client.post("/api/paint", json={"run": "diff", "seed": 3, "sampler": "ddim",
+                                               "steps": 3, "cfg": 3.0}).json()  # fmt: skip
+    assert np.array_equal(
+        pixels(client.get(default["images"][0]["url"]).content),
+        pixels(client.get(explicit["images"][0]["url"]).content),
+    )
+
+
+def test_a_sweep_paints_the_same_seeds_once_per_sampler_and_steps(client):
+    request = {"run": "diff", "label": 0, "seed": 20, "n": 2, "sampler": "ddim", "task": "t-sw",
+               "sweep": [{"steps": 2}, {"sampler": "dpmpp-2m", "steps": 3}]}  # fmt: skip
+    body = client.post("/api/paint", json=request).json()
+    passes = [(p["sampler"], p["steps"], len(p["images"])) for p in body["passes"]]
+    assert passes == [("ddim", 2, 2), ("dpmpp-2m", 3, 2)] and len(body["images"]) == 4
+    shown = body["passes"][1]["images"][1]["parameters"]
+    assert (shown["sampler"], shown["steps"], shown["seed"]) == ("dpmpp-2m", 3, 21)
+    # each swept image is the one a single paint with that sampler and step count gives
+    alone = client.post("/api/paint", json={"run": "diff", "label": 0, "seed": 21,
+                                            "sampler": "dpmpp-2m", "steps": 3}).json()  # fmt: skip
+    assert np.array_equal(
+        pixels(client.get(body["passes"][1]["images"][1]["url"]).content),
+        pixels(client.get(alone["images"][0]["url"]).content),
+    )
+    last = task_states(client, "t-sw")[-1]
+    assert (last["done"], last["total"]) == (2 * 2 + 2 * 3, 10)  # steps of both passes
+    bad = client.post("/api/paint", json={"run": "diff", "sweep": [{"steps": 2}]})
+    assert bad.status_code == 422 and "give the sampler" in detail(bad)
+    bad = client.post("/api/paint", json={"run": "gan", "sweep": [{"sampler": "ddim", "steps": 2}]})
+    assert bad.status_code == 422 and "no sampler options (sweep)" in detail(bad)
+    bad = client.post("/api/paint", json={"run": "diff", "sweep": [{"steps": 1}] * 9})
+    assert bad.status_code == 422 and "sweep" in detail(bad)
 
 
 @pytest.mark.parametrize(
@@ -249,11 +304,88 @@ def test_malformed_bodies_are_422_not_500(client):
     assert response.status_code == 422 and "limit" in detail(response)
 
 
+# --- measuring: eval and compare ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def classifier(runs, reference_cache):
+    return make_classifier(runs) / "cls"
+
+
+def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
+    client, runs, classifier
+):
+    from huashi.metrics.registry import format_value
+
+    nets = client.get("/api/features?run=gan").json()
+    assert nets == [{"run": "cls", "kind": "classifier", "spec": "classifier:cls",
+                     "data": "shapes", "resolution": 16, "same_data": True}]  # fmt: skip
+    request = {"features": "cls", "n": 40, "kid_subsets": 3, "task": "t-eval"}
+    response = client.post("/api/runs/gan/eval", json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # the same measurement made directly with huashi.api, formatted by the metric registry
+    direct = api.evaluate(runs / "gan", f"classifier:{runs / 'cls'}", n=40, device="cpu",
+                          kid_subsets=3, kid_subset_size=40, save=False)  # fmt: skip
+    assert [row["name"] for row in body["table"]] == list(direct.metrics)
+    assert [row["label"] for row in body["table"]][:2] == ["FID", "KID"]
+    for row in body["table"]:
+        assert row["value"] == format_value(row["name"], direct.metrics[row["name"]]), row
+    assert body["metrics"]["fid"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
+    assert (runs / "gan" / body["file"]).is_file() and str(runs) not in json.dumps(body)
+    assert task_states(client, "t-eval")[-1] | {"message": ""} == {
+        "done": 40, "total": 40, "status": "done", "message": "",
+    }  # fmt: skip
+    listed = {r["name"]: r for r in client.get("/api/runs").json()}
+    assert (listed["cls"]["makes_images"], listed["gan"]["makes_images"]) == (False, True)
+    listed = listed["gan"]["metrics"]
+    assert listed["fid (classifier-cls-40)"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
+    # a compare report of two runs: it shows the eval just made, served from the runs folder
+    response = client.post("/api/compare", json={"runs": ["gan", "diff"], "speed_n": 1,
+                                                 "grid_n": 2, "task": "t-cmp"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    report = response.json()
+    page = client.get(report["url"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<th>FID</th>" in page.text and format_value("fid", direct.metrics["fid"]) in page.text
+    numbers = json.loads((runs / ".studio" / "reports" / f"{report['report']}.json").read_text())
+    assert [r["name"] for r in numbers["runs"]] == ["gan", "diff"]
+    assert numbers["runs"][0]["eval"]["metrics"]["fid"] == pytest.approx(direct.metrics["fid"])
+    assert task_states(client, "t-cmp")[-1]["done"] == 2
+    assert client.get("/api/reports").json()[0]["runs"] == ["gan", "diff"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("/api/runs/gan/eval", {"features": "diff"}, 422, "not a feature network"),
+        ("/api/runs/gan/eval", {"features": "nope"}, 404, "no run named 'nope'"),
+        ("/api/runs/gan/eval", {"features": "../cls"}, 422, "features: String should match"),
+        ("/api/runs/gan/eval", {"features": "cls", "n": 1}, 422, "n: Input should be greater"),
+        ("/api/runs/gan/eval", {"features": "cls", "n": 6000}, 422, "n: Input should be less"),
+        ("/api/runs/nope/eval", {"features": "cls"}, 404, "no run named 'nope'"),
+        ("/api/compare", {"runs": []}, 422, "runs: List should have at least 1 item"),
+        ("/api/compare", {"runs": ["gan"] * 9}, 422, "runs: List should have at most 8"),
+        ("/api/compare", {"runs": ["gan", "../etc"]}, 404, "no run named '../etc'"),
+        ("/api/compare", {"runs": ["gan"], "features": "gan"}, 422, "not a feature network"),
+        ("/api/runs/cls/eval", {"features": "cls"}, 422, "makes features, not images"),
+        ("/api/runs/gan/eval", {"features": "cls", "n": 8}, 422, "FID"),
+    ],
+)
+def test_bad_eval_and_compare_requests(client, classifier, path, body, status, words):
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert words in detail(response)
+    for report in ("nope", "..%2Fjobs", "compare-20260101-000000-abcdef"):
+        assert client.get(f"/api/reports/{report}.html").status_code == 404
+
+
 # --- uploads, img2img, inpainting --------------------------------------------------------------
 
 
 def test_upload_reads_parameters_and_inpainting_keeps_the_unmasked_pixels(client):
-    painted = client.post("/api/paint", json={"run": "diff", "seed": 11, "label": 0}).json()
+    painted = client.post("/api/paint", json={"run": "diff", "seed": 11, "label": 0,
+                                              "sampler": "ddim", "steps": 3}).json()  # fmt: skip
     source = client.get(painted["images"][0]["url"]).content
     upload = client.post("/api/uploads", content=source).json()
     assert (upload["width"], upload["height"]) == (16, 16)
@@ -361,7 +493,9 @@ def test_openapi_schema_lists_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path in ["/api/runs", "/api/runs/{run}", "/api/paint", "/api/images/{run}/{image}.png",
                  "/api/uploads", "/api/train", "/api/jobs/{job_id}", "/api/jobs/{job_id}/stop",
-                 "/api/jobs/{job_id}/events", "/api/paint/{task}/events", "/api/datasets"]:  # fmt: skip
+                 "/api/jobs/{job_id}/events", "/api/paint/{task}/events", "/api/datasets",
+                 "/api/tasks/{task}/events", "/api/features", "/api/runs/{run}/eval",
+                 "/api/compare", "/api/reports", "/api/reports/{report}.html"]:  # fmt: skip
         assert path in paths, path
     assert client.get("/").text.count("app.js") == 1
     assert client.get("/static/app.js").status_code == 200
@@ -490,14 +624,14 @@ def test_painting_runs_in_a_worker_thread_and_other_requests_are_answered(runs, 
     import httpx
 
     entered, release = threading.Event(), threading.Event()
-    real_sample = api.sample
+    real_paint = api.paint
 
-    def held_sample(*args, **kwargs):  # generation that lasts until the test lets it finish
+    def held_paint(*args, **kwargs):  # generation that lasts until the test lets it finish
         entered.set()
         release.wait(60)
-        return real_sample(*args, **kwargs)
+        return real_paint(*args, **kwargs)
 
-    monkeypatch.setattr(api, "sample", held_sample)
+    monkeypatch.setattr(api, "paint", held_paint)
     app = create_app(runs)
 
     async def scenario():

@@ -22,7 +22,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-from test_studio_api import make_runs  # noqa: E402
+from test_studio_api import make_classifier, make_runs, reference_cache  # noqa: E402, F401
 
 from huashi import api  # noqa: E402
 from huashi.studio.server import create_app  # noqa: E402
@@ -43,8 +43,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    runs = make_runs(tmp_path_factory.mktemp("browser") / "runs")
+def served(tmp_path_factory, reference_cache):  # noqa: F811
+    runs = make_classifier(make_runs(tmp_path_factory.mktemp("browser") / "runs"))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning")
@@ -229,3 +229,26 @@ def test_dropping_a_png_fills_the_form_from_its_parameters(served, browser):
     assert (value("p-sampler"), value("p-steps"), value("p-cfg"), value("p-label")) == (
         "euler", "4", "2.5", "1",
     )  # fmt: skip
+
+
+def test_eval_from_the_runs_page_shows_the_metric_table(served, browser):
+    from huashi.metrics.registry import format_value
+
+    url, runs = served
+    open_page(browser, url)
+    browser.find_element(By.CSS_SELECTOR, "nav [data-tab=runs]").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#m-features option")) == 2)
+    box = browser.find_element(By.ID, "m-n")
+    box.clear()
+    box.send_keys("40")  # the suggested feature network: cls, trained on the run's data
+    card = browser.find_element(By.CSS_SELECTOR, ".run-card[data-run=gan]")
+    card.find_element(By.CSS_SELECTOR, "[data-action=eval]").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#m-result tr[data-metric=fid]"))
+    shown = {
+        row.get_attribute("data-metric"): row.find_element(By.CLASS_NAME, "value").text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#m-result tr[data-metric]")
+    }
+    direct = api.evaluate(runs / "gan", f"classifier:{runs / 'cls'}", n=40, device="cpu",
+                          kid_subset_size=40, save=False)  # fmt: skip
+    assert shown == {name: format_value(name, value) for name, value in direct.metrics.items()}
+    assert "eval gan · cls" in browser.find_element(By.ID, "m-result").text

@@ -51,6 +51,7 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _NAME = re.compile(NAME)
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,119}$")
 _UPLOAD = re.compile(r"^[0-9a-f]{20}$")
+_REPORT = re.compile(r"^compare-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 TOKEN_HEADER = "X-Huashi-Token"
 TOKEN_COOKIE = "huashi_token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -62,6 +63,9 @@ MAX_BATCH = 16
 MAX_TRAIN_STEPS = 200_000
 MAX_RESOLUTION = 256
 MAX_SEED = 2**31 - 1
+MAX_SWEEP = 8  # passes of one sweep
+MAX_EVAL_N = 5000  # generated images of one eval or compare
+MAX_COMPARE_RUNS = 8
 
 
 @dataclass
@@ -76,9 +80,18 @@ class Limits:
 # --- request bodies --------------------------------------------------------------------------
 
 
+class SweepPass(BaseModel):
+    """One pass of a sweep: a sampler (the request's when omitted) and a step count."""
+
+    model_config = ConfigDict(extra="forbid")
+    sampler: str | None = Field(None, max_length=20)
+    steps: int = Field(ge=1, le=MAX_SAMPLING_STEPS)
+
+
 class PaintRequest(BaseModel):
     """What to paint: ``n`` images with seeds ``seed, seed+1, ...`` (a random seed when
-    omitted). ``init``/``mask`` are upload ids (``POST /api/uploads``)."""
+    omitted). ``init``/``mask`` are upload ids (``POST /api/uploads``). Sampler, steps and CFG
+    left out are the run's own defaults. ``sweep`` paints the same seeds once per pass."""
 
     model_config = ConfigDict(extra="forbid")
     run: str = Field(pattern=NAME)
@@ -95,6 +108,34 @@ class PaintRequest(BaseModel):
     init: str | None = Field(None, pattern=_UPLOAD.pattern)
     mask: str | None = Field(None, pattern=_UPLOAD.pattern)
     strength: float | None = Field(None, gt=0, le=1)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    sweep: list[SweepPass] | None = Field(None, min_length=1, max_length=MAX_SWEEP)
+
+
+class EvalRequest(BaseModel):
+    """Measure a run on ``n`` generated images with the feature network ``features`` (the
+    name of a classifier or clip run in the runs folder, see ``GET /api/features``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    features: str = Field(pattern=NAME)
+    n: int = Field(500, ge=2, le=MAX_EVAL_N)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    kid_subsets: int = Field(100, ge=1, le=1000)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class CompareRequest(BaseModel):
+    """A `huashi compare` report of ``runs``; with ``features``, missing metrics are measured
+    on ``n`` images."""
+
+    model_config = ConfigDict(extra="forbid")
+    runs: list[str] = Field(min_length=1, max_length=MAX_COMPARE_RUNS)
+    features: str | None = Field(None, pattern=NAME)
+    n: int = Field(500, ge=2, le=MAX_EVAL_N)
+    force: bool = False
+    speed_n: int = Field(8, ge=1, le=64)
+    grid_n: int = Field(16, ge=1, le=64)
+    title: str = Field("huashi comparison", max_length=200)
     task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -181,14 +222,9 @@ def paint_form(family: Any) -> dict[str, Any]:
     if steps:
         from huashi.diffusion.samplers import SAMPLERS
 
-        # TODO(contracts-b): take these defaults from the family's typed sampling options.
-        config = family.config
+        # Sampler, steps and CFG the form leaves open are the family's own defaults: generate
+        # fills them in (they are not read here).
         form["samplers"] = list(SAMPLERS)
-        form["defaults"] = {
-            "sampler": getattr(config, "sampler", SAMPLERS[0]),
-            "steps": getattr(config, "sample_steps", 20),
-            "cfg": getattr(config, "guidance", 1.0),
-        }
     return form
 
 
@@ -220,6 +256,9 @@ class Studio:
         self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-paint")
         self.tasks: OrderedDict[str, Task] = OrderedDict()
         self.jobs = JobManager(runs_dir, self.home / "jobs", max_jobs)
+        self.reports = self.home / "reports"  # compare reports
+        self.reports.mkdir(parents=True, exist_ok=True)
+        self.measuring = threading.Lock()  # one eval or compare at a time
 
     async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -252,6 +291,7 @@ class Studio:
 
 def _summary(run_dir: Path) -> dict[str, Any]:
     """A run as the runs list shows it (read from its files; nothing is loaded)."""
+    from huashi.families import FAMILIES
     from huashi.runs import RunConfig
     from huashi.training.checkpoint import latest_checkpoint
     from huashi.training.logging import read_log
@@ -273,9 +313,11 @@ def _summary(run_dir: Path) -> dict[str, Any]:
                     if isinstance(number, (int, float)) and not isinstance(number, bool):
                         metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
     grid = run_dir / "samples.png"
+    family = FAMILIES.get(config.family)
     return {
         "name": run_dir.name,
         "family": config.family,
+        "makes_images": bool(family is None or family.makes_images),
         "data": config.data.get("spec"),
         "resolution": config.data.get("resolution"),
         "step": int(records[-1]["step"]) if records else 0,
@@ -459,6 +501,156 @@ def create_app(
             "findings": [dataclasses.asdict(f) for f in report.findings],
         }
 
+    # --- measuring: eval and compare -------------------------------------------------------------
+
+    def feature_networks() -> list[dict[str, Any]]:
+        """Runs under the runs folder that make features rather than images (their family says
+        so), as ``KIND:RUN`` feature-network choices."""
+        from huashi.families import FAMILIES
+        from huashi.runs import RunConfig
+        from huashi.training.checkpoint import latest_checkpoint
+
+        out = []
+        for path in sorted(runs_dir.iterdir()):
+            if not (_NAME.match(path.name) and (path / "config.json").is_file()):
+                continue
+            try:
+                config = RunConfig.load(path)
+            except (HuashiError, OSError, KeyError, ValueError):
+                continue
+            family = FAMILIES.get(config.family)
+            if family is None or family.makes_images:
+                continue
+            if latest_checkpoint(path / "checkpoints") is None:
+                continue
+            out.append({"run": path.name, "kind": config.family,
+                        "spec": f"{config.family}:{path.name}", "data": config.data.get("spec"),
+                        "resolution": config.data.get("resolution")})  # fmt: skip
+        return out
+
+    def feature_spec(name: str) -> str:
+        """The ``KIND:PATH`` spec of the feature-network run ``name`` (404 if it is not one)."""
+        path = studio.run_dir(name)
+        for net in feature_networks():
+            if net["run"] == name:
+                return f"{net['kind']}:{path}"
+        raise HTTPException(
+            422, f"features: run {name} is not a feature network (train a classifier or clip run)."
+        )
+
+    @app.get("/api/features", summary="Feature networks for eval and compare (runs under --runs)")
+    def list_features(run: str | None = None) -> list[dict[str, Any]]:
+        """The feature-network runs; with ``run``, those trained on its dataset first (the first
+        one is the suggested choice) and each marked ``same_data``."""
+        nets = feature_networks()
+        if run is None:
+            return nets
+        from huashi.runs import RunConfig
+
+        config = RunConfig.load(studio.run_dir(run))
+        for net in nets:
+            net["same_data"] = net["data"] == config.data.get("spec")
+        return sorted(nets, key=lambda net: not net["same_data"])
+
+    def eval_table(record: dict[str, Any]) -> list[dict[str, str]]:
+        """The record's metrics as table rows, labelled and formatted by the metric registry."""
+        from huashi.metrics.registry import METRICS, format_value
+
+        metrics = record["metrics"]
+        return [{"name": name, "label": metric.label, "value": format_value(name, metrics[name]),
+                 "description": metric.description}
+                for name, metric in METRICS.items() if name in metrics]  # fmt: skip
+
+    def task_progress(task: Task) -> api.Progress:
+        def progress(done: int, total: int, message: str) -> None:
+            task.done, task.total, task.message = done, total, message
+            task.version += 1
+
+        return progress
+
+    async def as_task(name: str | None, fn: Callable[[Task], Any]) -> Any:
+        task = studio.task(name)
+        try:
+            result = await studio.in_thread(fn, task)
+        except Exception as error:
+            task.status, task.message, task.version = "failed", str(error), task.version + 1
+            raise
+        task.status, task.version = "done", task.version + 1
+        return result
+
+    @app.post("/api/runs/{run}/eval", summary="Measure a run with a feature network")
+    async def post_eval(run: str, request: EvalRequest) -> dict[str, Any]:
+        run_dir = studio.run_dir(run)
+        spec = feature_spec(request.features)
+
+        def measure(task: Task) -> dict[str, Any]:
+            entry = studio.cache.get(run_dir)
+            with studio.measuring, entry.lock:
+                result = api.evaluate(entry.run, spec, n=request.n, seed=request.seed,
+                                      device="cpu", kid_subsets=request.kid_subsets,
+                                      kid_subset_size=min(1000, request.n),
+                                      progress=task_progress(task))  # fmt: skip
+            record = result.record
+            return {
+                "run": run,
+                "features": request.features,
+                "n": request.n,
+                "table": eval_table(record),
+                "metrics": result.metrics,
+                "warnings": [w.replace(str(runs_dir) + "/", "") for w in result.warnings],
+                "file": result.path.name if result.path else None,
+            }
+
+        return await as_task(request.task, measure)
+
+    @app.post("/api/compare", summary="Write a `huashi compare` report of chosen runs")
+    async def post_compare(request: CompareRequest) -> dict[str, Any]:
+        run_dirs = [studio.run_dir(name) for name in request.runs]
+        spec = feature_spec(request.features) if request.features else None
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        out = studio.reports / f"compare-{stamp}.html"
+
+        def write(task: Task) -> dict[str, Any]:
+            with studio.measuring:
+                result = api.compare(run_dirs, out, features=spec, n=request.n,
+                                     force=request.force, sampler_steps=None,
+                                     speed_n=request.speed_n, grid_n=request.grid_n,
+                                     device="cpu", title=request.title,
+                                     progress=task_progress(task))  # fmt: skip
+            return {
+                "report": out.stem,
+                "url": f"/api/reports/{out.stem}.html",
+                "runs": request.runs,
+                "warnings": [w.replace(str(runs_dir) + "/", "") for w in result.warnings],
+            }
+
+        return await as_task(request.task, write)
+
+    @app.get("/api/reports", summary="The compare reports, newest first")
+    def list_reports() -> list[dict[str, Any]]:
+        files = sorted(studio.reports.glob("compare-*.html"), key=lambda p: -p.stat().st_mtime)
+        out = []
+        for path in files:
+            try:
+                numbers = json.loads(path.with_suffix(".json").read_text())
+                runs = [Path(str(r.get("run", ""))).name for r in numbers.get("runs", [])]
+            except (OSError, json.JSONDecodeError, AttributeError):
+                runs = []
+            out.append({"report": path.stem, "url": f"/api/reports/{path.stem}.html",
+                        "runs": runs, "created": path.stat().st_mtime})  # fmt: skip
+        return out
+
+    @app.get("/api/reports/{report}.html", summary="A compare report (self-contained HTML)")
+    async def report_file(report: str) -> FileResponse:
+        path = studio.reports / f"{report}.html"
+        if not _REPORT.match(report) or not path.is_file():
+            raise HTTPException(404, f"no report {report!r}.")
+        return FileResponse(path, media_type="text/html")
+
+    @app.get("/api/tasks/{task}/events", summary="Progress of a paint, eval or compare request")
+    async def task_events(task: str, wait: float = 30.0) -> StreamingResponse:
+        return await paint_events(task, wait)
+
     # --- painting ------------------------------------------------------------------------------
 
     def paint(request: PaintRequest, task: Task) -> dict[str, Any]:
@@ -490,14 +682,22 @@ def create_app(
             options["label"] = request.label
         asked = {"sampler": request.sampler, "steps": request.steps, "cfg": request.cfg,
                  "eta": request.eta}  # fmt: skip
-        if form["sampling"]:
-            options |= {
-                k: v if v is not None else form["defaults"].get(k) for k, v in asked.items()
-            }
-            options = {k: v for k, v in options.items() if v is not None}
-        elif any(v is not None for v in asked.values()):
-            given = ", ".join(k for k, v in asked.items() if v is not None)
+        if not form["sampling"] and (request.sweep or any(v is not None for v in asked.values())):
+            given = ", ".join(k for k, v in asked.items() if v is not None) or "sweep"
             raise HuashiError(f"a {entry.run.config.family} run has no sampler options ({given}).")
+        # what the request leaves open is the family's own default (api.paint drops None)
+        options |= {k: v for k, v in asked.items() if v is not None}
+        sweep = None
+        if request.sweep:
+            sweep = []
+            for item in request.sweep:
+                sampler = item.sampler or request.sampler
+                if not sampler:
+                    raise HuashiError(
+                        f"sweep: give the sampler of the {item.steps}-step pass (or a sampler "
+                        "for the whole request)."
+                    )
+                sweep.append((sampler, item.steps))
         if request.truncation is not None:
             if not form["truncation"]:
                 raise HuashiError(f"a {entry.run.config.family} run has no truncation.")
@@ -524,39 +724,49 @@ def create_app(
             options["mask"] = str(studio.upload_path(request.mask))
             studio_info["mask"] = request.mask
         seed = random.randrange(MAX_SEED - MAX_N) if request.seed is None else request.seed
-        seeds = list(range(seed, seed + request.n))
-        task.total = request.n
+
+        def progress(done: int, total: int, message: str) -> None:
+            task.done, task.total, task.message = done, total, message
+            task.version += 1
+
         started = time.perf_counter()
-        images = []
-        # TODO(contracts-b): call api.paint(run, ..., progress=callback) for per-step progress.
         with entry.lock:
-            for i in range(0, len(seeds), request.batch_size):
-                chunk = seeds[i : i + request.batch_size]
-                result = api.sample(entry.run, n=len(chunk), seed=chunk[0],
-                                    batch_size=len(chunk), **options)  # fmt: skip
-                images.extend(result.images)
-                task.done, task.version = len(images), task.version + 1
+            painted = api.paint(entry.run, n=request.n, seed=seed, sweep=sweep,
+                                batch_size=request.batch_size, progress=progress,
+                                **options)  # fmt: skip
         seconds = time.perf_counter() - started
         base = {
             "run": str(entry.run.run_dir),
             "checkpoint": entry.run.checkpoint.name,
             "step": entry.run.step,
             "family": entry.run.config.family,
-            "options": options,
         }
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        out = []
-        for s, image in zip(seeds, images, strict=True):
-            path = run_dir / "studio" / f"{stamp}-s{s}.png"
-            save_png(to_pil(image), path, base | {"seed": s, "studio": studio_info})
-            out.append(_gallery_entry(request.run, path))
-        shown = {k: v for k, v in options.items() if k not in ("init", "mask")} | studio_info
-        return {
+        passes = []
+        for number, one in enumerate(painted.passes):
+            chosen = dict(painted.options)
+            if one.sampler is not None:
+                chosen |= {"sampler": one.sampler, "steps": one.steps}
+            tag = f"-p{number}" if sweep else ""
+            entries = []
+            for s, image in zip(painted.seeds, one.images, strict=True):
+                path = run_dir / "studio" / f"{stamp}{tag}-s{s}.png"
+                meta = base | {"options": chosen, "seed": s, "studio": studio_info}
+                save_png(to_pil(image), path, meta)
+                entries.append(_gallery_entry(request.run, path))
+            passes.append({"sampler": one.sampler, "steps": one.steps,
+                           "seconds": round(one.seconds, 3), "images": entries})  # fmt: skip
+        shown = {k: v for k, v in painted.options.items() if k not in ("init", "mask")}
+        result = {
             "run": request.run,
-            "images": out,
-            "parameters": shown | {"seed": seed, "n": request.n},
+            "images": [image for one in passes for image in one["images"]],
+            "parameters": shown | studio_info | {"seed": seed, "n": request.n},
             "seconds": round(seconds, 3),
+            "notes": painted.notes,
         }
+        if sweep:
+            result["passes"] = passes
+        return result
 
     @app.post("/api/paint", summary="Paint images with a run; returns their ids and parameters")
     async def post_paint(request: PaintRequest) -> dict[str, Any]:

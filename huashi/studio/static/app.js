@@ -64,7 +64,7 @@ const uid = () => Math.random().toString(36).slice(2, 12);
 
 async function loadRuns(select) {
   state.runs = await api("/api/runs");
-  const paintable = state.runs.filter((r) => r.trained);
+  const paintable = state.runs.filter((r) => r.trained && r.makes_images !== false);
   const box = $("p-run");
   box.replaceChildren(...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
   if (!paintable.length) box.append(el("option", { value: "" }, "no trained runs yet"));
@@ -92,10 +92,10 @@ async function chooseRun(name) {
       ...form.class_names.map((c, i) => el("option", { value: i }, `${i} · ${c}`)));
   }
   if (form && form.sampling) {
-    $("p-sampler").replaceChildren(...form.samplers.map((s) => el("option", { value: s }, s)));
-    $("p-sampler").value = form.defaults.sampler;
-    $("p-steps").value = form.defaults.steps;
-    $("p-cfg").value = form.defaults.cfg;
+    // left open, sampler, steps and CFG are the run's own defaults (the family fills them in)
+    $("p-sampler").replaceChildren(el("option", { value: "" }, "run's"),
+      ...form.samplers.map((s) => el("option", { value: s }, s)));
+    $("p-sampler").value = $("p-steps").value = $("p-cfg").value = "";
   }
   $("s-axis").querySelector('[value="prompt"]').disabled = !form || form.condition !== "text";
   $("s-axis").querySelector('[value="label"]').disabled = !form || form.condition !== "class";
@@ -131,9 +131,9 @@ function paintRequest(overrides = {}) {
   if (form.condition === "text" && $("p-prompt").value.trim()) request.prompt = $("p-prompt").value.trim();
   if (form.condition === "class" && $("p-label").value !== "") request.label = Number($("p-label").value);
   if (form.sampling) {
-    request.sampler = $("p-sampler").value;
-    request.steps = Number($("p-steps").value);
-    request.cfg = Number($("p-cfg").value);
+    if ($("p-sampler").value) request.sampler = $("p-sampler").value;
+    if ($("p-steps").value !== "") request.steps = Number($("p-steps").value);
+    if ($("p-cfg").value !== "") request.cfg = Number($("p-cfg").value);
   }
   if (form.truncation) request.truncation = Number($("p-truncation").value);
   if (state.init) {
@@ -144,6 +144,19 @@ function paintRequest(overrides = {}) {
   return Object.assign(request, overrides);
 }
 
+// Progress of a paint, eval or compare request: server-sent events of its task (per sampler
+// step for diffusion runs).
+function follow(task, bar, status) {
+  const events = new EventSource(`/api/tasks/${task}/events`);
+  events.onmessage = (e) => {
+    const s = JSON.parse(e.data);
+    if (s.total) bar.style.width = `${Math.max(3, (100 * s.done) / s.total)}%`;
+    if (status && s.message && s.status === "running") status.textContent = `${s.message} · ${s.done}/${s.total}`;
+    if (s.status !== "running") events.close();
+  };
+  return events;
+}
+
 async function paint(request) {
   const task = uid();
   request.task = task;
@@ -151,12 +164,7 @@ async function paint(request) {
   bar.style.width = "3%";
   $("p-go").disabled = true;
   $("p-status").textContent = "painting…";
-  const events = new EventSource(`/api/paint/${task}/events`);
-  events.onmessage = (e) => {
-    const s = JSON.parse(e.data);
-    if (s.total) bar.style.width = `${Math.max(3, (100 * s.done) / s.total)}%`;
-    if (s.status !== "running") events.close();
-  };
+  const events = follow(task, bar, $("p-status"));
   try {
     const result = await api("/api/paint", { method: "POST", json: request });
     bar.style.width = "100%";
@@ -260,9 +268,23 @@ $("s-go").addEventListener("click", async () => {
   const base = paintRequest({ n: seeds, seed: $("p-seed").value === "" ? Math.floor(Math.random() * 2 ** 30) : Number($("p-seed").value) });
   const table = el("table", { class: "sweep" });
   const out = $("sweep-out");
-  out.replaceChildren(el("h2", {}, `Sweep: ${axis} × seed`), table);
+  out.replaceChildren(el("h2", {}, `Sweep: ${axis === "steps" ? "sampler and steps" : axis} × seed`), table);
   out.classList.remove("hidden");
   table.append(el("tr", {}, el("th"), ...Array.from({ length: seeds }, (_, i) => el("th", {}, `seed ${base.seed + i}`))));
+  if (axis === "steps") {  // one request: api.paint's sweep (same seeds, one pass per sampler/steps)
+    const sweep = values.map((v) => {
+      const parts = v.split(/\s+/);
+      return parts.length > 1 ? { sampler: parts[0], steps: Number(parts[1]) } : { steps: Number(parts[0]) };
+    });
+    try {
+      const result = await paint(Object.assign(base, { sweep }));
+      for (const pass of result.passes) {
+        table.append(el("tr", {}, el("th", { class: "rowhead" }, `${pass.sampler} ${pass.steps} · ${pass.seconds.toFixed(2)} s`),
+          ...pass.images.map((im) => el("td", {}, el("img", { src: im.url, title: im.id })))));
+      }
+    } catch (err) { /* shown by paint */ }
+    return;
+  }
   for (const value of values) {
     const request = Object.assign({}, base, { [axis]: axis === "prompt" ? value : Number(value) });
     try {
@@ -553,13 +575,83 @@ async function loadRunList() {
         el("span", { class: "name" }, r.name),
         el("span", {}, `${r.family} · ${r.data} · ${r.resolution}px`),
         el("span", { class: "muted" }, `step ${r.step} of ${r.steps} · ${fmtSeconds(r.train_seconds)} trained · ${new Date(r.updated * 1000).toLocaleString()}`),
-        el("div", { class: "metrics" }, ...metrics)),
+        el("div", { class: "metrics" }, ...metrics),
+        r.trained && r.makes_images ? el("label", { class: "pick" }, el("input", { type: "checkbox", class: "compare-pick", value: r.name }), "compare") : "",
+        r.makes_images ? "" : el("span", { class: "muted small" }, `a feature network for eval: ${r.family}:${r.name}`)),
       el("div", { class: "actions" },
-        r.trained ? el("button", { type: "button", onclick: async () => { showTab("paint"); $("p-run").value = r.name; await chooseRun(r.name); } }, "paint") : "",
+        r.trained && r.makes_images ? el("button", { type: "button", onclick: async () => { showTab("paint"); $("p-run").value = r.name; await chooseRun(r.name); } }, "paint") : "",
+        r.trained && r.makes_images ? el("button", { type: "button", "data-action": "eval", title: "measure it with the chosen feature network", onclick: () => evalRun(r.name) }, "eval") : "",
         el("button", { type: "button", onclick: () => trainMore(r) }, "train more")));
   }));
   if (!runs.length) box.append(el("div", { class: "empty" }, "No runs yet: start one on the Train page."));
+  await loadMeasure();
 }
+
+// --- Runs: eval with a feature network, compare reports --------------------------------------------
+
+async function loadMeasure() {
+  const [nets, reports] = await Promise.all([api("/api/features"), api("/api/reports")]);
+  const box = $("m-features");
+  const chosen = box.value;
+  box.replaceChildren(el("option", { value: "" }, nets.length ? "suggested (trained on the run's data)" : "none: train a classifier or clip run"),
+    ...nets.map((n) => el("option", { value: n.run }, `${n.spec} · ${n.data} ${n.resolution}px`)));
+  if (nets.some((n) => n.run === chosen)) box.value = chosen;
+  $("m-reports").replaceChildren(...(reports.length ? [el("span", { class: "muted small" }, "Reports: ")] : []),
+    ...reports.slice(0, 8).map((r) => el("a", { href: r.url, target: "_blank" }, `${r.runs.join(" vs ") || r.report}`)));
+}
+
+async function measure(path, body, what) {
+  const task = uid();
+  body.task = task;
+  const bar = $("m-bar");
+  bar.style.width = "3%";
+  $("m-status").textContent = `${what}…`;
+  const events = follow(task, bar, $("m-status"));
+  try {
+    const result = await api(path, { method: "POST", json: body });
+    bar.style.width = "100%";
+    return result;
+  } catch (err) {
+    $("m-status").textContent = "";
+    toast(err.message, true);
+    throw err;
+  } finally {
+    events.close();
+    setTimeout(() => { bar.style.width = "0"; }, 800);
+  }
+}
+
+async function evalRun(run) {
+  let features = $("m-features").value;
+  if (!features) {
+    const nets = await api(`/api/features?run=${encodeURIComponent(run)}`);
+    if (!nets.length) { toast("no feature network in the runs folder: train a classifier or clip run first", true); return; }
+    features = nets[0].run;
+  }
+  const n = Number($("m-n").value) || 500;
+  const result = await measure(`/api/runs/${encodeURIComponent(run)}/eval`, { features, n }, `measuring ${run} with ${features}`).catch(() => null);
+  if (!result) return;
+  $("m-status").textContent = `${run}: ${n} images measured with ${features}${result.file ? ` (saved as ${result.file})` : ""}`;
+  const out = $("m-result");
+  out.replaceChildren(el("h3", {}, `eval ${run} · ${features}`),
+    el("table", { class: "table metric-table" },
+      el("tr", {}, el("th", {}, "metric"), el("th", {}, "value"), el("th", {}, "what it is")),
+      ...result.table.map((row) => el("tr", { "data-metric": row.name }, el("td", {}, row.label), el("td", { class: "value" }, row.value), el("td", { class: "muted" }, row.description)))),
+    ...result.warnings.map((w) => el("p", { class: "note small" }, w)));
+  out.classList.remove("hidden");
+}
+
+$("m-compare").addEventListener("click", async () => {
+  const runs = [...document.querySelectorAll(".compare-pick:checked")].map((c) => c.value);
+  if (!runs.length) { toast("check the runs to compare", true); return; }
+  const body = { runs, n: Number($("m-n").value) || 500 };
+  if ($("m-features").value) body.features = $("m-features").value;
+  const result = await measure("/api/compare", body, `comparing ${runs.join(", ")}`).catch(() => null);
+  if (!result) return;
+  $("m-status").textContent = `report of ${runs.join(", ")} written`;
+  window.open(result.url, "_blank");
+  await loadMeasure();
+});
 $("r-refresh").addEventListener("click", loadRunList);
 
 async function trainMore(run) {
