@@ -599,7 +599,11 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     params = read_params(Path(png))
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
-    if "input" in params:  # a translated image (huashi translate)
+    if "dream" in params:  # a DeepDream image (huashi dream)
+        from huashi.dream import redream
+
+        image = redream(params)
+    elif "input" in params:  # a translated image (huashi translate)
         image = retranslate(params)
     else:
         loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])

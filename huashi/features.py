@@ -196,7 +196,9 @@ def _load_run_features(kind: str, where: str, spec: str, device: torch.device) -
     )
 
 
-def _load_inception(where: str, spec: str, device: torch.device) -> FeatureNet:
+def load_inception_module(where: str, device: torch.device) -> torch.nn.Module:
+    """torchvision's Inception-v3 (eval mode, on ``device``) with the weights of a local file
+    (.safetensors, or a .pth state dict read with ``weights_only=True``); nothing is downloaded."""
     if not where:
         raise HuashiError(
             "inception features need the path of an Inception-v3 weights file "
@@ -224,7 +226,12 @@ def _load_inception(where: str, spec: str, device: torch.device) -> FeatureNet:
         raise HuashiError(
             f"{path} is not a torchvision Inception-v3 state dict ({first}); {HOW_TO}."
         ) from None
-    model.eval().to(device)
+    return model.eval().to(device)
+
+
+def _load_inception(where: str, spec: str, device: torch.device) -> FeatureNet:
+    model = load_inception_module(where, device)
+    path = Path(where).expanduser()
     pooled: list[torch.Tensor] = []
     model.avgpool.register_forward_hook(lambda m, i, o: pooled.append(o.flatten(1)))
 

@@ -1,0 +1,441 @@
+"""DeepDream (Mordvintsev et al. 2015): gradient ascent on the pixels of an image so that a fixed
+network responds more strongly, with the tricks that make the result look like a picture.
+
+The network is a huashi ``classifier`` or ``clip`` run, or torchvision's Inception-v3 from a
+local weights file (``inception:PATH``). The objective is one of:
+
+- a layer's activation strength: mean of the squared outputs of a module picked by name
+  (``--layer encoder.body.2``; ``list_layers`` names them), or the mean of one channel;
+- a class logit (classifier or Inception): "what does the network see as a 3?";
+- a CLIP image-text similarity (clip run + prompt): the cosine of the image and text embeddings.
+
+Each step rolls the image by a random offset (jitter), takes the gradient of objective minus the
+optional regularizers (total variation; a range penalty on pixels outside [-1, 1]), divides it
+by its mean absolute value (gradient normalization) and steps ``lr`` along it. Octaves repeat
+this from a small copy of the image up to the full size; at each octave the detail added so far
+(the image minus its plain resized start) is enlarged and carried up. Every random number comes
+from a generator seeded by ``seed``, so the same seed makes the same pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from huashi.errors import HuashiError
+from huashi.features import convert_channels, file_hash, load_inception_module
+
+INCEPTION_SIZE = 299
+INCEPTION_MIN = 75  # torchvision's Inception-v3 needs inputs of at least 75x75
+RUN_MIN = 4  # smallest octave for the small in-domain networks
+OBJECTIVES = ("layer", "class", "prompt")
+
+
+@dataclass
+class DreamNet:
+    """A frozen network to dream with: the module whose layers can be picked, and how to get
+    class logits or CLIP embeddings from it."""
+
+    spec: str  # the run folder (absolute) or inception:PATH
+    kind: str  # "classifier" | "clip" | "inception"
+    module: nn.Module
+    forward: Callable[[torch.Tensor], torch.Tensor]  # the image path through ``module``
+    channels: int
+    resolution: int  # the size the network was trained at
+    min_size: int  # the smallest input it accepts
+    checkpoint: str  # the checkpoint file name of a run, or the weights' sha256 prefix
+    class_names: tuple[str, ...] = ()
+    embed_text: Callable[[list[str]], torch.Tensor] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+
+def load_dream_net(
+    spec: str | Path, checkpoint: str | Path | None = None, device: str = "cpu"
+) -> DreamNet:
+    """The network of a classifier or clip run folder, or of ``inception:PATH``."""
+    spec = str(spec)
+    torch_device = torch.device(device if device != "auto" else "cpu")
+    if spec.startswith("inception:"):
+        where = str(Path(spec.removeprefix("inception:")).expanduser().resolve())
+        model = load_inception_module(where, torch_device)
+        model.requires_grad_(False)
+        return DreamNet(
+            spec=f"inception:{where}", kind="inception", module=model, forward=model,
+            channels=3, resolution=INCEPTION_SIZE, min_size=INCEPTION_MIN,
+            checkpoint=file_hash(Path(where)),
+            class_names=tuple(str(k) for k in range(model.fc.out_features)),
+        )  # fmt: skip
+    from huashi.runs import load_run
+
+    loaded = load_run(spec, checkpoint, str(torch_device))
+    kind = loaded.config.family
+    if kind not in ("classifier", "clip"):
+        raise HuashiError(
+            f"{spec} is a '{kind}' run: dreaming needs a classifier or clip run (huashi train "
+            "classifier|clip), or inception:PATH_TO_WEIGHTS."
+        )
+    module = loaded.family.modules[kind]
+    module.requires_grad_(False)
+    info = loaded.config.data_info
+    common = {
+        "spec": str(Path(spec).resolve()),
+        "kind": kind,
+        "module": module,
+        "channels": int(info["channels"]),
+        "resolution": int(info["resolution"]),
+        "min_size": RUN_MIN,
+        "checkpoint": loaded.checkpoint.name,
+    }
+    if kind == "classifier":
+        return DreamNet(**common, forward=module, class_names=tuple(info["class_names"]))
+    return DreamNet(**common, forward=module.embed_images, embed_text=loaded.family.embed_text)
+
+
+class _Stop(Exception):
+    """Raised by a layer hook once the layer's output is captured (the rest is not needed)."""
+
+
+def _module(net: DreamNet, name: str) -> nn.Module:
+    modules = dict(net.module.named_modules())
+    if not name or name not in modules:
+        raise HuashiError(
+            f"no layer '{name}' in the {net.kind} network: `huashi dream --list-layers "
+            f"{net.spec}` lists them."
+        )
+    return modules[name]
+
+
+def layer_output(net: DreamNet, name: str, images: torch.Tensor) -> torch.Tensor:
+    """The output of the module called ``name`` for ``images`` (with gradients); the forward pass
+    stops there."""
+    captured: list[torch.Tensor] = []
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        captured.append(output[0] if isinstance(output, tuple) else output)
+        raise _Stop
+
+    handle = _module(net, name).register_forward_hook(hook)
+    try:
+        net.forward(images)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise HuashiError(f"layer '{name}' is not on the image path of the {net.kind} network.")
+    return captured[0]
+
+
+@torch.no_grad()
+def list_layers(net: DreamNet, size: int | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(name, module type, output shape without the batch) of every module an image passes
+    through, in the network's own order (a block before its parts), for an input of ``size``
+    pixels (default: the net's)."""
+    size = size or net.resolution
+    modules = {m: n for n, m in net.module.named_modules() if n}
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        out = output[0] if isinstance(output, tuple) else output
+        if isinstance(out, torch.Tensor):
+            shapes.setdefault(modules[module], tuple(out.shape[1:]))
+
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        net.forward(torch.zeros(1, net.channels, size, size, device=net.device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(n, type(m).__name__, shapes[n]) for m, n in modules.items() if n in shapes]
+
+
+# --- objectives and regularizers (pure functions) ---------------------------------------------
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring pixels (across and down), per image [B]."""
+    across = (images[..., :, 1:] - images[..., :, :-1]).pow(2).mean(dim=(1, 2, 3))
+    down = (images[..., 1:, :] - images[..., :-1, :]).pow(2).mean(dim=(1, 2, 3))
+    return across + down
+
+
+def range_penalty(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared excess of pixels beyond [-1, 1], per image [B] (0 inside the range)."""
+    return F.relu(images.abs() - 1.0).pow(2).mean(dim=(1, 2, 3))
+
+
+def normalize_gradient(grad: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """The gradient divided by its mean absolute value, per image (so steps have one size)."""
+    return grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + eps)
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Square bilinear resize (antialiased when shrinking), differentiable."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    shrink = size < images.shape[-1]
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=shrink)
+
+
+def octave_sizes(size: int, octaves: int, scale: float, min_size: int) -> list[int]:
+    """Image sizes from the smallest octave to ``size`` (each ``scale`` times the one before,
+    never below ``min_size``)."""
+    if octaves < 1 or scale < 1.0:
+        raise HuashiError("--octaves must be at least 1 and --octave-scale at least 1.0.")
+    return [max(min_size, round(size / scale**k)) for k in range(octaves - 1, -1, -1)]
+
+
+@dataclass
+class DreamSettings:
+    """Everything that decides a dream's pixels (saved in the PNG so ``regenerate`` remakes it)."""
+
+    objective: str = "layer"  # "layer" | "class" | "prompt"
+    layer: str = ""
+    channel: int | None = None
+    class_index: int | None = None
+    prompt: str | None = None
+    octaves: int = 4
+    octave_scale: float = 1.4
+    steps: int = 20
+    lr: float = 0.05
+    jitter: int = 2  # pixels at the full size (scaled down at smaller octaves)
+    tv: float = 0.0
+    decay: float = 0.0  # L2 pull of the pixels toward mid-gray
+    range_weight: float = 0.0
+    size: int | None = None  # output size (default: the network's resolution)
+    noise: float = 0.2  # standard deviation of the noise start
+    seed: int = 0
+
+    def check(self, net: DreamNet) -> None:
+        if self.objective not in OBJECTIVES:
+            raise HuashiError(f"unknown objective '{self.objective}': use {', '.join(OBJECTIVES)}.")
+        if self.steps < 1 or self.lr <= 0 or self.jitter < 0:
+            raise HuashiError("--steps must be at least 1, --lr positive and --jitter >= 0.")
+        if self.tv < 0 or self.decay < 0 or self.range_weight < 0:
+            raise HuashiError("--tv, --decay and --range must not be negative.")
+        if self.objective == "layer":
+            _module(net, self.layer)
+        elif self.objective == "class":
+            if net.kind == "clip":
+                raise HuashiError(
+                    "a clip run has no class logits: give --prompt TEXT, or dream with a "
+                    "classifier run."
+                )
+            k = len(net.class_names)
+            if self.class_index is None or not 0 <= self.class_index < k:
+                names = ", ".join(f"{i}={c}" for i, c in enumerate(net.class_names[:20]))
+                raise HuashiError(
+                    f"--class must be one of the network's {k} classes (0..{k - 1}: {names})."
+                )
+        elif net.embed_text is None:
+            raise HuashiError("--prompt needs a clip run (image-text similarity).")
+        elif not self.prompt:
+            raise HuashiError("--prompt needs some text.")
+
+
+@dataclass
+class DreamProgress:
+    octave: int
+    step: int
+    size: int
+    objective: float
+
+
+@dataclass
+class DreamResult:
+    image: torch.Tensor  # [C, H, W] in [-1, 1]
+    octaves: list[torch.Tensor]  # the image at the end of each octave, at that octave's size
+    history: list[list[float]]  # the objective before each step, per octave
+    settings: DreamSettings
+    params: dict[str, Any]  # what the PNG carries
+    files: list[Path] = field(default_factory=list)
+
+
+def make_objective(
+    net: DreamNet, settings: DreamSettings
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """images [B, C, H, W] in [-1, 1] -> objective per image [B], to be maximized."""
+    if settings.objective == "layer":
+
+        def layer(images: torch.Tensor) -> torch.Tensor:
+            out = layer_output(net, settings.layer, images).float()
+            if settings.channel is not None:
+                if not 0 <= settings.channel < out.shape[1]:
+                    raise HuashiError(
+                        f"layer '{settings.layer}' has {out.shape[1]} channels: --channel must "
+                        f"be 0..{out.shape[1] - 1}."
+                    )
+                return out[:, settings.channel].flatten(1).mean(1)
+            return out.pow(2).flatten(1).mean(1)
+
+        return layer
+    if settings.objective == "class":
+
+        def logit(images: torch.Tensor) -> torch.Tensor:
+            return net.forward(resize(images, net.resolution)).float()[:, settings.class_index]
+
+        return logit
+    with torch.no_grad():
+        text = net.embed_text([settings.prompt]).float()  # type: ignore[misc]
+
+    def similarity(images: torch.Tensor) -> torch.Tensor:
+        return (net.forward(resize(images, net.resolution)).float() * text).sum(1)
+
+    return similarity
+
+
+def ascend(
+    x: torch.Tensor,
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    settings: DreamSettings,
+    steps: int,
+    jitter: int,
+    generator: torch.Generator,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[torch.Tensor, list[float]]:
+    """``steps`` steps of normalized gradient ascent with random rolls; returns the image and
+    the objective measured before each step."""
+    history = []
+    for step in range(steps):
+        dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator)).tolist()
+        x = x.detach().requires_grad_(True)
+        value = objective(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
+        total = value.sum()
+        if settings.tv:
+            total = total - settings.tv * total_variation(x).sum()
+        if settings.decay:
+            total = total - settings.decay * x.pow(2).mean(dim=(1, 2, 3)).sum()
+        if settings.range_weight:
+            total = total - settings.range_weight * range_penalty(x).sum()
+        (grad,) = torch.autograd.grad(total, x)
+        with torch.no_grad():
+            x = x + settings.lr * normalize_gradient(grad)
+            if not settings.range_weight:
+                x = x.clamp(-1, 1)
+        history.append(float(value.detach().mean()))
+        if on_step is not None:
+            on_step(step, history[-1])
+    return x.detach(), history
+
+
+def dream(
+    net: DreamNet | str | Path,
+    start: torch.Tensor | str | Path | None = None,
+    settings: DreamSettings | None = None,
+    out: str | Path | None = None,
+    progress: Callable[[DreamProgress], None] | None = None,
+    device: str = "cpu",
+    **options: Any,
+) -> DreamResult:
+    """Dream on ``start`` (an image file, an image tensor [C, H, W] in [-1, 1], or None / "noise"
+    for seeded noise) with the network ``net`` (a DreamNet, a run folder or inception:PATH).
+
+    ``options`` are :class:`DreamSettings` fields (when ``settings`` is not given). With
+    ``out`` (a .png path) the image is written there with the parameters that remake it, and
+    the octaves as a strip beside it (``<stem>-octaves.png``).
+    """
+    if settings is None:
+        unknown = sorted(set(options) - {f for f in DreamSettings.__dataclass_fields__})
+        if unknown:
+            raise HuashiError(f"unknown dream option(s): {', '.join(unknown)}.")
+        settings = DreamSettings(**options)
+    net = net if isinstance(net, DreamNet) else load_dream_net(net, device=device)
+    settings.check(net)
+    size = settings.size or net.resolution
+    if size < net.min_size:
+        raise HuashiError(f"--size must be at least {net.min_size} pixels for this network.")
+    generator = torch.Generator().manual_seed(int(settings.seed))
+    base, start_name = _start_image(start, net, size, settings, generator)
+    objective = make_objective(net, settings)
+    sizes = octave_sizes(size, settings.octaves, settings.octave_scale, net.min_size)
+    detail = torch.zeros_like(resize(base, sizes[0]))
+    octaves, history = [], []
+    for k, octave_size in enumerate(sizes):
+        octave_base = resize(base, octave_size)
+        x = octave_base + resize(detail, octave_size)
+        jitter = round(settings.jitter * octave_size / size)
+
+        def on_step(step: int, value: float, k: int = k, octave_size: int = octave_size) -> None:
+            if progress is not None:
+                progress(DreamProgress(k, step, octave_size, value))
+
+        x, values = ascend(x, objective, settings, settings.steps, jitter, generator, on_step)
+        detail = x - octave_base
+        octaves.append(x[0].clamp(-1, 1).cpu())
+        history.append(values)
+    params = {
+        "run": net.spec,
+        "checkpoint": net.checkpoint,
+        "seed": settings.seed,
+        "dream": asdict(settings) | {"start": start_name},
+    }
+    result = DreamResult(octaves[-1], octaves, history, settings, params)
+    if out is not None:
+        result.files = _save(result, Path(out))
+    return result
+
+
+def _start_image(
+    start: torch.Tensor | str | Path | None,
+    net: DreamNet,
+    size: int,
+    settings: DreamSettings,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, str]:
+    """The full-size start [1, C, size, size] and how the PNG names it ("noise" or a path)."""
+    if start is None or str(start) == "noise":
+        noise = torch.randn(1, net.channels, size, size, generator=generator) * settings.noise
+        return noise.to(net.device), "noise"
+    if isinstance(start, torch.Tensor):
+        image = start.float().reshape(-1, *start.shape[-2:])
+        image = convert_channels(image[None], net.channels)
+        return resize(image, size).to(net.device), "tensor"
+    from huashi.translate import load_image
+
+    path = Path(start).expanduser()
+    if not path.is_file():
+        raise HuashiError(f"{path} does not exist: give an image file, or 'noise'.")
+    image, _ = load_image(path, size, net.channels)
+    return image[None].to(net.device), str(path.resolve())
+
+
+def _save(result: DreamResult, out: Path) -> list[Path]:
+    from huashi.images import make_grid, save_png, to_pil
+
+    if out.suffix.lower() != ".png":
+        raise HuashiError(f"--out must name a .png file, got {out}.")
+    if result.params["dream"]["start"] == "tensor":
+        result.params["dream"]["start"] = None  # cannot be remade from the PNG alone
+    size = result.image.shape[-1]
+    strip = torch.stack([resize(o[None], size)[0] for o in result.octaves]).clamp(-1, 1)
+    strip_path = out.with_name(f"{out.stem}-octaves.png")
+    return [
+        save_png(to_pil(result.image), out, result.params),
+        save_png(make_grid(strip, nrow=len(strip)), strip_path, {"octaves_of": out.name}),
+    ]
+
+
+def redream(params: dict[str, Any], device: str = "cpu") -> torch.Tensor:
+    """The image a dream PNG describes, made again from its parameters: [C, H, W] in [-1, 1].
+    Used by ``huashi regenerate``."""
+    values = dict(params["dream"])
+    start = values.pop("start")
+    if start is None:
+        raise HuashiError("this dream started from an in-memory image: it cannot be remade.")
+    spec = params["run"]
+    checkpoint = None
+    if not spec.startswith("inception:"):
+        checkpoint = Path(spec) / "checkpoints" / params["checkpoint"]
+    net = load_dream_net(spec, checkpoint, device)
+    if spec.startswith("inception:") and net.checkpoint != params["checkpoint"]:
+        raise HuashiError(f"the weights at {spec} changed since this dream was made.")
+    return dream(net, start, DreamSettings(**values)).image
