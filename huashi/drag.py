@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -202,3 +203,49 @@ def parse_point(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
             f"bad --point {text!r}: write HANDLE_X,HANDLE_Y:TARGET_X,TARGET_Y, e.g. 12,20:18,20."
         ) from None
     return (hx, hy), (tx, ty)
+
+
+def drag_file(
+    run: str | Path,
+    latent_path: str | Path,
+    points: Sequence[str],
+    out: str | Path,
+    mask: str | Path | None = None,
+    steps: int = 200,
+    lr: float = 0.02,
+    layers: int | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+) -> Drag:
+    """Drag with a run and a latent file; writes ``before.png``, ``after.png`` (its metadata
+    remakes it), ``frames.png`` and ``latent.safetensors`` (w+) into the folder ``out``. ``mask``
+    is an image whose white pixels must stay fixed."""
+    from huashi.images import make_grid, save_png, to_pil
+    from huashi.inversion import read_mask
+    from huashi.latents import Latent, load_latent, save_latent, to_ws
+    from huashi.runs import load_run
+
+    loaded = load_run(run, checkpoint, device)
+    family = loaded.family
+    latent = load_latent(latent_path)
+    ws = to_ws(family, latent.tensor.to(family.device), latent.space, **latent.options).detach()
+    pairs = [parse_point(p) for p in points]
+    keep = None if mask is None else read_mask(mask, family.data.resolution)[0]
+    result = drag(
+        family, ws[:1], [h for h, _ in pairs], [t for _, t in pairs], keep, steps, lr, layers
+    )
+    out = Path(out)
+    run_path = str(Path(run).resolve())
+    latent_file = save_latent(
+        out / "latent.safetensors",
+        Latent(result.ws, "w+", run_path, loaded.checkpoint.name, {},
+               {"points": list(points), "handles": result.handles, "steps": result.steps}),
+    )  # fmt: skip
+    params = {
+        "run": run_path, "checkpoint": loaded.checkpoint.name, "family": loaded.config.family,
+        "latent": str(latent_file.resolve()), "space": "w+", "points": list(points),
+    }  # fmt: skip
+    save_png(to_pil(result.start), out / "before.png")
+    save_png(to_pil(result.image), out / "after.png", params)
+    save_png(make_grid(result.frames, nrow=len(result.frames)), out / "frames.png")
+    return result

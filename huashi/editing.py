@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from huashi.errors import HuashiError
 from huashi.families.base import noise_for_seeds
+from huashi.images import make_grid, save_png
 from huashi.latents import load_latent, render, to_ws
 from huashi.models.autoencoder.losses import lerp, slerp
 
@@ -94,6 +96,29 @@ def mixing_grid(
         mixed = mix(ws[i : i + 1].expand(len(seeds), -1, -1), ws, chosen)
         rows.append(torch.cat([plain[i : i + 1], family.synthesize(mixed)]))
     return torch.cat(rows)
+
+
+def write_mixing_grid(
+    run: Any,
+    seeds: Sequence[int],
+    layers: str,
+    out: str | Path,
+    truncation: float = 1.0,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    **options: Any,
+) -> Path:
+    """Load a run, make its :func:`mixing_grid` and write it as a PNG with its parameters."""
+    from huashi.runs import load_run
+
+    loaded = load_run(run, checkpoint, device)
+    images = mixing_grid(loaded.family, seeds, layers, truncation, **options)
+    params = {
+        "run": str(Path(run).resolve()), "checkpoint": loaded.checkpoint.name,
+        "family": loaded.config.family, "mix": list(seeds), "mix_layers": layers,
+        "truncation": truncation, "options": options,
+    }  # fmt: skip
+    return save_png(make_grid(images, nrow=len(seeds) + 1), Path(out), params)
 
 
 # --- walks ---------------------------------------------------------------------------------------
@@ -226,3 +251,64 @@ def sweep(
         moved = torch.stack([row + s * mask * d.to(ws.device) for s in strengths])
         rows.append(family.synthesize(moved))
     return torch.cat(rows)
+
+
+# --- files in, files out (the edit command) --------------------------------------------------
+
+
+def edit_file(
+    run: str | Path,
+    latent_path: str | Path,
+    out: str | Path,
+    direction_spec: str | None = None,
+    strengths: str | Sequence[float] = "-3..3",
+    layers: str | None = None,
+    toward: str | Path | None = None,
+    steps: int = 8,
+    invert_steps: int = 300,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+) -> Path:
+    """Edit the latent in ``latent_path`` and write one row per latent as a PNG grid: a
+    strength sweep along ``direction_spec``, or a walk of ``steps`` images ``toward`` another
+    latent file (or an image, inverted first in the same space)."""
+    from huashi.runs import load_run
+
+    loaded = load_run(run, checkpoint, device)
+    family = loaded.family
+    latent = load_latent(latent_path)
+    tensor = latent.tensor.to(family.device)
+    params = {
+        "run": str(Path(run).resolve()), "checkpoint": loaded.checkpoint.name,
+        "family": loaded.config.family, "latent": str(Path(latent_path).resolve()),
+    }  # fmt: skip
+    if (direction_spec is None) == (toward is None):
+        raise HuashiError("pass either --direction or --toward.")
+    if toward is not None:
+        other = _other_latent(loaded, toward, latent.space, invert_steps, latent.options)
+        images = walk(family, tensor[0], other[0], latent.space, steps, **latent.options)
+        params |= {"toward": str(toward), "steps": steps}
+        return save_png(make_grid(images, nrow=steps), Path(out), params)
+    ws = to_ws(family, tensor, latent.space, **latent.options).detach()
+    d = direction(family, direction_spec, **latent.options)
+    values = parse_strengths(strengths)
+    images = sweep(family, ws, d, values, layers)
+    params |= {"direction": direction_spec, "strengths": values, "layers": layers}
+    return save_png(make_grid(images, nrow=len(values)), Path(out), params)
+
+
+def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, options: dict):
+    if str(toward).endswith(".safetensors"):
+        other = load_latent(toward)
+        if other.space != space:
+            raise HuashiError(
+                f"--toward {toward} is a {other.space} latent, the edited one is {space}: "
+                "invert both in the same --space."
+            )
+        return other.tensor.to(loaded.family.device)
+    from huashi.interpolate import read_image
+    from huashi.inversion import invert
+
+    info = loaded.config.data_info
+    image, _ = read_image(toward, int(info["channels"]), int(info["resolution"]))
+    return invert(loaded.family, image, space, steps, **options).latent.to(loaded.family.device)

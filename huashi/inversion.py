@@ -231,4 +231,42 @@ def write_inversion(result: Inversion, out: str | Path, loaded: Any, options: di
     return result
 
 
-__all__ = ["Inversion", "feature_distance", "invert", "psnr", "spaces_of", "write_inversion"]
+__all__ = ["Inversion", "feature_distance", "invert", "invert_file", "psnr", "spaces_of"]
+
+
+def read_mask(path: str | Path, resolution: int) -> torch.Tensor:
+    """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray)."""
+    from huashi.interpolate import read_image
+
+    gray, _ = read_image(path, 1, resolution)
+    return (gray >= 0).float()
+
+
+def invert_file(
+    run: str | Path,
+    image: str | Path,
+    out: str | Path,
+    space: str = "w+",
+    steps: int = 300,
+    mask: str | Path | None = None,
+    features: str = "auto",
+    feature_weight: float = 0.1,
+    lr: float = 0.05,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    **options: Any,
+) -> tuple[Inversion, list[str]]:
+    """Invert an image file with a run and write the results into the folder ``out``.
+    ``mask`` is an image whose white pixels mark the hole (unknown, to be filled). Returns the
+    result and notes on how the inputs were converted."""
+    from huashi.interpolate import read_image
+    from huashi.runs import load_run
+
+    loaded = load_run(run, checkpoint, device)
+    info = loaded.config.data_info
+    target, notes = read_image(image, int(info["channels"]), int(info["resolution"]))
+    known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]))
+    result = invert(
+        loaded.family, target, space, steps, lr, known, features, feature_weight, **options
+    )
+    return write_inversion(result, out, loaded, options), notes
