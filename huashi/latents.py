@@ -108,10 +108,11 @@ def to_ws(family: Any, tensor: torch.Tensor, space: str, **options: Any) -> torc
 def render(
     family: Any, tensor: torch.Tensor, space: str, noise_mode: str = "const", **options: Any
 ) -> torch.Tensor:
-    """Images in [-1, 1] from latents of ``space``; gradients flow back to ``tensor``."""
+    """Images in [-1, 1] (clipped, as ``generate`` paints them) from latents of ``space``;
+    gradients flow back to ``tensor``."""
     check_space(family, space)
     if space == "z" and not hasattr(family, "synthesize"):
         return family.generate_from_latents(tensor, **options)
     if space == "z":
         return family.generate_from_latents(tensor, noise_mode=noise_mode, **options)
-    return family.synthesize(to_ws(family, tensor, space), noise_mode)
+    return family.synthesize(to_ws(family, tensor, space), noise_mode).clamp(-1, 1)

@@ -85,12 +85,23 @@ class StyleGANConfig:
             raise HuashiError("--style-mixing must be in [0, 1] and --ada-target in (0, 1).")
 
 
+@dataclass(frozen=True)
+class StyleGANSampling:
+    """The options ``generate`` takes."""
+
+    truncation: float = 1.0  # psi: w_avg + psi (w - w_avg)
+    label: Any = None  # class models: a number or name, or one per image
+    prompt: Any = None  # text models: a caption, or one per image
+    noise_mode: str = "const"  # const | random | none
+
+
 class StyleGAN(Family):
     """StyleGAN2 with ADA: mapping network, modulated convs, truncation and style mixing."""
 
     name = "stylegan"
     config_class = StyleGANConfig
     ema_targets = ("generator",)
+    sampling_options_class = StyleGANSampling
 
     def __init__(self, config: StyleGANConfig, data: DataInfo, device: torch.device) -> None:
         super().__init__(config, data, device)
@@ -323,15 +334,20 @@ class StyleGAN(Family):
             if label is None:
                 labels = [i % self.data.num_classes for i in range(n)]
             elif isinstance(label, (list, tuple)):
+                if len(label) != n:
+                    raise HuashiError(f"got {len(label)} values for label but {n} images.")
                 labels = [self.label_index(x) for x in label]
             else:
                 labels = [self.label_index(label)] * n
             return torch.tensor(labels, dtype=torch.long, device=self.device)
         if label is not None:
             raise HuashiError("this model is conditioned on text: use --prompt, not --label.")
-        if prompt is None or not str(prompt).strip():
-            raise HuashiError('this model is conditioned on text: pass --prompt "a red heart".')
-        return self.text_encoder.encode([str(prompt)] * n).pooled.to(self.device)
+        prompts = list(prompt) if isinstance(prompt, (list, tuple)) else [prompt] * n
+        if len(prompts) != n or not all(isinstance(p, str) and p.strip() for p in prompts):
+            raise HuashiError(
+                f'this model is conditioned on text: pass --prompt "a red heart" (one, or {n}).'
+            )
+        return self.text_encoder.encode(prompts).pooled.to(self.device)
 
     def label_index(self, label: int | str) -> int:
         names = list(self.data.class_names)
@@ -369,7 +385,8 @@ class StyleGAN(Family):
     def synthesize(
         self, ws: torch.Tensor, noise_mode: str = "const", return_features: bool = False
     ) -> Any:
-        """Images in [-1, 1] from ws [B, num_ws, w_dim] (and the feature maps by resolution)."""
+        """Images from ws [B, num_ws, w_dim] (and the feature maps by resolution), not clipped:
+        a trained model paints in about [-1, 1]; inversion and dragging want the raw values."""
         if noise_mode not in NOISE_MODES:
             raise HuashiError(
                 f"unknown noise mode {noise_mode!r}: choose {', '.join(NOISE_MODES)}."
@@ -392,8 +409,14 @@ class StyleGAN(Family):
         prompt: str | None = None,
         noise_mode: str = "const",
     ) -> torch.Tensor:
-        w = self.map_latents(latents, truncation, label, prompt)
-        return self.synthesize(self.broadcast(w), noise_mode)
+        """Images in [-1, 1] (clipped) from z [B, z_dim]; gradients flow back to z."""
+        if not isinstance(latents, torch.Tensor) or tuple(latents.shape[1:]) != self.latent_shape:
+            got = list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents)
+            raise HuashiError(
+                f"a stylegan model takes latents of shape [B, {self.config.z_dim}], got {got}."
+            )
+        w = self.map_latents(latents.float(), truncation, label, prompt)
+        return self.synthesize(self.broadcast(w), noise_mode).clamp(-1, 1)
 
     @torch.no_grad()
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
@@ -420,4 +443,4 @@ class StyleGAN(Family):
             [captions[i % len(captions)] for i in range(len(seeds))]
         ).pooled.to(self.device)
         G = self.sampling_module("generator")
-        return G.synthesis(self.broadcast(G.mapping(z, cond)), "const").float()
+        return G.synthesis(self.broadcast(G.mapping(z, cond)), "const").float().clamp(-1, 1)
