@@ -9,15 +9,16 @@ target (D is too sure of the reals) p rises, otherwise it falls, by an amount th
 0 to 1 in ``speed_kimg`` thousand images.
 
 All random numbers come from the generator passed in (the trainer's checkpointed noise
-generator) and :meth:`AdaptiveAugment.state` holds p and the running sums, so resume is exact.
+generator) and p and the running sums are buffers of the module :class:`AdaptiveAugment`, saved
+with the family's modules, so resume is exact.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
+from torch import nn
 
 Tensor = torch.Tensor
 
@@ -95,53 +96,54 @@ def augment(x: Tensor, p: float, generator: torch.Generator | None, names=tuple(
     return x.contiguous()
 
 
-class AdaptiveAugment:
-    """The augmentation probability and its controller."""
+class AdaptiveAugment(nn.Module):
+    """The augmentation probability and its controller, as a module whose buffers (p, the
+    running sum of signs, its count and the steps since the last adjustment) travel with the
+    family's checkpoints: register it among the family's modules and resume stays exact."""
 
     def __init__(
         self, target: float = 0.6, interval: int = 4, speed_kimg: float = 20.0, p: float = 0.0
     ) -> None:
+        super().__init__()
         self.target, self.interval, self.speed_kimg = target, interval, speed_kimg
-        self.p = p
-        self.sign_sum = 0.0
-        self.count = 0
-        self._steps_since = 0
+        self.register_buffer("probability", torch.tensor(float(p), dtype=torch.float64))
+        self.register_buffer("sign_sum", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("steps_since", torch.zeros((), dtype=torch.int64))
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    @property
+    def p(self) -> float:
+        return float(self.probability)
+
+    @p.setter
+    def p(self, value: float) -> None:
+        self.probability.fill_(float(value))
+
+    def forward(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         return augment(x, self.p, generator)
 
+    @torch.no_grad()
     def observe(self, real_logits: Tensor) -> None:
         """Record D's outputs on (augmented) reals."""
-        self.sign_sum += float(torch.sign(real_logits.detach().float()).sum())
+        self.sign_sum += torch.sign(real_logits.detach().double()).sum().to(self.sign_sum.device)
         self.count += real_logits.numel()
 
+    @torch.no_grad()
     def step(self, batch_size: int) -> None:
         """Call once per training step; every ``interval`` calls p moves towards the target."""
-        self._steps_since += 1
-        if self._steps_since < self.interval or self.count == 0:
+        self.steps_since += 1
+        if int(self.steps_since) < self.interval or int(self.count) == 0:
             return
-        r_t = self.sign_sum / self.count
-        change = math.copysign(1.0, r_t - self.target) * batch_size * self.interval
+        change = math.copysign(1.0, self.r_t - self.target) * batch_size * self.interval
         self.p = min(1.0, max(0.0, self.p + change / (self.speed_kimg * 1000)))
-        self.sign_sum, self.count, self._steps_since = 0.0, 0, 0
+        self.sign_sum.zero_()
+        self.count.zero_()
+        self.steps_since.zero_()
 
     @property
     def r_t(self) -> float:
-        return self.sign_sum / self.count if self.count else 0.0
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "p": self.p,
-            "sign_sum": self.sign_sum,
-            "count": self.count,
-            "steps_since": self._steps_since,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.p = float(state["p"])
-        self.sign_sum = float(state["sign_sum"])
-        self.count = int(state["count"])
-        self._steps_since = int(state["steps_since"])
+        """The mean sign of D's outputs on reals since the last adjustment."""
+        return float(self.sign_sum) / int(self.count) if int(self.count) else 0.0
 
 
 __all__ = ["PIPELINE", "AdaptiveAugment", "augment"]

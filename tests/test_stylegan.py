@@ -219,4 +219,17 @@ def test_resume_is_exact_with_ada_path_length_and_ema(tmp_path):
     assert a.keys() == b.keys() and "ema/generator/mapping.w_avg" in a
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert meta_a["ada"] == meta_b["ada"] and meta_a["ada"]["p"] != 0.5  # p moved
+    assert float(a["modules/ada/probability"]) != 0.5  # p moved, and resumed exactly (above)
+
+
+def test_the_gan_family_adapts_its_augmentation_too(tmp_path):
+    from huashi.families.gan import GAN, GANConfig
+
+    torch.manual_seed(0)
+    gan = GAN(GANConfig(g_width=4, d_width=4, z_dim=8, ada_target=0.6), PLAIN, CPU)
+    gan.ada.interval, gan.ada.speed_kimg = 1, 0.05
+    batch = Squares(4).batch(torch.arange(4))
+    g = torch.Generator().manual_seed(0)
+    for step in range(10):  # D memorizes four images: its outputs on them turn positive
+        logged = gan.train_step(batch, StepContext(step, CPU, "fp32", 1, g))
+    assert logged["ada_p"] > 0 and "modules/ada/probability" in gan.state_tensors()[0]

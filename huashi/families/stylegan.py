@@ -137,6 +137,8 @@ class StyleGAN(Family):
             if config.augment == "ada"
             else None
         )
+        if self.ada is not None:  # its p and running sums are saved with the modules
+            self.modules["ada"] = self.ada.to(device)
         self.pl_mean = torch.zeros((), device=device)
         self.steps_done = 0
 
@@ -284,8 +286,6 @@ class StyleGAN(Family):
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors, meta = super().state_tensors()
         tensors["stylegan/pl_mean"] = self.pl_mean.detach().clone()
-        if self.ada is not None:
-            meta["ada"] = self.ada.state()
         return tensors, meta
 
     def load_state_tensors(
@@ -294,8 +294,6 @@ class StyleGAN(Family):
         super().load_state_tensors(tensors, meta, weights_only)
         if "stylegan/pl_mean" in tensors:
             self.pl_mean = tensors["stylegan/pl_mean"].to(self.device).clone()
-        if self.ada is not None and "ada" in meta:
-            self.ada.load_state(meta["ada"])
 
     # --- sampling and the latent contract -------------------------------------------------------
 
