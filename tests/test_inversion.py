@@ -88,3 +88,30 @@ def test_latent_files_round_trip_and_bad_files_are_clear_errors(tmp_path):
 def test_a_space_the_family_lacks_is_a_clear_error(sg):
     with pytest.raises(HuashiError, match="choose --space"):
         invert(sg, torch.zeros(3, 16, 16), "s")
+
+
+class LinearFamily:
+    """A stand-in for a z-only generator (dcgan, gan): images = tanh(A z), no mapping network."""
+
+    name = "linear"
+    device = CPU
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.a = torch.randn(3 * 8 * 8, 6, generator=g) / 6**0.5
+        self.modules = {}
+        self.latent_shape = (6,)
+
+    def generate_from_latents(self, z):
+        return torch.tanh(z @ self.a.T).view(len(z), 3, 8, 8)
+
+
+def test_z_only_generators_invert_in_z_and_refuse_w():
+    family = LinearFamily()
+    target = family.generate_from_latents(
+        torch.randn(1, 6, generator=torch.Generator().manual_seed(5))
+    )[0]
+    result = invert(family, target, "z", steps=150, lr=0.1)
+    assert result.psnr >= 30, result.psnr
+    with pytest.raises(HuashiError, match="no 'w\\+' latent space"):
+        invert(family, target, "w+")
