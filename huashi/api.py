@@ -597,6 +597,20 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
     check_output_file(out)
     params = read_params(Path(png))
+    if "latent" in params and "run" in params:  # an inverted or edited image (huashi invert)
+        from huashi.latents import load_latent, render
+
+        loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
+        latent = load_latent(params["latent"])
+        with torch.no_grad():
+            image = render(
+                loaded.family,
+                latent.tensor.to(loaded.family.device),
+                latent.space,
+                **latent.options,
+            )[0]
+        keep = {k: v for k, v in params.items() if k != "huashi_version"}
+        return save_png(to_pil(image), Path(out), keep)
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
     if "dream" in params:  # a DeepDream image (huashi dream)

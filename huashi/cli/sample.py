@@ -27,6 +27,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
+    # StyleGAN options: using any of them routes the command to run_styled (below).
+    parser.add_argument(
+        "--truncation",
+        type=float,
+        action=_Styled,
+        help="psi (stylegan): 0.7 trades variety for quality",
+    )
+    parser.add_argument(
+        "--mix",
+        type=int,
+        nargs="+",
+        action=_Styled,
+        metavar="SEED",
+        help="style-mixing grid of these seeds (stylegan)",
+    )
+    parser.add_argument(
+        "--mix-layers", default="0-3", help="layers the columns give in --mix (default: 0-3)"
+    )
     parser.add_argument("--prompt", help="the caption a text-conditional model paints")
     parser.add_argument(
         "--label", help="the class (number or name) a class-conditional model paints"
@@ -61,4 +79,36 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_regenerate(args: argparse.Namespace) -> int:
     print(f"wrote {api.regenerate(args.image, args.out)}")
+    return 0
+
+
+class _Styled(argparse.Action):
+    """Stores the value and sends the command to :func:`run_styled`."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.run = run_styled
+
+
+def run_styled(args: argparse.Namespace) -> int:
+    """``sample`` with --truncation and/or --mix (a style-mixing grid)."""
+    options = {"prompt": args.prompt} if args.prompt is not None else {}
+    if args.label is not None:
+        options["label"] = int(args.label) if args.label.lstrip("-").isdigit() else args.label
+    truncation = getattr(args, "truncation", None)
+    if getattr(args, "mix", None):
+        from huashi.editing import write_mixing_grid
+
+        path = write_mixing_grid(
+            args.run_dir, args.mix, args.mix_layers, args.out, truncation or 1.0, args.checkpoint,
+            args.device, **options,
+        )  # fmt: skip
+        print(f"wrote {path}")
+        return 0
+    result = api.sample(
+        args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
+        per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
+        truncation=truncation, **options,
+    )  # fmt: skip
+    print(f"wrote {result.grid}" + (f" and {len(result.files)} images" if result.files else ""))
     return 0

@@ -11,6 +11,7 @@ from huashi.families.dcgan import DCGAN
 from huashi.families.diffusion import Diffusion
 from huashi.families.gan import GAN
 from huashi.families.pix2pix import Pix2Pix
+from huashi.families.stylegan import StyleGAN
 
 FAMILIES: dict[str, type[Family]] = {
     family.name: family
@@ -24,6 +25,7 @@ FAMILIES: dict[str, type[Family]] = {
         Pix2Pix,
         CLIPFamily,
         ClassifierFamily,
+        StyleGAN,
     )
 }
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from huashi.ada import AdaptiveAugment
 from huashi.augment import diff_augment, parse_policy
 from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
@@ -113,6 +114,9 @@ class GANConfig:
     # small data
     diffaugment: str = option(
         "", "DiffAugment policy for small data, e.g. color,translation,cutout"
+    )
+    ada_target: float = option(
+        0.0, "adaptive augmentation toward this sign(D(real)) target, e.g. 0.6 (0 = off)"
     )
     # conditional
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
@@ -223,6 +227,7 @@ class GAN(Family):
         super().__init__(config, data, device)
         self.check_data(data, config)
         self.policy = parse_policy(config.diffaugment)
+        self.ada = AdaptiveAugment(config.ada_target) if config.ada_target > 0 else None
         self.d_loss_fn, self.g_loss_fn, self.uses_labels = LOSSES[config.loss]
         self.text_encoder = None
         text_dim = 0
@@ -251,6 +256,8 @@ class GAN(Family):
         if config.spectral_norm:
             add_spectral_norm(D)
         self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
+        if self.ada is not None:  # a module, so its p is checkpointed with the weights
+            self.modules["ada"] = self.ada.to(device)
         betas = (config.beta1, config.beta2)
         self.optimizers = {
             "generator": torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=betas),
@@ -304,6 +311,8 @@ class GAN(Family):
         """What D sees: DiffAugment, then annealed instance noise."""
         if self.policy:
             images = diff_augment(images, self.policy, ctx.generator)
+        if self.ada is not None:
+            images = self.ada(images, ctx.generator)
         std = self.config.instance_noise * max(
             0.0, 1.0 - ctx.step / max(1, self.config.instance_noise_steps)
         )
@@ -385,6 +394,8 @@ class GAN(Family):
                 real_logits = D(seen[:n], None if d_cond is None else d_cond[:n]).float()
                 fake_logits = D(seen[n:], None if d_cond is None else d_cond[n:]).float()
             loss = self._d_loss(real_logits, fake_logits, ctx)
+            if self.ada is not None:
+                self.ada.observe(real_logits)
             logged = {"d_loss": loss.item(), **self._scores(real_logits, fake_logits)}
             if config.penalty_weight > 0:
                 right = None if d_cond is None else d_cond[:n]
@@ -419,6 +430,9 @@ class GAN(Family):
             opt_d.step()
             if config.loss == "wgan":
                 clip_weights(D, config.clip)
+        if self.ada is not None:
+            self.ada.step(len(batch["image"]))
+            logged["ada_p"] = self.ada.p
         D.requires_grad_(False)  # G's step needs no D gradients
         opt_g.zero_grad(set_to_none=True)
         logged |= ctx.backward(batch, g_loss)

@@ -1,0 +1,45 @@
+"""``huashi invert RUN IMAGE --space w+ --steps 300 --out inv/`` (and ``--mask hole.png``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("invert", help="find the latent of an image (GAN inversion)")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--out", type=Path, required=True, help="folder for the results")
+    parser.add_argument("--space", default="w+", help="z, w or w+ (stylegan); z (dcgan, gan)")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--mask", type=Path, help="image whose white pixels mark a hole to fill")
+    parser.add_argument(
+        "--features",
+        default="auto",
+        help="perceptual loss: auto (the run's D), d, none, clip:RUN or classifier:RUN",
+    )
+    parser.add_argument("--feature-weight", type=float, default=0.1)
+    parser.add_argument("--label", help="the class of a class-conditional model")
+    parser.add_argument("--prompt", help="the caption of a text-conditional model")
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from huashi.inversion import invert_file
+
+    options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
+    result, notes = invert_file(
+        args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
+        args.feature_weight, args.lr, args.checkpoint, args.device, **options,
+    )  # fmt: skip
+    for note in notes:
+        print(f"note: {note}")
+    print(
+        f"PSNR {result.psnr:.2f} dB in {args.space}; wrote "
+        + ", ".join(str(p) for p in result.files.values())
+    )
+    return 0

@@ -1,0 +1,96 @@
+"""The synthesis network: a learned 4x4 constant, two styled convolutions per resolution (the
+first doubles the size) and a toRGB per resolution whose outputs are upsampled and summed (the
+skip-connection generator). Layer i of the network reads ``ws[:, i]``.
+
+For a resolution R there are ``2 log2(R) - 2`` ws: at 4x4 the conv uses w0 and the toRGB w1; at
+every next resolution the two convs use the next two ws and the toRGB the one after (toRGB shares
+its w with the next block's first conv, as in StyleGAN2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from huashi.models.stylegan.layers import StyledConv, ToRGB
+
+
+def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
+    return min(channel_base // resolution, channel_max)
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(
+        self,
+        w_dim: int,
+        resolution: int,
+        channels: int = 3,
+        channel_base: int = 2048,
+        channel_max: int = 128,
+    ) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.w_dim = w_dim
+        log2 = int(math.log2(resolution))
+        self.resolutions = [2**i for i in range(2, log2 + 1)]
+        self.num_ws = 2 * log2 - 2
+        c4 = channels_at(4, channel_base, channel_max)
+        self.const = nn.Parameter(torch.randn(c4, 4, 4))
+        self.convs = nn.ModuleList([StyledConv(c4, c4, w_dim, 4)])
+        self.to_rgbs = nn.ModuleList([ToRGB(c4, channels, w_dim)])
+        c_prev = c4
+        for res in self.resolutions[1:]:
+            c = channels_at(res, channel_base, channel_max)
+            self.convs.append(StyledConv(c_prev, c, w_dim, res, up=True))
+            self.convs.append(StyledConv(c, c, w_dim, res))
+            self.to_rgbs.append(ToRGB(c, channels, w_dim))
+            c_prev = c
+
+    def forward(
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "random",
+        generator: torch.Generator | None = None,
+        return_features: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """Images [B, C, R, R] from ``ws`` [B, num_ws, w_dim]; with ``return_features`` also the
+        feature map after each resolution's last conv, by resolution."""
+        if ws.dim() != 3 or ws.shape[1] != self.num_ws:
+            raise ValueError(f"ws must be [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+        x = self.const.unsqueeze(0).expand(len(ws), -1, -1, -1)
+        x = self.convs[0](x, ws[:, 0], noise_mode, generator)
+        image = self.to_rgbs[0](x, ws[:, 1])
+        features = {4: x}
+        for i, res in enumerate(self.resolutions[1:]):
+            x = self.convs[1 + 2 * i](x, ws[:, 1 + 2 * i], noise_mode, generator)
+            x = self.convs[2 + 2 * i](x, ws[:, 2 + 2 * i], noise_mode, generator)
+            features[res] = x
+            image = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
+            image = image + self.to_rgbs[1 + i](x, ws[:, 3 + 2 * i])
+        return (image, features) if return_features else image
+
+
+class Generator(nn.Module):
+    """Mapping plus synthesis; ``forward(z, cond)`` maps every layer from the same w."""
+
+    def __init__(self, mapping: nn.Module, synthesis: SynthesisNetwork) -> None:
+        super().__init__()
+        self.mapping = mapping
+        self.synthesis = synthesis
+
+    @property
+    def num_ws(self) -> int:
+        return self.synthesis.num_ws
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        truncation: float = 1.0,
+        noise_mode: str = "const",
+    ) -> torch.Tensor:
+        w = self.mapping(z, cond, truncation)
+        return self.synthesis(w.unsqueeze(1).repeat(1, self.num_ws, 1), noise_mode)
