@@ -17,11 +17,11 @@ import torch
 
 from huashi import __version__, zoo
 from huashi.errors import HuashiError
-from huashi.families import DataInfo, Family, get_family
+from huashi.families import FAMILIES, DataInfo, Family, get_family
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig
-from huashi.validation import check_run_config
+from huashi.validation import check_resolution, describe_type, fits_type, problems
 
 CONFIG_FILE = "config.json"
 
@@ -59,6 +59,49 @@ class RunConfig:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**self.train)
+
+
+def check_run_config(values: Any, path: Path) -> dict[str, Any]:
+    """Check a ``config.json`` as read (types, ranges, known fields of each section)."""
+    if not isinstance(values, dict):
+        raise HuashiError(f"{path} is damaged (it holds no JSON object): train the run again.")
+    found = []
+    for key, kind in (("family", str), ("model", dict), ("data", dict), ("data_info", dict)):
+        if key not in values:
+            found.append(f"{key} is missing")
+        elif not isinstance(values[key], kind):
+            found.append(f"{key} must be {describe_type(kind)}, not {values[key]!r}")
+    unknown = sorted(
+        set(values) - {"family", "model", "data", "data_info", "train", "huashi_version"}
+    )
+    found += [f"{k} is not a known section" for k in unknown]
+    if isinstance(values.get("train"), dict):
+        found += problems(TrainConfig, values["train"], "train")
+    family = FAMILIES.get(values.get("family")) if isinstance(values.get("family"), str) else None
+    if isinstance(values.get("family"), str) and family is None:
+        found.append(f"family {values['family']!r} is not a known model family")
+    if family is not None and isinstance(values.get("model"), dict):
+        found += problems(family.config_class, values["model"], "model")
+    data = values.get("data")
+    if isinstance(data, dict):
+        for key, kind in (("spec", str), ("resolution", int), ("options", dict)):
+            if key not in data:
+                found.append(f"data.{key} is missing")
+            elif not fits_type(data[key], kind):
+                found.append(f"data.{key} must be {describe_type(kind)}, not {data[key]!r}")
+        if fits_type(data.get("resolution"), int):
+            try:
+                check_resolution(data["resolution"])
+            except HuashiError as error:
+                found.append(f"data.{error}".rstrip("."))
+    if isinstance(values.get("data_info"), dict):
+        found += problems(DataInfo, values["data_info"], "data_info")
+    if found:
+        raise HuashiError(
+            f"{path} is damaged or was edited by hand: {'; '.join(found)}. Fix those values "
+            "(or train the run again)."
+        )
+    return values
 
 
 def build_family(config: RunConfig, device: torch.device) -> Family:

@@ -70,23 +70,23 @@ def range_of(name: str) -> tuple[float, float | None, bool] | None:
     return None
 
 
-def _describe(kind: Any) -> str:
+def describe_type(kind: Any) -> str:
     names = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
     if kind in names:
         return names[kind]
     origin = typing.get_origin(kind)
     if origin in (tuple, list):
         return "a list of " + " or ".join(
-            _describe(a) + "s" for a in set(typing.get_args(kind)) - {...}
+            describe_type(a) + "s" for a in set(typing.get_args(kind)) - {...}
         )
     if origin in (typing.Union, types.UnionType):
         return " or ".join(
-            "none" if a is type(None) else _describe(a) for a in typing.get_args(kind)
+            "none" if a is type(None) else describe_type(a) for a in typing.get_args(kind)
         )
     return getattr(kind, "__name__", str(kind))
 
 
-def _fits(value: Any, kind: Any) -> bool:
+def fits_type(value: Any, kind: Any) -> bool:
     if kind is Any:
         return True
     if kind is bool:
@@ -99,15 +99,15 @@ def _fits(value: Any, kind: Any) -> bool:
         return isinstance(value, str)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
+        return any(fits_type(value, a) for a in args)
     if kind is type(None):
         return value is None
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             return False
         if origin is tuple and args and args[-1] is not ...:
-            return len(value) == len(args) and all(map(_fits, value, args))
-        return all(_fits(v, args[0]) for v in value) if args else True
+            return len(value) == len(args) and all(map(fits_type, value, args))
+        return all(fits_type(v, args[0]) for v in value) if args else True
     if origin is dict or kind is dict:
         return isinstance(value, dict)
     return True  # types this checker does not know are left to the code that uses them
@@ -141,8 +141,8 @@ def problems(cls: type, values: dict[str, Any], section: str = "") -> list[str]:
                 found.append(f"{prefix}{name} is missing")
             continue
         value, kind = values[name], hints.get(name, Any)
-        if not _fits(value, kind):
-            found.append(f"{prefix}{name} must be {_describe(kind)}, not {value!r}")
+        if not fits_type(value, kind):
+            found.append(f"{prefix}{name} must be {describe_type(kind)}, not {value!r}")
             continue
         bounds = range_of(name)
         for number in _numbers(value):
@@ -176,54 +176,6 @@ def check_values(cls: type, values: dict[str, Any], what: str = "") -> None:
             name, rest = line.split(" ", 1)
             flagged.append(f"--{name.replace('_', '-')} {rest}")
         raise HuashiError(f"invalid {what or cls.__name__} option(s): {'; '.join(flagged)}.")
-
-
-def check_run_config(values: Any, path: Path) -> dict[str, Any]:
-    """Check a ``config.json`` as read (types, ranges, known fields of each section)."""
-    from huashi.families import FAMILIES
-    from huashi.training.loop import TrainConfig
-
-    if not isinstance(values, dict):
-        raise HuashiError(f"{path} is damaged (it holds no JSON object): train the run again.")
-    found = []
-    for key, kind in (("family", str), ("model", dict), ("data", dict), ("data_info", dict)):
-        if key not in values:
-            found.append(f"{key} is missing")
-        elif not isinstance(values[key], kind):
-            found.append(f"{key} must be {_describe(kind)}, not {values[key]!r}")
-    unknown = sorted(
-        set(values) - {"family", "model", "data", "data_info", "train", "huashi_version"}
-    )
-    found += [f"{k} is not a known section" for k in unknown]
-    if isinstance(values.get("train"), dict):
-        found += problems(TrainConfig, values["train"], "train")
-    family = FAMILIES.get(values.get("family")) if isinstance(values.get("family"), str) else None
-    if isinstance(values.get("family"), str) and family is None:
-        found.append(f"family {values['family']!r} is not a known model family")
-    if family is not None and isinstance(values.get("model"), dict):
-        found += problems(family.config_class, values["model"], "model")
-    data = values.get("data")
-    if isinstance(data, dict):
-        for key, kind in (("spec", str), ("resolution", int), ("options", dict)):
-            if key not in data:
-                found.append(f"data.{key} is missing")
-            elif not _fits(data[key], kind):
-                found.append(f"data.{key} must be {_describe(kind)}, not {data[key]!r}")
-        if _fits(data.get("resolution"), int):
-            try:
-                check_resolution(data["resolution"])
-            except HuashiError as error:
-                found.append(f"data.{error}".rstrip("."))
-    if isinstance(values.get("data_info"), dict):
-        from huashi.families import DataInfo
-
-        found += problems(DataInfo, values["data_info"], "data_info")
-    if found:
-        raise HuashiError(
-            f"{path} is damaged or was edited by hand: {'; '.join(found)}. Fix those values "
-            "(or train the run again)."
-        )
-    return values
 
 
 def check_resolution(resolution: Any) -> int:

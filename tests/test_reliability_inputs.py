@@ -113,7 +113,6 @@ def test_non_finite_weights_are_refused_on_load(run, tmp_path):
         (["--log-every", "0"], "--log-every must be >= 1, not 0"),
         (["--z-dim", "0"], "--z-dim must be >= 1, not 0"),
         (["--ema", "1.5"], "--ema must be >= 0 and < 1, not 1.5"),
-        (["--precision", "fp8"], "unknown precision 'fp8'"),
         (["--data-option", "foo"], "expected KEY=VALUE, got 'foo'"),
         (
             ["--resolution", "0"],
@@ -126,6 +125,17 @@ def test_non_finite_weights_are_refused_on_load(run, tmp_path):
 def test_every_training_option_is_checked_before_work(tmp_path, capsys, flags, message):
     argv = ["train", "dcgan", "--data", "shapes", "--out", str(tmp_path / "r"), *flags]
     assert message in one_line_error(capsys, argv)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_precision_is_refused_by_the_cli_and_the_api(tmp_path, capsys):
+    argv = ["train", "dcgan", "--data", "shapes", "--out", str(tmp_path / "r")]
+    with pytest.raises(SystemExit) as exit_info:  # argparse knows the choices
+        main([*argv, "--precision", "fp8"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fp8' (choose from 'auto', 'fp32', 'bf16')" in capsys.readouterr().err
+    with pytest.raises(HuashiError, match="unknown precision 'fp8'"):
+        TrainConfig(precision="fp8")
     assert not (tmp_path / "r").exists()
 
 

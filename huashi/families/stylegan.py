@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from huashi.ada import AdaptiveAugment
 from huashi.augment import diff_augment, parse_policy
+from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.losses.gan import r1_penalty
@@ -44,29 +45,35 @@ NOISE_MODES = ("const", "random", "none")
 
 @dataclass
 class StyleGANConfig:
-    z_dim: int = 128
-    w_dim: int = 128
-    mapping_layers: int = 4  # StyleGAN2 uses 8
-    mapping_lr_mul: float = 0.01
-    channel_base: int = 1024  # channels at resolution r: min(channel_base / r, channel_max)
-    channel_max: int = 128
-    lr: float = 0.0025
-    beta1: float = 0.0
-    beta2: float = 0.99
-    r1_gamma: float = 0.1
-    r1_every: int = 16
-    pl_weight: float = 0.0  # path-length regularization (StyleGAN2: 2); 0 = off
-    pl_every: int = 4
-    pl_decay: float = 0.01
-    style_mixing: float = 0.9
-    augment: str = "ada"  # ada | diffaugment | none
-    diffaugment: str = "color,translation"  # the policy when augment = diffaugment
-    ada_target: float = 0.6
-    ada_interval: int = 4
-    ada_kimg: float = 20.0  # thousands of images for p to go from 0 to 1
-    ema_rampup: float = 0.05  # EMA half-life <= this fraction of the steps done; 0 = off
-    condition: str = "none"  # none | class | text
-    text_encoder: str = "minilm"  # or a local Hugging Face folder
+    z_dim: int = option(128, "size of the input latent z")
+    w_dim: int = option(128, "size of the intermediate latent w (the style space)")
+    mapping_layers: int = option(4, "layers of the mapping network z -> w (StyleGAN2 uses 8)")
+    mapping_lr_mul: float = option(0.01, "learning-rate multiplier of the mapping network")
+    channel_base: int = option(
+        1024, "channels at resolution r are min(channel_base / r, channel_max)"
+    )
+    channel_max: int = option(128, "the most channels of any layer")
+    lr: float = option(0.0025, "Adam learning rate of G and D")
+    beta1: float = option(0.0, "Adam beta1")
+    beta2: float = option(0.99, "Adam beta2")
+    r1_gamma: float = option(0.1, "R1 penalty gamma on real images")
+    r1_every: int = option(16, "lazy R1: applied every this many steps, scaled by it")
+    pl_weight: float = option(0.0, "path-length regularization weight (StyleGAN2: 2; 0 = off)")
+    pl_every: int = option(4, "lazy path-length regularization interval")
+    pl_decay: float = option(0.01, "decay of the path-length running mean")
+    style_mixing: float = option(0.9, "probability of mixing two latents in a training batch")
+    augment: str = option("ada", "augmentation of D's inputs", choices=AUGMENTS)
+    diffaugment: str = option(
+        "color,translation", "the DiffAugment policy when --augment diffaugment"
+    )
+    ada_target: float = option(0.6, "ADA's target for the sign of D(real)")
+    ada_interval: int = option(4, "steps between ADA's adjustments of p")
+    ada_kimg: float = option(20.0, "thousands of images for ADA's p to go from 0 to 1")
+    ema_rampup: float = option(
+        0.05, "EMA half-life at most this fraction of the steps done so far (0 = off)"
+    )
+    condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
+    text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
 
     def __post_init__(self) -> None:
         for name, value, valid in (
