@@ -24,8 +24,8 @@ import torch
 from huashi.errors import HuashiError
 from huashi.families.base import noise_for_seeds
 from huashi.images import make_grid, save_png
+from huashi.latent_paths import lerp, slerp
 from huashi.latents import load_latent, render, to_ws
-from huashi.models.autoencoder.losses import lerp, slerp
 
 #: How many z are drawn to estimate a class mean or a direction's spread.
 SAMPLES = 256

@@ -12,8 +12,8 @@ from fakes import FakeImages
 from huashi.diffusion import samplers
 from huashi.families import DataInfo
 from huashi.families.dcgan import DCGAN
+from huashi.families.dcgan import DCGANFamilyConfig as DCGANConfig
 from huashi.families.diffusion import Diffusion, DiffusionConfig
-from huashi.models.gan.dcgan import DCGANConfig
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.loop import TrainConfig, Trainer
 
