@@ -451,7 +451,7 @@ class Trainer:
                         self.family.train(True)
                     if self.step % config.checkpoint_every == 0:
                         saved_path = self._keep_going(self.save, "the checkpoint")
-                        if saved_path is not None:
+                        if saved_path is not None or not main:  # other ranks save nothing
                             result.checkpoint, last_saved, saved = saved_path, self.step, True
                             if main:
                                 self._keep_going(
