@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
-import inspect
 import io
 import json
 import logging
@@ -205,8 +204,8 @@ class RunCache:
 
 def paint_form(family: Any) -> dict[str, Any]:
     """What the paint form offers for a loaded family: asked from the family itself."""
-    accepts = inspect.signature(family.generate).parameters
-    steps = bool(getattr(type(family), "sampling_steps", "sampler" in accepts))
+    accepts = family.sampling_option_names()
+    steps = family.sampling_steps
     form: dict[str, Any] = {
         "condition": family.condition,
         "class_names": list(family.data.class_names),
