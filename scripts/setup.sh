@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fonts=(fonts-noto-color-emoji fonts-arphic-uming fonts-arphic-ukai)
-# --dev: Debian's Chromium and its driver, for the studio's browser tests (headless).
-[ "${1:-}" = "--dev" ] && fonts+=(chromium chromium-driver)
+# The fonts the built-in datasets render from; with --dev also Debian's Chromium and its driver,
+# for the studio's browser tests (headless).
+packages=(fonts-noto-color-emoji fonts-arphic-uming fonts-arphic-ukai)
+if [ "${1:-}" = "--dev" ]; then packages+=(chromium chromium-driver); fi
 if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
   missing=()
-  for pkg in "${fonts[@]}"; do
+  for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
@@ -21,7 +22,7 @@ if command -v dpkg >/dev/null && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 else
-  echo "setup: not a Debian-like system; install the fonts ${fonts[*]} yourself for emoji/calligraphy." >&2
+  echo "setup: not a Debian-like system; install ${packages[*]} yourself (the fonts for emoji/calligraphy)." >&2
 fi
 
 python=${PYTHON:-python3}
