@@ -168,16 +168,7 @@ def test_loaded_runs_are_cached_until_a_newer_checkpoint(tmp_path) -> None:
     assert api.load_run(run) is not newer
 
 
-BF16_TOGGLE = pytest.mark.xfail(
-    reason="Diffusion.generate converts the U-Net to channels_last for bf16 and leaves it so "
-    "(the families' half of the contract removes that switch)",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "kind", ["dcgan", "diffusion", pytest.param("diffusion-bf16", marks=BF16_TOGGLE)]
-)
+@pytest.mark.parametrize("kind", ["dcgan", "diffusion", "diffusion-bf16"])
 def test_two_threads_painting_from_one_loaded_run_get_what_each_gets_alone(kind) -> None:
     loaded = perturbed(dcgan_run() if kind == "dcgan" else diffusion_run())
     if kind == "dcgan":
