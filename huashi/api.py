@@ -36,7 +36,12 @@ from huashi.training.device import pick_device
 from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate
-from huashi.validation import check_output_file, check_resolution, check_sample_request
+from huashi.validation import (
+    check_output_dir,
+    check_output_file,
+    check_resolution,
+    check_sample_request,
+)
 
 __all__ = [
     "ClipLabels",
@@ -538,6 +543,10 @@ def paint(
     for key, what in (("init", "init image"), ("mask", "mask")):
         if key in options:
             options[key] = _checked_file(options[key], what)
+    if out is not None:
+        if Path(out).suffix.lower() != ".png":
+            raise HuashiError(f"--out must name a .png file, got {out}.")
+        check_output_file(out)
     loaded = _loaded(run, checkpoint, device)
     family = loaded.family
     if "label" in options and family.condition == "class":
@@ -763,6 +772,7 @@ def translate(
     (see :func:`huashi.translate.translate`); ``progress`` counts the translated images."""
     from huashi.translate import translate as run_translate
 
+    check_output_dir(out)
     return run_translate(_loaded(run, checkpoint, device), inputs, out, seed=seed,
                          batch_size=batch_size, progress=progress)  # fmt: skip
 
@@ -782,6 +792,8 @@ def interpolate(
     :func:`huashi.interpolate.interpolate`); ``progress`` is told when the strip is made."""
     from huashi.interpolate import interpolate as walk
 
+    if out is not None:
+        check_output_file(out)
     result = walk(run, image_a, image_b, steps=steps, path=path, out=out, checkpoint=checkpoint,
                   device=device)  # fmt: skip
     if progress is not None:

@@ -223,6 +223,23 @@ def check_output_file(path: str | Path) -> Path:
     return path
 
 
+def check_output_dir(path: str | Path) -> Path:
+    """A clear error, before any work, when a folder cannot be made or written at ``path``."""
+    path = Path(path).absolute()
+    if path.exists() and not path.is_dir():
+        raise HuashiError(f"cannot write into {path}: it is a file, not a folder.")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise HuashiError(f"cannot make {path}: {probe} is a file, not a folder.")
+    import os
+
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise HuashiError(f"cannot write into {path}: {probe} is not writable.")
+    return path
+
+
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     """A JSON object from a file, or a one-line error naming the file (e.g. ``--config``)."""
     try:

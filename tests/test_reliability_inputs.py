@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from huashi import api
@@ -177,6 +178,17 @@ def test_unwritable_outputs_are_refused_before_the_work(run, tmp_path, capsys, m
     assert "is a file" in err
     err = one_line_error(capsys, ["data", "preview", "shapes", "--out", str(a_file / "p.png")])
     assert "is a file, not a folder" in err
+    image = tmp_path / "a.png"
+    Image.new("RGB", (16, 16)).save(image)
+    for argv in (
+        ["paint", str(run), "--out", str(a_file / "x.png")],
+        ["translate", str(run), str(image), "--out", str(a_file / "out")],
+        ["interpolate", str(run), str(image), str(image), "--out", str(a_file / "walk.png")],
+    ):
+        err = one_line_error(capsys, argv)
+        assert "is a file, not a folder" in err and not calls, argv
+    err = one_line_error(capsys, ["translate", str(run), str(image), "--out", str(a_file)])
+    assert "it is a file, not a folder" in err
 
 
 def test_a_failed_checkpoint_write_keeps_training_and_says_so(tmp_path, capsys, monkeypatch):
