@@ -824,11 +824,11 @@ def preview_data(
     from huashi.data.preview import preview_grid
 
     check_resolution(resolution)
+    name = Path(spec).name if Path(spec).exists() else spec
+    path = check_output_file(Path(out) if out else Path(f"{name}-preview.png"))
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     if progress is not None:
         progress(1, 2, "loaded")
-    name = Path(spec).name if Path(spec).exists() else spec
-    path = check_output_file(Path(out) if out else Path(f"{name}-preview.png"))
     preview_grid(dataset, n=n, path=path)
     if progress is not None:
         progress(2, 2, "wrote the grid")
