@@ -198,3 +198,20 @@ def test_a_prompt_is_required(family):
         family.generate([0])
     with pytest.raises(HuashiError, match="unknown sampling option.*prompt"):
         family.generate([0], label=1)
+
+
+def test_prompt_mixing_paints_the_chosen_layers_from_the_second_prompt(family):
+    family.train(False)
+    a, b = "a small red circle", "a large blue square"
+    only_a, only_b = family.generate([3, 4], prompt=a), family.generate([3, 4], prompt=b)
+    every = f"0-{family.num_ws - 1}"
+    torch.testing.assert_close(
+        family.generate([3, 4], prompt=a, prompt_mix=b, mix_layers=every), only_b
+    )
+    torch.testing.assert_close(
+        family.generate([3, 4], prompt=a, prompt_mix=a, mix_layers="0-3"), only_a
+    )
+    mixed = family.generate([3, 4], prompt=a, prompt_mix=b, mix_layers="0-1")
+    assert not torch.allclose(mixed, only_a) and not torch.allclose(mixed, only_b)
+    with pytest.raises(HuashiError, match="layers must be in"):
+        family.generate([0], prompt=a, prompt_mix=b, mix_layers="0-99")

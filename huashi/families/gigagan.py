@@ -16,13 +16,17 @@ One training step is one discriminator update then one generator update:
   The mapping network tracks the average w for truncation.
 
 Sampling takes ``prompt`` (required: one caption, or one per seed) and ``truncation`` (psi:
-w_avg + psi (w - w_avg)); noise is the model's fixed noise. The latent contract: z in.
-Not built (yet): the CLIP-style contrastive term, the upsampler, prompt mixing.
+w_avg + psi (w - w_avg)); noise is the model's fixed noise. The latent contract: z in (no
+``synthesize`` on w alone: the synthesis network also needs the prompt's tokens).
+``prompt_mix`` with ``mix_layers`` paints those synthesis layers (their w and the
+cross-attention after them) from a second prompt, the same z.
+Not built (yet): the CLIP-style contrastive term, the upsampler.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +42,26 @@ from huashi.families.gan import matching_aware_batch
 from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import Generator, image_pyramid
+
+
+def parse_layers(text: Any, num_ws: int) -> list[int]:
+    """ "0-3", "4-" (to the last layer) or "0,2,5" (or a list of numbers) -> layer indices."""
+    if isinstance(text, str):
+        layers = []
+        for part in text.split(","):
+            match = re.fullmatch(r"(\d+)(?:-(\d*))?", part.strip())
+            if not match:
+                raise HuashiError(f"bad layer range {part!r}: write it like 0-3, 4- or 0,2,5.")
+            start = int(match.group(1))
+            end = start if match.group(2) is None else int(match.group(2) or num_ws - 1)
+            layers.extend(range(start, end + 1))
+    else:
+        layers = [int(i) for i in text]
+    if not layers or not all(0 <= i < num_ws for i in layers):
+        raise HuashiError(
+            f"layers must be in 0-{num_ws - 1} (this model has {num_ws}), got {text}."
+        )
+    return sorted(set(layers))
 
 
 @dataclass
@@ -79,6 +103,8 @@ class GigaGANSampling:
 
     prompt: Any = None  # a caption, or one per image (required)
     truncation: float = 1.0  # psi: w_avg + psi (w - w_avg)
+    prompt_mix: Any = None  # a second caption (or one per image) for the layers mix_layers
+    mix_layers: Any = "0-3"  # layers painted from prompt_mix: "0-3", "4-" or "0,2,5"
 
 
 class GigaGAN(Family):
@@ -216,25 +242,45 @@ class GigaGAN(Family):
             )
         return checked.prompts
 
+    @property
+    def num_ws(self) -> int:
+        """Synthesis layers (each reads its own w), as numbered by ``mix_layers``."""
+        return self.modules["generator"].num_ws
+
     def generate_pyramid(
-        self, latents: torch.Tensor, prompt: Any = None, truncation: float = 1.0
+        self,
+        latents: torch.Tensor,
+        prompt: Any = None,
+        truncation: float = 1.0,
+        prompt_mix: Any = None,
+        mix_layers: Any = "0-3",
     ) -> list[torch.Tensor]:
-        """The whole image pyramid (4x4 first, not clipped) from z [B, z_dim]."""
+        """The whole image pyramid (4x4 first, not clipped) from z [B, z_dim]; with
+        ``prompt_mix`` the layers ``mix_layers`` paint that prompt (w and cross-attention)."""
         z = self.check_latents(latents)
         text = self.text_encoder.encode(self._prompts(len(z), prompt)).to(self.device)
         G = self.sampling_module("generator")
-        return G(z, text.tokens, text.mask, float(truncation), noise_mode="const")
+        mix, layers = None, ()
+        if prompt_mix is not None:
+            other = self.text_encoder.encode(self._prompts(len(z), prompt_mix)).to(self.device)
+            mix, layers = (other.tokens, other.mask), parse_layers(mix_layers, self.num_ws)
+        return G(
+            z, text.tokens, text.mask, float(truncation), noise_mode="const", mix=mix,
+            mix_layers=layers,
+        )  # fmt: skip
 
     def generate_from_latents(self, latents: torch.Tensor, **options: Any) -> torch.Tensor:
         """Images in [-1, 1] (the finest pyramid level, clipped) from z [B, z_dim]; options:
         :class:`GigaGANSampling`. Gradients flow back to z."""
         opts = self.parse_sampling_options(**options)
-        pyramid = self.generate_pyramid(latents, opts.prompt, opts.truncation)
+        pyramid = self.generate_pyramid(
+            latents, opts.prompt, opts.truncation, opts.prompt_mix, opts.mix_layers
+        )
         return pyramid[-1].float().clamp(-1, 1)
 
     @torch.no_grad()
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
-        """One image per seed; options: prompt (required), truncation."""
+        """One image per seed; options: prompt (required), truncation, prompt_mix, mix_layers."""
         self.parse_sampling_options(**options)
         return self.generate_from_latents(self.latents_for_seeds(seeds), **options)
 

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -108,8 +109,10 @@ class Synthesis(nn.Module):
                 self.cross_attentions[str(res)] = ImageAttention(c, text_width)
             c_prev = c
 
-    def _attend(self, x, res, tokens, mask) -> torch.Tensor:
+    def _attend(self, x, res, layer, tokens, mask) -> torch.Tensor:
         if str(res) in self.self_attentions:
+            if isinstance(tokens, (list, tuple)):  # one text per layer (prompt mixing)
+                tokens, mask = tokens[layer], mask[layer]
             x = self.self_attentions[str(res)](x)
             x = self.cross_attentions[str(res)](x, tokens, mask)
         return x
@@ -123,16 +126,17 @@ class Synthesis(nn.Module):
         generator: torch.Generator | None = None,
     ) -> list[torch.Tensor]:
         """The image pyramid (4x4 first) from ``ws`` [B, num_ws, w_dim] and the refined text
-        ``tokens`` [B, L, text_width] with their ``mask`` [B, L]."""
+        ``tokens`` [B, L, text_width] with their ``mask`` [B, L], or lists of num_ws of them
+        (one text per layer; the cross-attention after layer i reads text i)."""
         if ws.dim() != 3 or ws.shape[1] != self.num_ws:
             raise ValueError(f"ws must be [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         x = self.const.unsqueeze(0).expand(len(ws), -1, -1, -1)
-        x = self._attend(self.convs[0](x, ws[:, 0], noise_mode, generator), 4, tokens, mask)
+        x = self._attend(self.convs[0](x, ws[:, 0], noise_mode, generator), 4, 0, tokens, mask)
         pyramid = [self.to_rgbs[0](x, ws[:, 1])]
         for i, res in enumerate(self.resolutions[1:]):
             x = self.convs[1 + 2 * i](x, ws[:, 1 + 2 * i], noise_mode, generator)
             x = self.convs[2 + 2 * i](x, ws[:, 2 + 2 * i], noise_mode, generator)
-            x = self._attend(x, res, tokens, mask)
+            x = self._attend(x, res, 2 + 2 * i, tokens, mask)
             pyramid.append(add_detail(pyramid[-1], self.to_rgbs[1 + i](x, ws[:, 3 + 2 * i])))
         return pyramid
 
@@ -179,9 +183,21 @@ class Generator(nn.Module):
         noise_mode: str = "const",
         generator: torch.Generator | None = None,
         update_w_avg: bool = False,
+        mix: tuple[torch.Tensor, torch.Tensor] | None = None,
+        mix_layers: Sequence[int] = (),
     ) -> list[torch.Tensor]:
-        """The image pyramid for z [B, z_dim] and the encoder's ``tokens`` [B, L, text_dim]."""
+        """The image pyramid for z [B, z_dim] and the encoder's ``tokens`` [B, L, text_dim]
+        with their ``mask``. Prompt mixing: the layers ``mix_layers`` take their w (same z)
+        and their cross-attention tokens from the second text ``mix`` (tokens, mask)."""
         local, pooled = self.text(tokens, mask)
         w = self.mapping(z, pooled, truncation, update_w_avg)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
-        return self.synthesis(ws, local, mask, noise_mode, generator)
+        if mix is None:
+            return self.synthesis(ws, local, mask, noise_mode, generator)
+        local_b, pooled_b = self.text(*mix)
+        ws_b = self.mapping(z, pooled_b, truncation).unsqueeze(1).repeat(1, self.num_ws, 1)
+        take = [i in set(mix_layers) for i in range(self.num_ws)]
+        ws = torch.where(torch.tensor(take, device=ws.device).view(1, -1, 1), ws_b, ws)
+        texts = [local_b if t else local for t in take]
+        masks = [mix[1] if t else mask for t in take]
+        return self.synthesis(ws, texts, masks, noise_mode, generator)
