@@ -43,9 +43,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="style-mixing grid of these seeds (stylegan)",
     )
     parser.add_argument(
-        "--mix-layers", default="0-3", help="layers the columns give in --mix (default: 0-3)"
+        "--mix-layers",
+        default="0-3",
+        help="layers the columns give in --mix, or that --prompt-mix paints (default: 0-3)",
     )
     parser.add_argument("--prompt", help="the caption a text-conditional model paints")
+    parser.add_argument(
+        "--prompt-mix",
+        help="a second caption painted by the layers --mix-layers (gigagan prompt mixing)",
+    )
     parser.add_argument(
         "--label", help="the class (number or name) a class-conditional model paints"
     )
@@ -61,6 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("prompt", args.prompt), ("label", args.label)) if v is not None}
+    options |= prompt_mixing(args)
     set_threads(args.threads)
     with progress_bar(not args.quiet) as progress:
         result = api.sample(
@@ -90,9 +97,17 @@ class _Styled(argparse.Action):
         namespace.run = run_styled
 
 
+def prompt_mixing(args: argparse.Namespace) -> dict:
+    """The options of --prompt-mix (with --mix-layers), or none."""
+    if args.prompt_mix is None:
+        return {}
+    return {"prompt_mix": args.prompt_mix, "mix_layers": args.mix_layers}
+
+
 def run_styled(args: argparse.Namespace) -> int:
     """``sample`` with --truncation and/or --mix (a style-mixing grid)."""
     options = {"prompt": args.prompt} if args.prompt is not None else {}
+    options |= prompt_mixing(args)
     if args.label is not None:
         options["label"] = int(args.label) if args.label.lstrip("-").isdigit() else args.label
     truncation = getattr(args, "truncation", None)

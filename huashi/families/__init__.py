@@ -10,6 +10,7 @@ from huashi.families.clip import CLIPFamily
 from huashi.families.dcgan import DCGAN
 from huashi.families.diffusion import Diffusion
 from huashi.families.gan import GAN
+from huashi.families.gigagan import GigaGAN
 from huashi.families.pix2pix import Pix2Pix
 from huashi.families.stylegan import StyleGAN
 
@@ -26,6 +27,7 @@ FAMILIES: dict[str, type[Family]] = {
         CLIPFamily,
         ClassifierFamily,
         StyleGAN,
+        GigaGAN,
     )
 }
 
