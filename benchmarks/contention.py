@@ -6,8 +6,8 @@ old: torch loaded before huashi (OpenMP's default wait policy: workers spin betw
      regions) and torch's default thread count (every core).
 passive: the passive wait alone: ``OMP_WAIT_POLICY=PASSIVE`` set before torch loads (importing
      huashi does it), every core.
-new: huashi's policy: the passive wait and ``--threads auto`` (the cores free when the command
-     starts).
+new: the passive wait and ``--threads auto`` as it was measured below (the cores free when the
+     command started; auto now takes every usable core, i.e. the "passive" row).
 
 A competitor is a single-threaded ``while True: pass`` Python process. Each measurement is its own
 subprocess: DCGAN at 32 px on emoji, batch 64, channels_last, ``--precision`` (fp32 by default:

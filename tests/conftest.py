@@ -1,8 +1,14 @@
 """Test-wide settings: a private dataset cache, one thread for the tiny test models, and a tiny
 randomly initialized text encoder."""
 
-import pytest
-import torch
+import os
+
+# One OpenMP thread for the tiny test models (fastest, no hand-offs), set before torch loads; the
+# trainers' --threads auto and every subprocess a test starts read it too.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

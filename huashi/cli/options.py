@@ -108,5 +108,5 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         default="auto",
-        help="CPU threads: a number, or auto = the cores free at start (default: auto)",
+        help="CPU threads: a number, or auto = OMP_NUM_THREADS or every usable core (default: auto)",
     )

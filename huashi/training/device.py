@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import os
-import time
 from pathlib import Path
 
 import torch
@@ -83,10 +81,11 @@ def memory_format(channels_last: bool) -> torch.memory_format:
 # PyTorch's OpenMP workers spin for a while after each parallel region, waiting for the next one.
 # On a machine whose cores are busy with other processes, those spinning threads steal the time
 # slices the working threads need, and throughput collapses (a 2-core machine with one busy
-# competitor ran DCGAN at 29 % of its quiet speed). huashi therefore (1) asks OpenMP to sleep at
-# once instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set in ``huashi/__init__.py`` before
-# torch loads, unless the user set it) and (2) by default uses only the cores that are free
-# when a command starts.
+# competitor ran DCGAN at 29 % of its quiet speed). huashi therefore asks OpenMP to sleep at once
+# instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set in ``huashi/__init__.py`` before torch
+# loads, unless the user set it). The thread count itself never depends on the load of the
+# moment: the number of threads changes the order of floating-point sums, and a resumed run or a
+# regenerated image must come out bit for bit the same on the same machine.
 
 
 def cpus_available() -> int:
@@ -97,51 +96,20 @@ def cpus_available() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_load(window: float = 0.2) -> float:
-    """Cores busy with other work now: the larger of the cores kept busy during a short
-    ``window`` (from ``/proc/stat``; this process sleeps meanwhile) and the tasks runnable at
-    this instant other than this one (from ``/proc/loadavg``). 0 where /proc is missing. The
-    1-minute load average is not used: it still counts work that ended up to a minute ago."""
-    try:
-        before = parse_proc_stat(Path("/proc/stat").read_text())
-        time.sleep(window)
-        after = parse_proc_stat(Path("/proc/stat").read_text())
-        running = parse_loadavg(Path("/proc/loadavg").read_text())
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    total, idle = after[0] - before[0], after[1] - before[1]
-    busy = cpus_available() * (total - idle) / total if total > 0 else 0.0
-    return max(busy, running)
-
-
-def parse_proc_stat(text: str) -> tuple[int, int]:
-    """(total, idle) jiffies of all CPUs from the text of ``/proc/stat`` (idle + iowait)."""
-    fields = [int(x) for x in text.splitlines()[0].split()[1:]]
-    return sum(fields[:8]), fields[3] + fields[4]
-
-
-def parse_loadavg(text: str) -> float:
-    """Tasks runnable now other than the reader, from the text of ``/proc/loadavg``
-    ("0.52 0.58 0.59 3/467 12345": 3 runnable, the reader among them)."""
-    return max(0.0, float(int(text.split()[3].split("/")[0]) - 1))
-
-
-def auto_threads(cpus: int, load: float, processes: int = 1) -> int:
-    """Threads for one of ``processes`` equal processes when ``load`` of ``cpus`` cores is
-    already taken: the free cores (rounded to the nearest whole) shared evenly, at least 1."""
-    free = math.floor(cpus - load + 0.5)
-    return max(1, min(cpus, free // max(1, processes)))
+def auto_threads(cpus: int, processes: int = 1) -> int:
+    """Threads for one of ``processes`` equal processes sharing ``cpus`` cores, at least 1."""
+    return max(1, cpus // max(1, processes))
 
 
 def resolve_threads(threads: int | str = "auto", processes: int = 1) -> int:
     """The intra-op thread count for ``--threads``: a positive number, or ``auto`` which takes
-    ``OMP_NUM_THREADS`` when set, else the cores free at this moment (see :func:`auto_threads`)."""
+    ``OMP_NUM_THREADS`` when set, else this process's share of the cores it may run on."""
     text = str(threads).strip().lower()
     if text == "auto":
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
         if env.isdigit() and int(env) > 0:
             return int(env)
-        return auto_threads(cpus_available(), cpu_load(), processes)
+        return auto_threads(cpus_available(), processes)
     if not text.isdigit() or int(text) < 1:
         raise HuashiError(f"--threads must be a positive number or 'auto', not '{threads}'.")
     return int(text)

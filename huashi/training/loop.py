@@ -75,8 +75,8 @@ class TrainConfig:
     )
     threads: str = option(
         "auto",
-        "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else the cores free at "
-        "start (on a busy machine fewer threads run faster than threads fighting for cores)",
+        "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else every core this "
+        "process may use (shared between torchrun's processes on one machine)",
     )
 
     #: Fields that may change when a run is resumed (the rest must match): the session's
