@@ -703,6 +703,7 @@ async function loadLatents() {
 
 async function chooseLatentRun(name) {
   const info = await api(`/api/runs/${encodeURIComponent(name)}`);
+  if ($("l-run").value !== name) return; // another run was chosen meanwhile
   Object.assign(latents, { run: name, form: info.form, walk: [], latent: null, points: [], pending: null });
   const spaces = (info.form && info.form.latent_spaces) || [];
   const mapping = spaces.includes("w");
@@ -754,10 +755,9 @@ async function invertUpload() {
   $("l-status").textContent = "inverting…";
   try {
     const upload = await uploadBlob(file);
-    const events = follow(task, $("l-bar"), $("l-status"));
+    follow(task, $("l-bar"), $("l-status"));
     const out = await api("/api/latents/invert", { method: "POST",
       json: { run: latents.run, upload: upload.id, space: $("l-space").value, steps: Number($("l-inv-steps").value), task } });
-    events.close();
     latents.latent = out.latent;
     latents.points = [];
     latents.pending = null;
@@ -809,7 +809,7 @@ async function dragPoints() {
   if (!latents.latent || !latents.points.length) return toast("click a handle point, then its target.", true);
   const task = uid();
   $("l-drag-go").disabled = true;
-  const events = follow(task, $("l-bar"), $("l-drag-status"));
+  follow(task, $("l-bar"), $("l-drag-status"));
   try {
     const out = await api("/api/latents/drag", { method: "POST",
       json: { run: latents.run, latent: latents.latent, points: latents.points, steps: Number($("l-drag-steps").value), task } });
@@ -821,7 +821,6 @@ async function dragPoints() {
   } catch (err) {
     toast(err.message, true);
   } finally {
-    events.close();
     $("l-drag-go").disabled = false;
   }
 }
