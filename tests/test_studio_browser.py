@@ -252,3 +252,33 @@ def test_eval_from_the_runs_page_shows_the_metric_table(served, browser):
                           kid_subset_size=40, save=False)  # fmt: skip
     assert shown == {name: format_value(name, value) for name, value in direct.metrics.items()}
     assert "eval gan · cls" in browser.find_element(By.ID, "m-result").text
+
+
+def test_latents_slider_walks_from_one_seed_to_the_other(served, browser):
+    url, runs = served
+    open_page(browser, url)
+    browser.find_element(By.CSS_SELECTOR, "nav button[data-tab=latents]").click()
+    wait(browser, lambda d: "gan" in [o.get_attribute("value") for o in
+                                       Select(d.find_element(By.ID, "l-run")).options])  # fmt: skip
+    names = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "l-run")).options]
+    assert "gan" in names and "diff" not in names and "cls" not in names  # runs with a latent
+    Select(browser.find_element(By.ID, "l-run")).select_by_value("gan")
+    wait(browser, lambda d: "slerp" in d.find_element(By.ID, "l-note").text)
+    for field, value in (("l-seed-a", 5), ("l-seed-b", 9), ("l-steps", 4)):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(str(value))
+    browser.find_element(By.ID, "l-go").click()
+    image = browser.find_element(By.ID, "l-walk-img")
+    wait(browser, lambda d: image.get_attribute("src") and image.is_displayed())
+    first = image.get_attribute("src")
+    slider = browser.find_element(By.ID, "l-slider")
+    ActionChains(browser).click_and_hold(slider).move_by_offset(200, 0).release().perform()
+    wait(browser, lambda d: image.get_attribute("src") != first)
+    assert browser.find_element(By.ID, "l-t").text == "t = 1.00"
+    family = api.load_run(runs / "gan", device="cpu").family
+    with torch.no_grad():
+        ends = family.generate([5, 9])
+    ends = ((ends + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(png(first), ends[0])  # the walk starts at seed A's image
+    assert np.array_equal(png(image.get_attribute("src")), ends[1])  # and ends at seed B's

@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - the extra is missing
     raise missing_package("fastapi", "studio", "huashi studio") from None
 
 from huashi import __version__, api
+from huashi.latents import spaces_of
 from huashi.studio.jobs import ACTIVE, JobManager
 
 log = logging.getLogger("huashi.studio")
@@ -65,6 +66,11 @@ MAX_SEED = 2**31 - 1
 MAX_SWEEP = 8  # passes of one sweep
 MAX_EVAL_N = 5000  # generated images of one eval or compare
 MAX_COMPARE_RUNS = 8
+MAX_WALK = 16  # images of one latent walk
+MAX_INVERT_STEPS = 500
+MAX_DRAG_STEPS = 200
+MAX_DRAG_POINTS = 8
+_LATENT = re.compile(r"^[0-9a-f]{20}$")
 
 
 @dataclass
@@ -158,6 +164,42 @@ class TrainRequest(BaseModel):
     train: dict[str, Scalar] = Field(default_factory=dict)
 
 
+class WalkRequest(BaseModel):
+    """A latent walk of ``steps`` images from seed ``seed_a``'s latent to ``seed_b``'s: a
+    straight line in w for a generator with a mapping network (``truncation`` applies there),
+    a great circle (slerp) in z otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=NAME)
+    seed_a: int = Field(ge=0, le=MAX_SEED)
+    seed_b: int = Field(ge=0, le=MAX_SEED)
+    steps: int = Field(8, ge=2, le=MAX_WALK)
+    truncation: float | None = Field(None, ge=0, le=2)
+
+
+class InvertRequest(BaseModel):
+    """Find the latent (in ``space``) whose image matches the upload ``upload``."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=NAME)
+    upload: str = Field(pattern=_UPLOAD.pattern)
+    space: str = Field("w+", pattern=r"^(z|w|w\+)$")
+    steps: int = Field(100, ge=1, le=MAX_INVERT_STEPS)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class DragRequest(BaseModel):
+    """Drag handle points to target points ``[[hx, hy, tx, ty], ...]`` (pixels of the image)
+    in the image of the latent ``latent`` (an id from an inversion or an earlier drag)."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=NAME)
+    latent: str = Field(pattern=_LATENT.pattern)
+    points: list[list[float]] = Field(min_length=1, max_length=MAX_DRAG_POINTS)
+    steps: int = Field(50, ge=1, le=MAX_DRAG_STEPS)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
 # --- loaded runs -----------------------------------------------------------------------------
 
 
@@ -217,6 +259,7 @@ def paint_form(family: Any) -> dict[str, Any]:
         "inpaint": "mask" in accepts,
         "truncation": "truncation" in accepts,
         "paintable": family.makes_images and family.condition != "image",
+        "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
     }
     if steps:
         from huashi.diffusion.samplers import SAMPLERS
@@ -291,6 +334,7 @@ class Studio:
 def _summary(run_dir: Path) -> dict[str, Any]:
     """A run as the runs list shows it (read from its files; nothing is loaded)."""
     from huashi.families import FAMILIES
+    from huashi.families.base import Family
     from huashi.runs import RunConfig
     from huashi.training.checkpoint import latest_checkpoint
     from huashi.training.logging import read_log
@@ -317,6 +361,8 @@ def _summary(run_dir: Path) -> dict[str, Any]:
         "name": run_dir.name,
         "family": config.family,
         "makes_images": bool(family is None or family.makes_images),
+        # the family class fills in the latent contract (asked without loading the weights)
+        "latent": family is not None and family.latent_shape is not Family.latent_shape,
         "data": config.data.get("spec"),
         "resolution": config.data.get("resolution"),
         "step": int(records[-1]["step"]) if records else 0,
@@ -798,6 +844,155 @@ def create_app(
                 await asyncio.sleep(0.05)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
+
+    # --- latents: walks between seeds, inversion of an upload, dragging points ---------------
+
+    def latent_run(name: str) -> tuple[Path, Loaded, tuple[str, ...]]:
+        """A loaded run with a latent space (a 422 naming what the family lacks otherwise)."""
+        run_dir = studio.run_dir(name)
+        entry = studio.cache.get(run_dir)
+        spaces = spaces_of(entry.run.family)
+        if not spaces:
+            raise HuashiError(
+                f"a {entry.run.config.family} run has no latent space (no latent_shape / "
+                "latents_for_seeds): walks, inversion and dragging need a GAN, StyleGAN or VAE run."
+            )
+        return run_dir, entry, spaces
+
+    def run_params(entry: Loaded) -> dict[str, Any]:
+        return {"run": str(entry.run.run_dir), "checkpoint": entry.run.checkpoint.name,
+                "step": entry.run.step, "family": entry.run.config.family}  # fmt: skip
+
+    def latent_file(run_dir: Path, latent_id: str) -> Path:
+        path = run_dir / "studio" / "latents" / f"{latent_id}.safetensors"
+        if not _LATENT.match(latent_id) or not path.is_file():
+            raise HTTPException(
+                404, f"no latent {latent_id!r} for run {run_dir.name}: invert first."
+            )
+        return path
+
+    def keep_latent(run_dir: Path, entry: Loaded, tensor: Any, space: str, extra: dict) -> str:
+        from huashi.latents import Latent, save_latent
+
+        latent_id = uuid.uuid4().hex[:20]
+        save_latent(run_dir / "studio" / "latents" / f"{latent_id}.safetensors",
+                    Latent(tensor, space, str(run_dir), entry.run.checkpoint.name, {}, extra))  # fmt: skip
+        return latent_id
+
+    def walk(request: WalkRequest) -> dict[str, Any]:
+        from huashi.editing import walk as walk_path
+        from huashi.images import save_png, to_pil
+
+        run_dir, entry, spaces = latent_run(request.run)
+        family = entry.run.family
+        mapped = "w" in spaces
+        if request.truncation is not None and not mapped:
+            raise HuashiError(
+                f"a {entry.run.config.family} run has no truncation (it needs a mapping network)."
+            )
+        truncation = 1.0 if request.truncation is None else request.truncation
+        with entry.lock:
+            z = family.latents_for_seeds([request.seed_a, request.seed_b])
+            if mapped:  # lerp in w
+                import torch
+
+                with torch.no_grad():
+                    a, b = family.map_latents(z, truncation)
+                images = walk_path(family, a, b, "w", request.steps)
+            else:  # slerp in z
+                images = walk_path(family, z[0], z[1], "z", request.steps)
+        space = "w" if mapped else "z"
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        options = {"truncation": truncation} if mapped else {}
+        entries = []
+        for i, image in enumerate(images):
+            path = run_dir / "studio" / f"{stamp}-walk{i:02d}.png"
+            walk_info = {"seed_a": request.seed_a, "seed_b": request.seed_b, "space": space,
+                         "index": i, "steps": request.steps, "t": i / (request.steps - 1)}  # fmt: skip
+            save_png(
+                to_pil(image), path, run_params(entry) | {"options": options, "walk": walk_info}
+            )
+            entries.append(_gallery_entry(request.run, path))
+        return {"run": request.run, "space": space, "truncation": truncation if mapped else None,
+                "images": entries}  # fmt: skip
+
+    @app.post("/api/latents/walk", summary="Images along a latent walk between two seeds")
+    async def post_walk(request: WalkRequest) -> dict[str, Any]:
+        studio.run_dir(request.run)
+        return await studio.in_thread(walk, request)
+
+    @app.post("/api/latents/invert", summary="Invert an uploaded image into a run's latent space")
+    async def post_invert(request: InvertRequest) -> dict[str, Any]:
+        studio.run_dir(request.run)
+        upload = studio.upload_path(request.upload)
+
+        def invert(task: Task) -> dict[str, Any]:
+            from huashi.images import save_png, to_pil
+            from huashi.interpolate import read_image
+            from huashi.inversion import invert as invert_image
+            from huashi.latents import check_space
+
+            run_dir, entry, _ = latent_run(request.run)
+            family = entry.run.family
+            check_space(family, request.space)
+            target, notes = read_image(upload, family.data.channels, family.data.resolution)
+            task.total, task.message, task.version = request.steps, "inverting", task.version + 1
+            with entry.lock:
+                result = invert_image(family, target, request.space, request.steps)
+            task.done, task.version = request.steps, task.version + 1
+            latent_id = keep_latent(run_dir, entry, result.latent, result.space,
+                                    {"psnr": result.psnr, "upload": request.upload})  # fmt: skip
+            path = run_dir / "studio" / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
+            params = run_params(entry) | {"space": result.space,
+                                          "latent": str(latent_file(run_dir, latent_id)),
+                                          "studio": {"init": request.upload}}  # fmt: skip
+            save_png(to_pil(result.image), path, params)
+            return {"run": request.run, "image": _gallery_entry(request.run, path),
+                    "latent": latent_id, "space": result.space, "psnr": round(result.psnr, 3),
+                    "resolution": family.data.resolution, "notes": notes}  # fmt: skip
+
+        return await as_task(request.task, invert)
+
+    @app.post("/api/latents/drag", summary="Drag handle points of a latent's image to targets")
+    async def post_drag(request: DragRequest) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)
+        path = latent_file(run_dir, request.latent)
+        bad = [p for p in request.points if len(p) != 4]
+        if bad:
+            raise HTTPException(422, f"points: each point is [hx, hy, tx, ty], got {bad[0]}.")
+
+        def drag(task: Task) -> dict[str, Any]:
+            from huashi.drag import drag as drag_points
+            from huashi.images import save_png, to_pil
+            from huashi.latents import load_latent, to_ws
+
+            _, entry, spaces = latent_run(request.run)
+            family = entry.run.family
+            if "w+" not in spaces:
+                raise HuashiError(
+                    f"dragging needs a generator with a mapping network (w+), such as a stylegan "
+                    f"run; a {entry.run.config.family} run has only z."
+                )
+            latent = load_latent(path)
+            handles = [(p[0], p[1]) for p in request.points]
+            targets = [(p[2], p[3]) for p in request.points]
+            task.total, task.message, task.version = request.steps, "dragging", task.version + 1
+            with entry.lock:
+                ws = to_ws(family, latent.tensor, latent.space, **latent.options).detach()
+                result = drag_points(family, ws[:1], handles, targets, steps=request.steps)
+            task.done, task.version = result.steps, task.version + 1
+            latent_id = keep_latent(run_dir, entry, result.ws, "w+",
+                                    {"from": request.latent, "points": request.points})  # fmt: skip
+            out = run_dir / "studio" / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
+            params = run_params(entry) | {"space": "w+",
+                                          "latent": str(latent_file(run_dir, latent_id)),
+                                          "points": request.points}  # fmt: skip
+            save_png(to_pil(result.image), out, params)
+            return {"run": request.run, "image": _gallery_entry(request.run, out),
+                    "latent": latent_id, "handles": result.handles, "steps": result.steps,
+                    "distances": [round(d, 3) for d in result.distances]}  # fmt: skip
+
+        return await as_task(request.task, drag)
 
     @app.get("/api/images/{run}/{image}.png", summary="A painted image (PNG with parameters)")
     async def image_file(run: str, image: str) -> FileResponse:

@@ -54,6 +54,7 @@ function showTab(name) {
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("active", s.id === name));
   if (name === "runs") loadRunList();
   if (name === "train") loadJobs();
+  if (name === "latents") loadLatents();
 }
 document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
@@ -682,6 +683,157 @@ $("data-form").addEventListener("submit", async (e) => {
     $("d-summary").textContent = preview.summary;
   } catch (err) { $("d-summary").textContent = err.message; }
 });
+
+// --- Latents: a walk between two seeds, inversion of an upload, dragging points ----------------
+
+const latents = { run: null, form: null, walk: [], latent: null, resolution: 16, points: [], pending: null };
+
+async function loadLatents() {
+  const runs = (await api("/api/runs")).filter((r) => r.trained && r.latent);
+  const box = $("l-run");
+  box.replaceChildren(...runs.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
+  if (!runs.length) {
+    box.append(el("option", { value: "" }, "no trained run with a latent space"));
+    return;
+  }
+  const want = runs.some((r) => r.name === latents.run) ? latents.run : runs[0].name;
+  box.value = want;
+  if (want !== latents.run || !latents.form) await chooseLatentRun(want);
+}
+
+async function chooseLatentRun(name) {
+  const info = await api(`/api/runs/${encodeURIComponent(name)}`);
+  if ($("l-run").value !== name) return; // another run was chosen meanwhile
+  Object.assign(latents, { run: name, form: info.form, walk: [], latent: null, points: [], pending: null });
+  const spaces = (info.form && info.form.latent_spaces) || [];
+  const mapping = spaces.includes("w");
+  document.querySelectorAll(".only-mapping").forEach((n) => n.classList.toggle("hidden", !mapping));
+  $("l-space").replaceChildren(...spaces.map((s) => el("option", { value: s }, s)));
+  $("l-space").value = mapping ? "w+" : "z";
+  $("l-note").textContent = mapping
+    ? "StyleGAN: the walk is a straight line in w; invert in z, w or w+; drag points of an inverted image."
+    : "The walk is a great circle (slerp) in z; inversion works in z (dragging needs a StyleGAN run).";
+  latents.resolution = (info.form && info.form.resolution) || 16;
+  for (const id of ["l-walk-img", "l-slider", "l-drag"]) $(id).classList.add("hidden");
+  $("l-t").textContent = "";
+}
+
+function showWalk(index) {
+  const image = latents.walk[index];
+  if (!image) return;
+  $("l-walk-img").src = image.url;
+  $("l-t").textContent = `t = ${(index / Math.max(1, latents.walk.length - 1)).toFixed(2)}`;
+}
+
+async function walkLatents() {
+  if (!latents.run) return;
+  const body = { run: latents.run, seed_a: Number($("l-seed-a").value), seed_b: Number($("l-seed-b").value),
+    steps: Number($("l-steps").value) };
+  if (latents.form && latents.form.truncation) body.truncation = Number($("l-truncation").value);
+  $("l-go").disabled = true;
+  try {
+    const out = await api("/api/latents/walk", { method: "POST", json: body });
+    latents.walk = out.images;
+    const slider = $("l-slider");
+    slider.max = String(out.images.length - 1);
+    slider.value = "0";
+    slider.classList.remove("hidden");
+    $("l-walk-img").classList.remove("hidden");
+    showWalk(0);
+  } catch (err) {
+    toast(err.message, true);
+  } finally {
+    $("l-go").disabled = false;
+  }
+}
+
+async function invertUpload() {
+  const file = $("l-file").files[0];
+  if (!file || !latents.run) return toast("choose an image file to invert first.", true);
+  const task = uid();
+  $("l-invert").disabled = true;
+  $("l-status").textContent = "inverting…";
+  try {
+    const upload = await uploadBlob(file);
+    follow(task, $("l-bar"), $("l-status"));
+    const out = await api("/api/latents/invert", { method: "POST",
+      json: { run: latents.run, upload: upload.id, space: $("l-space").value, steps: Number($("l-inv-steps").value), task } });
+    latents.latent = out.latent;
+    latents.points = [];
+    latents.pending = null;
+    $("l-inv-img").src = out.image.url;
+    $("l-status").textContent = `inverted in ${out.space} · PSNR ${out.psnr.toFixed(1)} dB`;
+    $("l-drag").classList.toggle("hidden", !(latents.form.latent_spaces || []).includes("w+"));
+    drawPoints();
+  } catch (err) {
+    toast(err.message, true);
+    $("l-status").textContent = "";
+  } finally {
+    $("l-invert").disabled = false;
+  }
+}
+
+function drawPoints() {
+  const canvas = $("l-points");
+  const ctx = canvas.getContext("2d");
+  const scale = canvas.width / latents.resolution;
+  const at = (v) => (v + 0.5) * scale;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const dot = (x, y, color) => { ctx.fillStyle = color; ctx.beginPath(); ctx.arc(at(x), at(y), 6, 0, 2 * Math.PI); ctx.fill(); };
+  for (const [hx, hy, tx, ty] of latents.points) {
+    ctx.strokeStyle = "white";
+    ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(at(hx), at(hy)); ctx.lineTo(at(tx), at(ty)); ctx.stroke();
+    dot(hx, hy, "#dc2626");
+    dot(tx, ty, "#2563eb");
+  }
+  if (latents.pending) dot(latents.pending[0], latents.pending[1], "#dc2626");
+}
+
+function placePoint(e) {
+  const canvas = $("l-points");
+  const box = canvas.getBoundingClientRect();
+  const size = latents.resolution;
+  const x = Math.min(size - 1, Math.max(0, Math.floor(((e.clientX - box.left) / box.width) * size)));
+  const y = Math.min(size - 1, Math.max(0, Math.floor(((e.clientY - box.top) / box.height) * size)));
+  if (latents.pending) {
+    latents.points.push([...latents.pending, x, y]);
+    latents.pending = null;
+  } else {
+    latents.pending = [x, y];
+  }
+  drawPoints();
+}
+
+async function dragPoints() {
+  if (!latents.latent || !latents.points.length) return toast("click a handle point, then its target.", true);
+  const task = uid();
+  $("l-drag-go").disabled = true;
+  follow(task, $("l-bar"), $("l-drag-status"));
+  try {
+    const out = await api("/api/latents/drag", { method: "POST",
+      json: { run: latents.run, latent: latents.latent, points: latents.points, steps: Number($("l-drag-steps").value), task } });
+    latents.latent = out.latent;
+    latents.points = [];
+    $("l-inv-img").src = out.image.url;
+    $("l-drag-status").textContent = `dragged in ${out.steps} steps · handles now ${out.handles.map((h) => h.map(Math.round).join(",")).join("  ")}`;
+    drawPoints();
+  } catch (err) {
+    toast(err.message, true);
+  } finally {
+    $("l-drag-go").disabled = false;
+  }
+}
+
+$("l-run").addEventListener("change", (e) => chooseLatentRun(e.target.value).catch((err) => toast(err.message, true)));
+$("latents-form").addEventListener("submit", (e) => { e.preventDefault(); walkLatents(); });
+$("l-slider").addEventListener("input", (e) => showWalk(Number(e.target.value)));
+$("l-truncation").addEventListener("input", (e) => { $("l-truncation-out").textContent = e.target.value; });
+$("l-truncation").addEventListener("change", () => { if (latents.walk.length) walkLatents(); });
+$("l-invert").addEventListener("click", invertUpload);
+$("l-points").addEventListener("click", placePoint);
+$("l-clear-points").addEventListener("click", () => { latents.points = []; latents.pending = null; drawPoints(); });
+$("l-drag-go").addEventListener("click", dragPoints);
 
 // --- start --------------------------------------------------------------------------------------
 
