@@ -249,7 +249,7 @@ def test_bad_generation_inputs_are_user_errors():
 def test_data_and_config_checks():
     with pytest.raises(HuashiError, match="labelled data"):
         Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(condition="class"))
-    with pytest.raises(HuashiError, match="captioned data"):
+    with pytest.raises(HuashiError, match="needs captions"):
         Diffusion.check_data(DataInfo(3, 16), DiffusionConfig(condition="text"))
     with pytest.raises(HuashiError, match="multiple of 4"):
         Diffusion.check_data(DataInfo(3, 18), DiffusionConfig(channel_mults=(1, 2, 2)))

@@ -27,6 +27,20 @@ class Condition:
     prompts: list[str] | None = None
 
 
+def check_condition_data(condition: str, data: DataInfo) -> None:
+    """A clear error when a model conditioned on classes or text is given data without them."""
+    if condition == "class" and data.num_classes < 2:
+        raise HuashiError(
+            "--condition class needs labelled data (mnist, shapes, or a folder with one "
+            "subfolder per class); this dataset has no class labels."
+        )
+    if condition == "text" and not data.has_captions:
+        raise HuashiError(
+            "--condition text needs captions (emoji, shapes, or a folder with .txt sidecars "
+            "or metadata.jsonl); this dataset has none."
+        )
+
+
 def resolve_condition(
     condition: str, data: DataInfo, n: int, prompt: Any = None, label: Any = None
 ) -> Condition:

@@ -44,7 +44,7 @@ from huashi.families.base import (
     StepContext,
     require_autoencoder,
 )
-from huashi.families.conditioning import preview_options, resolve_condition
+from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig
 
@@ -225,16 +225,7 @@ class Diffusion(Family):
     @classmethod
     def check_data(cls, data: DataInfo, config: DiffusionConfig) -> None:
         cls.check_config(config)
-        if config.condition == "class" and data.num_classes < 1:
-            raise HuashiError(
-                "--condition class needs labelled data (e.g. mnist, shapes, or a folder with "
-                "one subfolder per class)."
-            )
-        if config.condition == "text" and not data.has_captions:
-            raise HuashiError(
-                "--condition text needs captioned data (e.g. emoji, shapes, or a folder with "
-                ".txt captions)."
-            )
+        check_condition_data(config.condition, data)
         if not config.latent:
             check_resolution(data.resolution, len(config.channel_mults), "image")
         elif not Path(config.latent).is_dir():

@@ -33,7 +33,7 @@ from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
-from huashi.families.conditioning import resolve_condition
+from huashi.families.conditioning import check_condition_data, resolve_condition
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
@@ -284,16 +284,7 @@ class GAN(Family):
                 f"the gan family needs a power-of-two resolution of at least 16, got {r}: "
                 "pass --resolution 32 or 64."
             )
-        if config.condition == "class" and data.num_classes < 2:
-            raise HuashiError(
-                "--condition class needs labelled data (mnist, shapes, or a folder with one "
-                "subfolder per class); this dataset has no class labels."
-            )
-        if config.condition == "text" and not data.has_captions:
-            raise HuashiError(
-                "--condition text needs captions (emoji, shapes, or a folder with .txt sidecars "
-                "or metadata.jsonl); this dataset has none."
-            )
+        check_condition_data(config.condition, data)
 
     # --- the pieces of a step ---------------------------------------------------------------
 

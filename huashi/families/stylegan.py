@@ -33,6 +33,7 @@ from huashi.augment import diff_augment, parse_policy
 from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.conditioning import check_condition_data
 from huashi.losses.gan import r1_penalty
 from huashi.models.stylegan.discriminator import Discriminator
 from huashi.models.stylegan.mapping import MappingNetwork
@@ -166,16 +167,7 @@ class StyleGAN(Family):
                 f"the stylegan family needs a power-of-two resolution of at least 8, got {r}: "
                 "pass --resolution 32, 64 or 128."
             )
-        if config.condition == "class" and data.num_classes < 2:
-            raise HuashiError(
-                "--condition class needs labelled data (mnist, shapes, or a folder with one "
-                "subfolder per class); this dataset has no class labels."
-            )
-        if config.condition == "text" and not data.has_captions:
-            raise HuashiError(
-                "--condition text needs captions (emoji, shapes, or a folder with .txt sidecars "
-                "or metadata.jsonl); this dataset has none."
-            )
+        check_condition_data(config.condition, data)
 
     # --- training ------------------------------------------------------------------------------
 
