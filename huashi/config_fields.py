@@ -17,6 +17,22 @@ def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def check_choices(config: Any) -> None:
+    """Raise a one-line error for the first field of ``config`` whose value is not one of its
+    declared choices (e.g. ``unknown loss 'gan': choose --loss from hinge, bce, ...``)."""
+    from huashi.errors import HuashiError
+
+    for field in dataclasses.fields(config):
+        valid = choices_of(field)
+        value = getattr(config, field.name)
+        if valid is not None and value not in valid:
+            flag = "--" + field.name.replace("_", "-")
+            raise HuashiError(
+                f"unknown {field.name} {value!r}: choose {flag} from "
+                f"{', '.join(str(v) for v in valid)}."
+            )
+
+
 def help_of(field: dataclasses.Field) -> str:
     """The help text of a config field ("" when it has none)."""
     return field.metadata.get("help", "")

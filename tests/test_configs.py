@@ -9,6 +9,7 @@ import pkgutil
 import pytest
 
 import huashi.models
+from huashi.errors import HuashiError
 from huashi.families import FAMILIES
 
 # The "model" section of config.json of every family as it was before the split.
@@ -47,3 +48,18 @@ def test_no_model_config_holds_optimizer_settings():
                 assert not names & OPTIMIZER_FIELDS, (cls.__qualname__, names & OPTIMIZER_FIELDS)
                 checked.append(cls.__name__)
     assert {"DCGANConfig", "Pix2PixConfig", "VAEConfig", "KLAutoencoderConfig"} <= set(checked)
+
+
+@pytest.mark.parametrize(
+    ("family", "field", "value"), [("gan", "loss", "gan"), ("stylegan", "augment", "crop")]
+)
+def test_a_value_outside_the_declared_choices_names_them(family, field, value):
+    from huashi.config_fields import choices_of
+
+    config_class = FAMILIES[family].config_class
+    (declared,) = [f for f in dataclasses.fields(config_class) if f.name == field]
+    choices = ", ".join(choices_of(declared))
+    with pytest.raises(
+        HuashiError, match=f"unknown {field} '{value}': choose --{field} from {choices}"
+    ):
+        config_class(**{field: value})

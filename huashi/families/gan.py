@@ -29,7 +29,7 @@ from torch import nn
 
 from huashi.ada import AdaptiveAugment
 from huashi.augment import diff_augment, parse_policy
-from huashi.config_fields import option
+from huashi.config_fields import check_choices, option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
@@ -124,21 +124,7 @@ class GANConfig:
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
 
     def __post_init__(self) -> None:
-        for name, value, valid in (
-            ("loss", self.loss, tuple(LOSSES)),
-            ("arch", self.arch, ARCHS),
-            ("norm", self.norm, NORMS),
-            ("d_norm", self.d_norm, ("auto", *NORMS)),
-            ("upsample", self.upsample, UPSAMPLES),
-            ("d_optimizer", self.d_optimizer, D_OPTIMIZERS),
-            ("d_batches", self.d_batches, D_BATCHES),
-            ("condition", self.condition, CONDITIONS),
-        ):
-            if value not in valid:
-                flag = "--" + name.replace("_", "-")
-                raise HuashiError(
-                    f"unknown {name} {value!r}: choose {flag} from {', '.join(valid)}."
-                )
+        check_choices(self)
         parse_policy(self.diffaugment)
         if (self.label_smoothing or self.label_flip > 0) and not LOSSES[self.loss][2]:
             raise HuashiError(

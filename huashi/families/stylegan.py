@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from huashi.ada import AdaptiveAugment
 from huashi.augment import diff_augment, parse_policy
-from huashi.config_fields import option
+from huashi.config_fields import check_choices, option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.families.conditioning import check_condition_data
@@ -77,15 +77,7 @@ class StyleGANConfig:
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
 
     def __post_init__(self) -> None:
-        for name, value, valid in (
-            ("augment", self.augment, AUGMENTS),
-            ("condition", self.condition, CONDITIONS),
-        ):
-            if value not in valid:
-                flag = "--" + name.replace("_", "-")
-                raise HuashiError(
-                    f"unknown {name} {value!r}: choose {flag} from {', '.join(valid)}."
-                )
+        check_choices(self)
         parse_policy(self.diffaugment)
         if self.mapping_layers < 1 or self.r1_every < 1 or self.pl_every < 1:
             raise HuashiError("--mapping-layers, --r1-every and --pl-every must be >= 1.")
