@@ -26,7 +26,7 @@ from torch import nn
 
 from huashi.config_fields import option
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,
     kl_to_standard_normal,
@@ -103,11 +103,7 @@ class AutoencoderFamily(Family):
                 f"unknown --recon {config.recon!r}: choose one of {', '.join(RECONSTRUCTIONS)}."
             )
         r = data.resolution
-        if r < 8 or r & (r - 1):
-            raise HuashiError(
-                f"the {cls.name} model needs a power-of-two resolution of at least 8 "
-                f"(8, 16, 32, 64, ...), got {r}: pass --resolution 32 or 64."
-            )
+        require_power_of_two(r, 8, f"the {cls.name} model")
 
     # --- the interface other code (latent diffusion, interpolation) uses ----------------------
 

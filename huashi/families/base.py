@@ -412,6 +412,16 @@ class Family(ABC):
             )
 
 
+def require_power_of_two(resolution: int, minimum: int, model: str) -> None:
+    """A clear error unless ``resolution`` is a power of two of at least ``minimum``."""
+    if resolution < minimum or resolution & (resolution - 1):
+        sizes = ", ".join(str(minimum * 2**i) for i in range(4))
+        raise HuashiError(
+            f"{model} needs a power-of-two resolution of at least {minimum} ({sizes}, ...), "
+            f"got {resolution}: pass --resolution 32 or 64."
+        )
+
+
 def noise_for_seeds(
     seeds: Sequence[int], shape: tuple[int, ...], device: torch.device
 ) -> torch.Tensor:

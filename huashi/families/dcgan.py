@@ -14,8 +14,7 @@ import torch
 
 from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
-from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 
@@ -59,11 +58,7 @@ class DCGAN(Family):
     @classmethod
     def check_data(cls, data: DataInfo, config: DCGANFamilyConfig) -> None:
         r = data.resolution
-        if r < 16 or r & (r - 1):
-            raise HuashiError(
-                f"DCGAN needs a power-of-two resolution of at least 16 (16, 32, 64, 128, ...), "
-                f"got {r}: pass --resolution 32 or 64."
-            )
+        require_power_of_two(r, 16, "DCGAN")
 
     def _noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device, generator=generator)

@@ -32,7 +32,7 @@ from huashi.augment import diff_augment, parse_policy
 from huashi.config_fields import check_choices, option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.conditioning import check_condition_data, resolve_condition
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
@@ -265,11 +265,7 @@ class GAN(Family):
     @classmethod
     def check_data(cls, data: DataInfo, config: GANConfig) -> None:
         r = data.resolution
-        if r < 16 or r & (r - 1):
-            raise HuashiError(
-                f"the gan family needs a power-of-two resolution of at least 16, got {r}: "
-                "pass --resolution 32 or 64."
-            )
+        require_power_of_two(r, 16, "the gan family")
         check_condition_data(config.condition, data)
 
     # --- the pieces of a step ---------------------------------------------------------------

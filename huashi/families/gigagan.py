@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from huashi.config_fields import option
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.conditioning import resolve_condition
 from huashi.families.gan import matching_aware_batch
 from huashi.losses.gan import r1_penalty
@@ -145,11 +145,7 @@ class GigaGAN(Family):
     @classmethod
     def check_data(cls, data: DataInfo, config: GigaGANConfig) -> None:
         r = data.resolution
-        if r < 8 or r & (r - 1):
-            raise HuashiError(
-                f"the gigagan family needs a power-of-two resolution of at least 8, got {r}: "
-                "pass --resolution 16, 32 or 64."
-            )
+        require_power_of_two(r, 8, "the gigagan family")
         if not data.has_captions:
             raise HuashiError(
                 "the gigagan family paints from text and needs captions (emoji, shapes, or a "

@@ -23,7 +23,7 @@ import torch
 
 from huashi.config_fields import option
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.images import convert_channels
 from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.models.gan.dcgan import init_dcgan_weights
@@ -92,11 +92,7 @@ class Pix2Pix(Family):
                 f"has no targets: {PAIRED_DATA_HINT}."
             )
         r = data.resolution
-        if r < 16 or r & (r - 1):
-            raise HuashiError(
-                f"Pix2Pix's U-Net needs a power-of-two resolution of at least 16 (32, 64, 128, "
-                f"256, ...), got {r}: pass --resolution 32, 64 or 256."
-            )
+        require_power_of_two(r, 16, "Pix2Pix's U-Net")
         if config.norm not in ("batch", "instance"):
             raise HuashiError(f"unknown --norm {config.norm!r}: use 'batch' or 'instance'.")
         if config.d_layers < 0:

@@ -32,7 +32,7 @@ from huashi.ada import AdaptiveAugment
 from huashi.augment import diff_augment, parse_policy
 from huashi.config_fields import check_choices, option
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.conditioning import check_condition_data
 from huashi.losses.gan import r1_penalty
 from huashi.models.stylegan.discriminator import Discriminator
@@ -154,11 +154,7 @@ class StyleGAN(Family):
     @classmethod
     def check_data(cls, data: DataInfo, config: StyleGANConfig) -> None:
         r = data.resolution
-        if r < 8 or r & (r - 1):
-            raise HuashiError(
-                f"the stylegan family needs a power-of-two resolution of at least 8, got {r}: "
-                "pass --resolution 32, 64 or 128."
-            )
+        require_power_of_two(r, 8, "the stylegan family")
         check_condition_data(config.condition, data)
 
     # --- training ------------------------------------------------------------------------------
