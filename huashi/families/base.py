@@ -39,7 +39,7 @@ from huashi.training.checkpoint import (
     unpack_state_dict,
 )
 from huashi.training.device import autocast
-from huashi.training.ema import EMA
+from huashi.training.ema import EMA, has_batchnorm, recalibrate_batchnorm
 from huashi.validation import check_values
 
 #: What a family can condition its images on (see :attr:`Family.condition`).
@@ -194,6 +194,7 @@ class Family(ABC):
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.ema: dict[str, EMA] = {}
+        self.ema_stale = False  # EMA weights moved since their BatchNorm statistics were fitted
         #: Captions seen in training (the first 64 distinct ones): text-conditioned families
         #: cycle through them in the progress grids; they travel with the checkpoint.
         self.preview_captions: list[str] = []
@@ -350,15 +351,38 @@ class Family(ABC):
 
     def sampling_module(self, name: str) -> nn.Module:
         """The EMA copy of a module when there is one, else the live module."""
-        return self.ema[name].module if name in self.ema else self.modules[name]
+        if name in self.ema:
+            self.calibrate_ema()
+            return self.ema[name].module
+        return self.modules[name]
 
     def enable_ema(self, decay: float) -> None:
         for name in self.ema_targets:
             self.ema[name] = EMA(self.modules[name], decay)
 
-    def update_ema(self) -> None:
+    def update_ema(self, step: int | None = None) -> None:
+        """Move every EMA copy toward its live module (``step``: 0-based, for the warm-up)."""
         for name, ema in self.ema.items():
-            ema.update(self.modules[name])
+            ema.update(self.modules[name], step)
+        self.ema_stale = any(has_batchnorm(ema.module) for ema in self.ema.values())
+
+    def ema_calibration_batches(self, name: str) -> list[tuple] | None:
+        """Inputs on which the EMA copy of module ``name`` recomputes its BatchNorm statistics
+        (families whose EMA targets use BatchNorm give them; fixed seeds, so it is exact)."""
+        return None
+
+    def calibrate_ema(self) -> None:
+        """Fit the EMA copies' BatchNorm statistics to their weights, if updated since last
+        time. Draws nothing from the global random state, so training is not changed by it."""
+        if not self.ema_stale:
+            return
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            for name, ema in self.ema.items():
+                batches = self.ema_calibration_batches(name)
+                if batches is not None:
+                    recalibrate_batchnorm(ema.module, batches)
+        self.ema_stale = False
 
     def train(self, mode: bool = True) -> None:
         """Training mode, or (``mode=False``) the sampling mode of :meth:`sampling_flag` for
@@ -372,6 +396,7 @@ class Family(ABC):
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Every tensor of the family (weights, EMA, optimizers) and the JSON-able rest."""
+        self.calibrate_ema()
         tensors: dict[str, torch.Tensor] = {}
         meta: dict[str, Any] = {"family": self.name, "optimizers": {}}
         for name, module in self.modules.items():
@@ -404,12 +429,27 @@ class Family(ABC):
                 if name not in self.ema:
                     self.ema[name] = EMA(self.modules[name], 0.999)
                 load_module_state(self.ema[name].module, state, f"EMA {name}")
+        # recomputed on load too: checkpoints written before the statistics were calibrated
+        # sample properly, and a calibrated one gets the same statistics back
+        self.ema_stale = any(has_batchnorm(ema.module) for ema in self.ema.values())
+        self.calibrate_ema()
         if weights_only:
             return
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(
                 unpack_optimizer(f"optim/{name}", tensors, meta["optimizers"][name])
             )
+
+
+CALIBRATION_SEEDS = range(2**30, 2**30 + 1024)  # seeds no preview or sample uses by default
+
+
+def calibration_latents(
+    latents_for_seeds: Callable[[Sequence[int]], torch.Tensor], batch_size: int = 256
+) -> list[torch.Tensor]:
+    """Latents of the fixed calibration seeds in batches (for EMA BatchNorm statistics)."""
+    seeds = list(CALIBRATION_SEEDS)
+    return [latents_for_seeds(seeds[i : i + batch_size]) for i in range(0, len(seeds), batch_size)]
 
 
 def require_power_of_two(resolution: int, minimum: int, model: str) -> None:

@@ -14,7 +14,13 @@ import torch
 
 from huashi.config_fields import option
 from huashi.doctor import DoctorCallback
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.base import (
+    DataInfo,
+    Family,
+    StepContext,
+    calibration_latents,
+    require_power_of_two,
+)
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 
@@ -92,6 +98,9 @@ class DCGAN(Family):
     @property
     def latent_shape(self) -> tuple[int, ...]:
         return (self.config.z_dim,)
+
+    def ema_calibration_batches(self, name: str) -> list[tuple]:
+        return [(z,) for z in calibration_latents(self.latents_for_seeds)]
 
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
         self.parse_sampling_options(**options)

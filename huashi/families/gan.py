@@ -32,8 +32,14 @@ from huashi.augment import diff_augment, parse_policy
 from huashi.config_fields import check_choices, option
 from huashi.doctor import DoctorCallback
 from huashi.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
-from huashi.families.conditioning import check_condition_data, resolve_condition
+from huashi.families.base import (
+    DataInfo,
+    Family,
+    StepContext,
+    calibration_latents,
+    require_power_of_two,
+)
+from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
@@ -458,6 +464,13 @@ class GAN(Family):
                     torch.manual_seed(int(seed) + 1)
                     images.append(G(z[i : i + 1], None if cond is None else cond[i : i + 1]))
             return torch.cat(images).float()
+
+    def ema_calibration_batches(self, name: str) -> list[tuple]:
+        batches = []
+        for z in calibration_latents(self.latents_for_seeds):
+            options = preview_options(self.condition, len(z), self.data, self.preview_captions)
+            batches.append((z, self._sampling_condition(len(z), GANSampling(**options))))
+        return batches
 
     def _sampling_condition(self, n: int, opts: GANSampling) -> torch.Tensor | None:
         checked = resolve_condition(self.condition, self.data, n, opts.prompt, opts.label)

@@ -261,13 +261,15 @@ class StyleGAN(Family):
             self.pl_mean.lerp_(lengths.mean().detach(), self.config.pl_decay)
         return (lengths - self.pl_mean).square().mean()
 
-    def update_ema(self) -> None:
-        """The trainer's EMA, with the decay lowered early on (ramp-up) when asked."""
+    def update_ema(self, step: int | None = None) -> None:
+        """The trainer's EMA, with StyleGAN's own ramp-up (``--ema-rampup``) when asked
+        instead of the generic warm-up."""
         for name, ema in self.ema.items():
             decay = ema.decay
             if self.config.ema_rampup > 0 and self.steps_done > 0:
                 ema.decay = min(decay, 0.5 ** (1.0 / (self.config.ema_rampup * self.steps_done)))
-            ema.update(self.modules[name])
+                step = None
+            ema.update(self.modules[name], step)
             ema.decay = decay
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

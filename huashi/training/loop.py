@@ -421,7 +421,7 @@ class Trainer:
                     if self.dist.active:
                         ctx.after_backward = self._sync_gradients
                     losses = self.family.train_step(batch, ctx)
-                    self.family.update_ema()
+                    self.family.update_ema(self.step)
                     self.step += 1
                     self.images_seen += len(batch["image"]) * self.dist.world_size
                     self.train_seconds += time.perf_counter() - started

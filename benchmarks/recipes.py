@@ -1,0 +1,194 @@
+"""The recipe table: train each shipped recipe for its budget, measure it, write docs/recipes.md.
+
+    python benchmarks/recipes.py --dataset emoji --budget 10      # one cell of the table
+    python benchmarks/recipes.py --all                            # every recipe (hours)
+    python benchmarks/recipes.py --table-only                     # rebuild the page from results
+
+Each recipe trains into ``WORK/NAME`` by its own steps and its time budget (whichever comes
+first), then is measured the same way: in-domain FID/KID/precision/recall of ``--n`` samples
+with the dataset's shipped reference network (``zoo:reference-<dataset>``), beside that
+network's real-vs-real FID floor; the attribute accuracy of prompted shapes for text runs; the
+held-out L1 against the identity map for image-to-image runs; images seen in training; sampling
+images/s; and a grid of 64 fixed seeds in ``docs/images/recipes/``. Every result is kept as JSON
+in ``WORK/NAME/recipe-result.json`` so the page can be rebuilt without training again.
+Feature networks (the references themselves) are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+from huashi import api, zoo
+from huashi.recipes import Recipe, list_recipes
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = "recipe-result.json"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"
+
+
+def sampling_speed(run: Path, n: int = 64) -> float:
+    """Images/s painting ``n`` images in one batch, after a warm-up batch."""
+    api.sample(run, n=8, seed=10_000, per_image=False)
+    start = time.perf_counter()
+    api.sample(run, n=n, seed=20_000, per_image=False)
+    return n / (time.perf_counter() - start)
+
+
+def reference_floor(data: str) -> float | None:
+    """The real-vs-real FID floor recorded on the dataset's reference network."""
+    entry = next((e for e in zoo.list_zoo() if e.name == f"reference-{data}"), None)
+    return None if entry is None else entry.scores.get("floor_fid")
+
+
+def measure(recipe: Recipe, run: Path, n: int, grids: Path) -> dict:
+    """Train (or reuse a finished run of) ``recipe`` in ``run`` and measure it."""
+    if run.exists():
+        shutil.rmtree(run)  # a fresh run: the table measures the recipe, not a continuation
+    start = time.perf_counter()
+    trained = api.train(run, recipe=recipe.name, progress=True)
+    train_seconds = time.perf_counter() - start
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    last = [r for r in log if "images_seen" in r][-1]
+    result: dict = {
+        "recipe": recipe.name, "family": recipe.family, "data": recipe.data,
+        "budget_minutes": recipe.budget_minutes, "steps": trained.step,
+        "recipe_steps": recipe.train.get("steps"), "images_seen": last["images_seen"],
+        "train_seconds": round(last.get("train_seconds", train_seconds), 1),
+        "time_limited": trained.time_limited, "machine": machine(),
+        "threads": torch.get_num_threads(), "date": date.today().isoformat(),
+    }  # fmt: skip
+    grids.mkdir(parents=True, exist_ok=True)
+    grid = grids / f"{recipe.name}.png"
+    api.sample(run, n=64, seed=0, out=grid, per_image=False)
+    result["grid"] = str(grid.relative_to(ROOT)) if grid.is_relative_to(ROOT) else str(grid)
+    result["sampling_images_per_s"] = round(sampling_speed(run), 2)
+    if "pairs_eval" in trained.reports:
+        result["pairs_eval"] = trained.reports["pairs_eval"]
+    features = zoo.reference_features(recipe.data)
+    if features is not None and recipe.family != "pix2pix":
+        record = api.evaluate(run, features, n=n, seed=0).record
+        metrics = record["metrics"]
+        result |= {"n": n, "features": f"zoo:reference-{recipe.data}",
+                   "floor_fid": reference_floor(recipe.data),
+                   "fid": metrics.get("fid"), "kid": metrics.get("kid", {}).get("mean"),
+                   "precision": metrics.get("precision"), "recall": metrics.get("recall"),
+                   "shapes_accuracy": metrics.get("shapes_accuracy")}  # fmt: skip
+    (run / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def table(results: list[dict]) -> str:
+    """The markdown page for every measured recipe, by dataset and budget."""
+    lines = [
+        "# The recipe table",
+        "",
+        "Made by `python benchmarks/recipes.py` (see its docstring). Each recipe trains by its",
+        "steps and its CPU budget, whichever comes first, then is measured the same way: FID/KID/",
+        "precision/recall of n samples under the dataset's shipped reference network",
+        "(`zoo:reference-<dataset>`), beside that network's real-vs-real FID floor (two disjoint",
+        "halves of the real data: the best any painter can score). Lower FID/KID is better;",
+        "compare FIDs only at equal n. Train with `huashi train --recipe NAME --out RUN`.",
+        "",
+    ]
+    by_cell: dict[tuple, list[dict]] = {}
+    for result in results:
+        by_cell.setdefault((result["data"], result["budget_minutes"]), []).append(result)
+    for (data, budget), rows in sorted(by_cell.items()):
+        floor = next((r["floor_fid"] for r in rows if r.get("floor_fid") is not None), None)
+        lines += [f"## {data}, {budget:g} CPU-minutes", ""]
+        if floor is not None:
+            lines += [f"Real-vs-real FID floor of `zoo:reference-{data}`: {floor}.", ""]
+        lines += [
+            "| recipe | family | steps | images seen | train min | n | FID ↓ | KID ↓ "
+            "| precision ↑ | recall ↑ | other | sampling img/s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
+        for r in sorted(rows, key=lambda r: (r.get("fid") is None, r.get("fid") or 0)):
+            other = ""
+            if r.get("shapes_accuracy"):
+                other = f"shapes all-attributes {r['shapes_accuracy']['all']:.1%}"
+            if r.get("pairs_eval"):
+                p = r["pairs_eval"]
+                other = ", ".join(f"{k} {_fmt(v)}" for k, v in p.items() if not isinstance(v, dict))
+            steps = f"{r['steps']}" + ("" if not r["time_limited"] else f" of {r['recipe_steps']}")
+            lines.append(
+                f"| `{r['recipe']}` | {r['family']} | {steps} | {r['images_seen']:,} "
+                f"| {r['train_seconds'] / 60:.1f} | {_fmt(r.get('n'))} | {_fmt(r.get('fid'))} "
+                f"| {_fmt(r.get('kid'))} | {_fmt(r.get('precision'))} | {_fmt(r.get('recall'))} "
+                f"| {other} | {_fmt(r['sampling_images_per_s'])} |"
+            )
+        lines.append("")
+        for r in rows:
+            lines.append(
+                f"`{r['recipe']}`:\n\n![{r['recipe']}]({Path(r['grid']).relative_to('docs')})\n"
+            )
+        machines = sorted({f"{r['machine']}, {r['threads']} threads, {r['date']}" for r in rows})
+        lines += ["Measured on: " + "; ".join(machines) + ".", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", help="only recipes on this dataset")
+    parser.add_argument("--budget", type=float, help="only recipes with this CPU budget")
+    parser.add_argument("--recipe", action="append", help="only these recipes (repeatable)")
+    parser.add_argument("--all", action="store_true", help="every recipe")
+    parser.add_argument("--n", type=int, default=1000, help="samples for FID/KID/precision/recall")
+    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "recipes.md")
+    parser.add_argument("--table-only", action="store_true", help="rebuild the page from results")
+    args = parser.parse_args()
+
+    chosen = [
+        r for r in list_recipes()
+        if r.family not in ("clip", "classifier")
+        and (args.all or args.table_only or (
+            (args.dataset is None or r.data == args.dataset)
+            and (args.budget is None or r.budget_minutes == args.budget)
+            and (args.recipe is None or r.name in args.recipe)))
+    ]  # fmt: skip
+    if not args.table_only:
+        if not chosen:
+            raise SystemExit("no recipe matches: see `huashi recipes`")
+        for recipe in chosen:
+            result = measure(recipe, args.work / recipe.name, args.n, ROOT / "docs/images/recipes")
+            print(json.dumps(result))
+    results = [
+        json.loads((args.work / r.name / RESULT).read_text())
+        for r in list_recipes()
+        if (args.work / r.name / RESULT).is_file()
+    ]
+    args.out.write_text(table(results))
+    print(f"wrote {args.out} ({len(results)} recipes)")
+
+
+if __name__ == "__main__":
+    main()
