@@ -19,6 +19,7 @@ retrieve (:func:`retrieve`).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,15 +141,21 @@ class FeatureNet:
 
 
 def load_features(spec: str, device: str | torch.device = "cpu") -> FeatureNet:
-    """Load a feature network from ``clip:RUN``, ``classifier:RUN`` or ``inception:PATH``."""
+    """Load a feature network from ``clip:RUN``, ``classifier:RUN``, ``inception:PATH`` or a
+    shipped one, ``zoo:NAME`` (e.g. ``zoo:reference-emoji``)."""
     kind, _, where = str(spec).partition(":")
+    if kind == "zoo":
+        from huashi import zoo
+
+        folder = zoo.resolve(spec)
+        kind, where = json.loads((folder / "config.json").read_text())["family"], str(folder)
     device = torch.device(device if device != "auto" else _auto_device())
     if kind == "inception":
         return _load_inception(where, spec, device)
     if kind in ("clip", "classifier") and where:
         return _load_run_features(kind, where, spec, device)
     raise HuashiError(
-        f"unknown feature network '{spec}': write clip:RUN, classifier:RUN or "
+        f"unknown feature network '{spec}': write clip:RUN, classifier:RUN, zoo:NAME or "
         "inception:PATH_TO_WEIGHTS."
     )
 

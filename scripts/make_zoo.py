@@ -1,7 +1,7 @@
 """Train a zoo entry by its recipe at a fixed seed, measure it, and put it in huashi/zoo/.
 
     python scripts/make_zoo.py reference-mnist --recipe mnist-classifier-reference
-    python scripts/make_zoo.py emoji-gan --recipe emoji-gan-10min --n 1000
+    python scripts/make_zoo.py emoji-gan --recipe emoji-gan-60min --n 1000
 
 A feature network (clip, classifier) records its real-vs-real FID floor: the FID between two
 disjoint halves of its dataset, the best any painter can score with it. A painter records the
@@ -56,6 +56,12 @@ def main() -> None:
         scores |= real_floor(
             recipe.family, run_dir, recipe.data, recipe.resolution, args.n, args.seed
         )
+    elif "pairs_eval" in result.reports:  # image-to-image: held-out L1 against the identity map
+        report = result.reports["pairs_eval"]
+        scores |= {"held_out_l1": round(report["model"]["l1"], 4),
+                   "identity_l1": round(report["identity"]["l1"], 4),
+                   "psnr": round(report["model"]["psnr"], 2),
+                   "ssim": round(report["model"]["ssim"], 4), "pairs": report["pairs"]}  # fmt: skip
     else:
         features = zoo.reference_features(recipe.data)
         if features is not None:

@@ -6,7 +6,7 @@ options, and a CPU budget. It stops by steps (so it is reproducible on any machi
 what a run of it scored, with the machine, or ``null`` until someone has measured it.
 
     huashi recipes                                   # the list
-    huashi train --recipe emoji-gan-10min --out RUN  # flags given beside it override it
+    huashi train --recipe emoji-dcgan-demo --out RUN  # flags given beside it override it
 """
 
 from __future__ import annotations
