@@ -108,7 +108,7 @@ def main() -> None:
             g_loss = sum(r["g_loss"] for r in tail) / len(tail)
             diversity = mean_pairwise_distance(samples) / data_diversity
             fd = pixel_fd(samples, reference)
-            doctor = ", ".join(f.code for f in diagnose(records, model["loss"])) or "-"
+            doctor = ", ".join(f.code for f in diagnose(records, model)) or "-"
             print(f"| {data} | {name} | {result.step} | {d_loss:.3f} | {g_loss:.3f} | "
                   f"{diversity:.2f} | {fd:.1f} | {doctor} |", flush=True)  # fmt: skip
 

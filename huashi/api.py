@@ -869,7 +869,8 @@ def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
 
     run_dir = Path(run)
     config = RunConfig.load(run_dir)
-    loss = config.model.get("loss", "nsgan")
+    # What the remedies read: the family's config and the run's precision.
+    run_config = {**config.model, "precision": config.train.get("precision", "auto")}
     records = read_log(run_dir / "log.jsonl")
     steps = [int(r["step"]) for r in records] or [0]
     resolution, n_fixed = config.data["resolution"], config.train.get("n_fixed", 64)
@@ -880,8 +881,8 @@ def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
                       grid_diversity(path, resolution, n_fixed)))  # fmt: skip
         if progress is not None:
             progress(done, len(grids) + 1, "reading progress grids")
-    findings = diagnose(records, loss, fixed) if is_gan_log(records) else []
-    more, note = run_checks(run_dir, records)
+    findings = diagnose(records, run_config, fixed) if is_gan_log(records) else []
+    more, note = run_checks(run_dir, records, run_config)
     if progress is not None:
         progress(len(grids) + 1, len(grids) + 1, "diagnosed")
     return DoctorReport(run_dir, len(records), steps[0], steps[-1], more + findings, note)

@@ -1,6 +1,7 @@
 """The training doctor (G9): fires on planted failures, stays quiet on healthy training, and the
 CLI end to end (train with the doctor watching, `huashi doctor`, `huashi sample --label`)."""
 
+import dataclasses
 import io
 import json
 import math
@@ -41,8 +42,13 @@ def synthetic_log(n: int = 40, seed: int = 0, **planted) -> list[dict]:
     return records
 
 
+def gan_config(**options) -> dict:
+    """A gan run's config as the doctor reads it (the family's config and the precision)."""
+    return {**dataclasses.asdict(GANConfig(**options)), "precision": "fp32"}
+
+
 def codes(records, loss="nsgan") -> set[str]:
-    return {finding.code for finding in diagnose(records, loss)}
+    return {finding.code for finding in diagnose(records, gan_config(loss=loss))}
 
 
 def test_quiet_on_a_healthy_log():
@@ -69,7 +75,7 @@ def test_quiet_on_a_healthy_log():
     ],
 )
 def test_fires_on_each_planted_failure(planted, expected):
-    findings = diagnose(synthetic_log(**planted), "nsgan")
+    findings = diagnose(synthetic_log(**planted), gan_config())
     assert {f.code for f in findings} == {expected}
     finding = findings[0]
     assert finding.evidence and finding.remedy and finding.step == 400
@@ -79,7 +85,7 @@ def test_fires_on_each_planted_failure(planted, expected):
 def test_nan_is_reported_with_its_step():
     records = synthetic_log()
     records[7]["g_grad_norm"] = float("nan")
-    (finding,) = diagnose(records)
+    (finding,) = diagnose(records, gan_config())
     assert finding.code == "nan" and "step 80" in finding.evidence
 
 
@@ -112,9 +118,11 @@ def run_tiny(tmp_path, name, steps=40, constant_g=False, **options):
 
 
 def test_fires_in_real_runs_with_planted_failures_and_stays_quiet_otherwise(tmp_path):
-    found, printed = run_tiny(tmp_path, "lr-d-100x", lr_d=2e-2)
+    found, printed = run_tiny(tmp_path, "lr-d-100x", lr_d=2e-2, spectral_norm=True)
     assert "d_collapse" in found and "mode_collapse" not in found
     assert printed.count("[d_collapse]") == 1  # printed once, when it first appears
+    # the remedy is the live run's: its own D learning rate, and not the spectral norm it has
+    assert "lower --lr-d from 0.02 to 0.01" in printed and "--spectral-norm" not in printed
     found, printed = run_tiny(tmp_path, "constant-g", constant_g=True)
     assert "mode_collapse" in found and "Remedy" in printed
     found, printed = run_tiny(tmp_path, "healthy")
@@ -143,7 +151,11 @@ def test_cli_train_doctor_and_conditional_sample(tmp_path, monkeypatch, capsys):
     assert main(["doctor", str(run)]) == 0
     out = capsys.readouterr().out
     assert "1 failure sign(s)" in out and "D loss collapsed to ~0" in out
-    assert "Remedy: D wins too easily" in out
+    assert "Remedy: D wins too easily: lower --lr-d from 2e-4 to 1e-4" in out
+    # built from the run's config.json: it already uses --diffaugment translation
+    assert "already --diffaugment translation: add color and cutout" in out
+    assert "(--diffaugment color,translation,cutout)" not in out
+    assert "--precision fp32" not in out  # it trained in fp32
 
     grid = tmp_path / "label2.png"
     assert main(["sample", str(run), "--n", "3", "--label", "2", "--out", str(grid)]) == 0
@@ -188,11 +200,11 @@ def test_fixed_seed_diversity_collapse():
     healthy = synthetic_log()
     falling = [(100, 0.4), (200, 0.45), (300, 0.3), (400, 0.05)]
     assert codes(healthy) == set()
-    findings = diagnose(healthy, "nsgan", falling)
+    findings = diagnose(healthy, gan_config(), falling)
     assert [f.code for f in findings] == ["mode_collapse"] and "step 400" in findings[0].evidence
-    assert diagnose(healthy, "nsgan", [(100, 0.4), (200, 0.45), (300, 0.35)]) == []
+    assert diagnose(healthy, gan_config(), [(100, 0.4), (200, 0.45), (300, 0.35)]) == []
     # a constant G: nothing to fall from, but nearly zero against the data's diversity
     assert codes(healthy[:20], "nsgan") == set()
-    assert [f.code for f in diagnose(healthy, "nsgan", [(1, 0.0), (2, 0.0), (3, 0.0)])] == [
+    assert [f.code for f in diagnose(healthy, gan_config(), [(1, 0.0), (2, 0.0), (3, 0.0)])] == [
         "mode_collapse"
     ]

@@ -59,7 +59,7 @@ class DCGAN(Family):
 
     def training_callbacks(self) -> list:
         """The training doctor watches every run and prints failure signs as they appear."""
-        return [DoctorCallback("nsgan")]
+        return [DoctorCallback()]
 
     @classmethod
     def check_data(cls, data: DataInfo, config: DCGANFamilyConfig) -> None:

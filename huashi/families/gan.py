@@ -266,7 +266,7 @@ class GAN(Family):
 
     def training_callbacks(self) -> list:
         """The training doctor watches every run and prints failure signs as they appear."""
-        return [DoctorCallback(self.config.loss)]
+        return [DoctorCallback()]
 
     @classmethod
     def check_data(cls, data: DataInfo, config: GANConfig) -> None:
