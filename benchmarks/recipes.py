@@ -32,6 +32,7 @@ from huashi.recipes import Recipe, list_recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = "recipe-result.json"
+NOTES = "<!-- notes: everything below is kept when the tables are rebuilt -->"
 
 
 def machine() -> str:
@@ -60,30 +61,40 @@ def reference_floor(data: str) -> float | None:
     return None if entry is None else entry.scores.get("floor_fid")
 
 
-def measure(recipe: Recipe, run: Path, n: int, grids: Path) -> dict:
-    """Train (or reuse a finished run of) ``recipe`` in ``run`` and measure it."""
-    if run.exists():
-        shutil.rmtree(run)  # a fresh run: the table measures the recipe, not a continuation
-    start = time.perf_counter()
-    trained = api.train(run, recipe=recipe.name, progress=True)
-    train_seconds = time.perf_counter() - start
+def train(recipe: Recipe, run: Path, reuse: bool) -> dict:
+    """Train ``recipe`` afresh in ``run`` (or, with ``reuse``, take the run already there)."""
+    if reuse and (run / "log.jsonl").is_file():
+        print(f"{recipe.name}: measuring the run already in {run}")
+    else:
+        if run.exists():
+            shutil.rmtree(run)  # a fresh run: the table measures the recipe, not a continuation
+        api.train(run, recipe=recipe.name, progress=True)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
     last = [r for r in log if "images_seen" in r][-1]
+    steps = recipe.train.get("steps")
+    return {
+        "steps": last["step"], "recipe_steps": steps, "images_seen": last["images_seen"],
+        "train_seconds": round(last["train_seconds"], 1),
+        "time_limited": steps is not None and last["step"] < steps,
+    }  # fmt: skip
+
+
+def measure(recipe: Recipe, run: Path, n: int, grids: Path, reuse: bool = False) -> dict:
+    """Train ``recipe`` in ``run`` and measure it."""
     result: dict = {
         "recipe": recipe.name, "family": recipe.family, "data": recipe.data,
-        "budget_minutes": recipe.budget_minutes, "steps": trained.step,
-        "recipe_steps": recipe.train.get("steps"), "images_seen": last["images_seen"],
-        "train_seconds": round(last.get("train_seconds", train_seconds), 1),
-        "time_limited": trained.time_limited, "machine": machine(),
-        "threads": torch.get_num_threads(), "date": date.today().isoformat(),
+        "budget_minutes": recipe.budget_minutes, **train(recipe, run, reuse),
+        "machine": machine(), "threads": torch.get_num_threads(),
+        "date": date.today().isoformat(),
     }  # fmt: skip
     grids.mkdir(parents=True, exist_ok=True)
     grid = grids / f"{recipe.name}.png"
     api.sample(run, n=64, seed=0, out=grid, per_image=False)
     result["grid"] = str(grid.relative_to(ROOT)) if grid.is_relative_to(ROOT) else str(grid)
     result["sampling_images_per_s"] = round(sampling_speed(run), 2)
-    if "pairs_eval" in trained.reports:
-        result["pairs_eval"] = trained.reports["pairs_eval"]
+    pairs = sorted(run.glob("pairs_eval*.json"))
+    if pairs:
+        result["pairs_eval"] = json.loads(pairs[-1].read_text())
     features = zoo.reference_features(recipe.data)
     if features is not None and recipe.family != "pix2pix":
         record = api.evaluate(run, features, n=n, seed=0).record
@@ -136,8 +147,11 @@ def table(results: list[dict]) -> str:
             if r.get("shapes_accuracy"):
                 other = f"shapes all-attributes {r['shapes_accuracy']['all']:.1%}"
             if r.get("pairs_eval"):
-                p = r["pairs_eval"]
-                other = ", ".join(f"{k} {_fmt(v)}" for k, v in p.items() if not isinstance(v, dict))
+                model, identity = r["pairs_eval"]["model"], r["pairs_eval"]["identity"]
+                other = (
+                    f"held-out L1 {model['l1']:.4f} (identity {identity['l1']:.4f}), "
+                    f"PSNR {model['psnr']:.1f} dB, SSIM {model['ssim']:.3f}"
+                )
             steps = f"{r['steps']}" + ("" if not r["time_limited"] else f" of {r['recipe_steps']}")
             lines.append(
                 f"| `{r['recipe']}` | {r['family']} | {steps} | {r['images_seen']:,} "
@@ -164,6 +178,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="samples for FID/KID/precision/recall")
     parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "recipes.md")
+    parser.add_argument("--reuse", action="store_true", help="measure runs already in WORK")
     parser.add_argument("--table-only", action="store_true", help="rebuild the page from results")
     args = parser.parse_args()
 
@@ -179,14 +194,19 @@ def main() -> None:
         if not chosen:
             raise SystemExit("no recipe matches: see `huashi recipes`")
         for recipe in chosen:
-            result = measure(recipe, args.work / recipe.name, args.n, ROOT / "docs/images/recipes")
+            result = measure(
+                recipe, args.work / recipe.name, args.n, ROOT / "docs/images/recipes", args.reuse
+            )
             print(json.dumps(result))
     results = [
         json.loads((args.work / r.name / RESULT).read_text())
         for r in list_recipes()
         if (args.work / r.name / RESULT).is_file()
     ]
-    args.out.write_text(table(results))
+    notes = ""  # hand-written text below the marker survives a rebuild of the tables
+    if args.out.is_file() and NOTES in args.out.read_text():
+        notes = args.out.read_text().split(NOTES, 1)[1]
+    args.out.write_text(table(results) + "\n" + NOTES + notes)
     print(f"wrote {args.out} ({len(results)} recipes)")
 
 

@@ -90,3 +90,18 @@ def test_every_shipped_painter_still_scores_what_its_card_says(entry):
     n = entry.scores["fid_check_n"]
     record = evaluate(f"zoo:{entry.name}", entry.scores["features"], n=n, save=False)
     assert record["metrics"]["fid"] == pytest.approx(entry.scores["fid_check"], rel=0.10)
+
+
+TRANSLATORS = [e for e in zoo.list_zoo() if e.scores.get("held_out_l1") is not None]
+
+
+@pytest.mark.parametrize("entry", TRANSLATORS, ids=lambda e: e.name)
+def test_every_shipped_translator_still_beats_the_identity_map_as_its_card_says(entry):
+    """Each shipped image-to-image model's held-out L1 is within 10 % of its card's, and
+    below the identity map's (the input itself as the answer)."""
+    from huashi.translate import evaluate_pairs
+
+    report = evaluate_pairs(f"zoo:{entry.name}", write=False)
+    assert report["model"]["l1"] == pytest.approx(entry.scores["held_out_l1"], rel=0.10)
+    assert report["identity"]["l1"] == pytest.approx(entry.scores["identity_l1"], rel=1e-3)
+    assert report["model"]["l1"] < report["identity"]["l1"]
