@@ -14,7 +14,7 @@ from PIL import Image
 
 from huashi import api
 from huashi.data import load_dataset, stream
-from huashi.data.cache import datasets_dir
+from huashi.data.cache import clear_cache, datasets_dir
 from huashi.errors import HuashiError
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.training.loop import TrainConfig
@@ -153,6 +153,7 @@ def test_a_corrupt_image_is_skipped_in_one_line_and_the_rest_kept(tmp_path):
 
 
 def test_an_interrupted_build_leaves_the_previous_cache_usable(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUASHI_CACHE", str(tmp_path / "cache"))  # cleared below
     root = make_folder(tmp_path / "pics", n=8, captions=False)
     before = load_dataset(str(root), resolution=RES, mode="stream")
     decoded = []
@@ -172,6 +173,8 @@ def test_an_interrupted_build_leaves_the_previous_cache_usable(tmp_path, monkeyp
     monkeypatch.setattr(stream, "decode_each", real)
     after = load_dataset(str(root), resolution=RES, mode="stream")
     assert after.info["from_cache"] and torch.equal(after.images[:], before.images[:])
+    clear_cache()
+    assert not Path(after.info["stream_cache"]).exists()
 
 
 def test_auto_streams_above_the_threshold(tmp_path, monkeypatch):
