@@ -233,3 +233,35 @@ def test_a_resumed_streaming_run_equals_the_uninterrupted_one(tmp_path):
         assert other_meta["position"] == meta["position"]
     config = (tmp_path / "stream" / "config.json").read_text()
     assert '"data_mode": "stream"' in config
+
+
+def train_two_ranks(rank: int, root: str, folder: str) -> None:
+    """One of two torchrun-like ranks (gloo): a streamed and an in-memory run of the folder."""
+    import torch.distributed as dist
+
+    os.environ |= {"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank)}
+    os.environ |= {"LOCAL_WORLD_SIZE": "2", "HUASHI_CACHE": f"{root}/cache"}
+    stream.SHARD_BYTES = PER_SHARD * 3 * RES * RES
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{root}/init", rank=rank, world_size=2)
+    try:
+        for mode in ("stream", "memory"):
+            api.train(f"{root}/{mode}", "dcgan", folder, RES, model=TINY_DCGAN, steps=3,
+                      data_mode=mode, **TRAIN)  # fmt: skip
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_stream_the_same_batches_as_in_memory(tmp_path):
+    """Rank 0 writes the shards while rank 1 waits, then each rank reads its own slice of every
+    global batch from them: the run equals the in-memory two-rank run bit for bit."""
+    import torch.multiprocessing as mp
+
+    folder = str(make_folder(tmp_path / "pics", n=20, captions=False))
+    mp.spawn(train_two_ranks, args=(str(tmp_path), folder), nprocs=2, join=True)
+    (streamed, meta), (memory, _) = (final_state(tmp_path / m) for m in ("stream", "memory"))
+    assert meta["world_size"] == 2 and streamed.keys() == memory.keys()
+    for key in memory:  # weights, optimizer moments and both ranks' random states
+        assert torch.equal(streamed[key], memory[key]), key
+    built = [p.name for p in (tmp_path / "cache" / "datasets").iterdir() if p.is_dir()]
+    assert len(built) == 1 and built[0].startswith("stream-")  # one build, shared by both ranks
