@@ -8,7 +8,8 @@ sharing one private dataset cache:
 - build: the first load (decode + resize every image, write the cache), its seconds and the
   child's peak RSS;
 - read: a second load (from the cache) and one epoch of batches in the trainer's order (a random
-  permutation, ``--batch`` images a batch): images/s, peak RSS (``ru_maxrss``, which counts the
+  permutation, ``--batch`` images a batch): images/s (per wall and per CPU second, the latter
+  meaningful on a busy machine), peak RSS (``ru_maxrss``, which counts the
   shard pages a memory map touched) and peak anonymous RSS (the process's own memory, sampled
   from /proc after every batch);
 - train (``--train-steps`` > 0): ``huashi.api.train`` of a small DCGAN for that many steps:
@@ -116,18 +117,22 @@ def child(task: str, mode: str, folder: str, resolution: int, batch: int, steps:
         seconds = times[-1] - times[0]  # the steps after the first (warm-up) one
         out |= {"seconds": seconds, "images_per_s": steps * batch / seconds}
     else:
+        cpu = time.process_time()
         ds = load_dataset(folder, resolution=resolution, mode=mode)
         out["load_seconds"] = time.perf_counter() - started
+        out["load_cpu_seconds"] = time.process_time() - cpu
         out["images"] = len(ds)
         if task == "read":
             order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
             most = anon_rss()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for part in order[: len(ds) // batch * batch].split(batch):
                 ds.batch(part)
                 most = max(most, anon_rss())
-            seconds = time.perf_counter() - started
-            out |= {"images_per_s": len(ds) // batch * batch / seconds, "peak_anon": most}
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            read = len(ds) // batch * batch
+            out |= {"images_per_s": read / seconds, "peak_anon": most}
+            out["images_per_cpu_s"] = read / cpu  # robust on a busy machine
     out["peak_rss"] = peak_rss()
     return out
 
