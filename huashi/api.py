@@ -205,7 +205,10 @@ def train(
     if not place.is_main:
         place.barrier()  # rank 0 decodes the data (and writes its cache) first
     dataset = load_dataset(
-        data_spec["spec"], resolution=data_spec["resolution"], **data_spec["options"]
+        data_spec["spec"],
+        resolution=data_spec["resolution"],
+        mode=train_config.data_mode,
+        **data_spec["options"],
     )
     if place.is_main:
         place.barrier()

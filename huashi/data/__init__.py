@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from huashi.data import calligraphy, emoji, folder, mnist, shapes, torchvision_sets
+from huashi.data import calligraphy, emoji, folder, mnist, shapes, stream, torchvision_sets
 from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
 from huashi.data.cache import cached
 from huashi.errors import HuashiError
@@ -92,6 +92,7 @@ def load_dataset(
     split: str = "train",
     channels: int | None = None,
     cache: bool = True,
+    mode: str = "memory",
     **options: Any,
 ) -> ImageSet:
     """Load a built-in dataset by name (see ``DATASETS``) or an image folder by path.
@@ -99,6 +100,8 @@ def load_dataset(
     ``channels`` converts to grayscale (1) or RGB (3); ``options`` go to the dataset's loader
     (e.g. ``n=`` for shapes, ``n_chars=`` for calligraphy, ``target=`` for a folder,
     ``root=`` for torchvision sets). Decoded sets are cached (``cache=False`` re-decodes).
+    ``mode="stream"`` keeps a folder's pixels on disk in memory-mapped shards, read batch by
+    batch (:mod:`huashi.data.stream`); ``"auto"`` streams folders too large for memory.
     """
     if not isinstance(resolution, int) or resolution < 4:
         raise HuashiError(f"resolution must be a whole number of pixels >= 4, not {resolution}.")
@@ -127,6 +130,18 @@ def load_dataset(
             f"dataset '{name}' has no option {', '.join(unknown)}: "
             f"its options are {', '.join(allowed) or 'none'}."
         )
+    stream.check_mode(mode)
+    if name == "folder":
+        mode = stream.choose_mode(mode, options["path"], resolution, options.get("target"))
+        if mode == "stream":
+            return stream.load_stream(
+                resolution=resolution, split=split, channels=channels, rebuild=not cache, **options
+            )
+    elif mode == "stream":
+        raise HuashiError(
+            f"--data-mode stream reads image folders; the built-in set '{name}' is held in "
+            "memory: use --data-mode auto or memory."
+        )
 
     def build() -> ImageSet:
         ds = entry.load(resolution=resolution, split=split, **options)
@@ -137,7 +152,9 @@ def load_dataset(
         return ds
 
     params = {"resolution": resolution, "split": split, "channels": channels, **options}
-    return cached(name, params, build, sources=entry.sources(**options), enabled=cache)
+    ds = cached(name, params, build, sources=entry.sources(**options), enabled=cache)
+    ds.info["data_mode"] = "memory"
+    return ds
 
 
 def has_exact_captions(spec: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -148,12 +149,16 @@ def cached(
 
 
 def clear_cache() -> int:
-    """Delete every cached dataset; returns how many files were removed."""
+    """Delete every cached dataset (and streamed folder's shards, see
+    :mod:`huashi.data.stream`); returns how many files and shard folders were removed."""
     removed = 0
     folder = datasets_dir()
     if folder.is_dir():
         for p in folder.iterdir():
-            if p.suffix in (".safetensors", ".json", ".tmp"):
+            if p.is_dir() and p.name.startswith("stream-"):
+                shutil.rmtree(p)
+                removed += 1
+            elif p.suffix in (".safetensors", ".json", ".tmp"):
                 p.unlink()
                 removed += 1
     return removed

@@ -23,7 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -187,7 +190,7 @@ def _pair(root: Path, files: list[Path], target_root: Path) -> list[Path]:
     return [targets[_key(p, root)] for p in files]
 
 
-def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
+def stack(arrays: list[np.ndarray]) -> torch.Tensor:
     """Stack [H, W] and [H, W, 3] arrays into uint8 [N, C, H, W] (C = 3 if any is color)."""
     color = any(a.ndim == 3 for a in arrays)
     if color:
@@ -196,14 +199,28 @@ def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays))[:, None].contiguous()
 
 
-def load_folder(
+@dataclass
+class FolderPlan:
+    """What is known of a folder before any image is decoded: its files (and their paired
+    targets), labels and captions, one entry per file."""
+
+    root: Path
+    files: list[Path]
+    target_root: Path | None
+    target_files: list[Path] | None
+    labels: list[int] | None
+    class_names: list[str] | None
+    captions: list[str] | None
+    bad_captions: list[str]
+
+
+def plan_folder(
     path: str | Path,
-    resolution: int = 64,
     split: str = "train",
     target: str | Path | None = None,
     labels: bool | None = None,
-) -> ImageSet:
-    """Decode every image of a folder (see the module docstring for the rules)."""
+) -> FolderPlan:
+    """List a folder's images, pair them, read labels and captions (nothing is decoded yet)."""
     check_split(split)
     if split == "test":
         raise HuashiError(
@@ -227,44 +244,57 @@ def load_folder(
         warnings.warn(
             f"{len(bad_captions)} caption(s) in {root} are not UTF-8 text and were left empty: "
             f"{shown}" + (", ..." if len(bad_captions) > SHOW else "") + " (save them as UTF-8)",
-            stacklevel=2,
+            stacklevel=3,
         )
+    return FolderPlan(
+        root, files, target_root, target_files, label_list, class_names, captions, bad_captions
+    )
 
-    images, targets, kept, skipped, reasons = [], [], [], [], []
-    for i, path_i in enumerate(files):
+
+def decode_each(
+    plan: FolderPlan, resolution: int, skipped: list[tuple[str, str]]
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """(file number, image, target or None) for every readable file, in order; each unreadable
+    file is appended to ``skipped`` as (name, reason) instead."""
+    for i, path_i in enumerate(plan.files):
         try:
             image = decode(path_i, resolution)
-            pair = decode(target_files[i], resolution) if target_files else None
+            pair = decode(plan.target_files[i], resolution) if plan.target_files else None
         except DECODE_ERRORS as error:
-            reasons.append(str(error))
-            bad = path_i if target_files is None else f"{path_i} / {target_files[i]}"
-            skipped.append(str(bad))
+            bad = path_i if plan.target_files is None else f"{path_i} / {plan.target_files[i]}"
+            skipped.append((str(bad), str(error)))
             continue
-        images.append(image)
-        if pair is not None:
-            targets.append(pair)
-        kept.append(i)
+        yield i, image, pair
 
+
+def finish_folder(
+    plan: FolderPlan, kept: list[int], skipped: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """Warn about skipped files (an error when none was readable) and return the ImageSet
+    fields other than the pixels (``name``, ``labels``, ``class_names``, ``captions``,
+    ``attributes``, ``info``) for the ``kept`` file numbers."""
+    root, names = plan.root, [name for name, _ in skipped]
     if skipped:
-        shown = ", ".join(Path(s).name for s in skipped[:SHOW])
+        shown = ", ".join(Path(s).name for s in names[:SHOW])
         warnings.warn(
             f"skipped {len(skipped)} unreadable image file(s) in {root}: {shown}"
             + (", ..." if len(skipped) > SHOW else "")
-            + f" (first: {reasons[0]})",
-            stacklevel=2,
+            + f" (first: {skipped[0][1]})",
+            stacklevel=3,
         )
-    if not images:
+    if not kept:
         raise HuashiError(
-            f"none of the {len(files)} image files in {root} could be read ({reasons[0]}): "
-            "check that they are valid images."
+            f"none of the {len(plan.files)} image files in {root} could be read "
+            f"({skipped[0][1]}): check that they are valid images."
         )
-    info: dict = {"source": str(root), "skipped": len(skipped), "skipped_files": skipped[:50]}
-    info["fingerprint"] = fingerprint(root, target_root)
-    if bad_captions:
-        info["unreadable_captions"] = len(bad_captions)
-        info["unreadable_caption_files"] = bad_captions[:50]
-    if target_root:
-        info["target"] = str(target_root)
+    info: dict = {"source": str(root), "skipped": len(skipped), "skipped_files": names[:50]}
+    info["fingerprint"] = fingerprint(root, plan.target_root)
+    if plan.bad_captions:
+        info["unreadable_captions"] = len(plan.bad_captions)
+        info["unreadable_caption_files"] = plan.bad_captions[:50]
+    if plan.target_root:
+        info["target"] = str(plan.target_root)
+    captions = plan.captions
     if captions is not None:
         captions = [captions[i] for i in kept]
         info["uncaptioned"] = sum(1 for c in captions if not c)
@@ -272,15 +302,33 @@ def load_folder(
             warnings.warn(
                 f"{info['uncaptioned']} of {len(captions)} images in {root} have no caption "
                 "(no .txt sidecar or metadata.jsonl entry); they get an empty caption.",
-                stacklevel=2,
+                stacklevel=3,
             )
-    return ImageSet(
-        name=f"folder:{root}",
-        images=_stack(images),
-        labels=None if label_list is None else torch.tensor([label_list[i] for i in kept]),
-        class_names=class_names,
-        captions=captions,
-        targets=_stack(targets) if targets else None,
-        attributes=None,
-        info=info,
-    )
+    labels = None if plan.labels is None else torch.tensor([plan.labels[i] for i in kept])
+    return {
+        "name": f"folder:{root}",
+        "labels": labels,
+        "class_names": plan.class_names,
+        "captions": captions,
+        "attributes": None,
+        "info": info,
+    }
+
+
+def load_folder(
+    path: str | Path,
+    resolution: int = 64,
+    split: str = "train",
+    target: str | Path | None = None,
+    labels: bool | None = None,
+) -> ImageSet:
+    """Decode every image of a folder (see the module docstring for the rules)."""
+    plan = plan_folder(path, split, target, labels)
+    images, targets, kept, skipped = [], [], [], []
+    for i, image, pair in decode_each(plan, resolution, skipped):
+        images.append(image)
+        if pair is not None:
+            targets.append(pair)
+        kept.append(i)
+    fields = finish_folder(plan, kept, skipped)
+    return ImageSet(images=stack(images), targets=stack(targets) if targets else None, **fields)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from huashi.config_fields import option
+from huashi.config_fields import check_choices, option
+from huashi.data.stream import DATA_MODES
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
@@ -73,6 +74,13 @@ class TrainConfig:
     max_minutes: float = option(
         0.0, "stop cleanly after this many minutes of training in all (0 = no limit)"
     )
+    data_mode: str = option(
+        "auto",
+        "how an image folder is held: memory, stream (decoded once into memory-mapped shards on "
+        "disk, read batch by batch) or auto (stream when the decoded images would not fit "
+        "comfortably in memory)",
+        choices=DATA_MODES,
+    )
     threads: str = option(
         "auto",
         "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else every core this "
@@ -85,11 +93,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_config(self, "training")
-        if self.precision not in PRECISIONS:
-            raise HuashiError(
-                f"unknown precision {self.precision!r}: choose --precision from "
-                f"{', '.join(PRECISIONS)}."
-            )
+        check_choices(self)  # precision, data_mode
 
 
 @dataclass

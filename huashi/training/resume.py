@@ -23,7 +23,7 @@ from huashi.errors import HuashiError
 #: Training fields that apply to one session only; config.json keeps the plan.
 SESSION_FIELDS = (
     "steps", "log_every", "sample_every", "checkpoint_every", "keep_last", "device",
-    "compile", "tensorboard", "n_fixed", "max_minutes", "threads",
+    "compile", "tensorboard", "n_fixed", "max_minutes", "threads", "data_mode",
 )  # fmt: skip
 #: Training fields that may change on resume (saved, and recorded in the log).
 TUNABLE_TRAIN_FIELDS = ("precision",)
