@@ -62,8 +62,7 @@ class TrainConfig:
     ema: float = option(0.0, "EMA decay of the weights used for sampling (0 = no EMA)")
     compile: bool = option(
         False,
-        "torch.compile the modules (CPU: needs g++; the first steps compile for minutes, then "
-        "steps run ~1.1-1.3x faster)",
+        "torch.compile the modules (CPU: needs g++, and the first steps compile for minutes)",
     )
     log_every: int = option(10, "log the losses every this many steps")
     sample_every: int = option(250, "write a preview grid every this many steps")
