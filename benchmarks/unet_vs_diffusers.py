@@ -20,6 +20,7 @@ shared machine hits both alike; only the ratios mean anything under load.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import time
@@ -85,6 +86,8 @@ def diffusers_sample(unet, sampler: str, steps: int, n: int, precision: str, cha
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, RESOLUTION, RESOLUTION, generator=generator)
     x = x * scheduler.init_noise_sigma
+    takes_generator = "generator" in inspect.signature(scheduler.step).parameters  # not Heun's
+    extra = {"generator": generator} if takes_generator else {}
     calls = 0
     with torch.inference_mode():
         for t in scheduler.timesteps:
@@ -94,7 +97,7 @@ def diffusers_sample(unet, sampler: str, steps: int, n: int, precision: str, cha
             with autocast(CPU, precision):
                 eps = unet(inputs, t).sample.float()
             calls += 1
-            x = scheduler.step(eps, t, x, generator=generator).prev_sample
+            x = scheduler.step(eps, t, x, **extra).prev_sample
     return calls
 
 
