@@ -11,12 +11,21 @@ Fréchet distance between Gaussian fits of 8x8-downsampled samples and data ("pi
 is better), to show the fast path learns as well as the plain one.
 
     python benchmarks/dcgan_throughput.py --resolution 32 --steps 20 --quality-steps 300
+
+With ``--variants fp32,fp32+CL,bf16+CL,fp32+compile`` it instead times the training step alone
+(random images, no data loading) for each variant in one process, the variants interleaved
+round by round so that a changing load hits them alike; ``+CL`` is channels_last, ``+compile``
+is ``torch.compile`` of both networks (as ``huashi train --compile``), whose compile time (the
+first steps minus an ordinary step) is reported separately.
+
+    python benchmarks/dcgan_throughput.py --variants fp32,fp32+CL,fp32+compile --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -124,6 +133,48 @@ def run_mode(
     return result
 
 
+def step_variants(variants: list[str], resolution: int, batch: int, rounds: int, steps: int):
+    """Seconds per training step of each variant (best round) and the compile seconds."""
+    from huashi.families import DataInfo, StepContext
+    from huashi.families.dcgan import DCGAN
+
+    cpu = torch.device("cpu")
+    images = torch.rand(
+        batch, 3, resolution, resolution, generator=torch.Generator().manual_seed(0)
+    )
+    images = images * 2 - 1
+    runs = {}
+    for variant in variants:
+        precision, *flags = variant.split("+")
+        torch.manual_seed(0)
+        family = DCGAN(DCGAN.config_class(), DataInfo(3, resolution), cpu)
+        fmt = torch.channels_last if "CL" in flags else torch.contiguous_format
+        for module in family.modules.values():
+            module.to(memory_format=fmt)
+            if "compile" in flags:
+                module.compile()
+        noise = torch.Generator().manual_seed(0)
+        x = images.contiguous(memory_format=fmt)
+
+        def step(family=family, precision=precision, x=x, noise=noise) -> None:
+            family.train_step({"image": x}, StepContext(0, cpu, precision, 1, noise))
+
+        started = time.perf_counter()
+        step()  # warm-up (and compilation): the first step builds every graph
+        step()
+        runs[variant] = {"step": step, "first": time.perf_counter() - started, "best": 1e9}
+    for _ in range(rounds):
+        for run in runs.values():
+            started = time.perf_counter()
+            for _ in range(steps):
+                run["step"]()
+            run["best"] = min(run["best"], (time.perf_counter() - started) / steps)
+    return {
+        v: (r["best"], max(0.0, r["first"] - 2 * r["best"]) if "compile" in v else 0.0)
+        for v, r in runs.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,7 +185,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--quality-steps", type=int, default=0)
     parser.add_argument("--mode", choices=["plain", "fast"], help=argparse.SUPPRESS)
+    parser.add_argument("--variants", help="time the step alone: e.g. fp32,fp32+CL,fp32+compile")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (--variants)")
     args = parser.parse_args()
+    if args.variants:
+        variants = args.variants.split(",")
+        times = step_variants(variants, args.resolution, args.batch, args.rounds, args.steps)
+        print(
+            f"DCGAN {args.resolution}px, batch {args.batch}, best of {args.rounds} interleaved "
+            f"rounds of {args.steps} steps; {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the end"
+        )
+        print("| variant | s/step | images/s | vs first | compile s |\n|---|---:|---:|---:|---:|")
+        first = times[variants[0]][0]
+        for variant, (seconds, compiling) in times.items():
+            print(
+                f"| {variant} | {seconds:.3f} | {args.batch / seconds:.1f} | "
+                f"{first / seconds:.2f}x | {compiling:.0f} |"
+            )
+        return
     if args.mode:
         result = run_mode(
             args.mode, args.resolution, args.steps, args.warmup, args.batch, args.quality_steps

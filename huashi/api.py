@@ -32,7 +32,7 @@ from huashi.runs import LoadedRun, RunConfig, build_family
 from huashi.training import distributed
 from huashi.training import resume as resuming
 from huashi.training.checkpoint import latest_checkpoint
-from huashi.training.device import pick_device
+from huashi.training.device import pick_device, resolve_precision
 from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate
@@ -434,6 +434,17 @@ def sample(
                    _Tally(progress, n), "sampling", options)  # fmt: skip
 
 
+def resolved_precision(family: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with ``precision`` (``auto`` when not given) resolved to the one this device
+    runs, fp32 or bf16, for families that take it, so a PNG records what painted it and
+    ``huashi regenerate`` repeats exactly that on any machine."""
+    if "precision" not in family.sampling_option_names():
+        return options
+    return options | {
+        "precision": resolve_precision(options.get("precision", "auto"), family.device)
+    }
+
+
 def _sample(
     run: str | Path | LoadedRun,
     n: int,
@@ -455,6 +466,7 @@ def _sample(
     loaded = _loaded(run, checkpoint, device)
     if "label" in options and loaded.family.condition == "class":
         options = options | {"label": parse_label(options["label"], loaded.family.data.class_names)}
+    options = resolved_precision(loaded.family, options)
     seeds = list(range(seed, seed + n))
     images = _generate(loaded, seeds, batch_size, tally, message, options)
     grid_path, files = None, []
@@ -554,6 +566,7 @@ def paint(
     family = loaded.family
     if "label" in options and family.condition == "class":
         options["label"] = parse_label(options["label"], family.data.class_names)
+    options = resolved_precision(family, options)
     notes = []
     if isinstance(options.get("init"), str):
         from huashi.diffusion.inputs import load_init
@@ -633,7 +646,10 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         image = retranslate(params)
     else:
         loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
-        image = loaded.family.generate([params["seed"]], **params.get("options", {}))[0]
+        options = dict(params.get("options", {}))
+        if "precision" in loaded.family.sampling_option_names():
+            options.setdefault("precision", "fp32")  # PNGs from before it was recorded: fp32
+        image = loaded.family.generate([params["seed"]], **options)[0]
     keep = {k: v for k, v in params.items() if k != "huashi_version"}
     return save_png(to_pil(image), Path(out), keep)
 

@@ -10,8 +10,9 @@ from PIL import Image
 from huashi.cli import main
 from huashi.families import DataInfo
 from huashi.families.diffusion import Diffusion, DiffusionConfig
-from huashi.images import read_params
+from huashi.images import read_params, save_png
 from huashi.runs import RunConfig
+from huashi.training.device import resolve_precision
 from huashi.training.loop import TrainConfig, Trainer
 
 
@@ -64,7 +65,10 @@ def test_paint_writes_parameters_that_regenerate_the_image(run_dir, tmp_path, ca
     assert main(args) == 0
     grid = read_params(out)
     assert grid["seeds"] == [7, 8, 9] and grid["family"] == "diffusion"
-    assert grid["options"] == {"label": 1, "sampler": "dpmpp-2m", "steps": 3, "cfg": 2.5}
+    precision = resolve_precision("auto", torch.device("cpu"))  # what painted it, recorded
+    assert grid["options"] == {
+        "label": 1, "sampler": "dpmpp-2m", "steps": 3, "cfg": 2.5, "precision": precision
+    }  # fmt: skip
     single = tmp_path / "paint" / "seed-000008.png"
     assert read_params(single)["seed"] == 8
     again = tmp_path / "again.png"
@@ -73,6 +77,27 @@ def test_paint_writes_parameters_that_regenerate_the_image(run_dir, tmp_path, ca
     # a different label gives a different image for the same seed
     main(args[:3] + ["0"] + args[4:-3] + ["--out", str(tmp_path / "zero.png"), "--quiet"])
     assert (pixels(tmp_path / "zero" / "seed-000008.png") - pixels(single)).abs().max() > 1
+
+
+def test_the_png_records_the_precision_and_regenerate_repeats_it(run_dir, tmp_path, capsys):
+    common = ["--label", "1", "--steps", "2", "--seed", "3", "--n", "1", "--quiet"]
+    for precision in ("bf16", "fp32"):
+        out = tmp_path / f"{precision}.png"
+        assert (
+            main(["paint", str(run_dir), *common, "--precision", precision, "--out", str(out)]) == 0
+        )
+        single = tmp_path / precision / "seed-000003.png"
+        assert read_params(single)["options"]["precision"] == precision
+        again = tmp_path / f"again-{precision}.png"
+        assert main(["regenerate", str(single), "--out", str(again)]) == 0
+        assert torch.equal(pixels(again), pixels(single))  # same machine, same precision: exact
+    # a PNG written before the precision was recorded was painted in fp32, and regenerates so
+    fp32 = tmp_path / "fp32" / "seed-000003.png"
+    params = read_params(fp32)
+    del params["options"]["precision"], params["huashi_version"]
+    old = save_png(Image.open(fp32), tmp_path / "old.png", params)
+    assert main(["regenerate", str(old), "--out", str(tmp_path / "old-again.png")]) == 0
+    assert torch.equal(pixels(tmp_path / "old-again.png"), pixels(fp32))
 
 
 def test_sweep_writes_a_grid_per_sampler_and_steps(run_dir, tmp_path, capsys):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from huashi.data import ImageSet
+from huashi.diffusion import samplers
 from huashi.diffusion.samplers import SAMPLERS
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, StepContext
@@ -98,6 +99,45 @@ def test_guidance_scale_one_is_the_conditional_prediction():
     assert torch.allclose(four, u + 4 * (c - u), atol=1e-5)
     zero = family._model_fn(unet, cond, uncond, 0.0, "fp32")(x, t)
     assert torch.allclose(zero, u, atol=1e-5)
+
+
+def test_batched_guidance_paints_what_two_separate_passes_paint():
+    """The conditional and unconditional passes run as one forward of a doubled batch; a
+    sampler driven by two separate forwards per step paints the same images."""
+    family = perturbed(make("class", clip_denoised=False))
+    unet = family.modules["unet"]
+    calls = []
+    hook = unet.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    images = family.generate(
+        [4, 5], label=[0, 2], sampler="dpmpp-2m", steps=3, cfg=3.0, precision="fp32"
+    )
+    hook.remove()
+    assert calls == [4, 4, 4]  # one forward per step, of 2 x 2 rows
+
+    cond, uncond = family._condition(2, None, [0, 2])
+
+    def two_pass(x, t):
+        c, u = unet(x, t, **cond), unet(x, t, **uncond)
+        return u + 3.0 * (c - u)
+
+    generators = [torch.Generator().manual_seed(s) for s in (4, 5)]
+    x = samplers.per_sample_noise(generators, torch.empty(2, 3, 16, 16))
+    with torch.no_grad():
+        x = samplers.sample(two_pass, x, family.abar, "dpmpp-2m", 3, generators=generators)
+    assert torch.allclose(images, family.decode(x), atol=1e-4)
+
+
+def test_guidance_without_a_condition_is_one_unconditional_pass():
+    """Without a label, ε̂(∅) + cfg·(ε̂(∅) - ε̂(∅)) is ε̂(∅): no doubled batch."""
+    family = perturbed(make("class"))
+    unet = family.modules["unet"]
+    calls = []
+    hook = unet.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    images = family.generate([4, 5], sampler="ddim", steps=2, cfg=3.0)
+    hook.remove()
+    assert calls == [2, 2]
+    unguided = family.generate([4, 5], sampler="ddim", steps=2, cfg=1.0)
+    assert torch.equal(images, unguided)
 
 
 def test_v_prediction_is_converted_to_eps_for_the_samplers():

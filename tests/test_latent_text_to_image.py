@@ -10,6 +10,7 @@ from huashi.cli import main
 from huashi.errors import HuashiError
 from huashi.images import read_params
 from huashi.runs import load_run
+from huashi.training.device import resolve_precision
 
 COLOURS = {"red": (1.0, -1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
 
@@ -81,8 +82,9 @@ def test_paint_with_a_prompt_writes_images_with_their_parameters(runs, tmp_path)
     assert main(args) == 0
     params = read_params(out.parent / "red" / "seed-000005.png")
     assert params["seed"] == 5 and params["family"] == "diffusion"
+    precision = resolve_precision("auto", torch.device("cpu"))
     assert params["options"] == {"prompt": "a red square", "sampler": "dpmpp-2m", "steps": 3,
-                                 "cfg": 3.0}  # fmt: skip
+                                 "cfg": 3.0, "precision": precision}  # fmt: skip
     family = load_run(ldm_dir).family
     red = family.generate([5, 6], prompt="a red square", sampler="dpmpp-2m", steps=3, cfg=3.0)
     blue = family.generate([5], prompt="a blue square", sampler="dpmpp-2m", steps=3, cfg=3.0)

@@ -33,3 +33,14 @@ def test_the_cpu_check_reads_the_flags_and_auto_is_the_default():
     assert TrainConfig().precision == "auto"
     with pytest.raises(HuashiError, match="unknown precision 'fp16'"):
         resolve_precision("fp16", CPU)
+
+
+def test_compile_on_a_cpu_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CXX", "")
+    found = {"g++": "/usr/bin/g++"}
+    monkeypatch.setattr(device_module.shutil, "which", found.get)
+    device_module.check_compile(CPU)
+    monkeypatch.setattr(device_module.shutil, "which", lambda name: None)
+    with pytest.raises(HuashiError, match="--compile on the CPU needs a C.. compiler"):
+        device_module.check_compile(CPU)
+    device_module.check_compile(torch.device("cuda"))  # GPUs compile with Triton: not checked

@@ -15,7 +15,7 @@ from pathlib import Path
 from huashi import api
 from huashi.cli.options import add_threads_flag, progress_bar
 from huashi.errors import HuashiError
-from huashi.training.device import set_threads
+from huashi.training.device import PRECISIONS, set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +49,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
-        "--precision", choices=("fp32", "bf16"), help="bf16 autocast: faster on AMX CPUs and GPUs"
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (default): bf16 autocast where it is fast (GPUs, CPUs with AMX or "
+        "AVX512-BF16), else fp32; the PNGs record the one used",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_flag(parser)

@@ -104,14 +104,15 @@ class DiffusionConfig:
 class DiffusionSampling:
     """What ``generate`` takes (None: the run's default). ``init`` (a path or a [C, R, R] tensor
     in [-1, 1]) with ``strength`` is img2img, with ``mask`` (1 = repaint) inpainting; ``prompt``
-    and ``label`` are one value for every seed or one per seed; ``precision="bf16"`` runs the
-    U-Net under bf16 autocast with channels_last inputs."""
+    and ``label`` are one value for every seed or one per seed. ``precision``: ``bf16`` runs
+    the U-Net under bf16 autocast with channels_last inputs, ``auto`` (the default) picks bf16
+    only where the hardware computes it fast (see :func:`huashi.training.device.resolve_precision`)."""
 
     sampler: str | None = None
     steps: int | None = None
     cfg: float | None = None
     eta: float = 0.0
-    precision: str = "fp32"
+    precision: str = "auto"
     prompt: str | Sequence[str] | None = None
     label: int | str | Sequence[int | str] | None = None
     init: Any = None
@@ -327,9 +328,13 @@ class Diffusion(Family):
         return {}, {}
 
     def _model_fn(self, unet, cond: dict, uncond: dict, cfg: float, precision: str):
-        from huashi.training.device import autocast
+        """ε̂(x, t) for the samplers. With guidance, the conditional and unconditional passes
+        run as one forward of a doubled batch; without a condition to guide towards (``cond is
+        uncond``: no label or prompt) a single pass, since ε̂(∅) + cfg·(ε̂(∅) - ε̂(∅)) = ε̂(∅)."""
+        from huashi.training.device import autocast, resolve_precision
 
-        guided = cfg != 1.0 and self.config.condition != "none"
+        precision = resolve_precision(precision, self.device)
+        guided = cfg != 1.0 and self.config.condition != "none" and cond is not uncond
 
         # oneDNN's fast bf16 convolutions want channels_last; the module is left as it is
         channels_last = precision == "bf16" or not unet.out.weight.is_contiguous()
@@ -429,13 +434,16 @@ class Diffusion(Family):
         elif strength is not None:
             raise HuashiError("--strength needs an --init image.")
         unet = self.sampling_module("unet")
-        with torch.no_grad(), self.sampling_mode(unet):
+        # inference mode skips autograd's bookkeeping; the clone hands back an ordinary tensor
+        # that callers may still use in a graph (a distillation target, a loss)
+        with torch.inference_mode(), self.sampling_mode(unet):
             model_fn = self._model_fn(unet, cond, uncond, cfg, opts.precision)
             x = samplers.sample(
                 model_fn, x_start, self.abar, sampler, steps, eta=opts.eta, generators=generators,
                 t_max=t_max, known=known, progress=progress,
             )  # fmt: skip
-            return self.decode(x)
+            images = self.decode(x)
+        return images.clone()
 
     def preview(self, seeds: Sequence[int]) -> torch.Tensor:
         """Progress grids as every family makes them (cycling classes or captions), kept cheap:

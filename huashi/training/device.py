@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -70,6 +71,19 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if resolve_precision(precision, device) == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def check_compile(device: torch.device) -> None:
+    """``--compile`` on the CPU builds C++ kernels (torch.compile's inductor): refuse clearly
+    when no C++ compiler is found, instead of failing in the middle of the first step."""
+    if device.type != "cpu":
+        return
+    names = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    if not any(name and shutil.which(name) for name in names):
+        raise HuashiError(
+            "--compile on the CPU needs a C++ compiler (torch.compile builds C++ kernels) and "
+            "none was found: install g++ (apt-get install g++) or drop --compile."
+        )
 
 
 def memory_format(channels_last: bool) -> torch.memory_format:

@@ -37,7 +37,7 @@ from huashi.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from huashi.training.device import PRECISIONS, memory_format, set_threads
+from huashi.training.device import PRECISIONS, check_compile, memory_format, set_threads
 from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
@@ -61,7 +61,10 @@ class TrainConfig:
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
     seed: int = option(0, "seed of the weights, the data order and the noise")
     ema: float = option(0.0, "EMA decay of the weights used for sampling (0 = no EMA)")
-    compile: bool = option(False, "torch.compile the modules")
+    compile: bool = option(
+        False,
+        "torch.compile the modules (CPU: needs g++, and the first steps compile for minutes)",
+    )
     log_every: int = option(10, "log the losses every this many steps")
     sample_every: int = option(250, "write a preview grid every this many steps")
     checkpoint_every: int = option(500, "save a checkpoint every this many steps")
@@ -172,6 +175,7 @@ class Trainer:
             family.enable_ema(config.ema)
         family.use_dataset(dataset)
         if config.compile:
+            check_compile(self.device)
             for module in family.modules.values():
                 module.compile()
 
