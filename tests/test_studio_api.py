@@ -228,7 +228,7 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     assert "dpmpp-2m step 2/2" in states[-1]["message"]
     # what the request leaves open is the run's own default: the same pixels as asking for it
     default = client.post("/api/paint", json={"run": "diff", "seed": 3}).json()
-    assert default["parameters"] == {"seed": 3, "n": 1}
+    assert default["parameters"] == {"seed": 3, "n": 1, "precision": "fp32"}
     explicit = client.post("/api/paint", json={"run": "diff", "seed": 3, "sampler": "ddim",
                                                "steps": 3, "cfg": 3.0}).json()  # fmt: skip
     assert np.array_equal(
