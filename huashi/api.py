@@ -36,6 +36,7 @@ from huashi.training.device import pick_device, resolve_precision
 from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate
+from huashi.upscale import UpscaleResult
 from huashi.validation import (
     check_output_dir,
     check_output_file,
@@ -58,6 +59,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
+    "UpscaleResult",
     "clear_run_cache",
     "clip_labels",
     "compare",
@@ -73,6 +75,7 @@ __all__ = [
     "sample",
     "train",
     "translate",
+    "upscale",
 ]
 
 #: ``progress(done, total, message)``: how much of a long action is done.
@@ -636,6 +639,11 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
             )[0]
         keep = {k: v for k, v in params.items() if k != "huashi_version"}
         return save_png(to_pil(image), Path(out), keep)
+    if "upscale" in params and "run" in params:  # an upscaled image (huashi upscale)
+        from huashi.upscale import reupscale
+
+        keep = {k: v for k, v in params.items() if k != "huashi_version"}
+        return save_png(to_pil(reupscale(params)), Path(out), keep)
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
     if "dream" in params:  # a DeepDream image (huashi dream)
@@ -794,6 +802,26 @@ def translate(
     check_output_dir(out)
     return run_translate(_loaded(run, checkpoint, device), inputs, out, seed=seed,
                          batch_size=batch_size, progress=progress)  # fmt: skip
+
+
+def upscale(
+    run: str | Path | LoadedRun,
+    inputs: str | Path | list,
+    out: str | Path,
+    seed: int = 0,
+    batch_size: int = 64,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> UpscaleResult:
+    """Upscale an image file, a folder or a list of files with a trained upsampler run (see
+    :func:`huashi.upscale.upscale`): one PNG per input under ``out``, with the input's own
+    huashi parameters kept in its metadata; ``progress`` counts the upscaled images."""
+    from huashi.upscale import upscale as run_upscale
+
+    check_output_dir(out)
+    return run_upscale(_loaded(run, checkpoint, device), inputs, out, seed=seed,
+                       batch_size=batch_size, progress=progress)  # fmt: skip
 
 
 def interpolate(

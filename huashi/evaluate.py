@@ -222,6 +222,12 @@ def _feature_dim(net: FeatureNet, run: LoadedRun) -> int:
     return net.features(probe).shape[1]
 
 
+def _targets(real: dict[str, Any]) -> torch.Tensor:
+    """What an image-conditioned run should paint: the pairs' targets, or for unpaired data (an
+    upsampler, given the real images and painting them again) the images themselves."""
+    return real["target"] if "target" in real else real["image"]
+
+
 def _conditions(condition: str, real: dict[str, Any], n: int, split: str) -> dict[str, Any]:
     """The per-image option that conditions the generated images on the real ones: their
     captions, labels or (image-to-image) input images, cycled to ``n``."""
@@ -258,7 +264,7 @@ def _metric_inputs(
         inputs.image_embeddings = net.image_embeddings(fake)
         inputs.text_embeddings = net.text_embeddings(prompts)
     if "pairs" in needs:
-        inputs.targets = real["target"][: len(fake)]
+        inputs.targets = _targets(real)[: len(fake)]
     return inputs
 
 
@@ -330,7 +336,7 @@ def evaluate(
                         **options)  # fmt: skip
     gen_seconds = time.perf_counter() - started
 
-    reference = real["target"] if condition == "image" else real["image"]
+    reference = _targets(real) if condition == "image" else real["image"]
     real_feats, cache_state = real_features(net, reference, real_described, cache)
     inputs = _metric_inputs(net, fake, real_feats, real, per_image, metrics, settings)
     values = compute_all(metrics, inputs)

@@ -59,6 +59,8 @@ TINY: dict[str, dict] = {
     "pix2pix": {"g_width": 4, "d_width": 4},
     "clip": {"width": 8, "embed_dim": 16, "text_hidden": 16},
     "classifier": {"width": 8},
+    "upsampler": {"width": 32, "w_dim": 8, "z_dim": 4, "num_kernels": 2, "r1_every": 2,
+                  "d_channel_max": 8},
 }  # fmt: skip
 STEPS = 4  # resumed after STEPS // 2
 

@@ -29,6 +29,7 @@ from huashi.cli import (
     studio,
     train,
     translate,
+    upscale,
     zoo,
 )
 from huashi.cli import eval as eval_command
@@ -43,6 +44,7 @@ COMMANDS = [
     edit,
     drag,
     translate,
+    upscale,
     dream,
     distill,
     eval_command,

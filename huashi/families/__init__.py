@@ -13,6 +13,7 @@ from huashi.families.gan import GAN
 from huashi.families.gigagan import GigaGAN
 from huashi.families.pix2pix import Pix2Pix
 from huashi.families.stylegan import StyleGAN
+from huashi.families.upsampler import UpsamplerFamily
 
 FAMILIES: dict[str, type[Family]] = {
     family.name: family
@@ -28,6 +29,7 @@ FAMILIES: dict[str, type[Family]] = {
         ClassifierFamily,
         StyleGAN,
         GigaGAN,
+        UpsamplerFamily,
     )
 }
 

@@ -13,14 +13,18 @@ One training step is one discriminator update then one generator update:
   image and its 2x2 average poolings. Lazy R1 on the (real, right caption) pairs every
   ``r1_every`` steps, weighed by ``r1_gamma / 2 * r1_every``.
 - G: the non-saturating loss on fresh fakes with the batch's captions, averaged over levels.
-  The mapping network tracks the average w for truncation.
+  The mapping network tracks the average w for truncation. With ``clip_weight`` > 0, plus
+  ``clip_weight`` times the CLIP-style contrastive term: a frozen huashi ``clip`` run
+  (``clip_run``, a run folder or ``zoo:NAME``) embeds each fake and every caption of the
+  batch, and the loss is cross-entropy of the image's scaled cosine similarities to those
+  captions against its own caption (:func:`huashi.losses.clip.clip_guidance_loss`).
 
 Sampling takes ``prompt`` (required: one caption, or one per seed) and ``truncation`` (psi:
 w_avg + psi (w - w_avg)); noise is the model's fixed noise. The latent contract: z in (no
 ``synthesize`` on w alone: the synthesis network also needs the prompt's tokens).
 ``prompt_mix`` with ``mix_layers`` paints those synthesis layers (their w and the
 cross-attention after them) from a second prompt, the same z.
-Not built (yet): the CLIP-style contrastive term, the upsampler.
+The upsampler is its own family (:mod:`huashi.families.upsampler`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ import torch.nn.functional as F
 from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.clip import CLIPFamily
 from huashi.families.conditioning import resolve_condition
 from huashi.families.gan import matching_aware_batch
+from huashi.images import convert_channels
+from huashi.losses.clip import clip_guidance_loss
 from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import Generator, image_pyramid
@@ -86,14 +93,21 @@ class GigaGANConfig:
     r1_gamma: float = option(0.1, "R1 penalty gamma on real images with their captions")
     r1_every: int = option(16, "lazy R1: applied every this many steps, scaled by it")
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
+    clip_weight: float = option(0.0, "weight of the CLIP contrastive term on G (0: off)")
+    clip_run: str = option("", "the frozen clip run (folder or zoo:NAME) of --clip-weight")
 
     def __post_init__(self) -> None:
         positive = ("z_dim", "w_dim", "mapping_layers", "text_width", "num_kernels", "r1_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise HuashiError(f"--{name.replace('_', '-')} must be at least 1.")
-        if self.text_layers < 0 or self.r1_gamma < 0:
-            raise HuashiError("--text-layers and --r1-gamma must not be negative.")
+        if self.text_layers < 0 or self.r1_gamma < 0 or self.clip_weight < 0:
+            raise HuashiError("--text-layers, --r1-gamma and --clip-weight must not be negative.")
+        if self.clip_weight > 0 and not self.clip_run:
+            raise HuashiError(
+                "--clip-weight needs --clip-run: a clip run trained on the same kind of captions "
+                "(huashi train clip --data shapes --out runs/clip)."
+            )
         self.attention_resolutions = tuple(int(r) for r in self.attention_resolutions)
 
 
@@ -117,9 +131,16 @@ class GigaGAN(Family):
     condition_per_seed = True
     sampling_options_class = GigaGANSampling
 
-    def __init__(self, config: GigaGANConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(
+        self,
+        config: GigaGANConfig,
+        data: DataInfo,
+        device: torch.device,
+        clip: Family | None = None,
+    ) -> None:
         super().__init__(config, data, device)
         self.check_data(data, config)
+        self.clip = self._frozen_clip(clip) if config.clip_weight > 0 else None
         from huashi.text import load_text_encoder
 
         self.text_encoder = load_text_encoder(config.text_encoder, device)
@@ -136,6 +157,37 @@ class GigaGAN(Family):
         self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
         every = config.r1_every if config.r1_gamma > 0 else 0
         self.optimizers = {"generator": self._adam(G, 0), "discriminator": self._adam(D, every)}
+
+    @classmethod
+    def required_runs(cls, config: GigaGANConfig) -> dict[str, str]:
+        """The clip run of the contrastive term, when it is on."""
+        return {"clip": config.clip_run} if config.clip_weight > 0 else {}
+
+    def _frozen_clip(self, clip: Family | None) -> CLIPFamily:
+        if not isinstance(clip, CLIPFamily):
+            kind = "no run" if clip is None else f"a '{clip.name}' run"
+            raise HuashiError(
+                f"--clip-run must be a clip run (huashi train clip), got {kind}: pass the folder "
+                "of a clip run trained on captions like these."
+            )
+        clip.train(False)
+        clip.modules["clip"].requires_grad_(False)
+        return clip
+
+    def clip_term(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        """The contrastive term for ``images`` [B, C, R, R] painted from ``captions``: the
+        frozen clip run embeds both (images resized and converted to its input, gradients flow
+        to the images) and each image is scored against every caption of the batch."""
+        assert self.clip is not None
+        model, info = self.clip.modules["clip"], self.clip.data
+        x = convert_channels(images.float(), info.channels)
+        if x.shape[-1] != info.resolution:
+            x = F.interpolate(x, size=(info.resolution,) * 2, mode="bilinear", antialias=True)
+        image_emb = model.embed_images(x).float()
+        with torch.no_grad():
+            text_emb = self.clip.embed_text(list(captions)).float().to(image_emb.device)
+        same = torch.tensor([[a == b for b in captions] for a in captions], device=self.device)
+        return clip_guidance_loss(image_emb, text_emb, model.scale().detach().float(), same)
 
     def _adam(self, module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
         c = every / (every + 1) if every else 1.0  # lazy regularization (StyleGAN2)
@@ -216,7 +268,12 @@ class GigaGAN(Family):
             )  # fmt: skip
             logits = D(fake, text.pooled)
             loss = torch.stack([F.softplus(-x.float()).mean() for x in logits]).mean()
-            return loss, {"g_loss": loss.item()}
+            logged = {"g_loss": loss.item()}
+            if self.clip is not None:
+                term = self.clip_term(fake[-1], captions)
+                loss = loss + config.clip_weight * term
+                logged["g_clip"] = term.item()
+            return loss, logged
 
         logged = ctx.update(self.optimizers["discriminator"], batch, d_loss)
         D.requires_grad_(False)

@@ -4,7 +4,7 @@ It judges every level of an image pyramid (4x4 excluded) on its own: level r ent
 own fromRGB at the trunk's resolution r and runs down the shared residual trunk (StyleGAN2's
 blocks) to 4x4, where a head (minibatch standard deviation, conv, fully connected) makes that
 level's prediction. Coarse levels are thus predicted from shallow stacks and fine levels from
-deep ones. The prediction is conditioned on the caption by projection:
+deep ones; ``min_level`` leaves out the levels below it (the upsampler's input level). The prediction is conditioned on the caption by projection:
 <features, embedding of the text vector> / sqrt(dim) (Miyato & Koyama 2018).
 """
 
@@ -29,9 +29,11 @@ class MultiScaleDiscriminator(nn.Module):
         channel_base: int = 1024,
         channel_max: int = 64,
         mbstd_group: int = 4,
+        min_level: int = 8,
     ) -> None:
         super().__init__()
-        self.levels = [2**i for i in range(3, int(math.log2(resolution)) + 1)]  # 8 .. resolution
+        trunk = [2**i for i in range(3, int(math.log2(resolution)) + 1)]  # 8 .. resolution
+        self.levels = [r for r in trunk if r >= min_level]  # the levels judged
         self.from_rgbs = nn.ModuleDict(
             {
                 str(r): EqualConv2d(
@@ -46,7 +48,7 @@ class MultiScaleDiscriminator(nn.Module):
                     channels_at(r, channel_base, channel_max),
                     channels_at(r // 2, channel_base, channel_max),
                 )
-                for r in self.levels
+                for r in trunk
             }
         )
         c4 = channels_at(4, channel_base, channel_max)
@@ -57,8 +59,8 @@ class MultiScaleDiscriminator(nn.Module):
         self.embed = EqualLinear(text_dim, c4)
 
     def forward(self, pyramid: list[torch.Tensor], text: torch.Tensor) -> list[torch.Tensor]:
-        """One logit per image [B] for each level of ``pyramid`` from 8x8 up (coarser levels
-        are ignored), given the caption's text vector [B, text_dim]."""
+        """One logit per image [B] for each level of ``pyramid`` from ``min_level`` (8x8) up
+        (coarser levels are ignored), given the caption's text vector [B, text_dim]."""
         by_size = {image.shape[-1]: image for image in pyramid}
         e = self.embed(text.float())
         logits = []
