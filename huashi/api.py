@@ -635,6 +635,7 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
                 loaded.family,
                 latent.tensor.to(loaded.family.device),
                 latent.space,
+                noise=latent.noise,
                 **latent.options,
             )[0]
         keep = {k: v for k, v in params.items() if k != "huashi_version"}

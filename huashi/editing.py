@@ -8,7 +8,9 @@
   scaled so that strength 1 is one standard deviation of w along it; ``label:NAME`` the mean w
   of a class (class-conditional models; ``label:a-label:b`` is the difference of class means);
   ``prompt:TEXT`` the mean w for a caption (text-conditional models); ``latent:FILE`` a latent
-  file's w.
+  file's w; ``clip:TEXT`` the gradient in w of a huashi CLIP run's image-text similarity to
+  TEXT, averaged over samples (``clip:a smiling face-clip:a face`` contrasts it with a neutral
+  prompt), scaled like SeFa's.
 - A strength sweep applies ``w + s d`` for several strengths s (:func:`sweep`).
 """
 
@@ -29,6 +31,10 @@ from huashi.latents import load_latent, render, to_ws
 
 #: How many z are drawn to estimate a class mean or a direction's spread.
 SAMPLES = 256
+#: How many samples the CLIP-gradient directions average over.
+CLIP_SAMPLES = 64
+#: The direction kinds.
+KINDS = ("sefa", "label", "prompt", "latent", "clip")
 
 
 def needs_mapping(family: Any, what: str) -> None:
@@ -157,24 +163,63 @@ def sefa_directions(family: Any, k: int | None = None, layers=None) -> torch.Ten
     return directions if k is None else directions[: k + 1]
 
 
+def clip_direction(
+    family: Any, net: Any, text: str, samples: int = CLIP_SAMPLES, **options: Any
+) -> torch.Tensor:
+    """The unit direction [w_dim] in w that raises a CLIP network's similarity between the image
+    and ``text`` fastest on average: the mean over ``samples`` seeds' w of the gradient of the
+    cosine similarity (image embedding . text embedding) with respect to w (shared by all
+    layers). ``net`` is a :class:`huashi.features.FeatureNet` of kind clip."""
+    if net.embed_images is None or net.embed_text is None:
+        raise HuashiError(
+            f"{net.spec} has no image-text embedding: clip: directions need a clip run."
+        )
+    with torch.no_grad():
+        target = net.text_embeddings([text]).to(net.device).float()  # [1, D], unit length
+        z = noise_for_seeds(range(samples), family.latent_shape, family.device)
+        w = family.map_latents(z, **options)
+    w = w.detach().requires_grad_(True)
+    images = family.synthesize(family.broadcast(w)).clamp(-1, 1)
+    similarity = net.embed_images(net.prepare(images)).float() @ target.T  # [samples, 1]
+    (grad,) = torch.autograd.grad(similarity.sum(), [w])
+    d = grad.mean(dim=0)
+    if float(d.norm()) == 0:
+        raise HuashiError(f"the clip similarity to {text!r} does not change with w here.")
+    return (d / d.norm()).detach()
+
+
+def _spread(family: Any, d: torch.Tensor, options: dict) -> torch.Tensor:
+    """One standard deviation of w along the unit direction d."""
+    with torch.no_grad():
+        z = noise_for_seeds(range(SAMPLES), family.latent_shape, family.device)
+        return (family.map_latents(z, **options) @ d.to(family.device)).std()
+
+
 def _mean_w(family: Any, **options: Any) -> torch.Tensor:
     z = noise_for_seeds(range(SAMPLES), family.latent_shape, family.device)
     with torch.no_grad():
         return family.map_latents(z, **options).mean(dim=0)
 
 
-def _term(family: Any, kind: str, value: str, options: dict) -> torch.Tensor:
+def _term(family: Any, kind: str, value: str, options: dict, net: Any = None) -> torch.Tensor:
     if kind == "sefa":
         if not value.isdigit():
             raise HuashiError(f"sefa takes a factor number (sefa:0, sefa:1, ...), got {value!r}.")
         index = int(value)
         if index >= family.w_dim:
             raise HuashiError(f"sefa:{index} does not exist: this model has {family.w_dim}.")
-        d = sefa_directions(family, index)[index]
-        with torch.no_grad():  # one standard deviation of w along d
-            z = noise_for_seeds(range(SAMPLES), family.latent_shape, family.device)
-            spread = (family.map_latents(z, **options) @ d.to(family.device)).std()
-        return d.to(family.device) * spread
+        d = sefa_directions(family, index)[index].to(family.device)
+        return d * _spread(family, d, options)
+    if kind == "clip":
+        if not value:
+            raise HuashiError('clip: takes a text, e.g. --direction "clip:a smiling face".')
+        if net is None:
+            raise HuashiError(
+                "clip: directions need a clip network: pass --clip RUN (a huashi clip run "
+                "trained on images like these)."
+            )
+        d = clip_direction(family, net, value, **options).to(family.device)
+        return d * _spread(family, d, options)
     if kind == "label":
         if family.condition != "class":
             raise HuashiError(
@@ -192,15 +237,25 @@ def _term(family: Any, kind: str, value: str, options: dict) -> torch.Tensor:
         ws = to_ws(family, latent.tensor.to(family.device), latent.space, **latent.options)
         return ws.mean(dim=(0, 1)).detach()
     raise HuashiError(
-        f"unknown direction {kind!r}: use sefa:K, label:NAME, prompt:TEXT or latent:FILE."
+        f"unknown direction {kind!r}: use sefa:K, label:NAME, prompt:TEXT, latent:FILE or "
+        "clip:TEXT."
     )
 
 
-def direction(family: Any, spec: str, **options: Any) -> torch.Tensor:
-    """A direction in w [w_dim] from a spec like "sefa:0", "label:red-label:blue" or
-    "sefa:1+sefa:2" (terms joined by + or -)."""
+def direction(
+    family: Any, spec: str, clip: str | Any | None = None, **options: Any
+) -> torch.Tensor:
+    """A direction in w [w_dim] from a spec like "sefa:0", "label:red-label:blue",
+    "clip:a smiling face" or "sefa:1+sefa:2" (terms joined by + or -). ``clip``: the network
+    for clip: terms, a ``clip:RUN`` spec or a loaded FeatureNet."""
     needs_mapping(family, "latent directions")
-    parts = re.split(r"([+-])(?=(?:sefa|label|prompt|latent):)", spec.strip())
+    net = clip
+    if isinstance(clip, (str, Path)) and re.search(r"(^|[+-])\s*clip:", spec):
+        from huashi.features import load_features
+
+        spec_text = str(clip) if str(clip).startswith("clip:") else f"clip:{clip}"
+        net = load_features(spec_text, family.device)
+    parts = re.split(rf"([+-])(?=(?:{'|'.join(KINDS)}):)", spec.strip())
     total, sign = None, 1.0
     for part in parts:
         if part in ("+", "-"):
@@ -211,7 +266,7 @@ def direction(family: Any, spec: str, **options: Any) -> torch.Tensor:
             raise HuashiError(
                 f"bad direction {part!r}: write sefa:0, label:red-label:blue or prompt:a red heart."
             )
-        term = sign * _term(family, kind.strip(), value.strip(), options)
+        term = sign * _term(family, kind.strip(), value.strip(), options, net)
         total = term if total is None else total + term
     return total
 
@@ -238,18 +293,21 @@ def sweep(
     d: torch.Tensor,
     strengths: Sequence[float],
     layers: Sequence[int] | None = None,
+    noise: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Images [B * S, C, H, W]: each row of ``ws`` [B, num_ws, w_dim] moved by s * d for every
-    strength s, on ``layers`` only (default all)."""
+    strength s, on ``layers`` only (default all); ``noise`` (maps [B, 1, r, r]) instead of the
+    constant noise."""
     chosen = (
         parse_layers(layers, family.num_ws) if layers is not None else list(range(family.num_ws))
     )
     mask = torch.zeros(family.num_ws, 1, device=ws.device)
     mask[chosen] = 1.0
     rows = []
-    for row in ws:
+    for i, row in enumerate(ws):
         moved = torch.stack([row + s * mask * d.to(ws.device) for s in strengths])
-        rows.append(family.synthesize(moved))
+        maps = None if noise is None else [n[i : i + 1].to(ws.device) for n in noise]
+        rows.append(family.synthesize(moved, noise=maps))
     return torch.cat(rows)
 
 
@@ -268,10 +326,13 @@ def edit_file(
     invert_steps: int = 300,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    clip: str | Path | None = None,
 ) -> Path:
     """Edit the latent in ``latent_path`` and write one row per latent as a PNG grid: a
     strength sweep along ``direction_spec``, or a walk of ``steps`` images ``toward`` another
-    latent file (or an image, inverted first in the same space)."""
+    latent file (or an image, inverted first in the same space). ``clip`` is the clip run for
+    clip: directions (default: the zoo's reference network for the run's dataset, when that is
+    a clip). A latent with fitted noise maps is swept with them."""
     from huashi.runs import load_run
 
     loaded = load_run(run, checkpoint, device)
@@ -290,10 +351,17 @@ def edit_file(
         params |= {"toward": str(toward), "steps": steps}
         return save_png(make_grid(images, nrow=steps), Path(out), params)
     ws = to_ws(family, tensor, latent.space, **latent.options).detach()
-    d = direction(family, direction_spec, **latent.options)
+    if clip is None:
+        from huashi.zoo import reference_features
+
+        reference = reference_features(str(loaded.config.data.get("spec", "")))
+        clip = reference if reference and reference.startswith("clip:") else None
+    d = direction(family, direction_spec, clip, **latent.options)
     values = parse_strengths(strengths)
-    images = sweep(family, ws, d, values, layers)
+    images = sweep(family, ws, d, values, layers, latent.noise)
     params |= {"direction": direction_spec, "strengths": values, "layers": layers}
+    if clip is not None and "clip:" in direction_spec:
+        params["clip"] = str(clip)
     return save_png(make_grid(images, nrow=len(values)), Path(out), params)
 
 

@@ -34,6 +34,10 @@ Z_CANDIDATES = 16
 Z_SEED = 1_000_000
 #: Step size of w+'s per-layer offsets, relative to the shared w's.
 W_PLUS_OFFSET_LR = 0.3
+#: Step size of the noise maps (with --optimize-noise), relative to the latent's.
+NOISE_LR = 1.0
+#: Weight of the noise regularization (with --optimize-noise).
+NOISE_WEIGHT = 0.1
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Inversion:
     psnr: float  # over the known pixels
     snapshots: torch.Tensor  # [K, C, H, W] images during the optimization
     losses: list[float] = field(default_factory=list)
+    noise: list[torch.Tensor] | None = None  # optimized noise maps [1, 1, r, r] (or None)
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -66,7 +71,8 @@ def _channel_normalize(f: torch.Tensor) -> torch.Tensor:
 def feature_distance(
     family: Any, spec: str
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """A differentiable distance between two image batches from the ``--features`` choice:
+    """A differentiable distance per image [B] between two image batches from the ``--features``
+    choice:
     "auto" (the run's D when it exposes features, else none), "d", "none", or an in-domain
     ``clip:RUN`` / ``classifier:RUN``."""
     if spec == "none":
@@ -84,7 +90,7 @@ def feature_distance(
         def d_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             fa, fb = d.features(a), d.features(b)
             return sum(
-                (_channel_normalize(x) - _channel_normalize(y)).square().mean()
+                (_channel_normalize(x) - _channel_normalize(y)).square().mean(dim=(1, 2, 3))
                 for x, y in zip(fa, fb, strict=True)
             ) / len(fa)
 
@@ -96,23 +102,51 @@ def feature_distance(
     def net_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         fa = net.extract(net.prepare(a))[0].flatten(1)
         fb = net.extract(net.prepare(b))[0].flatten(1)
-        return (1 - F.cosine_similarity(fa, fb, dim=1)).mean()
+        return 1 - F.cosine_similarity(fa, fb, dim=1)
 
     return net_distance
 
 
+def noise_regularization(noise: list[torch.Tensor]) -> torch.Tensor:
+    """Per image [B]: how far the noise maps are from white noise, as the sum of squared
+    one-pixel autocorrelations (horizontal and vertical, wrapping around) of every map and of its
+    coarser versions (2x2 average pools, rescaled by 2 to keep unit variance) down to 4x4. Maps
+    of independent unit Gaussian noise score near 0; a map that copies image structure does not.
+    """
+    total = torch.zeros(len(noise[0]), device=noise[0].device)
+    for n in noise:
+        n = n.float()
+        while True:
+            for dim in (2, 3):
+                total = total + (n * torch.roll(n, 1, dims=dim)).mean(dim=(1, 2, 3)).square()
+            if n.shape[-1] <= 4:
+                break
+            n = F.avg_pool2d(n, 2) * 2
+    return total
+
+
+def _normalize_noise(noise: list[torch.Tensor]) -> None:
+    """Each map back to mean 0 and variance 1 (per image), in place."""
+    with torch.no_grad():
+        for n in noise:
+            n.sub_(n.mean(dim=(1, 2, 3), keepdim=True))
+            n.mul_(torch.rsqrt(n.square().mean(dim=(1, 2, 3), keepdim=True) + 1e-8))
+
+
 def _start(family: Any, space: str, target: torch.Tensor, mask: torch.Tensor, options: dict):
-    """The starting latent: the average w for w / w+, the best of a few seeds for z."""
+    """The starting latents [B, ...]: the average w for w / w+, for z the best of a few seeds for
+    each image."""
     if space in ("w", "w+"):
-        w = family.w_avg.to(family.device).unsqueeze(0)
+        w = family.w_avg.to(family.device).unsqueeze(0).repeat(len(target), 1)
         return w if space == "w" else family.broadcast(w)
     candidates = noise_for_seeds(
         range(Z_SEED, Z_SEED + Z_CANDIDATES), family.latent_shape, family.device
     )
     with torch.no_grad():
         images = render(family, candidates, "z", **options)
-        errors = ((images - target) * mask).square().flatten(1).mean(dim=1)
-    return candidates[int(errors.argmin()) : int(errors.argmin()) + 1]
+        errors = ((images.unsqueeze(0) - target.unsqueeze(1)) * mask.unsqueeze(1)).square()
+        best = errors.flatten(2).mean(dim=2).argmin(dim=1)  # [B]
+    return candidates[best]
 
 
 def invert(
@@ -125,36 +159,74 @@ def invert(
     features: str = "auto",
     feature_weight: float = 0.1,
     snapshots: int = 8,
+    optimize_noise: bool = False,
+    noise_weight: float = NOISE_WEIGHT,
     **options: Any,
 ) -> Inversion:
     """Invert one image ``target`` [C, H, W] in [-1, 1]. ``mask`` [1, H, W] (1 = known) limits
-    every loss to the known pixels. ``options`` are sampling options (label, prompt)."""
+    every loss to the known pixels. ``optimize_noise`` also fits the generator's per-layer noise
+    maps (kept near white noise by ``noise_weight`` times :func:`noise_regularization`).
+    ``options`` are sampling options (label, prompt)."""
+    masks = None if mask is None else mask.unsqueeze(0)
+    return invert_many(
+        family, target.unsqueeze(0), space, steps, lr, masks, features, feature_weight,
+        snapshots, optimize_noise, noise_weight, **options,
+    )[0]  # fmt: skip
+
+
+def invert_many(
+    family: Any,
+    targets: torch.Tensor,
+    space: str = "w+",
+    steps: int = 300,
+    lr: float = 0.05,
+    masks: torch.Tensor | None = None,
+    features: str = "auto",
+    feature_weight: float = 0.1,
+    snapshots: int = 8,
+    optimize_noise: bool = False,
+    noise_weight: float = NOISE_WEIGHT,
+    **options: Any,
+) -> list[Inversion]:
+    """Invert a batch ``targets`` [B, C, H, W] at once (``masks`` [B, 1, H, W]). Every image's
+    loss and latent are its own, so each result is what :func:`invert` finds for it alone (up
+    to rounding); a batch only runs faster."""
     check_space(family, space)
     if steps < 1:
         raise HuashiError("--steps must be at least 1.")
-    target = target.to(family.device).unsqueeze(0).float()
-    mask = (
-        torch.ones_like(target[:, :1])
-        if mask is None
-        else mask.to(family.device).view(1, 1, *target.shape[2:])
-    ).float()
+    if optimize_noise and not hasattr(family, "const_noise"):
+        raise HuashiError(
+            f"--optimize-noise needs a generator with noise inputs (stylegan); a {family.name} "
+            "model has none."
+        )
+    targets = targets.detach().to(family.device).float()
+    masks = (
+        torch.ones_like(targets[:, :1])
+        if masks is None
+        else masks.to(family.device).float().view(len(targets), 1, *targets.shape[2:])
+    )
     distance = feature_distance(family, features)
     frozen = [p for m in family.modules.values() for p in m.parameters() if p.requires_grad]
     for p in frozen:  # only the latent learns (and no weight gradients are computed)
         p.requires_grad_(False)
     try:
         return _optimize(
-            family, target, space, steps, lr, mask, distance, feature_weight, snapshots, options
-        )
+            family, targets, space, steps, lr, masks, distance, feature_weight, snapshots,
+            noise_weight if optimize_noise else None, options,
+        )  # fmt: skip
     finally:
         for p in frozen:
             p.requires_grad_(True)
 
 
-def _optimize(family, target, space, steps, lr, mask, distance, feature_weight, snapshots, options):
-    """Adam on the latent. In w+ the ws are a shared w plus per-layer offsets (offsets at
+def _optimize(
+    family, target, space, steps, lr, mask, distance, feature_weight, snapshots, noise_weight,
+    options,
+):  # fmt: skip
+    """Adam on the latents. In w+ the ws are a shared w plus per-layer offsets (offsets at
     ``W_PLUS_OFFSET_LR`` of the step size): the shared part converges as fast as a w inversion,
-    the offsets add w+'s freedom on top."""
+    the offsets add w+'s freedom on top. With noise, the maps start at the model's constant noise
+    (so step 0 paints what a plain inversion paints) and are renormalized after every step."""
     start = _start(family, space, target, mask, options).detach()
     if space == "w+":
         shared = start[:, :1].clone().requires_grad_(True)
@@ -173,30 +245,54 @@ def _optimize(family, target, space, steps, lr, mask, distance, feature_weight, 
         def current() -> torch.Tensor:
             return latent
 
+    noise = None
+    if noise_weight is not None:
+        noise = [
+            n.to(family.device).repeat(len(target), 1, 1, 1).requires_grad_(True)
+            for n in family.const_noise()
+        ]
+        groups.append({"params": noise, "scale": NOISE_LR})
     optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999))
     keep_at = {round(i * (steps - 1) / max(1, snapshots - 1)) for i in range(snapshots)}
     kept, losses = [], []
+    pixels = mask.sum(dim=(1, 2, 3)) * target.shape[1]  # [B] known values per image
     for step in range(steps):
         for group in optimizer.param_groups:  # cosine ramp-down of the step size
             group["lr"] = group["scale"] * lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        image = render(family, current(), space, **options)
-        loss = ((image - target) * mask).square().sum() / (mask.sum() * target.shape[1])
+        image = render(family, current(), space, noise=noise, **options)
+        per_image = ((image - target) * mask).square().sum(dim=(1, 2, 3)) / pixels
         if distance is not None and feature_weight > 0:
-            loss = loss + feature_weight * distance(image * mask, target * mask)
+            per_image = per_image + feature_weight * distance(image * mask, target * mask)
+        if noise is not None and noise_weight > 0:
+            per_image = per_image + noise_weight * noise_regularization(noise)
+        loss = per_image.sum()  # a sum: each image's gradient is what it would be alone
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
+        if noise is not None:
+            _normalize_noise(noise)
+        losses.append(per_image.detach().cpu())
         if step in keep_at:
-            kept.append(image.detach()[0].cpu())
+            kept.append(image.detach().cpu())
     with torch.no_grad():
         latent = current().detach()
-        final = render(family, latent, space, **options)[0].cpu()
-    target_cpu, mask_cpu = target[0].cpu(), mask[0].cpu()
-    return Inversion(
-        latent.cpu(), space, final, target_cpu, psnr(final, target_cpu, mask_cpu),
-        torch.stack(kept), losses,
-    )  # fmt: skip
+        final = render(family, latent, space, noise=noise, **options).cpu()
+    history = torch.stack(losses, dim=1)  # [B, steps]
+    progress = torch.stack(kept, dim=1)  # [B, K, C, H, W]
+    target_cpu, mask_cpu = target.cpu(), mask.cpu()
+    return [
+        Inversion(
+            latent[i : i + 1].cpu(),
+            space,
+            final[i],
+            target_cpu[i],
+            psnr(final[i], target_cpu[i], mask_cpu[i]),
+            progress[i],
+            history[i].tolist(),
+            noise=None if noise is None else [n[i : i + 1].detach().cpu() for n in noise],
+        )  # fmt: skip
+        for i in range(len(target))
+    ]
 
 
 def write_inversion(result: Inversion, out: str | Path, loaded: Any, options: dict) -> Inversion:
@@ -209,7 +305,9 @@ def write_inversion(result: Inversion, out: str | Path, loaded: Any, options: di
     latent_path = save_latent(
         out / "latent.safetensors",
         Latent(result.latent, result.space, run, loaded.checkpoint.name, dict(options),
-               {"psnr": result.psnr, "steps": len(result.losses)}),
+               {"psnr": result.psnr, "steps": len(result.losses),
+                "optimize_noise": result.noise is not None},
+               result.noise),
     )  # fmt: skip
     params = {
         "run": run, "checkpoint": loaded.checkpoint.name, "step": loaded.step,
@@ -231,7 +329,10 @@ def write_inversion(result: Inversion, out: str | Path, loaded: Any, options: di
     return result
 
 
-__all__ = ["Inversion", "feature_distance", "invert", "invert_file", "psnr", "spaces_of"]
+__all__ = [
+    "Inversion", "feature_distance", "invert", "invert_file", "invert_many",
+    "noise_regularization", "psnr", "spaces_of",
+]  # fmt: skip
 
 
 def read_mask(path: str | Path, resolution: int) -> torch.Tensor:
@@ -254,11 +355,14 @@ def invert_file(
     lr: float = 0.05,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    optimize_noise: bool = False,
+    noise_weight: float = NOISE_WEIGHT,
     **options: Any,
 ) -> tuple[Inversion, list[str]]:
     """Invert an image file with a run and write the results into the folder ``out``.
-    ``mask`` is an image whose white pixels mark the hole (unknown, to be filled). Returns the
-    result and notes on how the inputs were converted."""
+    ``mask`` is an image whose white pixels mark the hole (unknown, to be filled);
+    ``optimize_noise`` fits the noise maps too (stored in the latent file). Returns the result
+    and notes on how the inputs were converted."""
     from huashi.interpolate import read_image
     from huashi.runs import load_run
 
@@ -267,6 +371,7 @@ def invert_file(
     target, notes = read_image(image, int(info["channels"]), int(info["resolution"]))
     known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]))
     result = invert(
-        loaded.family, target, space, steps, lr, known, features, feature_weight, **options
-    )
+        loaded.family, target, space, steps, lr, known, features, feature_weight,
+        optimize_noise=optimize_noise, noise_weight=noise_weight, **options,
+    )  # fmt: skip
     return write_inversion(result, out, loaded, options), notes

@@ -2,7 +2,9 @@
 
 A latent file holds the tensor ``latent`` [B, *shape] and, in the safetensors metadata under
 ``huashi``, JSON with the run folder, the checkpoint, the ``space`` ("z", "w" or "w+"), the
-shape and the sampling options (label, prompt, truncation) that go with it. Inversion writes
+shape and the sampling options (label, prompt, truncation) that go with it. An inversion that
+optimized the generator's noise inputs also stores the maps (``noise.0``, ``noise.1``, ... one
+per synthesis conv, [B, 1, r, r]), which remake the image with the latent. Inversion writes
 them; editing, dragging and ``huashi regenerate`` read them.
 
 :func:`render` turns latents of any space into images with the family's latent contract.
@@ -33,6 +35,7 @@ class Latent:
     checkpoint: str = ""
     options: dict[str, Any] = field(default_factory=dict)  # sampling options (label, prompt)
     extra: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping
+    noise: list[torch.Tensor] | None = None  # optimized noise maps, one per synthesis conv
 
 
 def save_latent(path: str | Path, latent: Latent) -> Path:
@@ -49,9 +52,12 @@ def save_latent(path: str | Path, latent: Latent) -> Path:
         "checkpoint": latent.checkpoint,
         "options": latent.options,
         "extra": latent.extra,
+        "noise_maps": 0 if latent.noise is None else len(latent.noise),
     }
-    tensor = latent.tensor.detach().float().cpu().contiguous()
-    save_file({"latent": tensor}, str(path), metadata={"huashi": json.dumps(meta)})
+    tensors = {"latent": latent.tensor.detach().float().cpu().contiguous()}
+    for i, n in enumerate(latent.noise or []):
+        tensors[f"noise.{i}"] = n.detach().float().cpu().contiguous()
+    save_file(tensors, str(path), metadata={"huashi": json.dumps(meta)})
     return path
 
 
@@ -63,7 +69,10 @@ def load_latent(path: str | Path) -> Latent:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get("huashi", "{}"))
-            tensor = f.get_tensor("latent") if "latent" in f.keys() else None  # noqa: SIM118
+            names = set(f.keys())
+            tensor = f.get_tensor("latent") if "latent" in names else None
+            count = int(meta.get("noise_maps", 0))
+            noise = [f.get_tensor(f"noise.{i}") for i in range(count)] if count else None
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError):
         raise HuashiError(
             f"{path} is not a readable latent file: pass the latent.safetensors that "
@@ -73,7 +82,7 @@ def load_latent(path: str | Path) -> Latent:
         raise HuashiError(f"{path} is not a huashi latent file (write one with `huashi invert`).")
     return Latent(
         tensor, meta["space"], meta["run"], meta.get("checkpoint", ""),
-        meta.get("options", {}), meta.get("extra", {}),
+        meta.get("options", {}), meta.get("extra", {}), noise,
     )  # fmt: skip
 
 
@@ -106,11 +115,20 @@ def to_ws(family: Any, tensor: torch.Tensor, space: str, **options: Any) -> torc
 
 
 def render(
-    family: Any, tensor: torch.Tensor, space: str, noise_mode: str = "const", **options: Any
+    family: Any,
+    tensor: torch.Tensor,
+    space: str,
+    noise_mode: str = "const",
+    noise: list[torch.Tensor] | None = None,
+    **options: Any,
 ) -> torch.Tensor:
     """Images in [-1, 1] (clipped, as ``generate`` paints them) from latents of ``space``;
-    gradients flow back to ``tensor``."""
+    gradients flow back to ``tensor`` (and to ``noise``, maps that replace the noise mode's)."""
     check_space(family, space)
+    if noise is not None:
+        if not hasattr(family, "const_noise"):
+            raise HuashiError(f"a {family.name} model has no noise inputs to set.")
+        return family.synthesize(to_ws(family, tensor, space, **options), noise=noise).clamp(-1, 1)
     if space == "z" and not hasattr(family, "synthesize"):
         return family.generate_from_latents(tensor, **options)
     if space == "z":

@@ -87,6 +87,21 @@ def test_invert_edit_drag_and_regenerate(run_dir, tmp_path):
     assert np.array_equal(pixels(drag / "after.png"), pixels(tmp_path / "d.png"))
 
 
+def test_invert_with_noise_stores_the_maps_and_regenerates(run_dir, tmp_path):
+    main(["sample", str(run_dir), "--n", "1", "--seed", "2", "--out", str(tmp_path / "s.png")])
+    (photo,) = sorted((tmp_path / "s").glob("*.png"))
+    inv = tmp_path / "inv"
+    assert main(["invert", str(run_dir), str(photo), "--steps", "3", "--optimize-noise",
+                 "--out", str(inv)]) == 0  # fmt: skip
+    latent = load_latent(inv / "latent.safetensors")
+    assert latent.extra["optimize_noise"] is True and len(latent.noise) == 5  # convs at 16 px
+    assert [tuple(n.shape) for n in latent.noise][-1] == (1, 1, 16, 16)
+    assert (
+        main(["regenerate", str(inv / "reconstruction.png"), "--out", str(tmp_path / "r.png")]) == 0
+    )
+    assert np.array_equal(pixels(inv / "reconstruction.png"), pixels(tmp_path / "r.png"))
+
+
 def test_bad_requests_are_one_line_errors(run_dir, tmp_path, capsys):
     assert main(["invert", str(run_dir), str(tmp_path / "none.png"), "--out", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err

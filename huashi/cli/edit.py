@@ -15,8 +15,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the grid PNG")
     parser.add_argument(
         "--direction",
-        help="sefa:K, label:NAME, prompt:TEXT or latent:FILE, joined by + and - "
-        "(e.g. label:red-label:blue)",
+        help="sefa:K, label:NAME, prompt:TEXT, latent:FILE or clip:TEXT, joined by + and - "
+        '(e.g. label:red-label:blue, "clip:a smiling face-clip:a face")',
+    )
+    parser.add_argument(
+        "--clip",
+        help="the clip run for clip: directions (default: the zoo's reference for the dataset)",
     )
     parser.add_argument("--strength", default="-3..3", help="-3..3, -3..3:5 or 1,2,4")
     parser.add_argument("--layers", help="w+ layers the direction moves (e.g. 0-3; default all)")
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     path = edit_file(
         args.run_dir, args.latent, args.out, args.direction, args.strength, args.layers,
-        args.toward, args.steps, checkpoint=args.checkpoint, device=args.device,
+        args.toward, args.steps, checkpoint=args.checkpoint, device=args.device, clip=args.clip,
     )  # fmt: skip
     print(f"wrote {path}")
     return 0

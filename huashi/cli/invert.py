@@ -1,4 +1,5 @@
-"""``huashi invert RUN IMAGE --space w+ --steps 300 --out inv/`` (and ``--mask hole.png``)."""
+"""``huashi invert RUN IMAGE --space w+ --steps 300 --out inv/`` (and ``--mask hole.png``,
+``--optimize-noise``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="perceptual loss: auto (the run's D), d, none, clip:RUN or classifier:RUN",
     )
     parser.add_argument("--feature-weight", type=float, default=0.1)
+    parser.add_argument(
+        "--optimize-noise",
+        action="store_true",
+        help="also fit the generator's per-layer noise maps (stylegan; kept near white noise)",
+    )
+    parser.add_argument(
+        "--noise-weight",
+        type=float,
+        default=0.1,
+        help="weight of the regularization that keeps the fitted noise white (with --optimize-noise)",
+    )
     parser.add_argument("--label", help="the class of a class-conditional model")
     parser.add_argument("--prompt", help="the caption of a text-conditional model")
     parser.add_argument("--checkpoint", type=Path)
@@ -34,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
     result, notes = invert_file(
         args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
-        args.feature_weight, args.lr, args.checkpoint, args.device, **options,
+        args.feature_weight, args.lr, args.checkpoint, args.device,
+        optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, **options,
     )  # fmt: skip
     for note in notes:
         print(f"note: {note}")

@@ -369,11 +369,23 @@ class StyleGAN(Family):
         """w [B, w_dim] -> ws [B, num_ws, w_dim] (the same w for every layer)."""
         return w.unsqueeze(1).repeat(1, self.num_ws, 1)
 
+    def const_noise(self) -> list[torch.Tensor]:
+        """Copies of the stored noise maps ([1, 1, r, r], one per synthesis conv) that
+        ``noise_mode="const"`` uses: where a noise optimization starts."""
+        convs = self.sampling_module("generator").synthesis.convs
+        return [c.noise.const_noise.detach().clone() for c in convs]
+
     def synthesize(
-        self, ws: torch.Tensor, noise_mode: str = "const", return_features: bool = False
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        return_features: bool = False,
+        noise: list[torch.Tensor] | None = None,
     ) -> Any:
         """Images from ws [B, num_ws, w_dim] (and the feature maps by resolution), not clipped:
-        a trained model paints in about [-1, 1]; inversion and dragging want the raw values."""
+        a trained model paints in about [-1, 1]; inversion and dragging want the raw values.
+        ``noise`` (maps shaped like :meth:`const_noise`'s, batch 1 or B) replaces the noise
+        mode's."""
         if noise_mode not in NOISE_MODES:
             raise HuashiError(
                 f"unknown noise mode {noise_mode!r}: choose {', '.join(NOISE_MODES)}."
@@ -383,7 +395,17 @@ class StyleGAN(Family):
                 f"ws must have shape [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}."
             )
         synthesis = self.sampling_module("generator").synthesis
-        out = synthesis(ws.to(self.device), noise_mode, return_features=return_features)
+        if noise is not None:
+            shapes = [tuple(n.shape[1:]) for n in self.const_noise()]
+            if len(noise) != len(shapes) or [tuple(n.shape[1:]) for n in noise] != shapes:
+                raise HuashiError(
+                    f"noise must be {len(shapes)} maps shaped like the model's (1, r, r), got "
+                    f"{[tuple(n.shape) for n in noise]}."
+                )
+            noise = [n.to(self.device) for n in noise]
+        out = synthesis(
+            ws.to(self.device), noise_mode, return_features=return_features, noise=noise
+        )
         if return_features:
             return out[0].float(), out[1]
         return out.float()

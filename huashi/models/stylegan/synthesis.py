@@ -5,6 +5,9 @@ skip-connection generator). Layer i of the network reads ``ws[:, i]``.
 For a resolution R there are ``2 log2(R) - 2`` ws: at 4x4 the conv uses w0 and the toRGB w1; at
 every next resolution the two convs use the next two ws and the toRGB the one after (toRGB shares
 its w with the next block's first conv, as in StyleGAN2).
+
+Every conv adds noise; ``noise`` (one map per conv, [B or 1, 1, r, r]) replaces the noise mode's
+maps, which is how inversion optimizes the noise along with the ws.
 """
 
 from __future__ import annotations
@@ -55,18 +58,23 @@ class SynthesisNetwork(nn.Module):
         noise_mode: str = "random",
         generator: torch.Generator | None = None,
         return_features: bool = False,
+        noise: list[torch.Tensor] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """Images [B, C, R, R] from ``ws`` [B, num_ws, w_dim]; with ``return_features`` also the
-        feature map after each resolution's last conv, by resolution."""
+        feature map after each resolution's last conv, by resolution. ``noise``: a map per conv
+        instead of the ``noise_mode``'s."""
         if ws.dim() != 3 or ws.shape[1] != self.num_ws:
             raise ValueError(f"ws must be [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+        if noise is not None and len(noise) != len(self.convs):
+            raise ValueError(f"noise must be a list of {len(self.convs)} maps, got {len(noise)}")
+        maps = list(noise) if noise is not None else [None] * len(self.convs)
         x = self.const.unsqueeze(0).expand(len(ws), -1, -1, -1)
-        x = self.convs[0](x, ws[:, 0], noise_mode, generator)
+        x = self.convs[0](x, ws[:, 0], noise_mode, generator, maps[0])
         image = self.to_rgbs[0](x, ws[:, 1])
         features = {4: x}
         for i, res in enumerate(self.resolutions[1:]):
-            x = self.convs[1 + 2 * i](x, ws[:, 1 + 2 * i], noise_mode, generator)
-            x = self.convs[2 + 2 * i](x, ws[:, 2 + 2 * i], noise_mode, generator)
+            x = self.convs[1 + 2 * i](x, ws[:, 1 + 2 * i], noise_mode, generator, maps[1 + 2 * i])
+            x = self.convs[2 + 2 * i](x, ws[:, 2 + 2 * i], noise_mode, generator, maps[2 + 2 * i])
             features[res] = x
             image = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
             image = image + self.to_rgbs[1 + i](x, ws[:, 3 + 2 * i])
