@@ -89,9 +89,13 @@ def measure(recipe: Recipe, run: Path, n: int, grids: Path, reuse: bool = False)
     }  # fmt: skip
     grids.mkdir(parents=True, exist_ok=True)
     grid = grids / f"{recipe.name}.png"
-    api.sample(run, n=64, seed=0, out=grid, per_image=False)
+    if (run / "pairs_eval.png").is_file():  # image-to-image: input | output | target
+        shutil.copy(run / "pairs_eval.png", grid)
+        result["sampling_images_per_s"] = None
+    else:
+        api.sample(run, n=64, seed=0, out=grid, per_image=False)
+        result["sampling_images_per_s"] = round(sampling_speed(run), 2)
     result["grid"] = str(grid.relative_to(ROOT)) if grid.is_relative_to(ROOT) else str(grid)
-    result["sampling_images_per_s"] = round(sampling_speed(run), 2)
     pairs = sorted(run.glob("pairs_eval*.json"))
     if pairs:
         result["pairs_eval"] = json.loads(pairs[-1].read_text())
@@ -164,7 +168,7 @@ def table(results: list[dict]) -> str:
             lines.append(
                 f"`{r['recipe']}`:\n\n![{r['recipe']}]({Path(r['grid']).relative_to('docs')})\n"
             )
-        machines = sorted({f"{r['machine']}, {r['threads']} threads, {r['date']}" for r in rows})
+        machines = sorted({f"{r['machine']}, threads {r['threads']}, {r['date']}" for r in rows})
         lines += ["Measured on: " + "; ".join(machines) + ".", ""]
     return "\n".join(lines)
 

@@ -415,7 +415,7 @@ def _wgan_gp(run: _Run) -> Suggestion | None:
     return f"WGAN-GP ({_settings_text(settings)})", settings
 
 
-def _saturating_loss(run: _Run) -> Suggestion | None:
+def _non_saturating_remedy(run: _Run) -> Suggestion | None:
     if not run.has("loss", "--loss hinge"):
         return None
     if run.loss == "bce":
@@ -469,7 +469,7 @@ def _suggestions(code: str, run: _Run) -> tuple[str, list[Suggestion | None], st
         ], ""  # fmt: skip
     if code == "saturated":
         return "G's gradients vanish when D is this sure", [
-            _saturating_loss(run), _label_smoothing(run), _instance_noise(run),
+            _non_saturating_remedy(run), _label_smoothing(run), _instance_noise(run),
             _lower_lr(run, "d"),
         ], ""  # fmt: skip
     if code == "mode_collapse":

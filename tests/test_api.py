@@ -90,7 +90,8 @@ def test_paint_sweep_gives_each_pass_its_images_timings_grids_and_an_overview(tm
                        sweep=[("ddim", 2), ("dpmpp-2m", 3)], cfg=None)  # fmt: skip
     assert isinstance(result, api.PaintResult) and result.seeds == [0, 1, 2]
     assert [(p.sampler, p.steps) for p in result.passes] == [("ddim", 2), ("dpmpp-2m", 3)]
-    assert result.options == {"label": 4}  # the class name as its index; None options dropped
+    # the class name as its index; None options dropped; the precision used is recorded
+    assert result.options == {"label": 4, "precision": "fp32"}
     for p in result.passes:
         alone = api.sample(loaded, n=3, batch_size=2, label=4, sampler=p.sampler, steps=p.steps)
         assert torch.equal(p.images, alone.images)  # "star" is class 4

@@ -56,7 +56,7 @@ def blobs_data(monkeypatch):
     """``api.train(..., data="blobs")`` trains on :class:`Blobs`."""
     made = {}
 
-    def load_dataset(spec, resolution=16, **options):
+    def load_dataset(spec, resolution=16, mode="memory", **options):
         made["data"] = Blobs(resolution=resolution, **options)
         return made["data"]
 
