@@ -75,6 +75,58 @@ def _loaded(run: str | Path | LoadedRun, checkpoint: str | Path | None, device: 
     return loaded
 
 
+@dataclass
+class MappedImages:
+    """Input images mapped one by one by an image-conditioned family (see :func:`map_images`)."""
+
+    files: list[tuple[Path, Path]]  # (input file, its path relative to the output folder)
+    images: torch.Tensor  # [n, C, H', W'] in [-1, 1]
+    seeds: list[int]
+    notes: list[str]  # what had to change for the inputs to fit the run
+
+
+def map_images(
+    family: Any,
+    inputs: str | Path | list,
+    resolution: int,
+    channels: int,
+    seed: int,
+    batch_size: int,
+    progress: Callable[[int, int, str], None] | None,
+    message: str,
+) -> MappedImages:
+    """Read every input (cropped/resized to ``resolution`` and converted to ``channels``), run
+    ``family.generate`` on them in batches (image i with seed ``seed + i``) and say what changed."""
+    pairs = _input_files(inputs)
+    read = [load_image(path, resolution, channels) for path, _ in pairs]
+    batch = torch.stack([image for image, _ in read])
+    changes = [note for _, notes in read for note in notes]
+    seeds = list(range(seed, seed + len(pairs)))
+    made = []
+    for i in range(0, len(pairs), batch_size):
+        made.append(family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size]))
+        if progress is not None:
+            progress(min(i + batch_size, len(pairs)), len(pairs), message)
+    notes = []
+    if changes:
+        shown = "; ".join(changes[:5]) + ("; ..." if len(changes) > 5 else "")
+        notes.append(
+            f"{len(changes)} change(s) to fit the run's {resolution}x{resolution} "
+            f"{'grayscale' if channels == 1 else 'RGB'} inputs: {shown}"
+        )
+    return MappedImages(pairs, torch.cat(made).cpu(), seeds, notes)
+
+
+def run_parameters(loaded: LoadedRun) -> dict[str, Any]:
+    """What every PNG made from a loaded run records of it."""
+    return {
+        "run": str(loaded.run_dir.resolve()),
+        "checkpoint": loaded.checkpoint.name,
+        "step": loaded.step,
+        "family": loaded.config.family,
+    }
+
+
 def translate(
     run: str | Path | LoadedRun,
     inputs: str | Path | list,
@@ -95,38 +147,18 @@ def translate(
     """
     loaded = _loaded(run, checkpoint, device)
     info = loaded.family.data
-    pairs = _input_files(inputs)
-    loaded_images = [load_image(path, info.resolution, info.channels) for path, _ in pairs]
-    batch = torch.stack([image for image, _ in loaded_images])
-    changes = [note for _, notes in loaded_images for note in notes]
-    seeds = list(range(seed, seed + len(pairs)))
-    made = []
-    for i in range(0, len(pairs), batch_size):
-        made.append(
-            loaded.family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size])
-        )
-        if progress is not None:
-            progress(min(i + batch_size, len(pairs)), len(pairs), "translating")
-    images = torch.cat(made).cpu()
-    out = Path(out)
-    base = {
-        "run": str(loaded.run_dir.resolve()),
-        "checkpoint": loaded.checkpoint.name,
-        "step": loaded.step,
-        "family": loaded.config.family,
-    }
+    mapped = map_images(loaded.family, inputs, info.resolution, info.channels, seed, batch_size,
+                        progress, "translating")  # fmt: skip
+    base = run_parameters(loaded)
     files = [
-        save_png(to_pil(image), out / relative, base | {"input": str(path.resolve()), "seed": s})
-        for (path, relative), image, s in zip(pairs, images, seeds, strict=True)
-    ]
-    notes = []
-    if changes:
-        shown = "; ".join(changes[:5]) + ("; ..." if len(changes) > 5 else "")
-        notes.append(
-            f"{len(changes)} change(s) to fit the run's {info.resolution}x{info.resolution} "
-            f"{'grayscale' if info.channels == 1 else 'RGB'} inputs: {shown}"
+        save_png(
+            to_pil(image), Path(out) / relative, base | {"input": str(path.resolve()), "seed": s}
+        )  # fmt: skip
+        for (path, relative), image, s in zip(
+            mapped.files, mapped.images, mapped.seeds, strict=True
         )
-    return TranslateResult(images, files, notes)
+    ]
+    return TranslateResult(mapped.images, files, mapped.notes)
 
 
 def retranslate(params: dict[str, Any]) -> torch.Tensor:

@@ -16,7 +16,7 @@ from huashi.errors import HuashiError
 from huashi.families.upsampler import UpsamplerFamily
 from huashi.images import read_params, save_png, to_pil, to_uint8
 from huashi.runs import LoadedRun, load_run
-from huashi.translate import _input_files, load_image
+from huashi.translate import load_image, map_images, run_parameters
 
 #: The metadata key of an upscaled PNG: {"scale", "input", "seed", "source"}.
 UPSCALE = "upscale"
@@ -66,38 +66,16 @@ def upscale(
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     family = upsampler_of(loaded)
     size, channels = family.in_resolution, family.data.channels
-    pairs = _input_files(inputs)
-    read = [load_image(path, size, channels) for path, _ in pairs]
-    batch = torch.stack([image for image, _ in read])
-    changes = [note for _, notes in read for note in notes]
-    seeds = list(range(seed, seed + len(pairs)))
-    made = []
-    for i in range(0, len(pairs), batch_size):
-        made.append(family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size]))
-        if progress is not None:
-            progress(min(i + batch_size, len(pairs)), len(pairs), "upscaling")
-    images = torch.cat(made).cpu()
-    base = {
-        "run": str(loaded.run_dir.resolve()),
-        "checkpoint": loaded.checkpoint.name,
-        "step": loaded.step,
-        "family": loaded.config.family,
-    }
+    mapped = map_images(family, inputs, size, channels, seed, batch_size, progress, "upscaling")
+    base = run_parameters(loaded)
     files = []
-    for (path, relative), image, s in zip(pairs, images, seeds, strict=True):
+    for (path, relative), image, s in zip(mapped.files, mapped.images, mapped.seeds, strict=True):
         record = {"scale": family.config.scale, "input": str(path.resolve()), "seed": s}
         source = _source_params(path)
         if source is not None:
             record["source"] = source
         files.append(save_png(to_pil(image), Path(out) / relative, base | {UPSCALE: record}))
-    notes = []
-    if changes:
-        shown = "; ".join(changes[:5]) + ("; ..." if len(changes) > 5 else "")
-        notes.append(
-            f"{len(changes)} change(s) to fit the run's {size}x{size} "
-            f"{'grayscale' if channels == 1 else 'RGB'} inputs: {shown}"
-        )
-    return UpscaleResult(images, files, notes)
+    return UpscaleResult(mapped.images, files, mapped.notes)
 
 
 def reupscale(params: dict[str, Any]) -> torch.Tensor:
