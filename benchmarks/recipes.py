@@ -165,9 +165,9 @@ def table(results: list[dict]) -> str:
             )
         lines.append("")
         for r in rows:
-            lines.append(
-                f"`{r['recipe']}`:\n\n![{r['recipe']}]({Path(r['grid']).relative_to('docs')})\n"
-            )
+            what = " (held-out pairs: input, output, target)" if r.get("pairs_eval") else ""
+            grid = Path(r["grid"]).relative_to("docs")
+            lines.append(f"`{r['recipe']}`{what}:\n\n![{r['recipe']}]({grid})\n")
         machines = sorted({f"{r['machine']}, threads {r['threads']}, {r['date']}" for r in rows})
         lines += ["Measured on: " + "; ".join(machines) + ".", ""]
     return "\n".join(lines)
