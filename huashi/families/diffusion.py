@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from huashi import zoo
 from huashi.config_fields import option
 from huashi.diffusion import samplers
 from huashi.diffusion.inputs import load_init, load_mask
@@ -84,9 +85,9 @@ class DiffusionConfig:
     )
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
     text_length: int = option(32, "tokens per caption")
-    # latent diffusion: the folder of a trained autoencoder run ("" = pixel space)
+    # latent diffusion: the folder of a trained autoencoder run or zoo:NAME ("" = pixel space)
     latent: str = option(
-        "", "folder of a trained autoencoder run: latent diffusion ('' = pixel space)"
+        "", "folder (or zoo:NAME) of a trained autoencoder run: latent diffusion ('' = pixel space)"
     )
     # optimizer
     lr: float = option(2e-4, "AdamW learning rate")
@@ -229,7 +230,7 @@ class Diffusion(Family):
         check_condition_data(config.condition, data)
         if not config.latent:
             check_resolution(data.resolution, len(config.channel_mults), "image")
-        elif not Path(config.latent).is_dir():
+        elif not zoo.resolve(config.latent).is_dir():  # a zoo name that is missing raises itself
             raise HuashiError(
                 f"the latent autoencoder run {config.latent} does not exist: train one first "
                 "(huashi train kl-vae ... --out RUN) and pass that folder as --latent."
