@@ -8,7 +8,11 @@ seen / step seconds) and sampling images/s (256 images, batch 64, after a warm-u
 run folder keeps its samples.png grid; a Markdown table is printed and written with a JSON
 record to ``--out``.
 
-    python benchmarks/stylegan.py --features clip:runs/emoji-clip --minutes 10 --out bench-sg
+    python benchmarks/stylegan.py --features zoo:reference-emoji --minutes 10 --out bench-sg
+    python benchmarks/stylegan.py --datasets emoji --minutes 10,30,60      # one run, measured 3x
+
+Several budgets train one run per contestant and measure it each time the run's CPU time
+reaches the next budget (a resumed huashi run continues exactly as an uninterrupted one).
 """
 
 from __future__ import annotations
@@ -58,57 +62,72 @@ def sampling_speed(run: Path, n: int = 256, batch: int = 64) -> float:
     return n / (time.perf_counter() - started)
 
 
+def measure(run: Path, data: str, name: str, minutes: float, step: int, features: str,
+            n: int) -> dict:  # fmt: skip
+    """Training speed, sampling speed and in-domain FID/KID of the run as it is now."""
+    last = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()][-1]
+    scores = evaluate(run, features, n=n, kid_subset_size=min(1000, n // 2))
+    return {
+        "data": data, "model": name, "cpu_minutes": minutes, "steps": step,
+        "train_images_per_s": last["images_seen"] / max(last["train_seconds"], 1e-9),
+        "sample_images_per_s": sampling_speed(run),
+        "fid": scores["metrics"].get("fid"), "kid": scores["metrics"].get("kid"),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", required=True, help="clip:RUN or classifier:RUN")
+    parser.add_argument(
+        "--features", help="clip:RUN, classifier:RUN or zoo:NAME (default: zoo:reference-<data>)"
+    )
     parser.add_argument("--datasets", default="emoji,shapes")
     parser.add_argument("--contestants", default=",".join(CONTESTANTS))
-    parser.add_argument("--minutes", type=float, default=10.0, help="CPU minutes per run")
+    parser.add_argument("--minutes", default="10", help="CPU minutes per run, e.g. 10,30,60")
     parser.add_argument("--resolution", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--ema", type=float, default=0.995)
     parser.add_argument("--n", type=int, default=1000, help="images for FID/KID")
     parser.add_argument("--out", type=Path, default=Path("bench-stylegan"))
     args = parser.parse_args()
+    budgets = sorted(float(m) for m in args.minutes.split(","))
 
     header = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}; {args.minutes:g} CPU minutes per run, {args.resolution} px, "
+        f"torch {torch.__version__}; {args.minutes} CPU minutes per run, {args.resolution} px, "
         f"batch {args.batch_size}, EMA {args.ema}, {args.n} images for FID/KID, "
-        f"features {args.features}"
+        f"features {args.features or 'zoo:reference-<data>'}"
     )
     lines = [f"# {header}", "",
-             "| data | model | steps | train img/s | sample img/s | FID | KID x1000 |",
-             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| data | model | CPU min | steps | train img/s | sample img/s | FID | KID x1000 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     print("\n".join(lines), flush=True)
     records = []
     for data in args.datasets.split(","):
+        features = args.features or f"zoo:reference-{data}"
         for name in args.contestants.split(","):
             family, model = CONTESTANTS[name]
             run = args.out / f"{data}-{name}"
-            result = api.train(
-                run, family=family, data=data, resolution=args.resolution, model=model,
-                progress=False, callbacks=[stop_after_cpu_seconds(args.minutes * 60)],
-                steps=10**7, batch_size=args.batch_size, ema=args.ema, precision="fp32",
-                sample_every=10**7, checkpoint_every=10**7, log_every=10,
-            )  # fmt: skip
-            last = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()][-1]
-            train_speed = last["images_seen"] / max(last["train_seconds"], 1e-9)
-            sample_speed = sampling_speed(run)
-            scores = evaluate(run, args.features, n=args.n, kid_subset_size=min(1000, args.n // 2))
-            fid, kid = scores["metrics"].get("fid"), scores["metrics"].get("kid")
-            record = {
-                "data": data, "model": name, "steps": result.step, "train_images_per_s":
-                train_speed, "sample_images_per_s": sample_speed, "fid": fid, "kid": kid,
-            }  # fmt: skip
-            records.append(record)
-            kid_text = f"{1000 * kid['mean'] if isinstance(kid, dict) else 1000 * kid:.1f}"
-            line = (
-                f"| {data} | {name} | {result.step} | {train_speed:.1f} | {sample_speed:.1f} | "
-                f"{fid:.1f} | {kid_text} |"
-            )
-            lines.append(line)
-            print(line, flush=True)
+            done = 0.0
+            for minutes in budgets:
+                result = api.train(
+                    run, family=family, data=data, resolution=args.resolution, model=model,
+                    resume=done > 0, progress=False, callbacks=[stop_after_cpu_seconds((minutes - done) * 60)],
+                    steps=10**7, batch_size=args.batch_size, ema=args.ema, precision="fp32",
+                    sample_every=10**7, checkpoint_every=10**7, log_every=10,
+                )  # fmt: skip
+                done = minutes
+                record = measure(run, data, name, minutes, result.step, features, args.n)
+                records.append(record)
+                kid = record["kid"]
+                kid_text = f"{1000 * kid['mean'] if isinstance(kid, dict) else 1000 * kid:.1f}"
+                line = (
+                    f"| {data} | {name} | {minutes:g} | {result.step} | "
+                    f"{record['train_images_per_s']:.1f} | {record['sample_images_per_s']:.1f} | "
+                    f"{record['fid']:.3f} | {kid_text} |"
+                )
+                lines.append(line)
+                print(line, flush=True)
+                api.sample(run, n=64, seed=0, out=args.out / f"{data}-{name}-{minutes:g}min.png")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     (args.out / "results.json").write_text(json.dumps({"setup": header, "runs": records}, indent=1))

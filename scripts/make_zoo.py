@@ -22,8 +22,14 @@ from huashi.evaluate import evaluate
 from huashi.features import load_features
 from huashi.metrics.fid import fid
 from huashi.recipes import get_recipe
+from huashi.training.checkpoint import latest_checkpoint
+from huashi.translate import evaluate_pairs
 
 CHECK_N = 200  # the small n at which tests/test_zoo.py re-measures every shipped painter
+
+
+def rounded(accuracy: dict[str, float]) -> dict[str, float]:
+    return {key: round(value, 4) for key, value in accuracy.items()}
 
 
 def real_floor(kind: str, run_dir: Path, data: str, resolution: int, n: int, seed: int) -> dict:
@@ -45,19 +51,23 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="samples for the scores")
     parser.add_argument("--work", type=Path, default=Path("runs/zoo-build"))
     parser.add_argument("--root", type=Path, help="zoo folder (default: huashi/zoo)")
+    parser.add_argument("--reuse", action="store_true", help="measure the run already in WORK")
     args = parser.parse_args()
 
     recipe = get_recipe(args.recipe)
     run_dir = args.work / args.name
-    # by steps alone, so the entry is the same whatever the machine's speed or load
-    result = api.train(run_dir, recipe=recipe.name, seed=args.seed, max_minutes=0, progress=True)
-    scores: dict = {"steps": result.step}
+    if args.reuse and latest_checkpoint(run_dir / "checkpoints") is not None:
+        step = int(latest_checkpoint(run_dir / "checkpoints").stem.split("-")[1])
+        print(f"measuring the run already in {run_dir} (step {step})")
+    else:  # by steps alone, so the entry is the same whatever the machine's speed or load
+        step = api.train(run_dir, recipe=recipe.name, seed=args.seed, max_minutes=0).step
+    scores: dict = {"steps": step}
     if recipe.family in ("clip", "classifier"):
         scores |= real_floor(
             recipe.family, run_dir, recipe.data, recipe.resolution, args.n, args.seed
         )
-    elif "pairs_eval" in result.reports:  # image-to-image: held-out L1 against the identity map
-        report = result.reports["pairs_eval"]
+    elif recipe.family == "pix2pix":  # image-to-image: held-out L1 against the identity map
+        report = evaluate_pairs(run_dir, write=False)
         scores |= {"held_out_l1": round(report["model"]["l1"], 4),
                    "identity_l1": round(report["identity"]["l1"], 4),
                    "psnr": round(report["model"]["psnr"], 2),
@@ -72,6 +82,9 @@ def main() -> None:
                        "n": args.n, "features": f"zoo:reference-{recipe.data}"}  # fmt: skip
             check = evaluate(run_dir, features, n=CHECK_N, seed=args.seed, save=False)
             scores |= {"fid_check": round(check["metrics"]["fid"], 3), "fid_check_n": CHECK_N}
+            if "shapes_accuracy" in m:  # a text painter on shapes: its prompts, read back exactly
+                scores |= {"shapes_accuracy": rounded(m["shapes_accuracy"]),
+                           "shapes_accuracy_check": rounded(check["metrics"]["shapes_accuracy"])}  # fmt: skip
     entry = zoo.add_to_zoo(run_dir, args.name, recipe.description, recipe.name, args.seed, scores,
                            args.root)  # fmt: skip
     print(f"zoo:{entry.name} written to {entry.path}: {scores}")

@@ -90,6 +90,10 @@ def test_every_shipped_painter_still_scores_what_its_card_says(entry):
     n = entry.scores["fid_check_n"]
     record = evaluate(f"zoo:{entry.name}", entry.scores["features"], n=n, save=False)
     assert record["metrics"]["fid"] == pytest.approx(entry.scores["fid_check"], rel=0.10)
+    if "shapes_accuracy_check" in entry.scores:  # a text painter: its prompts read back exactly
+        got = record["metrics"]["shapes_accuracy"]
+        for key, want in entry.scores["shapes_accuracy_check"].items():
+            assert got[key] == pytest.approx(want, abs=0.03), key
 
 
 TRANSLATORS = [e for e in zoo.list_zoo() if e.scores.get("held_out_l1") is not None]
