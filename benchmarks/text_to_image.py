@@ -1,0 +1,169 @@
+"""Text-to-image on ``shapes`` at equal CPU time: GigaGAN-small vs the text ``gan`` vs latent
+diffusion, measured by what the prompts asked for.
+
+    python benchmarks/text_to_image.py --minutes 30,60 --out bench-t2i
+    python benchmarks/text_to_image.py --reuse ldm=runs/shapes-ldm --contestants ldm
+
+Each contestant trains one run from seed 0 and is measured each time the run's CPU time (this
+process's, one thread with OMP_NUM_THREADS=1) reaches the next budget; a resumed huashi run
+continues exactly as an uninterrupted one. ``--reuse NAME=RUN`` measures a run trained
+elsewhere instead (its own training time is reported). Measured at each budget:
+
+- exact attribute accuracy of ``--n`` images painted from the test split's captions (seeds
+  0..n-1), read back from the pixels by ``huashi.metrics.shapes_accuracy`` (all five attributes
+  right, and each attribute);
+- in-domain FID/KID against the training images with ``zoo:reference-shapes``;
+- diversity: the mean pairwise feature distance (1 - cosine, ``zoo:reference-shapes``) of 8
+  seeds of the same prompt, averaged over 16 prompts (real scenes of one caption differ only by
+  a small jitter, so a low value is right; 0 means one image per prompt);
+- sampling images/s (batch 64 after a warm-up batch) and training images/s.
+
+The latent diffusion contestant is the ``shapes-ldm-60min`` recipe (it needs the shipped
+``zoo:shapes-kl-vae``; its autoencoder's training time is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gan_losses import stop_after_cpu_seconds  # noqa: E402
+
+from huashi import api  # noqa: E402
+from huashi.data import load_dataset  # noqa: E402
+from huashi.evaluate import evaluate  # noqa: E402
+from huashi.features import load_features  # noqa: E402
+from huashi.metrics.shapes_accuracy import ATTRIBUTES, attribute_accuracy  # noqa: E402
+from huashi.recipes import get_recipe  # noqa: E402
+
+FEATURES = "zoo:reference-shapes"
+#: The contestants: family and model options (the ldm takes its recipe's).
+CONTESTANTS: dict[str, tuple[str, dict]] = {
+    "gigagan": ("gigagan", {"clip_run": FEATURES, "clip_weight": 0.5}),
+    "gan": (
+        "gan",
+        {
+            "condition": "text",
+            "loss": "hinge",
+            "spectral_norm": True,
+            "d_norm": "none",
+            "diffaugment": "color,translation",
+        },
+    ),  # fmt: skip
+    "ldm": ("diffusion", get_recipe("shapes-ldm-60min").model),
+}
+BATCH = {"gigagan": 16, "gan": 32, "ldm": 32}
+
+
+def paint(run: Path, prompts: list[str], seeds: list[int], batch: int = 64) -> torch.Tensor:
+    """The run's images for (prompt, seed) pairs, in [-1, 1]."""
+    loaded = api.load_run(run)
+    images = []
+    for start in range(0, len(seeds), batch):
+        chunk = slice(start, start + batch)
+        images.append(loaded.family.generate(seeds[chunk], prompt=prompts[chunk]))
+    return torch.cat(images).float().clamp(-1, 1)
+
+
+def diversity(run: Path, prompts: list[str], per_prompt: int = 8) -> float:
+    net = load_features(FEATURES)
+    distances = []
+    for prompt in prompts:
+        f = net.features(paint(run, [prompt] * per_prompt, list(range(per_prompt))))
+        f = torch.nn.functional.normalize(f.float(), dim=1)
+        similarity = f @ f.T
+        off = ~torch.eye(per_prompt, dtype=torch.bool)
+        distances.append(float((1 - similarity[off]).mean()))
+    return sum(distances) / len(distances)
+
+
+def sampling_speed(run: Path, prompts: list[str], batch: int = 64) -> float:
+    paint(run, prompts[:batch], list(range(batch)))  # warm-up
+    started = time.perf_counter()
+    paint(run, prompts[:batch], list(range(batch, 2 * batch)))
+    return batch / (time.perf_counter() - started)
+
+
+def measure(run: Path, name: str, minutes: float | None, n: int) -> dict:
+    captions = load_dataset("shapes", resolution=32, split="test").captions
+    prompts = [captions[i % len(captions)] for i in range(n)]
+    accuracy = attribute_accuracy(paint(run, prompts, list(range(n))), prompts)
+    scores = evaluate(run, FEATURES, n=n, kid_subset_size=min(1000, n // 2))
+    last = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()][-1]
+    return {
+        "model": name, "cpu_minutes": minutes, "steps": last["step"],
+        "train_minutes": last["train_seconds"] / 60,
+        "train_images_per_s": last["images_seen"] / max(last["train_seconds"], 1e-9),
+        "sample_images_per_s": sampling_speed(run, prompts),
+        "accuracy": accuracy, "fid": scores["metrics"]["fid"],
+        "kid": scores["metrics"]["kid"]["mean"], "diversity": diversity(run, prompts[:16]),
+    }  # fmt: skip
+
+
+def row(r: dict) -> str:
+    a = r["accuracy"]
+    budget = "–" if r["cpu_minutes"] is None else f"{r['cpu_minutes']:g}"
+    return (
+        f"| {r['model']} | {budget} | {r['steps']} | {r['train_minutes']:.1f} | {a['all']:.1%} | "
+        + " | ".join(f"{a[k]:.1%}" for k in ATTRIBUTES)
+        + f" | {r['fid']:.3f} | {1000 * r['kid']:.2f} | {r['diversity']:.3f} "
+        f"| {r['sample_images_per_s']:.1f} | {r['train_images_per_s']:.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contestants", default=",".join(CONTESTANTS))
+    parser.add_argument("--minutes", default="30,60", help="CPU minutes per run, e.g. 30,60")
+    parser.add_argument("--reuse", action="append", default=[], help="NAME=RUN: measure RUN")
+    parser.add_argument("--n", type=int, default=500, help="prompts for accuracy and FID/KID")
+    parser.add_argument("--out", type=Path, default=Path("bench-t2i"))
+    args = parser.parse_args()
+    budgets = sorted(float(m) for m in args.minutes.split(","))
+    reused = dict(item.split("=", 1) for item in args.reuse)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    header = (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}; shapes 32 px, {args.n} test captions, features {FEATURES}"
+    )
+    lines = [f"# {header}", "",
+             "| model | CPU min | steps | train min | all 5 right | "
+             + " | ".join(ATTRIBUTES) + " | FID | KID x1000 | diversity | sample img/s "
+             "| train img/s |", "|---" * 15 + "|"]  # fmt: skip
+    print("\n".join(lines), flush=True)
+    records = []
+
+    def record(run: Path, name: str, minutes: float | None) -> None:
+        records.append(measure(run, name, minutes, args.n))
+        lines.append(row(records[-1]))
+        print(lines[-1], flush=True)
+
+    for name in args.contestants.split(","):
+        if name in reused:
+            record(Path(reused[name]), name, None)
+            continue
+        family, model = CONTESTANTS[name]
+        run, done = args.out / name, 0.0
+        for minutes in budgets:
+            api.train(
+                run, family=family, data="shapes", resolution=32, model=model,
+                resume=done > 0, progress=False, seed=0, batch_size=BATCH[name],
+                callbacks=[stop_after_cpu_seconds((minutes - done) * 60)], steps=10**7,
+                ema=0.999, precision="fp32", sample_every=10**7, checkpoint_every=10**7,
+            )  # fmt: skip
+            done = minutes
+            record(run, name, minutes)
+    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    (args.out / "results.json").write_text(json.dumps({"setup": header, "runs": records}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
