@@ -5,7 +5,7 @@ images/s of the teacher's full sampler (``--teacher-steps``, from seeds) against
 single pass, timed back to back on the same batch.
 
     python benchmarks/distill.py --out /tmp/distill-bench                 # the defaults below
-    python benchmarks/distill.py --teacher-train-steps 3000 --pairs 2000 --student-steps 3000
+    python benchmarks/distill.py --scenes 2064 --pairs 2000 --heldout 64 --student-steps 3000
 
 Targets (issue 12): the student >= 100x faster than the teacher's 20-step sampler on CPU, and
 held-out PSNR >= 20 dB against the teacher. Every stage is cached in ``--out`` (the teacher run,
