@@ -10,7 +10,7 @@ from huashi import api, zoo
 from huashi.cli import main
 from huashi.errors import HuashiError
 from huashi.evaluate import default_features
-from huashi.training.checkpoint import latest_checkpoint
+from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,28 @@ def test_a_zoo_entry_paints_like_its_run_from_fp16_weights(tiny_run, zoo_root, c
     assert [e.name for e in zoo.list_zoo()] == ["tiny"]
     assert main(["zoo"]) == 0
     assert "zoo:tiny" in capsys.readouterr().out
+
+
+def test_a_run_with_an_ema_ships_the_ema_weights_in_place_of_its_modules(tmp_path, zoo_root):
+    run = tmp_path / "ema-run"
+    api.train(
+        run, family="dcgan", data="shapes", resolution=16, data_options={"n": 32},
+        model={"z_dim": 8, "g_width": 8, "d_width": 8}, steps=4, batch_size=8, ema=0.5,
+        sample_every=100, n_fixed=4, progress=False,
+    )  # fmt: skip
+    entry = zoo.add_to_zoo(run, "tiny-ema", "a test painter with an EMA")
+    shipped = load_file(
+        str(latest_checkpoint(entry.path / "checkpoints").with_suffix(".safetensors"))
+    )
+    trained, _ = load_checkpoint(latest_checkpoint(run / "checkpoints"))
+    ema_keys = [k for k in trained if k.startswith("ema/")]
+    assert ema_keys and not any(k.startswith("ema/") for k in shipped)
+    assert any(not torch.equal(trained[k], trained["modules/" + k[4:]]) for k in ema_keys)
+    for key in ema_keys:
+        want = trained[key].half() if trained[key].is_floating_point() else trained[key]
+        assert torch.equal(shipped["modules/" + key[4:]], want), key
+    painted = api.sample(run, n=4, seed=1).images  # the run samples with its EMA generator
+    assert (api.sample("zoo:tiny-ema", n=4, seed=1).images - painted).abs().max() < 0.05
 
 
 def test_a_zoo_painting_regenerates_from_its_png(tiny_run, zoo_root, tmp_path):

@@ -94,8 +94,9 @@ def add_to_zoo(
     scores: dict[str, Any] | None = None,
     root: str | Path | None = None,
 ) -> ZooEntry:
-    """Copy a trained run into the zoo: its config, its newest weights (modules and EMA only,
-    floating tensors in fp16, no optimizer or RNG state), its latest grid, and a card."""
+    """Copy a trained run into the zoo: its config, its newest weights (the modules, with an EMA
+    copy in the place of the module it averages; floating tensors in fp16; no optimizer or RNG
+    state), its latest grid, and a card."""
     run_dir = Path(run_dir)
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if checkpoint is None:
@@ -108,11 +109,13 @@ def add_to_zoo(
     if (run_dir / "samples.png").exists():
         shutil.copy(run_dir / "samples.png", folder / "samples.png")
     tensors, meta = load_checkpoint(checkpoint)
-    weights = {
-        key: value.half() if value.is_floating_point() else value
-        for key, value in tensors.items()
-        if key.startswith(("modules/", "ema/"))
+    # the EMA copy is what samples: it ships in the place of the module it averages
+    shipped = {k: v for k, v in tensors.items() if k.startswith("modules/")}
+    shipped |= {
+        "modules/" + k[len("ema/") :]: v for k, v in tensors.items() if k.startswith("ema/")
     }
+    weights = {key: value.half() if value.is_floating_point() else value
+               for key, value in shipped.items()}  # fmt: skip
     kept = {k: meta[k] for k in ("family", "step", "images_seen", "train_seconds") if k in meta}
     kept["optimizers"] = {}
     kept |= {k: v for k, v in meta.items() if k == "preview_captions"}
