@@ -148,8 +148,14 @@ def table(results: list[dict]) -> str:
         ]
         for r in sorted(rows, key=lambda r: (r.get("fid") is None, r.get("fid") or 0)):
             other = ""
-            if r.get("shapes_accuracy"):
-                other = f"shapes all-attributes {r['shapes_accuracy']['all']:.1%}"
+            if r.get("shapes_accuracy"):  # the prompts' attributes read back from the pixels
+                a = r["shapes_accuracy"]
+                each = {k: v for k, v in a.items() if k != "all"}
+                other = (
+                    f"prompted attributes exact: {sum(each.values()) / len(each):.1%} "
+                    f"({', '.join(f'{k} {v:.0%}' for k, v in each.items())}); "
+                    f"all five right {a['all']:.1%}"
+                )
             if r.get("pairs_eval"):
                 model, identity = r["pairs_eval"]["model"], r["pairs_eval"]["identity"]
                 other = (

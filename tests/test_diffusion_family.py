@@ -241,6 +241,27 @@ def test_latent_diffusion_trains_on_scaled_latents_and_decodes():
     assert not torch.allclose(painted[:, :6, :6], init[:, :6, :6], atol=1e-2)
 
 
+def test_latent_models_clip_the_predicted_x0_latent_to_the_given_bound():
+    """Latents have no fixed range: with ``latent_clip`` B the samplers see the ε̂ of x̂_0
+    clipped to [-B, B]; with 0 (off) the raw ε̂."""
+    for bound in (0.0, 3.0):
+        family = perturbed(make("none", latent="some/vae-run", attention_resolutions=(4,),
+                                autoencoder=FakeAutoencoder(), latent_clip=bound))  # fmt: skip
+        unet = family.modules["unet"]
+        for t in (99.0, 50.0):
+            x, tt = torch.randn(2, 4, 8, 8) * 1.5, torch.tensor([t, t])
+            a = float(family.abar[int(t)])
+            raw = unet(x, tt)
+            x0 = (x - (1 - a) ** 0.5 * raw) / a**0.5
+            eps = family._model_fn(unet, {}, {}, 1.0, "fp32")(x, tt)
+            if bound:
+                want = (x - a**0.5 * x0.clamp(-bound, bound)) / (1 - a) ** 0.5
+                assert x0.abs().max() > bound  # the clip is tested where it bites
+            else:
+                want = raw
+            assert torch.allclose(eps, want, atol=1e-4)
+
+
 def test_a_missing_or_wrong_latent_run_is_a_clear_error(tmp_path):
     with pytest.raises(HuashiError, match="does not exist.*--latent"):
         Diffusion.check_data(INFO, DiffusionConfig(latent=str(tmp_path / "nowhere")))

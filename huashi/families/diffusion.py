@@ -78,6 +78,10 @@ class DiffusionConfig:
     clip_denoised: bool = option(
         True, "clip the predicted x_0 to [-1, 1] at every sampling step (pixel space)"
     )
+    # the same for latent diffusion: latents have no fixed range, so the bound is given
+    latent_clip: float = option(
+        0.0, "latent diffusion: clip the predicted x_0 latent to ±this at every step (0 = off)"
+    )
     # conditioning (classifier-free guidance)
     condition: str = option("none", "condition for classifier-free guidance", choices=CONDITIONS)
     cond_dropout: float = option(
@@ -339,7 +343,8 @@ class Diffusion(Family):
 
         # oneDNN's fast bf16 convolutions want channels_last; the module is left as it is
         channels_last = precision == "bf16" or not unet.out.weight.is_contiguous()
-        clip = self.config.clip_denoised and self.autoencoder is None
+        bound = 1.0 if self.autoencoder is None else self.config.latent_clip
+        clip = self.config.clip_denoised and bound > 0
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             if channels_last:
@@ -357,7 +362,7 @@ class Diffusion(Family):
                 pred = eps_from_v(x, pred, a)
             if clip:  # ε̂ of the clipped x̂_0: near t = T, x̂_0 = (x - √(1-ᾱ) ε̂)/√ᾱ amplifies
                 # any error of ε̂ by up to 1/√ᾱ ≈ 2·10⁴ (cosine schedule)
-                pred = eps_from_x0(x, x0_from_eps(x, pred, a).clamp(-1, 1), a)
+                pred = eps_from_x0(x, x0_from_eps(x, pred, a).clamp(-bound, bound), a)
             return pred
 
         return model_fn
