@@ -134,6 +134,14 @@ def test_cli_dreams_and_explains_bad_input(classifiers, tmp_path, capsys):
             "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     assert read_params(out)["dream"]["layer"] == "encoder.body.2"
+    views = ["dream", run, "noise", "--class", "3", "--octaves", "1", "--steps", "3", "--copies",
+             "2", "--scale", "0.1", "--rotate", "5", "--background", "-1", "--out", str(out)]  # fmt: skip
+    assert main(views) == 0
+    params = read_params(out)["dream"]
+    assert (params["copies"], params["scale"], params["rotate"], params["background"]) == (
+        2, 0.1, 5.0, -1.0)  # fmt: skip
+    again = api.regenerate(out, tmp_path / "again.png")  # the views are seeded too
+    assert np.array_equal(np.array(Image.open(out)), np.array(Image.open(again)))
     assert main(["dream", run, "noise", "--layer", "nope", "--out", str(out)]) == 2
     assert "--list-layers" in capsys.readouterr().err
     assert main(["dream", run, "noise", "--class", "12", "--out", str(out)]) == 2
