@@ -15,10 +15,17 @@ by its mean absolute value (gradient normalization) and steps ``lr`` along it. O
 this from a small copy of the image up to the full size; at each octave the detail added so far
 (the image minus its plain resized start) is enlarged and carried up. Every random number comes
 from a generator seeded by ``seed``, so the same seed makes the same pixels.
+
+Transformation robustness (as in Olah et al. 2017, "Feature Visualization"): with ``scale`` or
+``rotate``, the network sees randomly zoomed, rotated and sub-pixel shifted views instead of
+rolls, and with ``copies`` the gradient is averaged over several such views per step. Only
+what survives small transformations is kept, so a class dream shows more of the class and less
+of one network's pixel-level quirks (it convinces other classifiers more often).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -186,6 +193,43 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=shrink)
 
 
+def random_views(
+    x: torch.Tensor,
+    copies: int,
+    jitter: int,
+    scale: float,
+    rotate: float,
+    background: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """``copies`` random views of the single image ``x`` [1, C, H, W]. Without ``scale`` and
+    ``rotate``: rolls by up to ``jitter`` pixels. With them: a zoom by a factor in
+    [1 / (1 + scale), 1 + scale] (log-uniform), a rotation by up to ``rotate`` degrees and a
+    shift by up to ``jitter`` pixels (sub-pixel), sampled bilinearly; what comes in from
+    outside the image is ``background``."""
+    if not scale and not rotate:
+        views = []
+        for _ in range(copies):
+            dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
+            views.append(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
+        return torch.cat(views)
+
+    def uniform(*shape: int) -> torch.Tensor:  # in [-1, 1]
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    zoom = torch.exp(uniform(copies) * math.log1p(scale))
+    angle = uniform(copies) * math.radians(rotate)
+    shift = uniform(copies, 2) * 2 * jitter / x.shape[-1]  # in grid units (the image spans 2)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    ).to(x)
+    views = x.expand(copies, -1, -1, -1)
+    grid = F.affine_grid(theta, list(views.shape), align_corners=False)
+    sampled = F.grid_sample(views - background, grid, padding_mode="zeros", align_corners=False)
+    return sampled + background
+
+
 def octave_sizes(size: int, octaves: int, scale: float, min_size: int) -> list[int]:
     """Image sizes from the smallest octave to ``size`` (each ``scale`` times the one before,
     never below ``min_size``)."""
@@ -208,6 +252,10 @@ class DreamSettings:
     steps: int = 20
     lr: float = 0.05
     jitter: int = 2  # pixels at the full size (scaled down at smaller octaves)
+    copies: int = 1  # random views per step (their gradients are averaged)
+    scale: float = 0.0  # random zoom of the views, up to 1 + scale either way
+    rotate: float = 0.0  # random rotation of the views, up to this many degrees either way
+    background: float = 0.0  # mean of the noise start; fills what the views bring in
     tv: float = 0.0
     decay: float = 0.0  # L2 pull of the pixels toward mid-gray
     range_weight: float = 0.0
@@ -220,6 +268,8 @@ class DreamSettings:
             raise HuashiError(f"unknown objective '{self.objective}': use {', '.join(OBJECTIVES)}.")
         if self.steps < 1 or self.lr <= 0 or self.jitter < 0:
             raise HuashiError("--steps must be at least 1, --lr positive and --jitter >= 0.")
+        if self.copies < 1 or self.scale < 0 or self.rotate < 0:
+            raise HuashiError("--copies must be at least 1, --scale and --rotate >= 0.")
         if self.tv < 0 or self.decay < 0 or self.range_weight < 0:
             raise HuashiError("--tv, --decay and --range must not be negative.")
         if self.objective == "layer":
@@ -302,14 +352,15 @@ def ascend(
     generator: torch.Generator,
     on_step: Callable[[int, float], None] | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
-    """``steps`` steps of normalized gradient ascent with random rolls; returns the image and
-    the objective measured before each step."""
+    """``steps`` steps of normalized gradient ascent on random views of ``x``; returns the image
+    and the objective measured before each step (the mean over the views)."""
     history = []
+    s = settings
     for step in range(steps):
-        dy, dx = (torch.randint(-jitter, jitter + 1, (2,), generator=generator)).tolist()
         x = x.detach().requires_grad_(True)
-        value = objective(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
-        total = value.sum()
+        views = random_views(x, s.copies, jitter, s.scale, s.rotate, s.background, generator)
+        value = objective(views)
+        total = value.mean()
         if settings.tv:
             total = total - settings.tv * total_variation(x).sum()
         if settings.decay:
@@ -394,7 +445,7 @@ def _start_image(
     """The full-size start [1, C, size, size] and how the PNG names it ("noise" or a path)."""
     if start is None or str(start) == "noise":
         noise = torch.randn(1, net.channels, size, size, generator=generator) * settings.noise
-        return noise.to(net.device), "noise"
+        return (noise + settings.background).to(net.device), "noise"
     if isinstance(start, torch.Tensor):
         image = start.float().reshape(-1, *start.shape[-2:])
         image = convert_channels(image[None], net.channels)

@@ -17,6 +17,7 @@ from huashi.dream import (
     load_dream_net,
     normalize_gradient,
     octave_sizes,
+    random_views,
     range_penalty,
     total_variation,
 )
@@ -27,9 +28,11 @@ from huashi.images import read_params
 FAST = {"precision": "fp32", "progress": False, "checkpoint_every": 10_000, "log_every": 50,
         "n_fixed": 4, "sample_every": 10_000}  # fmt: skip
 #: Class dreams at 16 px: one octave (a 16 px classifier sees nothing in 4-8 px copies), a
-#: small total-variation weight and one pixel of jitter.
+#: small total-variation weight, and per step four randomly zoomed, rotated and shifted views on
+#: a black background (benchmarks/dream_transfer.py measured the choices).
 CLASS_DREAM = {"objective": "class", "octaves": 1, "steps": 40, "lr": 0.05, "jitter": 1,
-               "tv": 2.0, "noise": 0.2}  # fmt: skip
+               "tv": 2.0, "noise": 0.2, "copies": 4, "scale": 0.1, "rotate": 10.0,
+               "background": -1.0}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -68,18 +71,18 @@ def test_class_dream_from_noise_convinces_a_held_out_classifier(classifiers, net
     held_out = load_features(f"classifier:{classifiers[1]}")
     noise = dream(net, None, class_index=3, **CLASS_DREAM | {"steps": 1, "lr": 1e-9}).octaves[0]
     _, before = classify(held_out, noise[None])
-    probs = []
-    for seed in range(5):
-        image = dream(net, None, class_index=3, seed=seed, **CLASS_DREAM).image
-        _, p = classify(held_out, image[None])
-        probs.append(float(p[0, 3]))
     assert float(before[0, 3]) < 0.5  # noise is no 3 to the held-out network
-    assert np.mean(probs) > 0.9, probs  # measured: 0.88-0.96 per seed, mean 0.93
-    assert min(probs) > 0.8, probs
-    # every digit (seed 0): measured mean 0.76 (a "1" transfers worst, 0.39)
-    every = torch.stack([dream(net, None, class_index=k, **CLASS_DREAM).image for k in range(10)])
-    _, p = classify(held_out, every)
-    assert float(p.diagonal().mean()) > 0.6, p.diagonal()
+    # every digit, seeds 0 and 1: the held-out probability of the dreamt digit
+    images = [dream(net, None, class_index=k, seed=s, **CLASS_DREAM).image
+              for s in range(2) for k in range(10)]  # fmt: skip
+    _, p = classify(held_out, torch.stack(images))
+    per_digit = p[torch.arange(20), torch.arange(20) % 10].view(2, 10).mean(0)
+    # measured (digits 0-9): 0.97 0.94 0.94 0.97 0.98 0.87 0.92 0.94 0.96 0.67, mean 0.91 (seeds
+    # 2-3: mean 0.92, 4-5: 0.93); with rolls alone (copies 1, scale 0, rotate 0, background 0)
+    # the mean was 0.75 and a "1" scored 0.38. A "9" stays the weakest (0.67-0.78).
+    assert float(per_digit.mean()) > 0.88, per_digit
+    assert float(per_digit.min()) > 0.6, per_digit
+    assert int((per_digit > 0.9).sum()) >= 7, per_digit
 
 
 def test_jitter_and_octaves_are_seed_deterministic(net, tmp_path):
@@ -131,6 +134,14 @@ def test_cli_dreams_and_explains_bad_input(classifiers, tmp_path, capsys):
             "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     assert read_params(out)["dream"]["layer"] == "encoder.body.2"
+    views = ["dream", run, "noise", "--class", "3", "--octaves", "1", "--steps", "3", "--copies",
+             "2", "--scale", "0.1", "--rotate", "5", "--background", "-1", "--out", str(out)]  # fmt: skip
+    assert main(views) == 0
+    params = read_params(out)["dream"]
+    assert (params["copies"], params["scale"], params["rotate"], params["background"]) == (
+        2, 0.1, 5.0, -1.0)  # fmt: skip
+    again = api.regenerate(out, tmp_path / "again.png")  # the views are seeded too
+    assert np.array_equal(np.array(Image.open(out)), np.array(Image.open(again)))
     assert main(["dream", run, "noise", "--layer", "nope", "--out", str(out)]) == 2
     assert "--list-layers" in capsys.readouterr().err
     assert main(["dream", run, "noise", "--class", "12", "--out", str(out)]) == 2
@@ -182,3 +193,24 @@ def test_regularizers_and_normalization_closed_forms():
     with pytest.raises(HuashiError, match="unknown dream option"):
         dream("unused", None, colour=1)
     assert DreamSettings().octaves == 4
+
+
+def test_random_views_rolls_zooms_rotates_and_fills_with_the_background():
+    x = torch.randn(1, 1, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    rolls = random_views(x, 3, 2, 0.0, 0.0, 0.0, g)  # no zoom or rotation: plain rolls
+    assert rolls.shape == (3, 1, 8, 8)
+    assert all(any(torch.equal(v, torch.roll(x[0], (dy, dx), (1, 2))) for dy in range(-2, 3)
+                   for dx in range(-2, 3)) for v in rolls)  # fmt: skip
+    # a vanishing zoom without shift samples every pixel at its own centre: the image itself
+    same = random_views(x, 2, 0, 1e-9, 0.0, 0.0, g)
+    assert torch.allclose(same, x.expand(2, -1, -1, -1), atol=1e-5)
+    # a 45-degree turn of a white square brings the background into the corners only
+    white = torch.ones(1, 1, 8, 8)
+    turned = random_views(white, 64, 0, 0.0, 45.0, -1.0, g)
+    assert torch.allclose(turned[:, :, 3:5, 3:5], torch.ones(1)) and turned.min() >= -1
+    assert float(turned[:, 0, 0, 0].min()) < -0.5  # some turn is near 45 degrees
+    a = random_views(x, 4, 1, 0.1, 10.0, -1.0, torch.Generator().manual_seed(3))
+    assert torch.equal(a, random_views(x, 4, 1, 0.1, 10.0, -1.0, torch.Generator().manual_seed(3)))
+    with pytest.raises(HuashiError, match="--copies"):
+        DreamSettings(copies=0).check(None)  # type: ignore[arg-type]  # fails before the net

@@ -30,6 +30,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=20, help="ascent steps per octave")
     parser.add_argument("--lr", type=float, default=0.05, help="step size (default 0.05)")
     parser.add_argument("--jitter", type=int, default=2, help="random roll in pixels (default 2)")
+    parser.add_argument(
+        "--copies", type=int, default=1, help="random views per step, gradients averaged"
+    )
+    parser.add_argument("--scale", type=float, default=0.0, help="random zoom of the views (0.1)")
+    parser.add_argument("--rotate", type=float, default=0.0, help="random rotation in degrees")
+    parser.add_argument(
+        "--background", type=float, default=0.0,
+        help="mean of the noise start and fill of the views' edges (-1: black)",
+    )  # fmt: skip
     parser.add_argument("--tv", type=float, default=0.0, help="total-variation weight")
     parser.add_argument("--decay", type=float, default=0.0, help="L2 pull toward mid-gray")
     parser.add_argument(
@@ -67,6 +76,7 @@ def run_dream(args: argparse.Namespace) -> int:
         objective=objective, layer=args.layer or "", channel=args.channel,
         class_index=args.class_index, prompt=args.prompt, octaves=args.octaves,
         octave_scale=args.octave_scale, steps=args.steps, lr=args.lr, jitter=args.jitter,
+        copies=args.copies, scale=args.scale, rotate=args.rotate, background=args.background,
         tv=args.tv, decay=args.decay, range_weight=args.range_weight, size=args.size,
         noise=args.noise, seed=args.seed,
     )  # fmt: skip
