@@ -22,7 +22,7 @@ from huashi.evaluate import evaluate
 from huashi.features import load_features
 from huashi.metrics.fid import fid
 from huashi.recipes import get_recipe
-from huashi.training.checkpoint import latest_checkpoint
+from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.translate import evaluate_pairs
 
 CHECK_N = 200  # the small n at which tests/test_zoo.py re-measures every shipped painter
@@ -56,8 +56,9 @@ def main() -> None:
 
     recipe = get_recipe(args.recipe)
     run_dir = args.work / args.name
-    if args.reuse and latest_checkpoint(run_dir / "checkpoints") is not None:
-        step = int(latest_checkpoint(run_dir / "checkpoints").stem.split("-")[1])
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    if args.reuse and checkpoint is not None:
+        step = int(load_checkpoint(checkpoint)[1]["step"])
         print(f"measuring the run already in {run_dir} (step {step})")
     else:  # by steps alone, so the entry is the same whatever the machine's speed or load
         step = api.train(run_dir, recipe=recipe.name, seed=args.seed, max_minutes=0).step
