@@ -43,14 +43,19 @@ def main() -> None:
     dataset = load_dataset(data["spec"], resolution=data["resolution"], split=args.split,
                            **data["options"])  # fmt: skip
     n = len(dataset) if args.n <= 0 else min(args.n, len(dataset))
-    high = dataset.batch(torch.arange(n))["image"].float()
+    held_out = dataset.batch(torch.arange(n))
+    high = held_out["image"].float()
     scale = family.config.scale
     low = downsample(high, scale)
+    # A text-conditioned upsampler reads each held-out image's own caption.
+    text = family.config.condition == "text"
+    captions = list(held_out["caption"]) if text else None
 
     started = time.perf_counter()
     painted = torch.cat([
         family.generate(list(range(i, min(i + args.batch_size, n))),
-                        inputs=low[i : i + args.batch_size]).cpu()
+                        inputs=low[i : i + args.batch_size],
+                        **({"prompt": captions[i : i + args.batch_size]} if text else {})).cpu()
         for i in range(0, n, args.batch_size)
     ])  # fmt: skip
     seconds = time.perf_counter() - started

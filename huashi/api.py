@@ -814,15 +814,18 @@ def upscale(
     checkpoint: str | Path | None = None,
     device: str = "auto",
     progress: Progress | None = None,
+    prompt: str | None = None,
 ) -> UpscaleResult:
     """Upscale an image file, a folder or a list of files with a trained upsampler run (see
     :func:`huashi.upscale.upscale`): one PNG per input under ``out``, with the input's own
-    huashi parameters kept in its metadata; ``progress`` counts the upscaled images."""
+    huashi parameters kept in its metadata; ``progress`` counts the upscaled images.
+    ``prompt``: what the pictures show, for a text-conditioned upsampler (default: the prompt
+    each input painted by huashi records)."""
     from huashi.upscale import upscale as run_upscale
 
     check_output_dir(out)
     return run_upscale(_loaded(run, checkpoint, device), inputs, out, seed=seed,
-                       batch_size=batch_size, progress=progress)  # fmt: skip
+                       batch_size=batch_size, progress=progress, prompt=prompt)  # fmt: skip
 
 
 def interpolate(

@@ -121,17 +121,18 @@ def generate_all(
     progress: Progress | None = None,
     **options: Any,
 ) -> torch.Tensor:
-    """Images for ``seeds`` in batches. ``per_image`` maps one option (prompt, label or inputs)
-    to one value per seed: passed as a list to families that take one value per seed (and
-    image inputs always), otherwise the seeds are grouped by value. ``progress(done, total,
-    message)`` counts the images made."""
+    """Images for ``seeds`` in batches. ``per_image`` maps options (prompt, label or inputs; an
+    image-to-image run may take inputs and prompt) to one value per seed: passed as lists to
+    families that take one value per seed (and image inputs always), otherwise the seeds are
+    grouped by the one option's value. ``progress(done, total, message)`` counts the images."""
     family = run.family
-    ((key, values),) = (per_image or {"": None}).items()
-    if values is None or family.condition_per_seed or family.condition == "image":
+    per_image = per_image or {}
+    if not per_image or family.condition_per_seed or family.condition == "image":
         batches = [list(range(i, min(i + batch_size, len(seeds))))
                    for i in range(0, len(seeds), batch_size)]  # fmt: skip
         per_call = None
     else:
+        ((key, values),) = per_image.items()
         values = list(values)
         batches, per_call = [], []
         for value in dict.fromkeys(values):
@@ -143,13 +144,14 @@ def generate_all(
     done = 0
     for b, where in enumerate(batches):
         extra = {}
-        if values is not None:
-            if per_call is not None:
-                extra[key] = per_call[b]
-            elif isinstance(values, torch.Tensor):
-                extra[key] = values[where[0] : where[-1] + 1]
-            else:
-                extra[key] = [values[i] for i in where]
+        if per_call is not None:
+            extra[key] = per_call[b]
+        else:
+            for name, values in per_image.items():
+                if isinstance(values, torch.Tensor):
+                    extra[name] = values[where[0] : where[-1] + 1]
+                else:
+                    extra[name] = [values[i] for i in where]
         made = family.generate([seeds[i] for i in where], **extra, **options).float().cpu()
         for i, image in zip(where, made, strict=True):
             images[i] = image
@@ -228,9 +230,12 @@ def _targets(real: dict[str, Any]) -> torch.Tensor:
     return real["target"] if "target" in real else real["image"]
 
 
-def _conditions(condition: str, real: dict[str, Any], n: int, split: str) -> dict[str, Any]:
-    """The per-image option that conditions the generated images on the real ones: their
-    captions, labels or (image-to-image) input images, cycled to ``n``."""
+def _conditions(
+    condition: str, real: dict[str, Any], n: int, split: str, text: bool = False
+) -> dict[str, Any]:
+    """The per-image options that condition the generated images on the real ones: their
+    captions, labels or (image-to-image) input images, cycled to ``n``; ``text``: an
+    image-to-image run that also reads the captions."""
     if condition == "text":
         return {"prompt": _cycle(real["caption"], n)}
     if condition == "class":
@@ -241,6 +246,8 @@ def _conditions(condition: str, real: dict[str, Any], n: int, split: str) -> dic
                 f"an image-to-image run is measured on held-out pairs: the {split} split has "
                 f"{len(real['image'])}, fewer than --n {n}."
             )
+        if text:
+            return {"inputs": real["image"][:n], "prompt": list(real["caption"][:n])}
         return {"inputs": real["image"][:n]}
     return {}
 
@@ -329,7 +336,8 @@ def evaluate(
                     need, what)  # fmt: skip
     if len(real["image"]) < n:
         notes.append(f"the real split has only {len(real['image'])} images (n = {n} generated)")
-    per_image = _conditions(condition, real, n, split)
+    reads_text = getattr(loaded.family.config, "condition", "none") == "text"
+    per_image = _conditions(condition, real, n, split, text=condition == "image" and reads_text)
 
     started = time.perf_counter()
     fake = generate_all(loaded, list(range(seed, seed + n)), batch_size, per_image, progress,

@@ -94,17 +94,23 @@ def map_images(
     batch_size: int,
     progress: Callable[[int, int, str], None] | None,
     message: str,
+    options_for: Callable[[list[Path]], dict[str, list]] | None = None,
 ) -> MappedImages:
     """Read every input (cropped/resized to ``resolution`` and converted to ``channels``), run
-    ``family.generate`` on them in batches (image i with seed ``seed + i``) and say what changed."""
+    ``family.generate`` on them in batches (image i with seed ``seed + i``) and say what changed.
+    ``options_for(files)`` gives more ``generate`` options, one value per file (e.g. prompts)."""
     pairs = _input_files(inputs)
+    per_file = options_for([path for path, _ in pairs]) if options_for is not None else {}
     read = [load_image(path, resolution, channels) for path, _ in pairs]
     batch = torch.stack([image for image, _ in read])
     changes = [note for _, notes in read for note in notes]
     seeds = list(range(seed, seed + len(pairs)))
     made = []
     for i in range(0, len(pairs), batch_size):
-        made.append(family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size]))
+        extra = {key: values[i : i + batch_size] for key, values in per_file.items()}
+        made.append(
+            family.generate(seeds[i : i + batch_size], inputs=batch[i : i + batch_size], **extra)
+        )
         if progress is not None:
             progress(min(i + batch_size, len(pairs)), len(pairs), message)
     notes = []

@@ -18,7 +18,7 @@ from huashi.images import read_params, save_png, to_pil, to_uint8
 from huashi.runs import LoadedRun, load_run
 from huashi.translate import load_image, map_images, run_parameters
 
-#: The metadata key of an upscaled PNG: {"scale", "input", "seed", "source"}.
+#: The metadata key of an upscaled PNG: {"scale", "input", "seed", "source", "prompt"}.
 UPSCALE = "upscale"
 
 
@@ -54,6 +54,7 @@ def upscale(
     seed: int = 0,
     batch_size: int = 64,
     progress: Callable[[int, int, str], None] | None = None,
+    prompt: str | None = None,
 ) -> UpscaleResult:
     """Upscale an image file, a folder of images (recursively) or a list of files with a trained
     upsampler run; writes one PNG per input under ``out`` (a folder keeps its layout).
@@ -62,20 +63,54 @@ def upscale(
     (``notes`` says so). Image i's detail comes from seed ``seed + i``. Each PNG carries the
     run, checkpoint, input file and seed, and under ``source`` the parameters of an input that
     huashi painted (so where it came from is kept).
+
+    A text-conditioned upsampler paints each image's detail from ``prompt``, or, without one,
+    from the prompt an input painted by huashi records; the PNG keeps the prompt used.
     """
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     family = upsampler_of(loaded)
     size, channels = family.in_resolution, family.data.channels
-    mapped = map_images(family, inputs, size, channels, seed, batch_size, progress, "upscaling")
+    prompts: list[str | None] = []
+
+    def options_for(paths: list[Path]) -> dict[str, list]:
+        if family.config.condition != "text":
+            if prompt is not None:
+                raise HuashiError(
+                    f"{loaded.run_dir} is not text-conditioned: drop --prompt (train an upsampler "
+                    "with --condition text on captioned data for that)."
+                )
+            prompts.extend([None] * len(paths))
+            return {}
+        prompts.extend(prompt if prompt is not None else _source_prompt(p) for p in paths)
+        return {"prompt": list(prompts)}
+
+    mapped = map_images(family, inputs, size, channels, seed, batch_size, progress, "upscaling",
+                        options_for)  # fmt: skip
     base = run_parameters(loaded)
     files = []
-    for (path, relative), image, s in zip(mapped.files, mapped.images, mapped.seeds, strict=True):
+    for (path, relative), image, s, used in zip(
+        mapped.files, mapped.images, mapped.seeds, prompts, strict=True
+    ):
         record = {"scale": family.config.scale, "input": str(path.resolve()), "seed": s}
+        if used is not None:
+            record["prompt"] = used
         source = _source_params(path)
         if source is not None:
             record["source"] = source
         files.append(save_png(to_pil(image), Path(out) / relative, base | {UPSCALE: record}))
     return UpscaleResult(mapped.images, files, mapped.notes)
+
+
+def _source_prompt(path: Path) -> str:
+    """The prompt a huashi PNG was painted from, or a clear error naming the file."""
+    source = _source_params(path) or {}
+    prompt = source.get("options", {}).get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise HuashiError(
+            f"this upsampler follows a caption and {path} records no prompt: pass --prompt "
+            'with what the picture shows, e.g. --prompt "a small red circle".'
+        )
+    return prompt
 
 
 def reupscale(params: dict[str, Any]) -> torch.Tensor:
@@ -84,7 +119,8 @@ def reupscale(params: dict[str, Any]) -> torch.Tensor:
     run_dir, record = Path(params["run"]), params[UPSCALE]
     family = upsampler_of(load_run(run_dir, run_dir / "checkpoints" / params["checkpoint"]))
     image, _ = load_image(Path(record["input"]), family.in_resolution, family.data.channels)
-    return family.generate([record["seed"]], inputs=image[None])[0].cpu()
+    prompt = {"prompt": record["prompt"]} if "prompt" in record else {}
+    return family.generate([record["seed"]], inputs=image[None], **prompt)[0].cpu()
 
 
 def bicubic(low: torch.Tensor, scale: int) -> torch.Tensor:

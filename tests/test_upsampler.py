@@ -175,3 +175,57 @@ def test_upscale_refuses_other_runs_and_bad_files(run_dir, tmp_path):
         api.upscale(run_dir, [broken], tmp_path / "o2")
     with pytest.raises(HuashiError, match="does not exist"):
         api.upscale(run_dir, [tmp_path / "missing.png"], tmp_path / "o3")
+
+
+def smooth_or_blocky(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random 4 px images and two 16 px versions whose block means are exactly those 4 px:
+    nearest upsampling ("blocky") and bilinear upsampling re-based on them ("smooth"). The
+    input cannot tell them apart; only the caption can."""
+    g = torch.Generator().manual_seed(seed)
+    low = to_unit_range(torch.randint(0, 256, (n, 3, 4, 4), generator=g, dtype=torch.uint8))
+    blocky = F.interpolate(low, scale_factor=4, mode="nearest")
+    smooth = F.interpolate(low, scale_factor=4, mode="bilinear", align_corners=False)
+    return low, blocky, rebase(smooth, low).clamp(-1, 1)
+
+
+def test_a_text_conditioned_upsampler_paints_the_detail_its_prompt_names(tmp_path):
+    low, blocky, smooth = smooth_or_blocky(32, seed=0)
+    folder = tmp_path / "data"  # a captioned folder: PNGs with .txt sidecars
+    for i, image in enumerate(torch.cat([blocky, smooth])):
+        caption = "blocky" if i < 32 else "smooth"
+        save_png(to_pil(image), folder / f"{i:02d}.png", {})
+        (folder / f"{i:02d}.png").with_suffix(".txt").write_text(caption)
+    model = TINY | {"scale": 4, "condition": "text", "adv_weight": 0.0, "lr": 0.01}
+    api.train(tmp_path / "run", family="upsampler", data=str(folder), resolution=16,
+              model=model, progress=False, steps=150, batch_size=16, precision="fp32",
+              sample_every=1000, checkpoint_every=1000, n_fixed=4)  # fmt: skip
+    family = load_run(tmp_path / "run").family
+
+    family.train(False)
+    low, blocky, smooth = smooth_or_blocky(16, seed=1)  # held-out inputs
+    seeds = list(range(16))
+    as_blocky = family.generate(seeds, inputs=low, prompt="blocky")
+    as_smooth = family.generate(seeds, inputs=low, prompt=["smooth"] * 16)
+
+    def distance(a, b):
+        return (a - b).abs().flatten(1).mean(dim=1)
+
+    # Each prompt paints its own kind of detail on every input (same z, same input).
+    assert (distance(as_blocky, blocky) < distance(as_smooth, blocky)).all()
+    assert (distance(as_smooth, smooth) < distance(as_blocky, smooth)).all()
+    with pytest.raises(HuashiError, match="conditioned on text: pass --prompt"):
+        family.generate(seeds, inputs=low)
+    with pytest.raises(HuashiError, match="not text-conditioned: drop the prompt"):
+        tiny().generate([0], inputs=low[:1], prompt="blocky")
+
+    # huashi upscale takes the prompt from the input's metadata (or --prompt) and records it.
+    source = save_png(to_pil(low[0]), tmp_path / "in" / "a.png", {"options": {"prompt": "smooth"}})
+    plain = save_png(to_pil(low[1]), tmp_path / "in2" / "b.png", {})
+    made = api.upscale(tmp_path / "run", [source], tmp_path / "big")
+    assert read_params(made.files[0])["upscale"]["prompt"] == "smooth"
+    told = api.upscale(tmp_path / "run", [source], tmp_path / "told", prompt="blocky")
+    assert not np.array_equal(pixels(told.files[0]), pixels(made.files[0]))
+    assert main(["regenerate", str(told.files[0]), "--out", str(tmp_path / "re.png")]) == 0
+    assert np.array_equal(pixels(tmp_path / "re.png"), pixels(told.files[0]))
+    with pytest.raises(HuashiError, match="records no prompt: pass --prompt"):
+        api.upscale(tmp_path / "run", [plain], tmp_path / "none")

@@ -17,6 +17,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", type=Path, nargs="+", help="image files or folders of images")
     parser.add_argument("--out", type=Path, required=True, help="folder for the upscaled PNGs")
     parser.add_argument("--seed", type=int, default=0, help="image i's detail uses seed+i")
+    parser.add_argument(
+        "--prompt",
+        help="what the pictures show, for a text-conditioned upsampler (default: the prompt "
+        "each huashi-painted input records)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
@@ -29,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         result = api.upscale(
             args.run_dir, list(args.inputs), args.out, seed=args.seed, batch_size=args.batch_size,
             checkpoint=args.checkpoint, device=args.device, progress=progress,
+            prompt=args.prompt,
         )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")

@@ -12,9 +12,13 @@ output gives the input back exactly. One training step is one D update then one 
 
 - D: GigaGAN's multi-scale discriminator on the pyramid levels above the input, the targets'
   pyramid real and the painted one fake; non-saturating logistic loss averaged over the levels;
-  lazy R1 on the reals. Unconditional (its projection reads a constant).
+  lazy R1 on the reals. Its projection reads the caption's vector with ``--condition text``,
+  else a constant.
 - G: ``adv_weight`` times the non-saturating loss plus ``l1_weight`` times the L1 distance of
   the painted image to the target (no perceptual loss: nothing is downloaded).
+
+With ``--condition text`` (captioned data) G's style also reads each image's caption (the text
+encoder's pooled vector into the mapping network), and sampling takes a ``prompt`` per image.
 
 Upsampling takes ``inputs`` [B, C, r, r] at the input size; images at the output size are first
 downsampled as in training (so held-out images can be given as they are). z comes from the seed;
@@ -35,6 +39,7 @@ import torch.nn.functional as F
 from huashi.config_fields import check_choices, option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.conditioning import check_condition_data, resolve_condition
 from huashi.families.pix2pix import side_by_side
 from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
@@ -62,6 +67,11 @@ class UpsamplerConfig:
     r1_every: int = option(16, "lazy R1: applied every this many steps, scaled by it")
     d_channel_base: int = option(512, "D channels at resolution r: min(base / r, d_channel_max)")
     d_channel_max: int = option(64, "the most channels of any D layer")
+    condition: str = option(
+        "none", "what the detail follows besides the input: none, or text (the captions)",
+        ("none", "text"),
+    )  # fmt: skip
+    text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
 
     def __post_init__(self) -> None:
         positive = ("z_dim", "w_dim", "mapping_layers", "width", "num_kernels", "r1_every")
@@ -77,9 +87,11 @@ class UpsamplerConfig:
 
 @dataclass(frozen=True)
 class UpsamplerSampling:
-    """What ``generate`` takes: the images to upsample, [B, C, r, r] in [-1, 1]."""
+    """What ``generate`` takes: the images to upsample, [B, C, r, r] in [-1, 1], and for a
+    text-conditioned model a prompt (one for all, or one per image)."""
 
     inputs: torch.Tensor | None = None
+    prompt: Any = None
 
 
 class UpsamplerFamily(Family):
@@ -97,19 +109,27 @@ class UpsamplerFamily(Family):
         super().__init__(config, data, device)
         self.check_data(data, config)
         self.in_resolution = data.resolution // config.scale
+        self.text_encoder = None
+        text_dim = 0
+        if config.condition == "text":
+            from huashi.text import load_text_encoder
+
+            self.text_encoder = load_text_encoder(config.text_encoder, device)
+            text_dim = self.text_encoder.dim
         G = Upsampler(
             self.in_resolution, config.scale, data.channels, config.z_dim, config.w_dim,
             config.mapping_layers, config.mapping_lr_mul, config.width, config.encoder_blocks,
-            config.num_kernels, config.attention,
+            config.num_kernels, config.attention, text_dim,
         )  # fmt: skip
         D = MultiScaleDiscriminator(
-            data.resolution, 1, data.channels, config.d_channel_base, config.d_channel_max,
-            min_level=max(8, 2 * self.in_resolution),
+            data.resolution, text_dim or 1, data.channels, config.d_channel_base,
+            config.d_channel_max, min_level=max(8, 2 * self.in_resolution),
         )  # fmt: skip
         self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
         every = config.r1_every if config.r1_gamma > 0 else 0
         self.optimizers = {"generator": self._adam(G, 0), "discriminator": self._adam(D, every)}
         self.preview_images: torch.Tensor | None = None
+        self.preview_prompts: list[str] | None = None
 
     def _adam(self, module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
         c = every / (every + 1) if every else 1.0  # lazy regularization (StyleGAN2)
@@ -125,18 +145,27 @@ class UpsamplerFamily(Family):
                 f"{data.resolution // config.scale} px: use --resolution "
                 f"{4 * config.scale} or more, or a smaller --scale."
             )
+        check_condition_data(config.condition, data)
 
     def use_dataset(self, dataset: Any) -> None:
         """Keep ``n_preview`` training images, evenly spaced through the set, for the grids."""
         n = min(self.n_preview, len(dataset))
         batch = dataset.batch(torch.linspace(0, len(dataset) - 1, n).round().long())
         self.preview_images = batch["image"].to(self.device)
+        if self.text_encoder is not None:
+            self.preview_prompts = list(batch["caption"])
 
     # --- training ------------------------------------------------------------------------------
 
-    def _constant(self, n: int) -> torch.Tensor:
-        """D's projection input: D is unconditional, so it reads a constant."""
-        return torch.ones(n, 1, device=self.device)
+    def _text(self, captions: Sequence[str]) -> torch.Tensor | None:
+        """The captions' pooled text vectors [B, text_dim] (None for an unconditioned model)."""
+        if self.text_encoder is None:
+            return None
+        return self.text_encoder.encode(list(captions)).pooled.to(self.device)
+
+    def _projection(self, text: torch.Tensor | None, n: int) -> torch.Tensor:
+        """What D's projection reads: the caption's vector, or a constant without text."""
+        return torch.ones(n, 1, device=self.device) if text is None else text
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         if self.device.type == "cpu" and ctx.precision != "fp32":
@@ -155,11 +184,12 @@ class UpsamplerFamily(Family):
 
         def d_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             low, target = pairs(chunk)
+            text = self._text(chunk.get("caption", ()))
             with torch.no_grad():
-                fake = G(low, z(len(low)), noise_mode="random", generator=g)
+                fake = G(low, z(len(low)), noise_mode="random", generator=g, text=text)
             real_in = target.detach().requires_grad_(r1_now)
-            real_logits = D(image_pyramid(real_in, levels), self._constant(len(low)))
-            fake_logits = D(fake, self._constant(len(low)))
+            real_logits = D(image_pyramid(real_in, levels), self._projection(text, len(low)))
+            fake_logits = D(fake, self._projection(text, len(low)))
             losses = [
                 F.softplus(-r.float()).mean() + F.softplus(f.float()).mean()
                 for r, f in zip(real_logits, fake_logits, strict=True)
@@ -177,8 +207,10 @@ class UpsamplerFamily(Family):
 
         def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             low, target = pairs(chunk)
-            fake = G(low, z(len(low)), noise_mode="random", generator=g, update_w_avg=True)
-            logits = D(fake, self._constant(len(low)))
+            text = self._text(chunk.get("caption", ()))
+            fake = G(low, z(len(low)), noise_mode="random", generator=g, update_w_avg=True,
+                     text=text)  # fmt: skip
+            logits = D(fake, self._projection(text, len(low)))
             adversarial = torch.stack([F.softplus(-x.float()).mean() for x in logits]).mean()
             l1 = (fake[-1].float() - target).abs().mean()
             loss = config.adv_weight * adversarial + config.l1_weight * l1
@@ -221,11 +253,30 @@ class UpsamplerFamily(Family):
     def generate_from_latents(self, latents: torch.Tensor, **options: Any) -> torch.Tensor:
         """Upsampled images in [-1, 1] from z [B, z_dim] and ``inputs``; gradients flow."""
         z = self.check_latents(latents)
-        low = self.low_resolution(self.parse_sampling_options(**options).inputs)
+        opts = self.parse_sampling_options(**options)
+        low = self.low_resolution(opts.inputs)
         if len(low) != len(z):
             raise HuashiError(f"got {len(low)} input images for {len(z)} seeds.")
         G = self.sampling_module("generator")
-        return G(low, z, noise_mode="const")[-1].float().clamp(-1, 1)
+        text = self._text(self._prompts(len(z), opts.prompt))
+        return G(low, z, noise_mode="const", text=text)[-1].float().clamp(-1, 1)
+
+    def _prompts(self, n: int, prompt: Any) -> list[str]:
+        """One prompt per image for a text-conditioned model (required), none otherwise."""
+        if self.text_encoder is None:
+            if prompt is not None:
+                raise HuashiError(
+                    "this upsampler is not text-conditioned: drop the prompt (train with "
+                    "--condition text on captioned data for that)."
+                )
+            return []
+        prompts = resolve_condition("text", self.data, n, prompt).prompts
+        if prompts is None or not all(p.strip() for p in prompts):
+            raise HuashiError(
+                "this upsampler is conditioned on text: pass --prompt with what the picture "
+                'shows, e.g. --prompt "a small red circle".'
+            )
+        return prompts
 
     @torch.no_grad()
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
@@ -240,6 +291,6 @@ class UpsamplerFamily(Family):
             raise HuashiError("the upsampler has no preview images: the trainer gave it no data.")
         images = self.preview_images
         low = downsample(images, self.config.scale)
-        painted = self.generate(list(range(len(images))), inputs=low)
+        painted = self.generate(list(range(len(images))), inputs=low, prompt=self.preview_prompts)
         shown = F.interpolate(low, scale_factor=self.config.scale, mode="nearest")
         return side_by_side(shown, painted, rebase(images.float(), low))

@@ -9,6 +9,10 @@ The output is an image pyramid whose coarsest level is the input itself. Each fi
 detail has zero 2x2 block means, so **average pooling the output by ``scale`` gives the input
 back exactly**. The model only adds detail; it never changes what the low-resolution image says,
 and at initialization it paints a smooth interpolation.
+
+With ``text_dim`` > 0 the style also reads a caption: the text encoder's pooled vector enters
+the mapping network beside z (w from z and text), so the detail painted follows the words where
+the low-resolution image cannot tell (which way fine stripes run, say).
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ class ResBlock(nn.Module):
 
 
 class Upsampler(nn.Module):
-    """Low-resolution image [B, C, r, r] and z [B, z_dim] -> the pyramid r, 2r, ..., scale * r."""
+    """Low-resolution image [B, C, r, r] and z [B, z_dim] (and a caption's vector) -> the
+    pyramid r, 2r, ..., scale * r."""
 
     def __init__(
         self,
@@ -69,10 +74,14 @@ class Upsampler(nn.Module):
         encoder_blocks: int = 2,
         num_kernels: int = 4,
         attention: bool = True,
+        text_dim: int = 0,
     ) -> None:
         super().__init__()
         self.in_resolution, self.scale = in_resolution, scale
-        self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_mul)
+        self.mapping = MappingNetwork(
+            z_dim, w_dim, mapping_layers, mapping_lr_mul,
+            condition="text" if text_dim else "none", text_dim=text_dim,
+        )  # fmt: skip
         self.from_rgb = EqualConv2d(channels, width, 3, activation=True)
         self.encoder = nn.Sequential(*[ResBlock(width) for _ in range(encoder_blocks)])
         self.attention = ImageAttention(width) if attention else None
@@ -93,9 +102,11 @@ class Upsampler(nn.Module):
         noise_mode: str = "const",
         generator: torch.Generator | None = None,
         update_w_avg: bool = False,
+        text: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
-        """The pyramid [low, 2x, ..., scale x] (the finest not clipped) for ``low`` in [-1, 1]."""
-        w = self.mapping(z, update_w_avg=update_w_avg)
+        """The pyramid [low, 2x, ..., scale x] (the finest not clipped) for ``low`` in [-1, 1];
+        ``text`` [B, text_dim] is the captions' pooled vector of a text-conditioned model."""
+        w = self.mapping(z, text, update_w_avg=update_w_avg)
         x = self.encoder(self.from_rgb(low.float()))
         if self.attention is not None:
             x = self.attention(x)
