@@ -3,11 +3,13 @@ diffusion, measured by what the prompts asked for.
 
     python benchmarks/text_to_image.py --minutes 30,60 --out bench-t2i
     python benchmarks/text_to_image.py --reuse ldm=runs/shapes-ldm --contestants ldm
+    python benchmarks/text_to_image.py --contestants gigagan --minutes 60 --continue gigagan=30
 
 Each contestant trains one run from seed 0 and is measured each time the run's CPU time (this
 process's, one thread with OMP_NUM_THREADS=1) reaches the next budget; a resumed huashi run
 continues exactly as an uninterrupted one. ``--reuse NAME=RUN`` measures a run trained
-elsewhere instead (its own training time is reported). Measured at each budget:
+elsewhere instead (its own training time is reported); ``--continue NAME=MINUTES`` resumes
+the run already in ``--out`` that has trained MINUTES of CPU time. Measured at each budget:
 
 - exact attribute accuracy of ``--n`` images painted from the test split's captions (seeds
   0..n-1), read back from the pixels by ``huashi.metrics.shapes_accuracy`` (all five attributes
@@ -123,11 +125,16 @@ def main() -> None:
     parser.add_argument("--contestants", default=",".join(CONTESTANTS))
     parser.add_argument("--minutes", default="30,60", help="CPU minutes per run, e.g. 30,60")
     parser.add_argument("--reuse", action="append", default=[], help="NAME=RUN: measure RUN")
+    parser.add_argument(
+        "--continue", dest="continued", action="append", default=[],
+        help="NAME=MINUTES: resume OUT/NAME, which has trained MINUTES CPU minutes",
+    )  # fmt: skip
     parser.add_argument("--n", type=int, default=500, help="prompts for accuracy and FID/KID")
     parser.add_argument("--out", type=Path, default=Path("bench-t2i"))
     args = parser.parse_args()
     budgets = sorted(float(m) for m in args.minutes.split(","))
     reused = dict(item.split("=", 1) for item in args.reuse)
+    trained = {k: float(v) for k, v in (item.split("=", 1) for item in args.continued)}
     args.out.mkdir(parents=True, exist_ok=True)
 
     header = (
@@ -151,8 +158,8 @@ def main() -> None:
             record(Path(reused[name]), name, None)
             continue
         family, model = CONTESTANTS[name]
-        run, done = args.out / name, 0.0
-        for minutes in budgets:
+        run, done = args.out / name, trained.get(name, 0.0)
+        for minutes in [m for m in budgets if m > done]:
             api.train(
                 run, family=family, data="shapes", resolution=32, model=model,
                 resume=done > 0, progress=False, seed=0, batch_size=BATCH[name],

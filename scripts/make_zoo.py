@@ -33,14 +33,19 @@ def rounded(accuracy: dict[str, float]) -> dict[str, float]:
 
 
 def real_floor(kind: str, run_dir: Path, data: str, resolution: int, n: int, seed: int) -> dict:
-    """FID between two disjoint halves (n each at most) of the dataset, under this network."""
+    """FID between two disjoint halves (n each at most) of the dataset, under this network.
+    For a paired (image-to-image) set the halves are of its targets, what translations are
+    compared with."""
     net = load_features(f"{kind}:{run_dir}")
     dataset = load_dataset(data, resolution=resolution)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
     half = min(n, len(dataset) // 2)
-    a = net.features(dataset.batch(order[:half])["image"])
-    b = net.features(dataset.batch(order[half : 2 * half])["image"])
-    return {"floor_fid": round(fid(a, b), 4), "floor_n": half}
+    key = "target" if dataset.targets is not None else "image"
+    a = net.features(dataset.batch(order[:half])[key])
+    b = net.features(dataset.batch(order[half : 2 * half])[key])
+    return {"floor_fid": round(fid(a, b), 4), "floor_n": half} | (
+        {"floor_on": "targets"} if key == "target" else {}
+    )
 
 
 def main() -> None:

@@ -154,6 +154,25 @@ def test_calligraphy_pairs_and_character_split():
     assert batch["target"].shape == (4, 1, RES, RES) and batch["caption"] == full.captions[:4]
 
 
+def test_calligraphy_glyph_classes_label_font_and_stroke_tenth():
+    kwargs = {"resolution": RES, "n_chars": 200}
+    pairs = load_dataset("calligraphy", split="all", **kwargs)
+    classes = load_dataset("calligraphy", split="all", glyph_classes=True, **kwargs)
+    n = len(pairs)
+    assert classes.targets is None and len(classes) == 2 * n and len(classes.class_names) == 20
+    assert torch.equal(classes.images[:n], pairs.images)  # Ming glyphs, then Kai glyphs
+    assert torch.equal(classes.images[n:], pairs.targets)
+    ming, kai = classes.labels[:n], classes.labels[n:]
+    assert torch.equal(kai, ming + 10) and classes.class_names[12] == "kai, strokes 3/10"
+    assert ming.tolist() == sorted(ming.tolist()) and set(ming.tolist()) == set(range(10))
+    ink = (255 - pairs.images.float()).flatten(1).mean(dim=1)  # more strokes, more ink
+    assert ink[ming == 9].mean() > 1.5 * ink[ming == 0].mean()
+    test = load_dataset("calligraphy", split="test", glyph_classes=True, **kwargs)
+    # the split keeps each character's class: its tenth is counted before splitting
+    for char, label in zip(test.captions, test.labels.tolist(), strict=True):
+        assert label % 10 == ming[pairs.captions.index(char)].item()
+
+
 # --- D3 shapes --------------------------------------------------------------------------------
 
 

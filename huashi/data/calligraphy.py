@@ -8,6 +8,12 @@ The characters are the Big5 "frequently used" set (5,401 traditional characters,
 stroke count, so the first ones are the simplest), kept only where both fonts have a glyph;
 ``n_chars`` takes the first ones. The split is by character (a hash: 90% train, 10% test),
 so no test character is ever seen in training. Captions are the characters themselves.
+
+``glyph_classes=True`` makes a labelled (unpaired) set for a feature network instead: every
+character's glyph in both fonts, labelled by font and by which tenth of the characters it falls
+in by stroke count (Big5 order): 20 classes such as "kai, strokes 3/10". A classifier trained on
+it sees the style and the complexity of a glyph, which characters it has never seen also have:
+``zoo:reference-calligraphy``, the network that measures translated glyphs.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from huashi.errors import HuashiError
 CANVAS = 128  # glyphs are drawn on a CANVAS x CANVAS square, then resized
 FONT_SIZE = 104  # leaves a margin of about 10% around a full-size glyph
 BIG5_LEVEL1 = range(0xA440, 0xC67F)  # Big5 frequently used characters
+TENTHS = 10  # stroke-count classes of glyph_classes
 
 
 def sources() -> list[Path]:
@@ -70,20 +77,41 @@ def draw_glyph(font: ImageFont.FreeTypeFont, char: str, resolution: int) -> np.n
 
 
 def load_calligraphy(
-    resolution: int = 64, split: str = "train", n_chars: int = 2000, reverse: bool = False
+    resolution: int = 64,
+    split: str = "train",
+    n_chars: int = 2000,
+    reverse: bool = False,
+    glyph_classes: bool = False,
 ) -> ImageSet:
-    """Paired Ming (image) / Kai (target) glyphs of the first ``n_chars`` common characters."""
+    """Paired Ming (image) / Kai (target) glyphs of the first ``n_chars`` common characters, or
+    with ``glyph_classes`` both fonts' glyphs labelled by font and stroke-count tenth."""
     check_split(split)
     if n_chars < 1:
         raise HuashiError(f"n_chars must be at least 1, not {n_chars}.")
     ming_path, kai_path = find_font("ming"), find_font("kai")
     both = font_codepoints(ming_path) & font_codepoints(kai_path)
     chars = [c for c in big5_common() if ord(c) in both][:n_chars]
+    # Big5 orders by stroke count: a character's position gives its tenth (before the split).
+    tenth = {c: min(TENTHS - 1, i * TENTHS // len(chars)) for i, c in enumerate(chars)}
     chars = [c for c, keep in zip(chars, split_mask(chars, split), strict=True) if keep]
     ming = ImageFont.truetype(str(ming_path), FONT_SIZE)
     kai = ImageFont.truetype(str(kai_path), FONT_SIZE)
     source = np.stack([draw_glyph(ming, c, resolution) for c in chars])[:, None]
     target = np.stack([draw_glyph(kai, c, resolution) for c in chars])[:, None]
+    if glyph_classes:
+        labels = [tenth[c] for c in chars]
+        return ImageSet(
+            name="calligraphy",
+            images=torch.from_numpy(np.concatenate([source, target])),
+            labels=torch.tensor(labels + [TENTHS + t for t in labels], dtype=torch.int64),
+            class_names=[
+                f"{font}, strokes {t + 1}/{TENTHS}"
+                for font in ("ming", "kai")
+                for t in range(TENTHS)
+            ],  # fmt: skip
+            captions=chars + chars,
+            info={"glyph_classes": True, "split": split, "fonts": [str(ming_path), str(kai_path)]},
+        )
     if reverse:
         source, target = target, source
     direction = "kai->ming" if reverse else "ming->kai"
