@@ -353,12 +353,18 @@ def evaluate(
 
     record = _record(loaded, net, n, seed, condition, options, batch_size, gen_seconds, dim,
                      real_described | {"reference_cache": cache_state}, values, settings, notes)  # fmt: skip
-    if save:
+    if save and not _in_zoo(loaded.run_dir):  # a shipped painter's folder stays as shipped
         newest = checkpoint is None
         path = eval_path(loaded.run_dir, net, n, None if newest else loaded.step)
         path.write_text(json.dumps(record, indent=2) + "\n")
         record["path"] = str(path)
     return record
+
+
+def _in_zoo(run_dir: Path) -> bool:
+    from huashi.zoo import zoo_root
+
+    return Path(run_dir).resolve().is_relative_to(zoo_root().resolve())
 
 
 def _record(

@@ -131,3 +131,14 @@ def test_every_shipped_translator_still_beats_the_identity_map_as_its_card_says(
     assert report["model"]["l1"] == pytest.approx(entry.scores["held_out_l1"], rel=0.10)
     assert report["identity"]["l1"] == pytest.approx(entry.scores["identity_l1"], rel=1e-3)
     assert report["model"]["l1"] < report["identity"]["l1"]
+
+
+def test_eval_of_a_zoo_painter_leaves_its_shipped_folder_unchanged(zoo_root, capsys):
+    from metrics_helpers import tiny_dcgan, trained_classifier
+
+    entry = zoo.add_to_zoo(tiny_dcgan(), "tiny-mnist", "a test painter")
+    before = sorted(p.relative_to(entry.path) for p in entry.path.rglob("*"))
+    features = f"classifier:{trained_classifier()}"
+    assert main(["eval", "zoo:tiny-mnist", "--features", features, "--n", "100", "--quiet"]) == 0
+    assert "not written into the shipped folder" in capsys.readouterr().out
+    assert sorted(p.relative_to(entry.path) for p in entry.path.rglob("*")) == before
