@@ -100,7 +100,9 @@ def measure(recipe: Recipe, run: Path, n: int, grids: Path, reuse: bool = False)
     if pairs:
         result["pairs_eval"] = json.loads(pairs[-1].read_text())
     features = zoo.reference_features(recipe.data)
-    if features is not None and recipe.family != "pix2pix":
+    if features is not None:
+        if "pairs_eval" in result:  # image-to-image: measured on the held-out pairs
+            n = min(n, result["pairs_eval"]["pairs"])
         record = api.evaluate(run, features, n=n, seed=0).record
         metrics = record["metrics"]
         result |= {"n": n, "features": f"zoo:reference-{recipe.data}",
