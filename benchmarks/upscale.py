@@ -7,7 +7,8 @@ Each held-out image of the run's dataset (at the run's resolution) is downsample
 (block means, rounded to 8 bits: what a small PNG holds), then upscaled back by each method and
 compared with the original: L1, PSNR (dB, peak 1) and SSIM per image, averaged; with an
 in-domain feature network also FID and KID against the originals (few images: compare the
-methods with each other at this n only). Prints a Markdown table and the JSON record.
+methods with each other at this n only). Prints a Markdown table and the JSON record; ``--grid``
+also writes a picture: one column per image, rows nearest | bicubic | upsampler | original.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from huashi.data import load_dataset
+from huashi.images import save_grid
 from huashi.metrics.fid import fid
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.metrics.kid import kid
@@ -35,6 +38,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=0, help="at most this many images (0: all)")
     parser.add_argument("--features", help="clip:RUN or classifier:RUN for FID/KID")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--grid", type=Path, help="write the first --grid-n images' comparison")
+    parser.add_argument("--grid-n", type=int, default=12)
     args = parser.parse_args()
 
     loaded = load_run(args.run)
@@ -95,6 +100,11 @@ def main() -> None:
         "threads": torch.get_num_threads(),
     }  # fmt: skip
     print(json.dumps(record, indent=1))
+    if args.grid is not None:
+        k = min(args.grid_n, n)
+        rows_shown = [images[:k].clamp(-1, 1) for images in methods.values()] + [high[:k]]
+        save_grid(torch.cat(rows_shown), args.grid, nrow=k)
+        print(f"wrote {args.grid}")
 
 
 if __name__ == "__main__":
