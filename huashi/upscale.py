@@ -70,30 +70,27 @@ def upscale(
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     family = upsampler_of(loaded)
     size, channels = family.in_resolution, family.data.channels
-    prompts: list[str | None] = []
+    text = family.config.condition == "text"
+    if prompt is not None and not text:
+        raise HuashiError(
+            f"{loaded.run_dir} is not text-conditioned: drop --prompt (train an upsampler with "
+            "--condition text on captioned data for that)."
+        )
+
+    def prompt_of(path: Path) -> str:
+        return prompt if prompt is not None else _source_prompt(path)
 
     def options_for(paths: list[Path]) -> dict[str, list]:
-        if family.config.condition != "text":
-            if prompt is not None:
-                raise HuashiError(
-                    f"{loaded.run_dir} is not text-conditioned: drop --prompt (train an upsampler "
-                    "with --condition text on captioned data for that)."
-                )
-            prompts.extend([None] * len(paths))
-            return {}
-        prompts.extend(prompt if prompt is not None else _source_prompt(p) for p in paths)
-        return {"prompt": list(prompts)}
+        return {"prompt": [prompt_of(path) for path in paths]} if text else {}
 
     mapped = map_images(family, inputs, size, channels, seed, batch_size, progress, "upscaling",
                         options_for)  # fmt: skip
     base = run_parameters(loaded)
     files = []
-    for (path, relative), image, s, used in zip(
-        mapped.files, mapped.images, mapped.seeds, prompts, strict=True
-    ):
+    for (path, relative), image, s in zip(mapped.files, mapped.images, mapped.seeds, strict=True):
         record = {"scale": family.config.scale, "input": str(path.resolve()), "seed": s}
-        if used is not None:
-            record["prompt"] = used
+        if text:
+            record["prompt"] = prompt_of(path)
         source = _source_params(path)
         if source is not None:
             record["source"] = source

@@ -175,6 +175,8 @@ def test_upscale_refuses_other_runs_and_bad_files(run_dir, tmp_path):
         api.upscale(run_dir, [broken], tmp_path / "o2")
     with pytest.raises(HuashiError, match="does not exist"):
         api.upscale(run_dir, [tmp_path / "missing.png"], tmp_path / "o3")
+    with pytest.raises(HuashiError, match="not text-conditioned: drop --prompt"):
+        api.upscale(run_dir, [broken], tmp_path / "o4", prompt="a red circle")
 
 
 def smooth_or_blocky(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
