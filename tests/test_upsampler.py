@@ -15,6 +15,7 @@ from huashi.api import data_info_of
 from huashi.cli import main
 from huashi.data import load_dataset
 from huashi.errors import HuashiError
+from huashi.evaluate import generate_all
 from huashi.families import FAMILIES
 from huashi.families.upsampler import UpsamplerFamily
 from huashi.images import read_params, save_png, to_pil, to_uint8, to_unit_range
@@ -217,6 +218,10 @@ def test_a_text_conditioned_upsampler_paints_the_detail_its_prompt_names(tmp_pat
     assert (distance(as_smooth, smooth) < distance(as_blocky, smooth)).all()
     with pytest.raises(HuashiError, match="conditioned on text: pass --prompt"):
         family.generate(seeds, inputs=low)
+    # huashi eval's batching passes each held-out image with its own caption
+    per_image = {"inputs": low, "prompt": ["blocky"] * 8 + ["smooth"] * 8}
+    both = generate_all(load_run(tmp_path / "run"), seeds, batch_size=5, per_image=per_image)
+    torch.testing.assert_close(both, torch.cat([as_blocky[:8], as_smooth[8:]]), atol=1e-5, rtol=0)
     with pytest.raises(HuashiError, match="not text-conditioned: drop the prompt"):
         tiny().generate([0], inputs=low[:1], prompt="blocky")
 
