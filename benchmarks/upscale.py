@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from huashi.data import load_dataset
+from huashi.evaluate import generate_all
 from huashi.images import save_grid
 from huashi.metrics.fid import fid
 from huashi.metrics.image_to_image import pair_metrics
@@ -52,17 +53,12 @@ def main() -> None:
     high = held_out["image"].float()
     scale = family.config.scale
     low = downsample(high, scale)
-    # A text-conditioned upsampler reads each held-out image's own caption.
-    text = family.config.condition == "text"
-    captions = list(held_out["caption"]) if text else None
+    per_image = {"inputs": low}
+    if family.config.condition == "text":  # each held-out image with its own caption
+        per_image["prompt"] = list(held_out["caption"])
 
     started = time.perf_counter()
-    painted = torch.cat([
-        family.generate(list(range(i, min(i + args.batch_size, n))),
-                        inputs=low[i : i + args.batch_size],
-                        **({"prompt": captions[i : i + args.batch_size]} if text else {})).cpu()
-        for i in range(0, n, args.batch_size)
-    ])  # fmt: skip
+    painted = generate_all(loaded, list(range(n)), args.batch_size, per_image)
     seconds = time.perf_counter() - started
     methods = {
         "nearest": F.interpolate(low, scale_factor=scale, mode="nearest"),

@@ -77,11 +77,13 @@ def upscale(
             "--condition text on captioned data for that)."
         )
 
-    def prompt_of(path: Path) -> str:
-        return prompt if prompt is not None else _source_prompt(path)
+    prompts: dict[Path, str] = {}  # each input's prompt, read once from its metadata
 
     def options_for(paths: list[Path]) -> dict[str, list]:
-        return {"prompt": [prompt_of(path) for path in paths]} if text else {}
+        if not text:
+            return {}
+        prompts.update({p: prompt if prompt is not None else _source_prompt(p) for p in paths})
+        return {"prompt": [prompts[p] for p in paths]}
 
     mapped = map_images(family, inputs, size, channels, seed, batch_size, progress, "upscaling",
                         options_for)  # fmt: skip
@@ -90,7 +92,7 @@ def upscale(
     for (path, relative), image, s in zip(mapped.files, mapped.images, mapped.seeds, strict=True):
         record = {"scale": family.config.scale, "input": str(path.resolve()), "seed": s}
         if text:
-            record["prompt"] = prompt_of(path)
+            record["prompt"] = prompts[path]
         source = _source_params(path)
         if source is not None:
             record["source"] = source

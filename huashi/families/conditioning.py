@@ -59,6 +59,14 @@ def resolve_condition(
     return Condition(labels, prompts)
 
 
+def required_prompts(data: DataInfo, n: int, prompt: Any) -> list[str]:
+    """One non-empty prompt per image for a text-conditioned model, or a clear error."""
+    prompts = resolve_condition("text", data, n, prompt).prompts
+    if prompts is None or not all(p.strip() for p in prompts):
+        raise HuashiError('this model is conditioned on text: pass --prompt "a small red circle".')
+    return prompts
+
+
 def _wrong_kind(condition: str, given: str) -> str:
     drop = "drop the prompt" if given == "prompt" else "drop --label"
     if condition == "none":

@@ -42,7 +42,7 @@ from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.clip import CLIPFamily
-from huashi.families.conditioning import resolve_condition
+from huashi.families.conditioning import required_prompts
 from huashi.families.gan import matching_aware_batch
 from huashi.images import convert_channels
 from huashi.losses.clip import clip_guidance_loss
@@ -288,12 +288,7 @@ class GigaGAN(Family):
         return (self.config.z_dim,)
 
     def _prompts(self, n: int, prompt: Any) -> list[str]:
-        checked = resolve_condition(self.condition, self.data, n, prompt, None)
-        if checked.prompts is None or not all(p.strip() for p in checked.prompts):
-            raise HuashiError(
-                'this model is conditioned on text: pass --prompt "a small red circle".'
-            )
-        return checked.prompts
+        return required_prompts(self.data, n, prompt)
 
     @property
     def num_ws(self) -> int:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from huashi.config_fields import check_choices, option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
-from huashi.families.conditioning import check_condition_data, resolve_condition
+from huashi.families.conditioning import check_condition_data, required_prompts
 from huashi.families.pix2pix import side_by_side
 from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
@@ -270,13 +270,7 @@ class UpsamplerFamily(Family):
                     "--condition text on captioned data for that)."
                 )
             return []
-        prompts = resolve_condition("text", self.data, n, prompt).prompts
-        if prompts is None or not all(p.strip() for p in prompts):
-            raise HuashiError(
-                "this upsampler is conditioned on text: pass --prompt with what the picture "
-                'shows, e.g. --prompt "a small red circle".'
-            )
-        return prompts
+        return required_prompts(self.data, n, prompt)
 
     @torch.no_grad()
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
