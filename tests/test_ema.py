@@ -7,6 +7,7 @@ from huashi.families import DataInfo
 from huashi.families.base import calibration_latents
 from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.families.gan import GAN, GANConfig
+from huashi.families.pix2pix import Pix2Pix, Pix2PixFamilyConfig
 from huashi.training.ema import EMA, recalibrate_batchnorm, warmup_decay
 
 CPU = torch.device("cpu")
@@ -65,12 +66,15 @@ def _ema_statistics_fit_the_ema_weights(family, generator_inputs):
     assert not torch.allclose(norm.running_mean, live_norm.running_mean, atol=1e-3)
 
 
-def _train(family, steps):
+def _train(family, steps, inputs=None):
     family.enable_ema(0.9)
     opt = torch.optim.SGD(family.modules["generator"].parameters(), lr=0.5)
     for step in range(steps):
-        z = family.latents_for_seeds(list(range(8)))
-        args = (z,) if isinstance(family, DCGAN) else (z, None)
+        if inputs is not None:
+            args = (inputs,)
+        else:
+            z = family.latents_for_seeds(list(range(8)))
+            args = (z,) if isinstance(family, DCGAN) else (z, None)
         family.modules["generator"].train()
         family.modules["generator"](*args).square().mean().backward()
         opt.step()
@@ -99,3 +103,30 @@ def test_gan_ema_statistics_survive_a_save_and_load():
     assert torch.equal(again.generate(list(range(4))), images)
     inputs = [(z, None) for z in calibration_latents(family.latents_for_seeds)]
     _ema_statistics_fit_the_ema_weights(again, inputs)
+
+
+def test_pix2pix_ema_unet_gets_statistics_of_its_own_weights_on_training_inputs():
+    torch.manual_seed(0)
+    family = Pix2Pix(
+        Pix2PixFamilyConfig(g_width=4, d_width=4, dropout=0.0),
+        DataInfo(1, 16, has_targets=True, target_channels=1),
+        CPU,
+    )
+
+    class Pairs:
+        images = torch.rand(100, 1, 16, 16) * 2 - 1
+        targets = -images
+
+        def __len__(self):
+            return len(self.images)
+
+        def batch(self, indices):
+            return {"image": self.images[indices], "target": self.targets[indices]}
+
+    family.use_dataset(Pairs())
+    _train(family, 5, inputs=Pairs.images[:8])
+    assert family.ema_stale
+    inputs = [(x,) for x in family.calibration_inputs.split(64)]
+    assert len(family.calibration_inputs) == 100  # every input of a set this small
+    _ema_statistics_fit_the_ema_weights(family, inputs)
+    assert not family.ema_stale

@@ -63,6 +63,7 @@ class Pix2Pix(Family):
     paired_data = True
     condition_kind = "image"
     n_preview = 8  # pairs in the progress grid, two (input | output | target) per row
+    n_calibration = 256  # training inputs on which an EMA generator recomputes its BatchNorm
     preview_nrow = 6
 
     def __init__(self, config: Pix2PixFamilyConfig, data: DataInfo, device: torch.device) -> None:
@@ -83,6 +84,7 @@ class Pix2Pix(Family):
             for name, module in self.modules.items()
         }
         self.preview_pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.calibration_inputs: torch.Tensor | None = None
 
     @classmethod
     def check_data(cls, data: DataInfo, config: Pix2PixFamilyConfig) -> None:
@@ -99,10 +101,23 @@ class Pix2Pix(Family):
             raise HuashiError("--d-layers must be 0 (fit the image size) or at least 1.")
 
     def use_dataset(self, dataset: Any) -> None:
-        """Keep ``n_preview`` training pairs, evenly spaced through the set, for the grids."""
-        n = min(self.n_preview, len(dataset))
-        batch = dataset.batch(torch.linspace(0, len(dataset) - 1, n).round().long())
+        """Keep ``n_preview`` training pairs for the grids and ``n_calibration`` training inputs
+        for the EMA generator's BatchNorm statistics, each evenly spaced through the set."""
+
+        def evenly_spaced(n: int) -> dict[str, Any]:
+            n = min(n, len(dataset))
+            return dataset.batch(torch.linspace(0, len(dataset) - 1, n).round().long())
+
+        batch = evenly_spaced(self.n_preview)
         self.preview_pairs = (batch["image"].to(self.device), batch["target"].to(self.device))
+        self.calibration_inputs = evenly_spaced(self.n_calibration)["image"].to(self.device)
+
+    def ema_calibration_batches(self, name: str) -> list[tuple] | None:
+        """The kept training inputs in batches of 64: without them an EMA U-Net would translate
+        with the live network's BatchNorm statistics, which do not fit its weights."""
+        if self.calibration_inputs is None:
+            return None
+        return [(chunk,) for chunk in self.calibration_inputs.split(64)]
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
         G, D = self.modules["generator"], self.modules["discriminator"]
