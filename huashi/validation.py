@@ -51,7 +51,8 @@ RANGES: dict[str, tuple[float, float | None, bool]] = {
         _ZERO_OR_MORE,
     ),
     **dict.fromkeys(
-        ("ema", "dropout", "cond_dropout", "beta1", "beta2", "label_flip"), _FRACTION
+        ("ema", "dropout", "cond_dropout", "beta1", "beta2", "label_flip", "lr_decay"),
+        _FRACTION,
     ),
     **dict.fromkeys(("temperature", "min_snr_gamma"), _POSITIVE),
 }  # fmt: skip

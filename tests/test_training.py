@@ -12,7 +12,7 @@ from huashi.families import DataInfo, StepContext
 from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from huashi.training.ema import EMA
-from huashi.training.loop import TrainConfig, Trainer, TrainingDiverged
+from huashi.training.loop import TrainConfig, Trainer, TrainingDiverged, lr_factor
 
 CPU = torch.device("cpu")
 
@@ -198,3 +198,32 @@ def test_asking_for_a_missing_accelerator_is_a_clear_error():
         with pytest.raises(HuashiError, match="--device cpu"):
             pick_device("cuda")
     assert pick_device("cpu") == CPU
+
+
+def test_lr_decay_is_linear_over_the_last_fraction_of_the_steps():
+    assert [lr_factor(s, 10, 0.0) for s in range(10)] == [1.0] * 10
+    expected = [1.0] * 5 + [5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6]
+    assert [lr_factor(s, 10, 0.5) for s in range(10)] == pytest.approx(expected)
+
+
+def test_lr_decay_sets_every_optimizer_and_survives_a_resume(tmp_path):
+    seen = []
+
+    def record(trainer, losses):
+        opts = trainer.family.optimizers
+        seen.append({name: opt.param_groups[0]["lr"] for name, opt in opts.items()})
+
+    straight = make_trainer(tmp_path / "a", 8, lr_decay=0.5)
+    straight.callbacks.append(record)
+    straight.run()
+    factors = [lr_factor(s, 8, 0.5) for s in range(8)]
+    assert factors[-1] < 1.0
+    for lrs, factor in zip(seen, factors, strict=True):  # lr 2e-4 for both networks
+        assert lrs == pytest.approx({"generator": 2e-4 * factor, "discriminator": 2e-4 * factor})
+    make_trainer(tmp_path / "b", 8, stop_at=6, lr_decay=0.5).run()  # stops inside the decay
+    resumed = make_trainer(tmp_path / "b", 8, lr_decay=0.5)
+    assert resumed.resume_latest() and resumed.step == 6
+    resumed.run()
+    a, b = weights(straight), weights(resumed)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

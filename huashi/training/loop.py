@@ -61,6 +61,11 @@ class TrainConfig:
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
     seed: int = option(0, "seed of the weights, the data order and the noise")
     ema: float = option(0.0, "EMA decay of the weights used for sampling (0 = no EMA)")
+    lr_decay: float = option(
+        0.0,
+        "the last fraction of the steps over which every learning rate falls linearly toward "
+        "0 (0 = constant; Pix2Pix's paper: 0.5)",
+    )
     compile: bool = option(
         False,
         "torch.compile the modules (CPU: needs g++, and the first steps compile for minutes)",
@@ -109,6 +114,14 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     #: End-of-training reports by name (e.g. "pairs_eval" for image-to-image runs).
     reports: dict[str, Any] = field(default_factory=dict)
+
+
+def lr_factor(step: int, steps: int, decay: float) -> float:
+    """The learning-rate multiplier of update ``step`` (0-based) of ``steps``: 1, then over the
+    last ``round(decay * steps)`` updates a straight line down to ``1 / (decayed + 1)``."""
+    decayed = round(decay * steps)
+    start = steps - decayed
+    return 1.0 - max(0, step + 1 - start) / (decayed + 1)
 
 
 class TrainingDiverged(HuashiError):
@@ -418,10 +431,22 @@ class Trainer:
         result = TrainResult(self.run_dir, self.step)
         last_saved, saved = self.step, False
         stop = self.stop_requested
+        # The configured learning rates (a restore puts them back from the config).
+        base_lrs = {
+            name: [group["lr"] for group in optimizer.param_groups]
+            for name, optimizer in self.family.optimizers.items()
+        }
         try:
             with _stop_on_signals(self):
                 while self.step < config.steps and not stop:
                     started = time.perf_counter()
+                    if config.lr_decay > 0:
+                        factor = lr_factor(self.step, config.steps, config.lr_decay)
+                        for name, optimizer in self.family.optimizers.items():
+                            for group, lr in zip(
+                                optimizer.param_groups, base_lrs[name], strict=True
+                            ):
+                                group["lr"] = lr * factor
                     batch = self._next_batch()
                     ctx = StepContext(
                         self.step, self.device, config.precision, config.accumulate, self.generator

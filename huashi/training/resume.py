@@ -2,7 +2,7 @@
 
 - Schedule fields (``steps``, intervals, device, ...) apply to one session only: ``config.json``
   keeps the run's plan and the log records what a resume asked for.
-- Tunable fields (learning rates, loss weights, ``precision``) may change on resume to rescue a
+- Tunable fields (learning rates and their decay, loss weights, ``precision``) may change on resume to rescue a
   diverging run; the change is saved in ``config.json`` and recorded in the log with its step.
 - Everything else must match. A checkpoint carries the run's identity (a hash of the fixed part
   of the config and of the data's fingerprint), so a checkpoint copied from another run of the
@@ -26,7 +26,7 @@ SESSION_FIELDS = (
     "compile", "tensorboard", "n_fixed", "max_minutes", "threads", "data_mode",
 )  # fmt: skip
 #: Training fields that may change on resume (saved, and recorded in the log).
-TUNABLE_TRAIN_FIELDS = ("precision",)
+TUNABLE_TRAIN_FIELDS = ("precision", "lr_decay")
 
 
 def tunable_model_field(name: str) -> bool:
