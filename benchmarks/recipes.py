@@ -61,14 +61,15 @@ def reference_floor(data: str) -> float | None:
     return None if entry is None else entry.scores.get("floor_fid")
 
 
-def train(recipe: Recipe, run: Path, reuse: bool) -> dict:
-    """Train ``recipe`` afresh in ``run`` (or, with ``reuse``, take the run already there)."""
+def train(recipe: Recipe, run: Path, reuse: bool, **options) -> dict:
+    """Train ``recipe`` afresh in ``run`` (or, with ``reuse``, take the run already there);
+    ``options`` override its training settings (the seed, for the spread over seeds)."""
     if reuse and (run / "log.jsonl").is_file():
         print(f"{recipe.name}: measuring the run already in {run}")
     else:
         if run.exists():
             shutil.rmtree(run)  # a fresh run: the table measures the recipe, not a continuation
-        api.train(run, recipe=recipe.name, progress=True)
+        api.train(run, recipe=recipe.name, progress=True, **options)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
     last = [r for r in log if "images_seen" in r][-1]
     steps = recipe.train.get("steps")
@@ -79,8 +80,36 @@ def train(recipe: Recipe, run: Path, reuse: bool) -> dict:
     }  # fmt: skip
 
 
-def measure(recipe: Recipe, run: Path, n: int, grids: Path, reuse: bool = False) -> dict:
-    """Train ``recipe`` in ``run`` and measure it."""
+def score(run: Path, data: str, n: int) -> dict:
+    """The headline scores of a trained run: FID/KID of ``n`` samples (held-out L1 too for
+    image-to-image runs)."""
+    scores: dict = {}
+    pairs = sorted(run.glob("pairs_eval*.json"))
+    if pairs:
+        report = json.loads(pairs[-1].read_text())
+        scores["held_out_l1"] = report["model"]["l1"]
+        n = min(n, report["pairs"])
+    features = zoo.reference_features(data)
+    if features is not None:
+        metrics = api.evaluate(run, features, n=n, seed=0, save=False).metrics
+        scores |= {"fid": metrics.get("fid"), "kid": metrics.get("kid", {}).get("mean")}
+    return scores
+
+
+def seed_spread(recipe: Recipe, run: Path, n: int, seeds: list[int], reuse: bool) -> list[dict]:
+    """Train ``recipe`` again with each of ``seeds`` (beside ``run``) and score each run."""
+    rows = []
+    for seed in seeds:
+        other = run.parent / f"{run.name}-seed{seed}"
+        trained = train(recipe, other, reuse, seed=seed)
+        rows.append({"seed": seed, "steps": trained["steps"], **score(other, recipe.data, n)})
+    return rows
+
+
+def measure(
+    recipe: Recipe, run: Path, n: int, grids: Path, reuse: bool = False, seeds: tuple = ()
+) -> dict:
+    """Train ``recipe`` in ``run`` and measure it (and its spread over other ``seeds``)."""
     result: dict = {
         "recipe": recipe.name, "family": recipe.family, "data": recipe.data,
         "budget_minutes": recipe.budget_minutes, **train(recipe, run, reuse),
@@ -110,6 +139,13 @@ def measure(recipe: Recipe, run: Path, n: int, grids: Path, reuse: bool = False)
                    "fid": metrics.get("fid"), "kid": metrics.get("kid", {}).get("mean"),
                    "precision": metrics.get("precision"), "recall": metrics.get("recall"),
                    "shapes_accuracy": metrics.get("shapes_accuracy")}  # fmt: skip
+    if seeds:
+        own = {"seed": recipe.train.get("seed", 0), "steps": result["steps"]}
+        own |= {k: result[k] for k in ("fid", "kid") if result.get(k) is not None}
+        if "pairs_eval" in result:
+            own["held_out_l1"] = result["pairs_eval"]["model"]["l1"]
+        others = [s for s in seeds if s != own["seed"]]
+        result["seeds"] = [own, *seed_spread(recipe, run, result.get("n", n), others, reuse)]
     (run / RESULT).write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -172,6 +208,7 @@ def table(results: list[dict]) -> str:
                 f"| {other} | {_fmt(r['sampling_images_per_s'])} |"
             )
         lines.append("")
+        lines += [spread_line(r) for r in rows if len(r.get("seeds", [])) > 1]
         for r in rows:
             what = " (held-out pairs: input, output, target)" if r.get("pairs_eval") else ""
             grid = Path(r["grid"]).relative_to("docs")
@@ -179,6 +216,21 @@ def table(results: list[dict]) -> str:
         machines = sorted({f"{r['machine']}, threads {r['threads']}, {r['date']}" for r in rows})
         lines += ["Measured on: " + "; ".join(machines) + ".", ""]
     return "\n".join(lines)
+
+
+def spread_line(result: dict) -> str:
+    """One sentence: the recipe's FID (and held-out L1) over its seeds."""
+    runs = result["seeds"]
+    parts = []
+    for key, label in (("fid", "FID"), ("held_out_l1", "held-out L1")):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if len(values) > 1:
+            mean = sum(values) / len(values)
+            sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+            each = ", ".join(_fmt(v) for v in values)
+            parts.append(f"{label} {_fmt(mean)} ± {_fmt(sd, 2)} (sd; {each})")
+    seeds = ", ".join(str(r["seed"]) for r in runs)
+    return f"`{result['recipe']}` over seeds {seeds}: {'; '.join(parts)}.\n"
 
 
 def main() -> None:
@@ -192,6 +244,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "recipes.md")
     parser.add_argument("--reuse", action="store_true", help="measure runs already in WORK")
     parser.add_argument("--table-only", action="store_true", help="rebuild the page from results")
+    parser.add_argument(
+        "--seeds", default="", help="also train with these seeds (e.g. 0,1,2) and report the spread"
+    )
     args = parser.parse_args()
 
     chosen = [
@@ -206,9 +261,11 @@ def main() -> None:
         if not chosen:
             raise SystemExit("no recipe matches: see `huashi recipes`")
         for recipe in chosen:
+            seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
             result = measure(
-                recipe, args.work / recipe.name, args.n, ROOT / "docs/images/recipes", args.reuse
-            )
+                recipe, args.work / recipe.name, args.n, ROOT / "docs/images/recipes", args.reuse,
+                seeds,
+            )  # fmt: skip
             print(json.dumps(result))
     results = [
         json.loads((args.work / r.name / RESULT).read_text())
