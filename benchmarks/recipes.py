@@ -154,7 +154,7 @@ def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
     return str(value)
 
 
