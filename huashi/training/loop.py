@@ -442,11 +442,7 @@ class Trainer:
                     started = time.perf_counter()
                     if config.lr_decay > 0:
                         factor = lr_factor(self.step, config.steps, config.lr_decay)
-                        for name, optimizer in self.family.optimizers.items():
-                            for group, lr in zip(
-                                optimizer.param_groups, base_lrs[name], strict=True
-                            ):
-                                group["lr"] = lr * factor
+                        self._scale_learning_rates(base_lrs, factor)
                     batch = self._next_batch()
                     ctx = StepContext(
                         self.step, self.device, config.precision, config.accumulate, self.generator
@@ -522,6 +518,12 @@ class Trainer:
         result.step = self.step
         result.interrupted = self.stop_requested and self.step < config.steps
         return result
+
+    def _scale_learning_rates(self, base_lrs: dict[str, list[float]], factor: float) -> None:
+        """Set every optimizer's learning rates to ``factor`` times their configured values."""
+        for name, optimizer in self.family.optimizers.items():
+            for group, lr in zip(optimizer.param_groups, base_lrs[name], strict=True):
+                group["lr"] = lr * factor
 
     def _keep_going(self, write: Callable[[], Any], what: str) -> Any:
         """Write an output; when the disk refuses (read-only, full), warn and keep training: the

@@ -2,8 +2,9 @@
 
 - Schedule fields (``steps``, intervals, device, ...) apply to one session only: ``config.json``
   keeps the run's plan and the log records what a resume asked for.
-- Tunable fields (learning rates and their decay, loss weights, ``precision``) may change on resume to rescue a
-  diverging run; the change is saved in ``config.json`` and recorded in the log with its step.
+- Tunable fields (learning rates and their decay, loss weights, ``precision``) may change on
+  resume to rescue a diverging run; the change is saved in ``config.json`` and recorded in the
+  log with its step.
 - Everything else must match. A checkpoint carries the run's identity (a hash of the fixed part
   of the config and of the data's fingerprint), so a checkpoint copied from another run of the
   same architecture is refused.
