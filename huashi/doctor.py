@@ -25,6 +25,9 @@ from typing import Any
 
 MIN_WINDOW = 5  # records in the window a trend check needs
 MIN_RECORDS = 12  # records a trend check needs in all
+#: Steps of a GAN's opening, when D first learns fast and G then catches up: G's loss falls and
+#: D's rises by design, so the "D not working" trend is judged only after them.
+OPENING_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,12 @@ def check_d_collapse(
 def check_d_not_working(
     records: Sequence[dict[str, Any]], config: Mapping[str, Any]
 ) -> Finding | None:
-    """G's loss falls steadily while D's rises."""
+    """G's loss falls steadily while D's rises, after the opening."""
     loss = config.get("loss", "nsgan")
     if loss.startswith("wgan"):
         return None
-    g, d = _series(records, "g_loss"), _series(records, "d_loss")
+    after_opening = [r for r in records if r["step"] > OPENING_STEPS]
+    g, d = _series(after_opening, "g_loss"), _series(after_opening, "d_loss")
     if min(len(g), len(d)) < MIN_RECORDS:
         return None
     g_w, d_w = g[-max(MIN_RECORDS, len(g) // 2) :], d[-max(MIN_RECORDS, len(d) // 2) :]

@@ -95,6 +95,19 @@ def test_a_wgan_critic_loss_near_zero_is_not_a_collapse():
     assert codes(records, "wgan-gp") == set()
 
 
+def test_the_opening_of_the_game_is_not_a_weak_d():
+    # every step logged, as the live doctor sees it: D wins the first steps, then G catches up
+    # (emoji-gan-10min at seed 2 logged g_loss 3.2 -> 1.9, d_loss 0.71 -> 1.18 over steps 36-70)
+    opening = {"g_loss": lambda t: 4.5 - 2.6 * t, "d_loss": lambda t: 0.24 + 0.94 * t}
+    records = synthetic_log(70, **opening)
+    for i, record in enumerate(records):
+        record["step"] = i + 1
+    assert codes(records) == set()
+    for record in records:  # the same trend later in the run is D falling behind
+        record["step"] += 1000
+    assert codes(records) == {"d_not_working"}
+
+
 def test_a_problem_the_run_recovered_from_is_not_reported():
     records = synthetic_log(60, diversity=lambda t: 0.5 if t > 0.5 else 0.001)
     assert codes(records) == set()
