@@ -37,17 +37,35 @@ def color(x: Tensor, g: torch.Generator) -> Tensor:
     return (x - mean) * (_uniform(n, x, g) + 0.5) + mean
 
 
+def random_shifts(n: int, max_shift: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Per-image integer shifts (dy, dx), each [n] in [-max_shift, max_shift], on the CPU."""
+    dy = torch.randint(-max_shift, max_shift + 1, (n,), generator=g, device=g.device).cpu()
+    dx = torch.randint(-max_shift, max_shift + 1, (n,), generator=g, device=g.device).cpu()
+    return dy, dx
+
+
+def shift(x: Tensor, dy: Tensor, dx: Tensor, border: str = "zeros") -> Tensor:
+    """Output pixel (y, x) of image i = input pixel (y + dy[i], x + dx[i]); outside the image
+    ``border`` fills in: "zeros", or "edge" (the nearest border pixel)."""
+    b, _, h, w = x.shape
+    dy, dx = dy.to(x.device).view(b, 1, 1), dx.to(x.device).view(b, 1, 1)
+    rows = torch.arange(h, device=x.device).view(1, h, 1) + dy
+    cols = torch.arange(w, device=x.device).view(1, 1, w) + dx
+    if border == "edge":
+        source, rows, cols = x, rows.clamp(0, h - 1), cols.clamp(0, w - 1)
+    else:  # a zero frame one pixel wide, where every index outside the image lands
+        source, rows, cols = F.pad(x, (1, 1, 1, 1)), rows.clamp(-1, h) + 1, cols.clamp(-1, w) + 1
+    batch = torch.arange(b, device=x.device).view(b, 1, 1)
+    return source.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
 def translation(x: Tensor, g: torch.Generator, ratio: float = 0.125) -> Tensor:
-    """Output pixel (y, x) = input pixel (y + dy, x + dx), zero outside the image."""
+    """A shift by up to ``ratio`` of the size (each image its own), zero outside the image."""
     b, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sy, sy + 1, (b, 1, 1), generator=g, device=g.device).to(x.device)
-    dx = torch.randint(-sx, sx + 1, (b, 1, 1), generator=g, device=g.device).to(x.device)
-    rows = (torch.arange(h, device=x.device).view(1, h, 1) + dy).clamp(-1, h) + 1
-    cols = (torch.arange(w, device=x.device).view(1, 1, w) + dx).clamp(-1, w) + 1
-    padded = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)  # [B, H+2, W+2, C], zero border
-    batch = torch.arange(b, device=x.device).view(b, 1, 1)
-    return padded[batch, rows, cols].permute(0, 3, 1, 2)
+    dy = torch.randint(-sy, sy + 1, (b,), generator=g, device=g.device)
+    dx = torch.randint(-sx, sx + 1, (b,), generator=g, device=g.device)
+    return shift(x, dy, dx)
 
 
 def cutout(x: Tensor, g: torch.Generator, ratio: float = 0.5) -> Tensor:

@@ -56,7 +56,7 @@ TINY: dict[str, dict] = {
         "sample_steps": 3, "condition": "class", "prediction": "v", "loss_weighting": "min-snr",
         "cond_dropout": 0.3,
     },
-    "pix2pix": {"g_width": 4, "d_width": 4},
+    "pix2pix": {"g_width": 4, "d_width": 4, "jitter": 1},
     "clip": {"width": 8, "embed_dim": 16, "text_hidden": 16},
     "classifier": {"width": 8},
     "upsampler": {"width": 32, "w_dim": 8, "z_dim": 4, "num_kernels": 2, "r1_every": 2,

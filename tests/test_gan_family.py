@@ -7,7 +7,7 @@ import pytest
 import torch
 from gan_fakes import Squares
 
-from huashi.augment import color, cutout, diff_augment, parse_policy, translation
+from huashi.augment import color, cutout, diff_augment, parse_policy, shift, translation
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairwise_distance
@@ -83,6 +83,17 @@ def test_translation_is_a_zero_filled_shift_of_at_most_an_eighth():
         assert len(matches) == 1, i
         shifts.add(matches[0])
     assert len(shifts) > 1  # each image gets its own shift
+
+
+def test_an_edge_shift_moves_the_image_and_repeats_its_border():
+    x = torch.randn(3, 2, 8, 8)
+    out = shift(x, torch.tensor([0, 2, -1]), torch.tensor([0, 1, -3]), border="edge")
+    assert torch.equal(out[0], x[0])
+    assert torch.equal(out[1, :, :6, :7], x[1, :, 2:, 1:])  # pixel (y, x) <- (y + 2, x + 1)
+    assert torch.equal(out[1, :, 6:, :7], x[1, :, 7:, 1:].expand(2, 2, 7))  # last row repeated
+    assert torch.equal(out[2, :, 1:, 3:], x[2, :, :7, :5])
+    assert torch.equal(out[2, :, 0, 3:], x[2, :, 0, :5])  # first row repeated
+    assert torch.equal(out[2, :, 1:, :3], x[2, :, :7, :1].expand(2, 7, 3))  # first column
 
 
 def test_cutout_zeroes_one_square_of_half_the_size():

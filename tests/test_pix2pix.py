@@ -16,7 +16,7 @@ from huashi import api
 from huashi.cli import main
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, StepContext
-from huashi.families.pix2pix import Pix2Pix, Pix2PixFamilyConfig
+from huashi.families.pix2pix import Pix2Pix, Pix2PixFamilyConfig, jittered
 from huashi.images import read_params
 from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.metrics.image_to_image import l1, pair_metrics, psnr, ssim
@@ -160,6 +160,40 @@ def test_train_step_is_adversarial_plus_lambda_l1():
         step_grads, torch.autograd.grad(g_loss, list(G.parameters())), strict=True
     ):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)  # bias before BN: ~0
+
+
+def test_jitter_shifts_each_input_and_its_target_alike():
+    config = Pix2PixFamilyConfig(g_width=4, d_width=4, lr=0.0, jitter=2)
+    family = Pix2Pix(config, DataInfo(1, 16, has_targets=True, target_channels=1), CPU)
+    images = torch.rand(8, 1, 16, 16) * 2 - 1
+    batch = {"image": images, "target": images.flip(-1)}
+    out = jittered(batch, 2, torch.Generator().manual_seed(3))
+    shifts = set()
+    for x, y, moved, moved_target in zip(
+        images, batch["target"], out["image"], out["target"], strict=True
+    ):
+        (dy, dx), = [
+            (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+            if torch.equal(moved[:, 2:14, 2:14], x[:, 2 + dy : 14 + dy, 2 + dx : 14 + dx])
+        ]  # fmt: skip
+        # the target moved by the same (dy, dx)
+        assert torch.equal(moved_target[:, 2:14, 2:14], y[:, 2 + dy : 14 + dy, 2 + dx : 14 + dx])
+        shifts.add((dy, dx))
+    assert len(shifts) > 3  # each pair its own shift
+    # a training step sees the jittered pairs: with lr 0 its L1 is that of G on them
+    torch.manual_seed(5)
+    logged = family.train_step(
+        batch, StepContext(0, CPU, "fp32", 1, torch.Generator().manual_seed(3))
+    )
+    torch.manual_seed(5)
+    G = family.modules["generator"]
+    assert logged["g_l1"] == pytest.approx(
+        (G(out["image"]) - out["target"]).abs().mean().item(), rel=1e-5
+    )
+    with pytest.raises(HuashiError, match="--jitter must be between 0 and 7"):
+        Pix2Pix.check_data(
+            DataInfo(1, 16, has_targets=True, target_channels=1), Pix2PixFamilyConfig(jitter=8)
+        )
 
 
 def test_seed_recipe_optimizers_and_init():

@@ -9,6 +9,8 @@ G is a U-Net that maps an input image to an output image; D is a PatchGAN that j
   100 by default) times the L1 distance to the target.
 
 G's output is computed once per step: detached for D, attached for G (after D's update).
+With ``jitter`` each training pair is first shifted by a random few pixels, input and target
+alike (from the trainer's checkpointed noise generator).
 Adam(2e-4, beta1 0.5), weights N(0, 0.02). Training dropout draws from torch's global RNG,
 which the checkpoints keep, so a resumed run continues exactly.
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from huashi.augment import random_shifts, shift
 from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
@@ -49,6 +52,9 @@ class Pix2PixFamilyConfig(Pix2PixConfig):
     """The config of the Pix2Pix family: the model's settings plus the optimizer's."""
 
     lr: float = option(2e-4, "Adam learning rate")
+    jitter: int = option(
+        0, "shift each training pair by up to this many pixels, input and target alike"
+    )
     beta1: float = option(0.5, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
 
@@ -99,6 +105,8 @@ class Pix2Pix(Family):
             raise HuashiError(f"unknown --norm {config.norm!r}: use 'batch' or 'instance'.")
         if config.d_layers < 0:
             raise HuashiError("--d-layers must be 0 (fit the image size) or at least 1.")
+        if not 0 <= config.jitter < r // 2:
+            raise HuashiError(f"--jitter must be between 0 and {r // 2 - 1} pixels at {r} px.")
 
     def use_dataset(self, dataset: Any) -> None:
         """Keep ``n_preview`` training pairs for the grids and ``n_calibration`` training inputs
@@ -123,6 +131,8 @@ class Pix2Pix(Family):
         G, D = self.modules["generator"], self.modules["discriminator"]
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         fakes: list[torch.Tensor] = []  # G(input) per micro-batch, reused by the G step
+        if self.config.jitter:
+            batch = jittered(batch, self.config.jitter, ctx.generator)
 
         def d_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             inputs, target = chunk["image"], chunk["target"]
@@ -191,6 +201,14 @@ class Pix2Pix(Family):
         inputs, target = self.preview_pairs
         outputs = self.generate(list(range(len(inputs))), inputs=inputs)
         return side_by_side(inputs, outputs, target)
+
+
+def jittered(batch: dict[str, Any], max_shift: int, g: torch.Generator) -> dict[str, Any]:
+    """The batch with each pair shifted by its own random (dy, dx), the same for the input and
+    its target, border pixels filling in (the paper's random jitter, without the rescaling)."""
+    dy, dx = random_shifts(len(batch["image"]), max_shift, g)
+    image, target = (shift(batch[key], dy, dx, border="edge") for key in ("image", "target"))
+    return {**batch, "image": image, "target": target}
 
 
 def side_by_side(inputs: torch.Tensor, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
