@@ -47,6 +47,8 @@ def random_shifts(n: int, max_shift: int, g: torch.Generator) -> tuple[Tensor, T
 def shift(x: Tensor, dy: Tensor, dx: Tensor, border: str = "zeros") -> Tensor:
     """Output pixel (y, x) of image i = input pixel (y + dy[i], x + dx[i]); outside the image
     ``border`` fills in: "zeros", or "edge" (the nearest border pixel)."""
+    if border not in ("zeros", "edge"):
+        raise ValueError(f"unknown border {border!r}: use 'zeros' or 'edge'")
     b, _, h, w = x.shape
     dy, dx = dy.to(x.device).view(b, 1, 1), dx.to(x.device).view(b, 1, 1)
     rows = torch.arange(h, device=x.device).view(1, h, 1) + dy
