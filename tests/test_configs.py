@@ -12,7 +12,8 @@ import huashi.models
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES
 
-# The "model" section of config.json of every family as it was before the split.
+# The "model" section of config.json of every family as it was before the split (new keys
+# go at the end).
 KEYS = {
     "ae": ["z_dim", "width", "max_width", "recon", "lr", "beta1", "beta2"],
     "classifier": ["width", "lr", "weight_decay", "label_smoothing"],
@@ -23,7 +24,7 @@ KEYS = {
                "adversarial", "adv_weight", "adv_start", "disc_width", "disc_layers", "lr",
                "beta1", "beta2"],
     "pix2pix": ["g_width", "g_max_mult", "dropout", "dropout_blocks", "test_dropout", "norm",
-                "d_width", "d_layers", "l1_weight", "lr", "beta1", "beta2"],
+                "d_width", "d_layers", "l1_weight", "lr", "beta1", "beta2", "jitter"],
     "vae": ["z_dim", "width", "max_width", "recon", "kl_weight", "lr", "beta1", "beta2"],
 }  # fmt: skip
 OPTIMIZER_FIELDS = {"lr", "lr_g", "lr_d", "beta1", "beta2", "weight_decay", "betas", "momentum"}

@@ -49,14 +49,15 @@ class Pix2PixSampling:
 
 @dataclass
 class Pix2PixFamilyConfig(Pix2PixConfig):
-    """The config of the Pix2Pix family: the model's settings plus the optimizer's."""
+    """The config of the Pix2Pix family: the model's settings plus the optimizer's and the
+    training pairs' jitter."""
 
     lr: float = option(2e-4, "Adam learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
     jitter: int = option(
         0, "shift each training pair by up to this many pixels, input and target alike"
     )
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
 
 class Pix2Pix(Family):
