@@ -37,10 +37,10 @@ def color(x: Tensor, g: torch.Generator) -> Tensor:
     return (x - mean) * (_uniform(n, x, g) + 0.5) + mean
 
 
-def random_shifts(n: int, max_shift: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Per-image integer shifts (dy, dx), each [n] in [-max_shift, max_shift], on the CPU."""
-    dy = torch.randint(-max_shift, max_shift + 1, (n,), generator=g, device=g.device).cpu()
-    dx = torch.randint(-max_shift, max_shift + 1, (n,), generator=g, device=g.device).cpu()
+def random_shifts(n: int, max_dy: int, max_dx: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Per-image integer shifts: dy [n] in [-max_dy, max_dy], then dx [n] in [-max_dx, max_dx]."""
+    dy = torch.randint(-max_dy, max_dy + 1, (n,), generator=g, device=g.device)
+    dx = torch.randint(-max_dx, max_dx + 1, (n,), generator=g, device=g.device)
     return dy, dx
 
 
@@ -65,9 +65,7 @@ def translation(x: Tensor, g: torch.Generator, ratio: float = 0.125) -> Tensor:
     """A shift by up to ``ratio`` of the size (each image its own), zero outside the image."""
     b, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sy, sy + 1, (b,), generator=g, device=g.device)
-    dx = torch.randint(-sx, sx + 1, (b,), generator=g, device=g.device)
-    return shift(x, dy, dx)
+    return shift(x, *random_shifts(b, sy, sx, g))
 
 
 def cutout(x: Tensor, g: torch.Generator, ratio: float = 0.5) -> Tensor:

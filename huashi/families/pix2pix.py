@@ -207,7 +207,7 @@ class Pix2Pix(Family):
 def jittered(batch: dict[str, Any], max_shift: int, g: torch.Generator) -> dict[str, Any]:
     """The batch with each pair shifted by its own random (dy, dx), the same for the input and
     its target, border pixels filling in (the paper's random jitter, without the rescaling)."""
-    dy, dx = random_shifts(len(batch["image"]), max_shift, g)
+    dy, dx = random_shifts(len(batch["image"]), max_shift, max_shift, g)
     image, target = (shift(batch[key], dy, dx, border="edge") for key in ("image", "target"))
     return {**batch, "image": image, "target": target}
 
