@@ -3,7 +3,8 @@
 Both U-Nets have three levels (64, 128, 128 channels at 32, 16, 8 px), two residual blocks per
 level, self-attention at 16 px and in the middle; their parameter counts are printed (within
 10 % of each other). Both run in the same precision and memory layout (``--precision auto``:
-fp32 on CPUs without fast bf16), at the same resolution and batch:
+fp32 on CPUs without fast bf16), at the same resolution and batch; with ``--diffusers-defaults``
+diffusers runs as it ships instead (fp32, NCHW), which is what a user of it gets on a CPU:
 
 * training: forward, MSE on the noise, backward, gradient clipping and AdamW
   (huashi: ``Diffusion.train_step``; diffusers: the same written out);
@@ -101,8 +102,9 @@ def diffusers_sample(unet, sampler: str, steps: int, n: int, precision: str, cha
     return calls
 
 
-def train_steps(precision: str, channels_last: bool, batch: int):
-    """One training step of each side, as closures."""
+def train_steps(precision: str, channels_last: bool, batch: int, setup: tuple[str, bool]):
+    """One training step of each side, as closures (``setup``: diffusers' precision and
+    channels_last)."""
     family = huashi_family(channels_last)
     family.train(True)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -112,6 +114,9 @@ def train_steps(precision: str, channels_last: bool, batch: int):
     def huashi_step() -> None:
         family.train_step({"image": images}, StepContext(0, CPU, precision, 1, generator))
 
+    precision, channels_last = setup
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    images = images.contiguous(memory_format=fmt)
     unet = diffusers_unet(channels_last).train()
     optimizer = torch.optim.AdamW(unet.parameters(), lr=2e-4)
     abar = family._abar32
@@ -155,21 +160,29 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument(
+        "--diffusers-defaults",
+        action="store_true",
+        help="run diffusers as it ships (fp32, NCHW: a user adds autocast by hand) while huashi "
+        "runs --precision/--channels-last",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     precision = resolve_precision(args.precision, CPU)
     cl = args.channels_last
+    setup = ("fp32", False) if args.diffusers_defaults else (precision, cl)
 
     family = huashi_family(cl)
     family.train(False)
-    unet = diffusers_unet(cl).eval()
+    unet = diffusers_unet(setup[1]).eval()
     ours = sum(p.numel() for p in family.modules["unet"].parameters())
     theirs = sum(p.numel() for p in unet.parameters())
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads, {precision}"
-        f"{', channels_last' if cl else ''}, load average {os.getloadavg()[0]:.1f} at start"
+        f"{', channels_last' if cl else ''}; diffusers {setup[0]}"
+        f"{', channels_last' if setup[1] else ''}; load average {os.getloadavg()[0]:.1f} at start"
     )
     print(
         f"# {RESOLUTION} px; huashi U-Net {ours / 1e6:.2f} M parameters, diffusers UNet2DModel "
@@ -178,7 +191,7 @@ def main() -> None:
     print("| what | huashi images/s | diffusers images/s | huashi / diffusers |")
     print("|---|---:|---:|---:|")
     if not args.skip_training:
-        ours_step, theirs_step = train_steps(precision, cl, args.batch)
+        ours_step, theirs_step = train_steps(precision, cl, args.batch, setup)
         best = best_of({"huashi": ours_step, "diffusers": theirs_step}, args.rounds)
         a, b = args.batch / best["huashi"], args.batch / best["diffusers"]
         print(f"| training, batch {args.batch} | {a:.2f} | {b:.2f} | {a / b:.2f}x |", flush=True)
@@ -190,7 +203,7 @@ def main() -> None:
                     seeds, sampler=s, steps=args.steps, precision=precision
                 ),
                 "diffusers": lambda s=sampler: diffusers_sample(
-                    unet, s, args.steps, args.n, precision, cl
+                    unet, s, args.steps, args.n, *setup
                 ),
             },
             args.rounds,

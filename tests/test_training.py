@@ -148,6 +148,27 @@ def test_gradient_accumulation_matches_the_full_batch_gradient():
         StepContext(0, CPU, "fp32", 3, torch.Generator()).backward(batch, loss_fn)
 
 
+def test_an_update_with_a_frozen_critic_gives_the_generator_the_same_gradient():
+    torch.manual_seed(0)
+    generator, critic = nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
+    critic[0].bias.requires_grad_(False)  # frozen before the update: stays frozen after it
+    batch = {"image": torch.randn(6, 3)}
+    ctx = StepContext(0, CPU, "fp32", 1, torch.Generator())
+    optimizer = torch.optim.SGD(generator.parameters(), lr=0.0)
+
+    def loss_fn(chunk):
+        return critic(generator(chunk["image"])).pow(2).mean(), {}
+
+    ctx.update(optimizer, batch, loss_fn)
+    expected = generator.weight.grad.clone()
+    critic.zero_grad(set_to_none=True)
+    ctx.update(optimizer, batch, loss_fn, frozen=[critic])
+    torch.testing.assert_close(generator.weight.grad, expected, rtol=0, atol=0)
+    assert all(p.grad is None for p in critic.parameters())
+    flags = [p.requires_grad for p in critic.parameters()]
+    assert flags == [True, False, True, True]
+
+
 def test_bf16_autocast_switch_runs_convolutions_in_bf16():
     conv = nn.Conv2d(3, 4, 3)
     x = torch.randn(1, 3, 8, 8)

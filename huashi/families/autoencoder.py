@@ -340,7 +340,7 @@ class KLVAEFamily(AutoencoderFamily):
             loss = hinge_d_loss(disc(images).float(), disc(fakes).float())
             return loss, {"d_loss": loss.item()}
 
-        logged = ctx.update(optimizer, batch, ae_loss)
+        logged = ctx.update(optimizer, batch, ae_loss, frozen=[disc] if adversarial else [])
         if adversarial:
             logged |= ctx.update(self.optimizers["discriminator"], batch, d_loss)
         return logged

@@ -137,12 +137,31 @@ class StepContext:
         optimizer: torch.optim.Optimizer,
         batch: dict[str, Any],
         loss_fn: Callable[[dict[str, Any]], tuple[torch.Tensor, dict]],
+        frozen: Sequence[nn.Module] = (),
     ) -> dict[str, float]:
-        """One optimizer update: clear gradients, :meth:`backward`, step; returns what it logged."""
+        """One optimizer update: clear gradients, :meth:`backward`, step; returns what it logged.
+        ``frozen`` modules get no weight gradients in it (see :func:`frozen_modules`)."""
         optimizer.zero_grad(set_to_none=True)
-        logged = self.backward(batch, loss_fn)
+        with frozen_modules(*frozen):
+            logged = self.backward(batch, loss_fn)
         optimizer.step()
         return logged
+
+
+@contextmanager
+def frozen_modules(*modules: nn.Module) -> Iterator[None]:
+    """Backpropagate through ``modules`` without computing their weight gradients, then put
+    every parameter's ``requires_grad`` back as it was. For a GAN's D during G's update: the
+    gradient still flows through D to G, but D's own would be cleared before D's next update
+    unused, and skipping it saves a third of D's backward pass (the same numbers, faster)."""
+    parameters = [p for module in modules for p in module.parameters() if p.requires_grad]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
 
 
 def split_batch(batch: dict[str, Any], parts: int) -> list[dict[str, Any]]:

@@ -92,7 +92,7 @@ class DCGAN(Family):
             return loss, {"g_loss": loss.item()}
 
         logged = ctx.update(opt_d, batch, d_loss)
-        logged |= ctx.update(opt_g, batch, g_loss)
+        logged |= ctx.update(opt_g, batch, g_loss, frozen=[D])
         return logged
 
     @property

@@ -37,6 +37,7 @@ from huashi.families.base import (
     Family,
     StepContext,
     calibration_latents,
+    frozen_modules,
     require_power_of_two,
 )
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
@@ -412,10 +413,9 @@ class GAN(Family):
         if self.ada is not None:
             self.ada.step(len(batch["image"]))
             logged["ada_p"] = self.ada.p
-        D.requires_grad_(False)  # G's step needs no D gradients
         opt_g.zero_grad(set_to_none=True)
-        logged |= ctx.backward(batch, g_loss)
-        D.requires_grad_(True)
+        with frozen_modules(D):  # G's step needs no D gradients
+            logged |= ctx.backward(batch, g_loss)
         logged["g_grad_norm"] = grad_norm(G)
         opt_g.step()
         return logged

@@ -276,9 +276,7 @@ class GigaGAN(Family):
             return loss, logged
 
         logged = ctx.update(self.optimizers["discriminator"], batch, d_loss)
-        D.requires_grad_(False)
-        logged |= ctx.update(self.optimizers["generator"], batch, g_loss)
-        D.requires_grad_(True)
+        logged |= ctx.update(self.optimizers["generator"], batch, g_loss, frozen=[D])
         return logged
 
     # --- sampling and the latent contract -------------------------------------------------------

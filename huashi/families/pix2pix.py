@@ -160,7 +160,7 @@ class Pix2Pix(Family):
             return loss, {"g_loss": loss.item(), "g_adv": adversarial.item(), "g_l1": l1.item()}
 
         logged = ctx.update(opt_d, batch, d_loss)
-        logged |= ctx.update(opt_g, batch, g_loss)
+        logged |= ctx.update(opt_g, batch, g_loss, frozen=[D])
         return logged
 
     def sampling_flag(self, module: torch.nn.Module) -> bool:

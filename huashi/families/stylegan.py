@@ -243,9 +243,7 @@ class StyleGAN(Family):
         if self.ada is not None:
             self.ada.step(len(batch["image"]))
             logged["ada_p"] = self.ada.p
-        D.requires_grad_(False)
-        logged |= ctx.update(self.optimizers["generator"], batch, g_loss)
-        D.requires_grad_(True)
+        logged |= ctx.update(self.optimizers["generator"], batch, g_loss, frozen=[D])
         return logged
 
     def _path_length(self, n: int, cond: torch.Tensor | None, g: torch.Generator) -> torch.Tensor:

@@ -217,9 +217,7 @@ class UpsamplerFamily(Family):
             return loss, {"g_loss": loss.item(), "g_adv": adversarial.item(), "g_l1": l1.item()}
 
         logged = ctx.update(self.optimizers["discriminator"], batch, d_loss)
-        D.requires_grad_(False)
-        logged |= ctx.update(self.optimizers["generator"], batch, g_loss)
-        D.requires_grad_(True)
+        logged |= ctx.update(self.optimizers["generator"], batch, g_loss, frozen=[D])
         return logged
 
     # --- upsampling and the latent contract -----------------------------------------------------
