@@ -22,6 +22,7 @@ from huashi.images import make_grid
 from huashi.metrics import registry
 from huashi.metrics.kid import kid
 from huashi.metrics.registry import METRICS, MetricInputs, MetricSettings, applicable
+from huashi.training.device import resolve_precision
 
 TINY_UNET = {"base_channels": 8, "channel_mults": [1, 2], "res_blocks": 1,
              "attention_resolutions": [], "heads": 2, "norm_groups": 8, "timesteps": 100,
@@ -91,7 +92,8 @@ def test_paint_sweep_gives_each_pass_its_images_timings_grids_and_an_overview(tm
     assert isinstance(result, api.PaintResult) and result.seeds == [0, 1, 2]
     assert [(p.sampler, p.steps) for p in result.passes] == [("ddim", 2), ("dpmpp-2m", 3)]
     # the class name as its index; None options dropped; the precision used is recorded
-    assert result.options == {"label": 4, "precision": "fp32"}
+    used = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs with bf16 instructions
+    assert result.options == {"label": 4, "precision": used}
     for p in result.passes:
         alone = api.sample(loaded, n=3, batch_size=2, label=4, sampler=p.sampler, steps=p.steps)
         assert torch.equal(p.images, alone.images)  # "star" is class 4

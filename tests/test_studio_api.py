@@ -22,6 +22,7 @@ from huashi.families.dcgan import DCGAN, DCGANFamilyConfig  # noqa: E402
 from huashi.families.diffusion import Diffusion, DiffusionConfig  # noqa: E402
 from huashi.runs import RunConfig  # noqa: E402
 from huashi.studio.server import Limits, create_app  # noqa: E402
+from huashi.training.device import resolve_precision  # noqa: E402
 from huashi.training.loop import TrainConfig, Trainer  # noqa: E402
 
 BASE = "http://127.0.0.1"
@@ -228,7 +229,8 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     assert "dpmpp-2m step 2/2" in states[-1]["message"]
     # what the request leaves open is the run's own default: the same pixels as asking for it
     default = client.post("/api/paint", json={"run": "diff", "seed": 3}).json()
-    assert default["parameters"] == {"seed": 3, "n": 1, "precision": "fp32"}
+    used = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs with bf16 instructions
+    assert default["parameters"] == {"seed": 3, "n": 1, "precision": used}
     explicit = client.post("/api/paint", json={"run": "diff", "seed": 3, "sampler": "ddim",
                                                "steps": 3, "cfg": 3.0}).json()  # fmt: skip
     assert np.array_equal(
