@@ -10,7 +10,8 @@ with the dataset's shipped reference network (``zoo:reference-<dataset>``), besi
 network's real-vs-real FID floor; the attribute accuracy of prompted shapes for text runs; the
 held-out L1 against the identity map for image-to-image runs; images seen in training; sampling
 images/s; and a grid of 64 fixed seeds in ``docs/images/recipes/``. Every result is kept as JSON
-in ``WORK/NAME/recipe-result.json`` so the page can be rebuilt without training again.
+in ``WORK/NAME/recipe-result.json`` and, to be committed, in ``benchmarks/results/recipes/``, so
+the page can be rebuilt on another machine without training again (a result in WORK wins).
 Feature networks (the references themselves) are skipped.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from datetime import date
@@ -32,6 +34,7 @@ from huashi.recipes import Recipe, list_recipes
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = "recipe-result.json"
+RESULTS = ROOT / "benchmarks" / "results" / "recipes"  # committed copies of every result
 NOTES = "<!-- notes: everything below is kept when the tables are rebuilt -->"
 
 
@@ -147,6 +150,8 @@ def measure(
         others = [s for s in seeds if s != own["seed"]]
         result["seeds"] = [own, *seed_spread(recipe, run, result.get("n", n), others, reuse)]
     (run / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{recipe.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -247,6 +252,9 @@ def main() -> None:
     parser.add_argument(
         "--seeds", default="", help="also train with these seeds (e.g. 0,1,2) and report the spread"
     )
+    parser.add_argument(
+        "--force", action="store_true", help="rewrite the page even if it drops recipes shown there"
+    )
     args = parser.parse_args()
 
     chosen = [
@@ -267,14 +275,26 @@ def main() -> None:
                 seeds,
             )  # fmt: skip
             print(json.dumps(result))
-    results = [
-        json.loads((args.work / r.name / RESULT).read_text())
-        for r in list_recipes()
-        if (args.work / r.name / RESULT).is_file()
-    ]
+    results = []
+    for r in list_recipes():
+        for path in (args.work / r.name / RESULT, RESULTS / f"{r.name}.json"):
+            if path.is_file():
+                results.append(json.loads(path.read_text()))
+                break
     notes = ""  # hand-written text below the marker survives a rebuild of the tables
-    if args.out.is_file() and NOTES in args.out.read_text():
-        notes = args.out.read_text().split(NOTES, 1)[1]
+    if args.out.is_file():
+        page = args.out.read_text()
+        tables = page.split(NOTES, 1)[0]
+        shown = set(re.findall(r"^\| `([^`]+)` \|", tables, flags=re.MULTILINE))
+        lost = sorted(shown - {r["recipe"] for r in results})
+        if lost and not args.force:
+            raise SystemExit(
+                f"{args.out} shows {len(lost)} recipe(s) with no result here ({', '.join(lost)}): "
+                "put their results in benchmarks/results/recipes/ or --work, or pass --force "
+                "to drop them from the page."
+            )
+        if NOTES in page:
+            notes = page.split(NOTES, 1)[1]
     args.out.write_text(table(results) + "\n" + NOTES + notes)
     print(f"wrote {args.out} ({len(results)} recipes)")
 
