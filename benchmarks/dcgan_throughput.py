@@ -7,7 +7,8 @@ fast:  huashi's path — decoded uint8 batches in memory, bf16 autocast, channel
        during G's update.
 
 Both train the same DCGAN from the same initialization with the same recipe (huashi's DCGAN
-family step, the same numbers either way). Each mode runs in its own subprocess so that peak memory (max RSS) is its own.
+family step, the same numbers either way). Each mode runs in its own subprocess so that peak
+memory (max RSS) is its own.
 With ``--quality-steps N`` both also train N steps and the table adds a quality figure: the
 Fréchet distance between Gaussian fits of 8x8-downsampled samples and data ("pixel FD", lower
 is better), to show the fast path learns as well as the plain one.
@@ -56,15 +57,12 @@ def pixel_fd(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
 
 
-def seed_context(*args) -> StepContext:
-    """A step context for the seed's loop: D's weight gradients are also computed in G's
-    update (then thrown away), where huashi freezes D there."""
+class SeedStepContext(StepContext):
+    """The seed's loop: D's weight gradients are also computed in G's update (then thrown
+    away), where huashi freezes D there."""
 
-    class SeedContext(StepContext):
-        def update(self, optimizer, batch, loss_fn, frozen=()):
-            return super().update(optimizer, batch, loss_fn)
-
-    return SeedContext(*args)
+    def update(self, optimizer, batch, loss_fn, frozen=()):
+        return super().update(optimizer, batch, loss_fn)
 
 
 def write_png_folder(images: torch.Tensor, folder: Path) -> None:
@@ -122,7 +120,7 @@ def run_mode(
 
     stream = batches()
 
-    context = StepContext if fast else seed_context
+    context = StepContext if fast else SeedStepContext
 
     def step(i: int) -> None:
         family.train_step(
@@ -174,7 +172,7 @@ def step_variants(variants: list[str], resolution: int, batch: int, rounds: int,
         noise = torch.Generator().manual_seed(0)
         x = images.contiguous(memory_format=fmt)
 
-        context = seed_context if "seed" in flags else StepContext
+        context = SeedStepContext if "seed" in flags else StepContext
 
         def step(family=family, precision=precision, x=x, noise=noise, context=context) -> None:
             family.train_step({"image": x}, context(0, cpu, precision, 1, noise))

@@ -114,20 +114,21 @@ def train_steps(precision: str, channels_last: bool, batch: int, setup: tuple[st
     def huashi_step() -> None:
         family.train_step({"image": images}, StepContext(0, CPU, precision, 1, generator))
 
-    precision, channels_last = setup
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    images = images.contiguous(memory_format=fmt)
-    unet = diffusers_unet(channels_last).train()
+    theirs_precision, theirs_channels_last = setup  # new names: huashi_step keeps its own
+    theirs_fmt = torch.channels_last if theirs_channels_last else torch.contiguous_format
+    theirs_images = images.contiguous(memory_format=theirs_fmt)
+    unet = diffusers_unet(theirs_channels_last).train()
     optimizer = torch.optim.AdamW(unet.parameters(), lr=2e-4)
     abar = family._abar32
 
     def diffusers_step() -> None:
         t = torch.randint(0, 1000, (batch,), generator=generator)
-        noise = torch.randn(images.shape, generator=generator).contiguous(memory_format=fmt)
+        noise = torch.randn(theirs_images.shape, generator=generator)
+        noise = noise.contiguous(memory_format=theirs_fmt)
         a = abar[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * images + (1 - a).sqrt() * noise
+        x_t = a.sqrt() * theirs_images + (1 - a).sqrt() * noise
         optimizer.zero_grad(set_to_none=True)
-        with autocast(CPU, precision):
+        with autocast(CPU, theirs_precision):
             pred = unet(x_t, t).sample.float()
         F.mse_loss(pred, noise).backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
