@@ -31,6 +31,7 @@ import torch
 
 from huashi import api, zoo
 from huashi.recipes import Recipe, list_recipes
+from huashi.training.device import pick_device, resolve_precision
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = "recipe-result.json"
@@ -39,14 +40,23 @@ NOTES = "<!-- notes: everything below is kept when the tables are rebuilt -->"
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+    """The CPU's name and what it offers bf16 (the fast paths depend on it), core count, torch."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
+    if "amx_bf16" in flags:
+        cpu += " (AMX)"
+    elif "avx512_bf16" in flags:
+        cpu += " (AVX512-BF16)"
+    elif "avx2" in flags:
+        cpu += " (AVX2, no bf16)"
     return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"
 
 
@@ -74,12 +84,15 @@ def train(recipe: Recipe, run: Path, reuse: bool, **options) -> dict:
             shutil.rmtree(run)  # a fresh run: the table measures the recipe, not a continuation
         api.train(run, recipe=recipe.name, progress=True, **options)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    settings = json.loads((run / "config.json").read_text())["train"]
+    device = pick_device(settings.get("device", "auto"))  # the machine measuring trained it
     last = [r for r in log if "images_seen" in r][-1]
     steps = recipe.train.get("steps")
     return {
         "steps": last["step"], "recipe_steps": steps, "images_seen": last["images_seen"],
         "train_seconds": round(last["train_seconds"], 1),
         "time_limited": steps is not None and last["step"] < steps,
+        "train_precision": resolve_precision(settings.get("precision", "auto"), device),
     }  # fmt: skip
 
 
@@ -218,7 +231,10 @@ def table(results: list[dict]) -> str:
             what = " (held-out pairs: input, output, target)" if r.get("pairs_eval") else ""
             grid = Path(r["grid"]).relative_to("docs")
             lines.append(f"`{r['recipe']}`{what}:\n\n![{r['recipe']}]({grid})\n")
-        machines = sorted({f"{r['machine']}, threads {r['threads']}, {r['date']}" for r in rows})
+        machines = sorted({
+            f"{r['machine']}, threads {r['threads']}, trained in {r.get('train_precision', 'fp32')}"
+            f", {r['date']}" for r in rows
+        })
         lines += ["Measured on: " + "; ".join(machines) + ".", ""]
     return "\n".join(lines)
 

@@ -81,3 +81,25 @@ def test_recipe_fields_are_plain_json():
     fields = {f.name for f in dataclasses.fields(Recipe)}
     for recipe in list_recipes():
         assert set(json.loads((recipes.FOLDER / f"{recipe.name}.json").read_text())) <= fields
+
+
+def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
+    """docs/recipes.md's tables are what `benchmarks/recipes.py --table-only` makes from
+    benchmarks/results/recipes/: no row without its result, no result edited by hand apart."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("recipe_table", root / "benchmarks/recipes.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    results = [
+        json.loads(path.read_text())
+        for r in list_recipes()
+        if (path := table.RESULTS / f"{r.name}.json").is_file()
+    ]
+    page = (root / "docs" / "recipes.md").read_text()
+    assert table.NOTES in page
+    assert page.split(table.NOTES, 1)[0] == table.table(results) + "\n"
+    shown = page.split(table.NOTES, 1)[0].count("\n| `")
+    assert shown == len(results) >= 19
