@@ -231,10 +231,12 @@ def table(results: list[dict]) -> str:
             what = " (held-out pairs: input, output, target)" if r.get("pairs_eval") else ""
             grid = Path(r["grid"]).relative_to("docs")
             lines.append(f"`{r['recipe']}`{what}:\n\n![{r['recipe']}]({grid})\n")
-        machines = sorted({
-            f"{r['machine']}, threads {r['threads']}, trained in {r.get('train_precision', 'fp32')}"
-            f", {r['date']}" for r in rows
-        })
+        machines = sorted(
+            f"{r['machine']}, threads {r['threads']}, trained in "
+            f"{r.get('train_precision', 'fp32')}, {r['date']}"
+            for r in rows
+        )
+        machines = list(dict.fromkeys(machines))  # each machine once
         lines += ["Measured on: " + "; ".join(machines) + ".", ""]
     return "\n".join(lines)
 
