@@ -107,9 +107,11 @@ def ranks_job(rank: int, root: str, init_file: str, job: str) -> None:
             trainer = make_trainer(f"{root}/klvae-killed", "kl-vae", 6, checkpoint_every=3)
             assert trainer.resume_latest() and trainer.step == 3
             trainer.run()
-    finally:
+    except BaseException:
         if dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    distributed.end_process(0)  # as `huashi train` ends under torchrun
 
 
 def spawn(tmp_path, job: str) -> None:
@@ -177,3 +179,24 @@ def test_rank_seeds_and_the_global_batch_split():
     seeds = {distributed.rank_seed(5, r) for r in range(4)} | {distributed.rank_seed(5, 1, 10)}
     assert len(seeds) == 5
     assert distributed.current() == distributed.Distributed()  # no process group here
+
+
+def test_torchrun_huashi_train_ends_every_rank_cleanly(tmp_path):
+    """The command users run: both ranks train, leave the group together and exit 0 (rank 1
+    of a finished run used to abort now and then in the interpreter's finalization)."""
+    import subprocess
+
+    run = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "huashi", "train", "dcgan", "--data", "shapes", "--resolution", "16",
+        "--data-option", "n=32", "--z-dim", "8", "--g-width", "8", "--d-width", "8",
+        "--steps", "3", "--batch-size", "8", "--sample-every", "100", "--n-fixed", "4",
+        "--quiet", "--out", str(run),
+    ]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("trained 3 steps") == 1  # rank 0 reports for both
+    _, meta = load_checkpoint(latest_checkpoint(run / "checkpoints"))
+    assert meta["world_size"] == 2 and len(meta["rank_random"]) == 1

@@ -16,6 +16,7 @@ from huashi import api
 from huashi.data import load_dataset, stream
 from huashi.data.cache import clear_cache, datasets_dir
 from huashi.errors import HuashiError
+from huashi.training import distributed
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.training.loop import TrainConfig
 
@@ -248,8 +249,10 @@ def train_two_ranks(rank: int, root: str, folder: str) -> None:
         for mode in ("stream", "memory"):
             api.train(f"{root}/{mode}", "dcgan", folder, RES, model=TINY_DCGAN, steps=3,
                       data_mode=mode, **TRAIN)  # fmt: skip
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    distributed.end_process(0)  # as `huashi train` ends under torchrun
 
 
 def test_two_ranks_stream_the_same_batches_as_in_memory(tmp_path):

@@ -34,6 +34,7 @@ from huashi.cli import (
 )
 from huashi.cli import eval as eval_command
 from huashi.errors import HuashiError
+from huashi.training import distributed
 
 COMMANDS = [
     train,
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args) or 0
+        return distributed.finish(args.run(args) or 0)  # under torchrun: all ranks end together
     except HuashiError as error:
         print(f"huashi: error: {error}", file=sys.stderr)
         return 2
