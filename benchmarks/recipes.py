@@ -232,8 +232,8 @@ def table(results: list[dict]) -> str:
             grid = Path(r["grid"]).relative_to("docs")
             lines.append(f"`{r['recipe']}`{what}:\n\n![{r['recipe']}]({grid})\n")
         machines = sorted(
-            f"{r['machine']}, threads {r['threads']}, trained in "
-            f"{r.get('train_precision', 'fp32')}, {r['date']}"
+            f"{r['machine']}, trained in {r.get('train_precision', 'fp32')}, measured with "
+            f"{r['threads']} thread{'s' if r['threads'] != 1 else ''}, {r['date']}"
             for r in rows
         )
         machines = list(dict.fromkeys(machines))  # each machine once
