@@ -85,7 +85,7 @@ def test_recipe_fields_are_plain_json():
 
 def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
     """docs/recipes.md's tables are what `benchmarks/recipes.py --table-only` makes from
-    benchmarks/results/recipes/: no row without its result, no result edited by hand apart."""
+    benchmarks/results/recipes/: no row without its result, and neither edited apart from the other."""
     import importlib.util
     from pathlib import Path
 
