@@ -78,7 +78,8 @@ def main() -> None:
 
     loaded = load_run(args.run, device="cpu")
     family = loaded.family
-    spec = args.score_features or reference_features(str(loaded.config.data["spec"]))
+    data = loaded.config.data
+    spec = args.score_features or reference_features(str(data["spec"]), data["resolution"])
     net = load_features(spec, "cpu") if spec else None
     sets = targets_for(loaded, args.n)
     args.out.mkdir(parents=True, exist_ok=True)

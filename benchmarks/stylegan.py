@@ -12,7 +12,12 @@ record to ``--out``.
     python benchmarks/stylegan.py --datasets emoji --minutes 10,30,60      # one run, measured 3x
 
 Several budgets train one run per contestant and measure it each time the run's CPU time
-reaches the next budget (a resumed huashi run continues exactly as an uninterrupted one).
+reaches the next budget (a resumed huashi run continues exactly as an uninterrupted one);
+``--continue-from MINUTES`` resumes the runs already in ``--out`` that have trained MINUTES CPU
+minutes and measures only the larger budgets:
+
+    python benchmarks/stylegan.py --datasets shapes --contestants dcgan --minutes 60 \
+        --continue-from 30 --out bench-sg
 """
 
 from __future__ import annotations
@@ -88,6 +93,10 @@ def main() -> None:
     parser.add_argument("--ema", type=float, default=0.995)
     parser.add_argument("--n", type=int, default=1000, help="images for FID/KID")
     parser.add_argument("--out", type=Path, default=Path("bench-stylegan"))
+    parser.add_argument(
+        "--continue-from", type=float, default=0.0,
+        help="resume the runs in --out, which have trained this many CPU minutes",
+    )  # fmt: skip
     args = parser.parse_args()
     budgets = sorted(float(m) for m in args.minutes.split(","))
 
@@ -107,8 +116,8 @@ def main() -> None:
         for name in args.contestants.split(","):
             family, model = CONTESTANTS[name]
             run = args.out / f"{data}-{name}"
-            done = 0.0
-            for minutes in budgets:
+            done = args.continue_from
+            for minutes in [m for m in budgets if m > done]:
                 result = api.train(
                     run, family=family, data=data, resolution=args.resolution, model=model,
                     resume=done > 0, progress=False, callbacks=[stop_after_cpu_seconds((minutes - done) * 60)],

@@ -354,7 +354,8 @@ def edit_file(
     if clip is None:
         from huashi.zoo import reference_features
 
-        reference = reference_features(str(loaded.config.data.get("spec", "")))
+        data = loaded.config.data
+        reference = reference_features(str(data.get("spec", "")), data.get("resolution"))
         clip = reference if reference and reference.startswith("clip:") else None
     d = direction(family, direction_spec, clip, **latent.options)
     values = parse_strengths(strengths)

@@ -276,10 +276,11 @@ def _metric_inputs(
 
 
 def default_features(run: LoadedRun) -> str:
-    """The shipped reference network of the run's dataset, so scores compare across runs."""
+    """The shipped reference network of the run's dataset (the one trained at the run's
+    resolution when one ships), so scores compare across runs."""
     from huashi.zoo import reference_features
 
-    spec = reference_features(str(run.config.data["spec"]))
+    spec = reference_features(str(run.config.data["spec"]), int(run.config.data["resolution"]))
     if spec is None:
         raise HuashiError(
             f"no reference feature network ships for '{run.config.data['spec']}': pass --features "

@@ -134,9 +134,14 @@ def add_to_zoo(
     return _entry(folder)
 
 
-def reference_features(dataset: str) -> str | None:
-    """The shipped feature network for a built-in dataset, as a ``--features`` spec, or None."""
-    folder = zoo_root() / f"reference-{dataset}"
-    if not (folder / CARD).is_file():
-        return None
-    return f"{_entry(folder).family}:{folder}"
+def reference_features(dataset: str, resolution: int | None = None) -> str | None:
+    """The shipped feature network for a built-in dataset, as a ``--features`` spec, or None.
+
+    With ``resolution``, a network trained at that size (``reference-<dataset>-<resolution>``)
+    is preferred when one ships, so detail finer than the 32 px reference sees is measured."""
+    names = [f"reference-{dataset}-{resolution}"] if resolution else []
+    for name in [*names, f"reference-{dataset}"]:
+        folder = zoo_root() / name
+        if (folder / CARD).is_file():
+            return f"{_entry(folder).family}:{folder}"
+    return None
