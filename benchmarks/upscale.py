@@ -2,11 +2,13 @@
 
     python benchmarks/upscale.py runs/emoji-up4                       # the run's data, test split
     python benchmarks/upscale.py runs/emoji-up4 --features clip:runs/clip-emoji
+    python benchmarks/upscale.py runs/emoji-up128 --grid up.png   # features: zoo:reference-emoji-128
 
 Each held-out image of the run's dataset (at the run's resolution) is downsampled as in training
 (block means, rounded to 8 bits: what a small PNG holds), then upscaled back by each method and
 compared with the original: L1, PSNR (dB, peak 1) and SSIM per image, averaged; with an
-in-domain feature network also FID and KID against the originals (few images: compare the
+in-domain feature network (``--features``, by default the dataset's shipped reference network,
+the one trained at the run's resolution where one ships) also FID and KID against the originals (few images: compare the
 methods with each other at this n only). Prints a Markdown table and the JSON record; ``--grid``
 also writes a picture: one column per image, rows nearest | bicubic | upsampler | original.
 """
@@ -30,6 +32,7 @@ from huashi.metrics.kid import kid
 from huashi.models.gigagan.upsampler import downsample
 from huashi.runs import load_run
 from huashi.upscale import bicubic, upsampler_of
+from huashi.zoo import reference_features
 
 
 def main() -> None:
@@ -37,7 +40,9 @@ def main() -> None:
     parser.add_argument("run")
     parser.add_argument("--split", default="test", help="held-out split of the run's dataset")
     parser.add_argument("--n", type=int, default=0, help="at most this many images (0: all)")
-    parser.add_argument("--features", help="clip:RUN or classifier:RUN for FID/KID")
+    parser.add_argument(
+        "--features", help="clip:RUN, classifier:RUN or zoo:NAME for FID/KID (default: shipped)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--grid", type=Path, help="write the first --grid-n images' comparison")
     parser.add_argument("--grid-n", type=int, default=12)
@@ -66,10 +71,11 @@ def main() -> None:
         f"upsampler (step {loaded.step})": painted,
     }
     net = None
-    if args.features:
+    features = args.features or reference_features(data["spec"], data["resolution"])
+    if features:
         from huashi.features import load_features
 
-        net = load_features(args.features)
+        net = load_features(features)
         real_feats = net.features(high)
     rows = {}
     for name, images in methods.items():

@@ -2,11 +2,11 @@
 
     python scripts/upscale_figure.py --painter zoo:shapes-ldm --upsampler runs/shapes-up2 \\
         --out docs/images/upscaled-shapes-ldm.png
-    python scripts/upscale_figure.py --painter zoo:emoji-gan --n 8 --upsampler runs/emoji-up4 \
+    python scripts/upscale_figure.py --painter zoo:emoji-gan --seeds 3,11,12,22 --upsampler runs/emoji-up4 \
         --out docs/images/upscaled-emoji-gan.png
 
-Paints one image per prompt with ``huashi paint`` (each PNG records its prompt), or ``--n``
-images at seeds 0..n-1 with no prompt for a painter without text, upscales the
+Paints one image per prompt with ``huashi paint`` (each PNG records its prompt), or one
+image per ``--seeds`` seed with no prompt for a painter without text, upscales the
 folder with ``huashi upscale`` (a text-conditioned upsampler reads each recorded prompt), and
 writes one picture: rows painted (nearest) | bicubic (PIL) | upsampler, at the upsampler's size.
 """
@@ -39,13 +39,16 @@ def main() -> None:
     parser.add_argument("--upsampler", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prompt", action="append", help="prompts (default: six shapes scenes)")
-    parser.add_argument("--n", type=int, help="paint this many images without a prompt instead")
+    parser.add_argument("--seeds", help="paint these seeds (e.g. 3,11,12) without a prompt instead")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="upscale-figure-"))
     painted_files = []
-    prompts = [None] * args.n if args.n else args.prompt or PROMPTS
-    for i, prompt in enumerate(prompts):
-        result = api.paint(args.painter, prompt, n=1, seed=i, out=work / "painted" / f"{i}.png",
+    if args.seeds:
+        jobs = [(None, int(seed)) for seed in args.seeds.split(",")]
+    else:
+        jobs = [(prompt, i) for i, prompt in enumerate(args.prompt or PROMPTS)]
+    for i, (prompt, seed) in enumerate(jobs):
+        result = api.paint(args.painter, prompt, n=1, seed=seed, out=work / "painted" / f"{i}.png",
                            per_image=True)  # fmt: skip
         painted_files.extend(result.passes[0].files)
     upscaled = api.upscale(args.upsampler, painted_files, work / "big")
