@@ -12,7 +12,8 @@ held-out L1 against the identity map for image-to-image runs; images seen in tra
 images/s; and a grid of 64 fixed seeds in ``docs/images/recipes/``. Every result is kept as JSON
 in ``WORK/NAME/recipe-result.json`` and, to be committed, in ``benchmarks/results/recipes/``, so
 the page can be rebuilt on another machine without training again (a result in WORK wins).
-Feature networks (the references themselves) are skipped.
+Feature networks (the references themselves) and upsamplers (measured against bicubic by
+``benchmarks/upscale.py`` and their zoo card) are skipped.
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ def main() -> None:
 
     chosen = [
         r for r in list_recipes()
-        if r.family not in ("clip", "classifier")
+        if r.family not in ("clip", "classifier", "upsampler")
         and (args.all or args.table_only or (
             (args.dataset is None or r.data == args.dataset)
             and (args.budget is None or r.budget_minutes == args.budget)

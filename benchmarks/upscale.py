@@ -17,21 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from huashi.data import load_dataset
-from huashi.evaluate import generate_all
 from huashi.images import save_grid
-from huashi.metrics.fid import fid
-from huashi.metrics.image_to_image import pair_metrics
-from huashi.metrics.kid import kid
-from huashi.models.gigagan.upsampler import downsample
 from huashi.runs import load_run
-from huashi.upscale import bicubic, upsampler_of
+from huashi.upscale import compare_on_held_out, upsampler_of
 from huashi.zoo import reference_features
 
 
@@ -49,43 +41,15 @@ def main() -> None:
     args = parser.parse_args()
 
     loaded = load_run(args.run)
-    family = upsampler_of(loaded)
     data = loaded.config.data
-    dataset = load_dataset(data["spec"], resolution=data["resolution"], split=args.split,
-                           **data["options"])  # fmt: skip
-    n = len(dataset) if args.n <= 0 else min(args.n, len(dataset))
-    held_out = dataset.batch(torch.arange(n))
-    high = held_out["image"].float()
-    scale = family.config.scale
-    low = downsample(high, scale)
-    per_image = {"inputs": low}
-    if family.config.condition == "text":  # each held-out image with its own caption
-        per_image["prompt"] = list(held_out["caption"])
-
-    started = time.perf_counter()
-    painted = generate_all(loaded, list(range(n)), args.batch_size, per_image)
-    seconds = time.perf_counter() - started
-    methods = {
-        "nearest": F.interpolate(low, scale_factor=scale, mode="nearest"),
-        "bicubic (PIL)": bicubic(low, scale),
-        f"upsampler (step {loaded.step})": painted,
-    }
-    net = None
     features = args.features or reference_features(data["spec"], data["resolution"])
-    if features:
-        from huashi.features import load_features
-
-        net = load_features(features)
-        real_feats = net.features(high)
-    rows = {}
-    for name, images in methods.items():
-        metrics = pair_metrics(images.clamp(-1, 1), high)
-        row = {key: round(float(v.double().mean()), 4) for key, v in metrics.items()}
-        if net is not None:
-            feats = net.features(images.clamp(-1, 1))
-            row["fid"] = round(fid(real_feats, feats), 3)
-            row["kid"] = round(kid(real_feats, feats, subsets=10).mean, 5)
-        rows[name] = row
+    result = compare_on_held_out(loaded, args.split, args.n, features, args.batch_size)
+    n, scale = len(result.originals), upsampler_of(loaded).config.scale
+    names = {"nearest": "nearest", "bicubic": "bicubic (PIL)",
+             "upsampler": f"upsampler (step {loaded.step})"}  # fmt: skip
+    digits = {"fid": 3, "kid": 5}
+    rows = {names[method]: {key: round(value, digits.get(key, 4)) for key, value in row.items()}
+            for method, row in result.rows.items()}  # fmt: skip
 
     res = data["resolution"]
     print(f"{n} {args.split} images of {data['spec']}, {res // scale} px -> {res} px (x{scale})")
@@ -97,14 +61,14 @@ def main() -> None:
     record = {
         "run": str(loaded.run_dir), "step": loaded.step, "data": data["spec"],
         "split": args.split, "images": n, "scale": scale, "resolution": res,
-        "features": net.describe() if net is not None else None, "methods": rows,
-        "upsampler_images_per_second": round(n / seconds, 1),
+        "features": features, "methods": rows,
+        "upsampler_images_per_second": round(n / result.upsampler_seconds, 1),
         "threads": torch.get_num_threads(),
     }  # fmt: skip
     print(json.dumps(record, indent=1))
     if args.grid is not None:
         k = min(args.grid_n, n)
-        rows_shown = [images[:k].clamp(-1, 1) for images in methods.values()] + [high[:k]]
+        rows_shown = [images[:k] for images in result.images.values()] + [result.originals[:k]]
         save_grid(torch.cat(rows_shown), args.grid, nrow=k)
         print(f"wrote {args.grid}")
 

@@ -4,9 +4,11 @@
     python scripts/make_zoo.py emoji-gan --recipe emoji-gan-60min --n 1000
 
 A feature network (clip, classifier) records its real-vs-real FID floor: the FID between two
-disjoint halves of its dataset, the best any painter can score with it. A painter records the
-in-domain FID/KID/precision/recall of ``--n`` samples against its dataset, measured with the
-dataset's reference network (``zoo:reference-<dataset>``) when one is installed.
+disjoint halves of its dataset, the best any painter can score with it. An upsampler records
+the PSNR, SSIM and FID of its held-out images downsampled and upscaled again, beside bicubic's.
+A painter records the in-domain FID/KID/precision/recall of ``--n`` samples against its
+dataset, measured with the dataset's reference network (``zoo:reference-<dataset>``) when one
+is installed.
 """
 
 from __future__ import annotations
@@ -24,8 +26,15 @@ from huashi.metrics.fid import fid
 from huashi.recipes import get_recipe
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.translate import evaluate_pairs
+from huashi.upscale import compare_on_held_out
 
 CHECK_N = 200  # the small n at which tests/test_zoo.py re-measures every shipped painter
+CHECK_N_UPSCALE = 32  # the held-out images on which it re-measures a shipped upsampler
+
+
+def features_name(spec: str | None) -> str | None:
+    """``zoo:NAME`` for a shipped feature network's spec (``clip:/.../zoo/NAME``)."""
+    return None if spec is None else f"zoo:{Path(spec.partition(':')[2]).name}"
 
 
 def rounded(accuracy: dict[str, float]) -> dict[str, float]:
@@ -78,6 +87,16 @@ def main() -> None:
                    "identity_l1": round(report["identity"]["l1"], 4),
                    "psnr": round(report["model"]["psnr"], 2),
                    "ssim": round(report["model"]["ssim"], 4), "pairs": report["pairs"]}  # fmt: skip
+    elif recipe.family == "upsampler":  # held-out images downsampled, against bicubic
+        features = zoo.reference_features(recipe.data, recipe.resolution)
+        full = compare_on_held_out(run_dir, features=features)
+        check = compare_on_held_out(run_dir, n=CHECK_N_UPSCALE).rows
+        for method, prefix in (("upsampler", ""), ("bicubic", "bicubic_")):
+            scores |= {f"{prefix}{key}": round(full.rows[method][key], 4)
+                       for key in ("psnr", "ssim", "fid")}  # fmt: skip
+            scores[f"{prefix}psnr_check"] = round(check[method]["psnr"], 4)
+        scores |= {"n": len(full.originals), "features": features_name(features),
+                   "psnr_check_n": CHECK_N_UPSCALE}  # fmt: skip
     else:
         features = zoo.reference_features(recipe.data)
         if features is not None:

@@ -45,11 +45,16 @@ def psnr(
     return (10 * torch.log10(1.0 / mse)).float()
 
 
-def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
-    """A normalized 2-D Gaussian [size, size] (float64)."""
+def gaussian_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """A normalized 1-D Gaussian [size] (float64)."""
     offsets = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(offsets**2) / (2 * sigma**2))
-    g = g / g.sum()
+    return g / g.sum()
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """A normalized 2-D Gaussian [size, size] (float64): the outer product of two 1-D ones."""
+    g = gaussian_1d(size, sigma)
     return g[:, None] * g[None, :]
 
 
@@ -64,13 +69,16 @@ def ssim(
     if min(x.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels")
     x, y = to_unit(x, value_range), to_unit(y, value_range)
-    channels = x.shape[1]
-    window = gaussian_window().to(x.device).expand(channels, 1, -1, -1)
-
+    g = gaussian_1d().to(x.device)
     pad = SSIM_WINDOW // 2
 
     def blur(images: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(images, window, groups=channels)
+        """The Gaussian window, applied as a column then a row pass (it is separable: the same
+        sums, ~5x faster than the 2-D window in float64)."""
+        b, c, height, width = images.shape
+        flat = images.reshape(b * c, 1, height, width)
+        flat = F.conv2d(F.conv2d(flat, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
+        return flat.reshape(b, c, *flat.shape[-2:])
 
     x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     y = F.pad(y, (pad, pad, pad, pad), mode="reflect")
