@@ -16,7 +16,7 @@ reaches the next budget (a resumed huashi run continues exactly as an uninterrup
 ``--continue-from MINUTES`` resumes the runs already in ``--out`` that have trained MINUTES CPU
 minutes and measures only the larger budgets:
 
-    python benchmarks/stylegan.py --datasets shapes --contestants dcgan --minutes 60 \
+    python benchmarks/stylegan.py --datasets shapes --contestants dcgan --minutes 60 \\
         --continue-from 30 --out bench-sg
 """
 

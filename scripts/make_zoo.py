@@ -93,7 +93,7 @@ def main() -> None:
         check = compare_on_held_out(run_dir, n=CHECK_N_UPSCALE).rows
         for method, prefix in (("upsampler", ""), ("bicubic", "bicubic_")):
             scores |= {f"{prefix}{key}": round(full.rows[method][key], 4)
-                       for key in ("psnr", "ssim", "fid")}  # fmt: skip
+                       for key in ("psnr", "ssim", "fid") if key in full.rows[method]}  # fmt: skip
             scores[f"{prefix}psnr_check"] = round(check[method]["psnr"], 4)
         scores |= {"n": len(full.originals), "features": features_name(features),
                    "psnr_check_n": CHECK_N_UPSCALE}  # fmt: skip

@@ -2,8 +2,8 @@
 
     python scripts/upscale_figure.py --painter zoo:shapes-ldm --upsampler runs/shapes-up2 \\
         --out docs/images/upscaled-shapes-ldm.png
-    python scripts/upscale_figure.py --painter zoo:emoji-gan --seeds 3,11,12,22 --upsampler runs/emoji-up4 \
-        --out docs/images/upscaled-emoji-gan.png
+    python scripts/upscale_figure.py --painter zoo:emoji-gan --seeds 3,11,12,22 \\
+        --upsampler runs/emoji-up128 --out docs/images/upscaled-emoji-gan.png
 
 Paints one image per prompt with ``huashi paint`` (each PNG records its prompt), or one
 image per ``--seeds`` seed with no prompt for a painter without text, upscales the
