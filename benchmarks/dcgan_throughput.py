@@ -18,8 +18,9 @@ is better), to show the fast path learns as well as the plain one.
 With ``--variants fp32,fp32+CL,bf16+CL,fp32+compile`` it instead times the training step alone
 (random images, no data loading) for each variant in one process, the variants interleaved
 round by round so that a changing load hits them alike; ``+CL`` is channels_last, ``+seed``
-computes D's weight gradients in G's update as the plain loop does, ``+compile``
-is ``torch.compile`` of both networks (as ``huashi train --compile``), whose compile time (the
+computes D's weight gradients in G's update as the plain loop does, ``+onednn`` takes every
+weight gradient from oneDNN (none from :mod:`huashi.models.strided_conv`'s patch product),
+``+compile`` is ``torch.compile`` of both networks (as ``huashi train --compile``), whose compile time (the
 first steps minus an ordinary step) is reported separately.
 
     python benchmarks/dcgan_throughput.py --variants fp32+seed,fp32,fp32+CL,bf16+CL --rounds 3
@@ -153,6 +154,7 @@ def step_variants(variants: list[str], resolution: int, batch: int, rounds: int,
     """Seconds per training step of each variant (best round) and the compile seconds."""
     from huashi.families import DataInfo
     from huashi.families.dcgan import DCGAN
+    from huashi.models import strided_conv
 
     cpu = torch.device("cpu")
     images = torch.rand(
@@ -174,8 +176,22 @@ def step_variants(variants: list[str], resolution: int, batch: int, rounds: int,
 
         context = SeedStepContext if "seed" in flags else StepContext
 
-        def step(family=family, precision=precision, x=x, noise=noise, context=context) -> None:
-            family.train_step({"image": x}, context(0, cpu, precision, 1, noise))
+        # +onednn: every weight gradient from oneDNN, none from the patch product
+        min_channels = 2**62 if "onednn" in flags else strided_conv.MIN_CHANNELS
+
+        def step(
+            family=family,
+            precision=precision,
+            x=x,
+            noise=noise,
+            context=context,
+            min_channels=min_channels,
+        ) -> None:
+            default, strided_conv.MIN_CHANNELS = strided_conv.MIN_CHANNELS, min_channels
+            try:
+                family.train_step({"image": x}, context(0, cpu, precision, 1, noise))
+            finally:
+                strided_conv.MIN_CHANNELS = default
 
         started = time.perf_counter()
         step()  # warm-up (and compilation): the first step builds every graph

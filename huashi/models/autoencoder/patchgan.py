@@ -13,19 +13,21 @@ import math
 import torch
 from torch import nn
 
+from huashi.models.strided_conv import StridedConv2d
+
 
 class PatchDiscriminator(nn.Module):
     """images [B, C, R, R] -> patch logits [B, 1, h, w]."""
 
     def __init__(self, channels: int, width: int = 64, layers: int = 3) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        blocks: list[nn.Module] = [StridedConv2d(channels, width), nn.LeakyReLU(0.2)]
         inner = width
         for i in range(1, layers + 1):
             outer = width * min(2**i, 8)
             stride = 2 if i < layers else 1
             blocks += [
-                nn.Conv2d(inner, outer, 4, stride, 1),
+                StridedConv2d(inner, outer) if stride == 2 else nn.Conv2d(inner, outer, 4, 1, 1),
                 nn.GroupNorm(math.gcd(32, outer), outer),
                 nn.LeakyReLU(0.2),
             ]

@@ -22,6 +22,7 @@ from torch import nn
 
 from huashi.config_fields import option
 from huashi.models.gan.layers import AlwaysDropout, Condition, norm_layer, upsample_layer
+from huashi.models.strided_conv import StridedConv2d
 
 
 @dataclass
@@ -93,12 +94,12 @@ class Discriminator(nn.Module):
         stages = _stages(resolution)
         width = config.d_width
         layers: list[nn.Module] = [
-            nn.Conv2d(channels, width, 4, 2, 1, bias=False),
+            StridedConv2d(channels, width, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for _ in range(stages - 1):
             layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                StridedConv2d(width, width * 2, bias=False),
                 norm_layer(norm, width * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]

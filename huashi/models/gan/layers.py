@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from huashi.models.strided_conv import StridedConvTranspose2d
+
 NORMS = ("batch", "instance", "none")
 CONDITIONS = ("none", "class", "text")
 UPSAMPLES = ("convtranspose", "pixelshuffle")
@@ -31,7 +33,7 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
 def upsample_layer(c_in: int, c_out: int, kind: str) -> nn.Module:
     """Double the size: ConvTranspose(4, stride 2), or a 3x3 conv to 4x channels + PixelShuffle."""
     if kind == "convtranspose":
-        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)
+        return StridedConvTranspose2d(c_in, c_out, bias=False)
     if kind == "pixelshuffle":
         return nn.Sequential(nn.Conv2d(c_in, c_out * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2))
     raise ValueError(f"unknown upsample {kind!r}; valid: convtranspose, pixelshuffle")

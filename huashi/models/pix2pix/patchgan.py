@@ -15,6 +15,7 @@ from torch import nn
 
 from huashi.models.pix2pix.config import Pix2PixConfig
 from huashi.models.pix2pix.unet import norm_layer
+from huashi.models.strided_conv import StridedConv2d
 
 
 class PatchGAN(nn.Module):
@@ -23,12 +24,12 @@ class PatchGAN(nn.Module):
         if n_layers < 1:
             raise ValueError(f"a PatchGAN needs at least one strided layer, got {n_layers}")
         width = config.d_width
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [StridedConv2d(in_channels, width), nn.LeakyReLU(0.2)]
         for n in range(1, n_layers + 1):
             stride = 2 if n < n_layers else 1
             out = config.d_width * min(2**n, 8)
             layers += [
-                nn.Conv2d(width, out, 4, stride, 1),
+                StridedConv2d(width, out) if stride == 2 else nn.Conv2d(width, out, 4, 1, 1),
                 norm_layer(config.norm, out),
                 nn.LeakyReLU(0.2),
             ]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from huashi.models.pix2pix.config import Pix2PixConfig
+from huashi.models.strided_conv import StridedConv2d, StridedConvTranspose2d
 
 
 def unet_depth(resolution: int) -> int:
@@ -44,11 +45,11 @@ class UNet(nn.Module):
         depth = unet_depth(resolution)
         widths = [config.g_width * min(2**i, config.g_max_mult) for i in range(depth)]
 
-        self.encoder = nn.ModuleList([nn.Conv2d(in_channels, widths[0], 4, 2, 1)])
+        self.encoder = nn.ModuleList([StridedConv2d(in_channels, widths[0])])
         for i in range(1, depth):
             layers: list[nn.Module] = [
                 nn.LeakyReLU(0.2),
-                nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1),
+                StridedConv2d(widths[i - 1], widths[i]),
             ]
             if i < depth - 1:  # no normalization of the 1x1 bottleneck
                 layers.append(norm_layer(config.norm, widths[i]))
@@ -59,11 +60,11 @@ class UNet(nn.Module):
         for i in reversed(range(depth)):
             in_width = widths[i] if i == depth - 1 else 2 * widths[i]  # skip concatenated
             if i == 0:
-                layers = [nn.ReLU(), nn.ConvTranspose2d(in_width, out_channels, 4, 2, 1), nn.Tanh()]
+                layers = [nn.ReLU(), StridedConvTranspose2d(in_width, out_channels), nn.Tanh()]
             else:
                 layers = [
                     nn.ReLU(),
-                    nn.ConvTranspose2d(in_width, widths[i - 1], 4, 2, 1),
+                    StridedConvTranspose2d(in_width, widths[i - 1]),
                     norm_layer(config.norm, widths[i - 1]),
                 ]
                 if depth - 1 - i < config.dropout_blocks and config.dropout > 0:
