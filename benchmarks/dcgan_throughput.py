@@ -1,10 +1,11 @@
 """DCGAN training throughput: the seed's plain fp32 loop against huashi's fast path.
 
 plain: the classic recipe — PNG files decoded by torchvision's ImageFolder and a DataLoader every
-       epoch, fp32, default memory layout, and D's weight gradients computed in G's update too
-       (a plain loop backpropagates through an unfrozen D and clears them later).
-fast:  huashi's path — decoded uint8 batches in memory, bf16 autocast, channels_last, D frozen
-       during G's update.
+       epoch, fp32, default memory layout, PyTorch's default Adam, and D's weight gradients
+       computed in G's update too (a plain loop backpropagates through an unfrozen D and clears
+       them later).
+fast:  huashi's path — decoded uint8 batches in memory, bf16 autocast, channels_last, fused
+       Adam, D frozen during G's update.
 
 Both train the same DCGAN from the same initialization with the same recipe (huashi's DCGAN
 family step, the same numbers either way). Each mode runs in its own subprocess so that peak
@@ -18,9 +19,10 @@ is better), to show the fast path learns as well as the plain one.
 With ``--variants fp32,fp32+CL,bf16+CL,fp32+compile`` it instead times the training step alone
 (random images, no data loading) for each variant in one process, the variants interleaved
 round by round so that a changing load hits them alike; ``+CL`` is channels_last, ``+seed``
-computes D's weight gradients in G's update as the plain loop does, ``+onednn`` takes every
-weight gradient from oneDNN (none from :mod:`huashi.models.strided_conv`'s patch product),
-``+compile`` is ``torch.compile`` of both networks (as ``huashi train --compile``), whose compile time (the
+is the plain loop's update (D's weight gradients computed in G's update, PyTorch's default
+Adam), ``+onednn`` takes every weight gradient from oneDNN (none from
+:mod:`huashi.models.strided_conv`'s patch product), ``+compile`` is ``torch.compile`` of both
+networks (as ``huashi train --compile``), whose compile time (the
 first steps minus an ordinary step) is reported separately.
 
     python benchmarks/dcgan_throughput.py --variants fp32+seed,fp32,fp32+CL,bf16+CL --rounds 3
@@ -66,6 +68,15 @@ class SeedStepContext(StepContext):
         return super().update(optimizer, batch, loss_fn)
 
 
+def use_the_seeds_adam(family) -> None:
+    """PyTorch's default Adam (multi-tensor), as the seed's loop builds it, for every network."""
+    for name, optimizer in family.optimizers.items():
+        group = optimizer.param_groups[0]
+        family.optimizers[name] = torch.optim.Adam(
+            family.modules[name].parameters(), lr=group["lr"], betas=group["betas"]
+        )
+
+
 def write_png_folder(images: torch.Tensor, folder: Path) -> None:
     from huashi.images import to_pil
 
@@ -102,6 +113,7 @@ def run_mode(
                             memory_format=torch.channels_last
                         )
     else:
+        use_the_seeds_adam(family)
         folder = Path(tempfile.mkdtemp()) / "emoji"
         write_png_folder(dataset.images, folder)
         transform = T.Compose(
@@ -175,6 +187,8 @@ def step_variants(variants: list[str], resolution: int, batch: int, rounds: int,
         x = images.contiguous(memory_format=fmt)
 
         context = SeedStepContext if "seed" in flags else StepContext
+        if "seed" in flags:
+            use_the_seeds_adam(family)
 
         # +onednn: every weight gradient from oneDNN, none from the patch product
         min_channels = 2**62 if "onednn" in flags else strided_conv.MIN_CHANNELS

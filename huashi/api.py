@@ -484,15 +484,26 @@ def _sample(
         }
         grid_path = save_png(make_grid(images), out, base | {"seeds": seeds})
         if per_image:
-            for s, image in zip(seeds, images, strict=True):
+            for i, (s, image) in enumerate(zip(seeds, images, strict=True)):
                 files.append(
                     save_png(
                         to_pil(image),
                         out.parent / out.stem / f"seed-{s:06d}.png",
-                        base | {"seed": s},
+                        base | {"seed": s} | _batch_of(seeds, i, batch_size),
                     )
                 )
     return SampleResult(images, seeds, grid_path, files)
+
+
+def _batch_of(seeds: list[int], index: int, batch_size: int) -> dict[str, list[int]]:
+    """``{"batch": [first seed, count]}`` of the batch image ``index`` was painted in, when it
+    had company. Kernels may sum in another order for another batch size (a StyleGAN's grouped
+    convolution differed by 1e-6 between a batch of 3 and of 1, enough to move a pixel), so
+    ``huashi regenerate`` paints that same batch again and keeps this image: exact by
+    construction."""
+    start = index - index % batch_size
+    chunk = seeds[start : start + batch_size]
+    return {"batch": [chunk[0], len(chunk)]} if len(chunk) > 1 else {}
 
 
 @dataclass
@@ -658,7 +669,11 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         options = dict(params.get("options", {}))
         if "precision" in loaded.family.sampling_option_names():
             options.setdefault("precision", "fp32")  # PNGs from before it was recorded: fp32
-        image = loaded.family.generate([params["seed"]], **options)[0]
+        seeds = [params["seed"]]
+        if "batch" in params:  # painted among others: the same batch again, this image of it
+            first, count = params["batch"]
+            seeds = list(range(first, first + count))
+        image = loaded.family.generate(seeds, **options)[seeds.index(params["seed"])]
     keep = {k: v for k, v in params.items() if k != "huashi_version"}
     return save_png(to_pil(image), Path(out), keep)
 

@@ -148,7 +148,10 @@ def make_pairs(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> PairFolder:
     """Make the pairs of dataset images ``indices`` in ``folder`` (pair name = the index),
-    skipping those whose target is on disk. Pair of image i uses seed ``settings.seed + i``."""
+    skipping those whose target is on disk. Pair of image i uses seed ``settings.seed + i``; each
+    target PNG records the options (the precision too) that ``huashi regenerate`` repeats."""
+    from huashi.api import resolved_precision
+
     base = {
         "run": str(teacher.run_dir.resolve()),
         "checkpoint": teacher.checkpoint.name,
@@ -167,10 +170,11 @@ def make_pairs(
             image = dataset.images[i].float() / 127.5 - 1
             save_png(to_pil(image), input_path, {"pair_of": name})
             options = settings.generate_options(input_path.resolve())
+            options = resolved_precision(teacher.family, options)
             target = teacher.family.generate([seed], **options)[0].cpu()
             save_png(to_pil(target), target_path, base | {"seed": seed, "options": options})
         else:
-            options = settings.generate_options(None)
+            options = resolved_precision(teacher.family, settings.generate_options(None))
             target = teacher.family.generate([seed], **options)[0].cpu()
             save_png(to_pil(edge_map(quantize(target)[None])[0]), input_path, {"pair_of": name})
             save_png(to_pil(target), target_path, base | {"seed": seed, "options": options})

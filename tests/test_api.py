@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 from metrics_helpers import FAST
+from PIL import Image
 
 from huashi import api
 from huashi import evaluate as evaluate_module
 from huashi.data import has_exact_captions, load_dataset
 from huashi.errors import HuashiError
-from huashi.images import make_grid
+from huashi.images import make_grid, read_params
 from huashi.metrics import registry
 from huashi.metrics.kid import kid
 from huashi.metrics.registry import METRICS, MetricInputs, MetricSettings, applicable
@@ -117,6 +118,27 @@ def test_paint_without_sweep_is_sample_and_refuses_what_it_cannot_do(tmp_path) -
         api.paint(dcgan_run(), n=1, sweep=[("ddim", 2)])
     with pytest.raises(HuashiError, match="init image .* does not exist"):
         api.paint(run, n=1, init=tmp_path / "nowhere.png")
+
+
+def test_regenerate_paints_the_batch_an_image_was_painted_in(tmp_path, monkeypatch) -> None:
+    """Kernels may sum in another order for another batch size, so a PNG painted among others
+    records its batch and regenerate paints that batch again: the same pixels by construction."""
+    result = api.sample(dcgan_run(), n=5, seed=10, out=tmp_path / "s.png", batch_size=2)
+    batches = [read_params(f).get("batch") for f in result.files]
+    assert batches == [[10, 2], [10, 2], [12, 2], [12, 2], None]  # the last one painted alone
+    family_class = type(api.load_run(dcgan_run()).family)
+    painted = []
+    original = family_class.generate
+
+    def recording(self, seeds, **options):
+        painted.append(list(seeds))
+        return original(self, seeds, **options)
+
+    monkeypatch.setattr(family_class, "generate", recording)
+    for file, seeds in zip(result.files[2:], ([12, 13], [12, 13], [14]), strict=True):
+        again = api.regenerate(file, tmp_path / f"again-{file.name}")
+        assert painted[-1] == seeds
+        assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(file)))
 
 
 def test_labels_are_numbers_or_class_names_for_every_command() -> None:

@@ -7,7 +7,7 @@ import torch
 
 from huashi.errors import HuashiError
 from huashi.training import device as device_module
-from huashi.training.device import autocast, resolve_precision
+from huashi.training.device import adam, autocast, resolve_precision
 from huashi.training.loop import TrainConfig
 
 CPU = torch.device("cpu")
@@ -44,3 +44,56 @@ def test_compile_on_a_cpu_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
     with pytest.raises(HuashiError, match="--compile on the CPU needs a C.. compiler"):
         device_module.check_compile(CPU)
     device_module.check_compile(torch.device("cuda"))  # GPUs compile with Triton: not checked
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_fused_adam_makes_the_updates_of_pytorchs_default_adam(decoupled):
+    """The families' optimizer is PyTorch's fused Adam/AdamW on the CPU: the same parameters
+    after several steps as the default (multi-tensor) implementation, up to float rounding."""
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(4)]
+    results = []
+    for make in (
+        lambda ps: adam(ps, 1e-2, (0.5, 0.99), weight_decay=0.1, decoupled=decoupled),
+        lambda ps: (torch.optim.AdamW if decoupled else torch.optim.Adam)(
+            ps, lr=1e-2, betas=(0.5, 0.99), weight_decay=0.1
+        ),
+    ):
+        params = [p.clone().requires_grad_() for p in start]
+        optimizer = make(params)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+        results.append((params, optimizer))
+    (fused, fused_opt), (default, default_opt) = results
+    assert fused_opt.defaults["fused"] is True and not default_opt.defaults["fused"]
+    assert isinstance(fused_opt, torch.optim.AdamW) == decoupled
+    for a, b in zip(fused, default, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        assert not torch.equal(a, start[0] if a.dim() == 2 else start[1])  # they moved
+
+
+def test_fused_adam_resumes_exactly_with_channels_last_weights():
+    """A checkpoint gives the optimizer state back contiguous; channels_last weights are not.
+    The fused kernel needs one layout for both, or it mixes up elements (PyTorch 2.14)."""
+    weight = torch.randn(8, 4, 4, 4).contiguous(memory_format=torch.channels_last)
+    grads = [
+        torch.randn(8, 4, 4, 4).contiguous(memory_format=torch.channels_last) for _ in range(6)
+    ]
+
+    def train(resume_at: int | None) -> torch.Tensor:
+        p = weight.clone().requires_grad_()
+        optimizer = adam([p], 1e-2)
+        for i, grad in enumerate(grads):
+            if i == resume_at:
+                state = optimizer.state_dict()
+                state["state"][0] = {k: v.contiguous() for k, v in state["state"][0].items()}
+                optimizer = adam([p], 1e-2)
+                optimizer.load_state_dict(state)
+            p.grad = grad.clone()
+            optimizer.step()
+        return p.detach()
+
+    assert torch.equal(train(resume_at=3), train(resume_at=None))

@@ -37,6 +37,7 @@ from huashi.models.autoencoder.autoencoder import Autoencoder, AutoencoderConfig
 from huashi.models.autoencoder.kl_autoencoder import FACTORS, KLAutoencoder, KLAutoencoderConfig
 from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.models.autoencoder.vae import VAE, VAEConfig
+from huashi.training.device import adam
 
 #: How many training images the latent scale is measured on, and how many previews keep.
 SCALE_IMAGES = 256
@@ -88,7 +89,7 @@ class AutoencoderFamily(Family):
         model = self.build_model(config, data).to(device)
         self.modules = {"autoencoder": model}
         betas = (config.beta1, config.beta2)
-        self.optimizers = {"autoencoder": torch.optim.Adam(model.parameters(), config.lr, betas)}
+        self.optimizers = {"autoencoder": adam(model.parameters(), config.lr, betas)}
         self.dataset: Any = None
         self.preview_images: torch.Tensor | None = None
 
@@ -288,7 +289,7 @@ class KLVAEFamily(AutoencoderFamily):
         if config.adversarial:
             disc = PatchDiscriminator(data.channels, config.disc_width, config.disc_layers)
             self.modules["discriminator"] = disc.to(device)
-            self.optimizers["discriminator"] = torch.optim.Adam(
+            self.optimizers["discriminator"] = adam(
                 disc.parameters(), config.lr, (config.beta1, config.beta2)
             )
 

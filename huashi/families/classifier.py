@@ -18,6 +18,7 @@ from huashi.config_fields import option
 from huashi.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.models.features.classifier import Classifier, ClassifierConfig
+from huashi.training.device import adam
 
 
 @dataclass
@@ -43,8 +44,8 @@ class ClassifierFamily(Family):
         net = Classifier(config, data.channels, data.resolution, data.num_classes).to(device)
         self.modules = {"classifier": net}
         self.optimizers = {
-            "classifier": torch.optim.AdamW(
-                net.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            "classifier": adam(
+                net.parameters(), config.lr, weight_decay=config.weight_decay, decoupled=True
             )
         }
 

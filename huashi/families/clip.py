@@ -21,6 +21,7 @@ from huashi.families.base import DataInfo, Family, StepContext
 from huashi.losses.clip import contrastive_loss
 from huashi.models.features.clip import CLIP, CLIPConfig
 from huashi.text.encoder import TextEncoder, load_text_encoder
+from huashi.training.device import adam
 
 _ENCODERS: dict[tuple[str, str], TextEncoder] = {}
 
@@ -54,8 +55,8 @@ class CLIPFamily(Family):
         model = CLIP(config, data.channels, data.resolution, self.text_encoder.dim).to(device)
         self.modules = {"clip": model}
         self.optimizers = {
-            "clip": torch.optim.AdamW(
-                model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            "clip": adam(
+                model.parameters(), config.lr, weight_decay=config.weight_decay, decoupled=True
             )
         }
 

@@ -23,6 +23,7 @@ from huashi.families.base import (
 )
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
+from huashi.training.device import adam
 
 
 @dataclass
@@ -51,10 +52,8 @@ class DCGAN(Family):
         }
         betas = (config.beta1, config.beta2)
         self.optimizers = {
-            "generator": torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
-            "discriminator": torch.optim.Adam(
-                discriminator.parameters(), lr=config.lr, betas=betas
-            ),
+            "generator": adam(generator.parameters(), lr=config.lr, betas=betas),
+            "discriminator": adam(discriminator.parameters(), lr=config.lr, betas=betas),
         }
 
     def training_callbacks(self) -> list:

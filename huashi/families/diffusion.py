@@ -48,6 +48,7 @@ from huashi.families.base import (
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig
+from huashi.training.device import adam
 
 CONDITIONS = ("none", "class", "text")
 
@@ -200,8 +201,8 @@ class Diffusion(Family):
         )
         self.modules = {"unet": unet.to(device)}
         self.optimizers = {
-            "unet": torch.optim.AdamW(
-                unet.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            "unet": adam(
+                unet.parameters(), config.lr, weight_decay=config.weight_decay, decoupled=True
             )
         }
         self.abar = make_schedule(config.schedule, config.timesteps)  # float64, CPU

@@ -44,6 +44,7 @@ from huashi.families.conditioning import check_condition_data, preview_options, 
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
+from huashi.training.device import adam
 
 ARCHS = ("dcgan", "resnet")
 D_OPTIMIZERS = ("adam", "sgd")
@@ -253,9 +254,9 @@ class GAN(Family):
             self.modules["ada"] = self.ada.to(device)
         betas = (config.beta1, config.beta2)
         self.optimizers = {
-            "generator": torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=betas),
+            "generator": adam(G.parameters(), lr=config.lr_g, betas=betas),
             "discriminator": (
-                torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=betas)
+                adam(D.parameters(), lr=config.lr_d, betas=betas)
                 if config.d_optimizer == "adam"
                 else torch.optim.SGD(D.parameters(), lr=config.lr_d)
             ),

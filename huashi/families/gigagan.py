@@ -49,6 +49,7 @@ from huashi.losses.clip import clip_guidance_loss
 from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import Generator, image_pyramid
+from huashi.training.device import adam
 
 
 def parse_layers(text: Any, num_ws: int) -> list[int]:
@@ -192,7 +193,7 @@ class GigaGAN(Family):
     def _adam(self, module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
         c = every / (every + 1) if every else 1.0  # lazy regularization (StyleGAN2)
         betas = (self.config.beta1**c, self.config.beta2**c)
-        return torch.optim.Adam(module.parameters(), lr=self.config.lr * c, betas=betas)
+        return adam(module.parameters(), lr=self.config.lr * c, betas=betas)
 
     @classmethod
     def check_data(cls, data: DataInfo, config: GigaGANConfig) -> None:

@@ -33,6 +33,7 @@ from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
 from huashi.models.pix2pix.patchgan import PatchGAN, layers_for
 from huashi.models.pix2pix.unet import UNet
+from huashi.training.device import adam
 
 PAIRED_DATA_HINT = (
     "use --data calligraphy (Ming -> Kai glyphs), or a folder of inputs with "
@@ -87,7 +88,7 @@ class Pix2Pix(Family):
         }
         betas = (config.beta1, config.beta2)
         self.optimizers = {
-            name: torch.optim.Adam(module.parameters(), lr=config.lr, betas=betas)
+            name: adam(module.parameters(), lr=config.lr, betas=betas)
             for name, module in self.modules.items()
         }
         self.preview_pairs: tuple[torch.Tensor, torch.Tensor] | None = None

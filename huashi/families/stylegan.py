@@ -38,6 +38,7 @@ from huashi.losses.gan import r1_penalty
 from huashi.models.stylegan.discriminator import Discriminator
 from huashi.models.stylegan.mapping import MappingNetwork
 from huashi.models.stylegan.synthesis import Generator, SynthesisNetwork
+from huashi.training.device import adam
 
 AUGMENTS = ("ada", "diffaugment", "none")
 CONDITIONS = ("none", "class", "text")
@@ -145,7 +146,7 @@ class StyleGAN(Family):
     def _adam(self, module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
         c = every / (every + 1) if every else 1.0
         betas = (self.config.beta1**c, self.config.beta2**c)
-        return torch.optim.Adam(module.parameters(), lr=self.config.lr * c, betas=betas)
+        return adam(module.parameters(), lr=self.config.lr * c, betas=betas)
 
     @property
     def condition(self) -> str:

@@ -45,6 +45,7 @@ from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import image_pyramid
 from huashi.models.gigagan.upsampler import Upsampler, downsample, rebase
+from huashi.training.device import adam
 
 
 @dataclass
@@ -134,7 +135,7 @@ class UpsamplerFamily(Family):
     def _adam(self, module: torch.nn.Module, every: int) -> torch.optim.Optimizer:
         c = every / (every + 1) if every else 1.0  # lazy regularization (StyleGAN2)
         betas = (self.config.beta1**c, self.config.beta2**c)
-        return torch.optim.Adam(module.parameters(), lr=self.config.lr * c, betas=betas)
+        return adam(module.parameters(), lr=self.config.lr * c, betas=betas)
 
     @classmethod
     def check_data(cls, data: DataInfo, config: UpsamplerConfig) -> None:

@@ -1,4 +1,5 @@
-"""Device selection and the speed switches: bf16 autocast, channels_last and CPU threads."""
+"""Device selection and the speed switches: bf16 autocast, channels_last, fused Adam and CPU
+threads."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import functools
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -88,6 +90,48 @@ def check_compile(device: torch.device) -> None:
 
 def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def adam(
+    parameters: Iterable[torch.nn.Parameter],
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> torch.optim.Optimizer:
+    """Adam (AdamW with ``decoupled``) in PyTorch's fused implementation on CPUs and CUDA GPUs:
+    one kernel over every parameter instead of a dozen passes over the tensor list, the same
+    update up to float rounding. A DCGAN's two optimizer steps take 0.8 ms instead of 4.5 on a
+    2-core CPU, 3-4 % of its bf16 training step."""
+    params = list(parameters)
+    fused = bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
+    )
+    optimizer = (torch.optim.AdamW if decoupled else torch.optim.Adam)(
+        params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None
+    )
+    if fused:
+        optimizer.register_step_pre_hook(_give_state_the_parameters_strides)
+    return optimizer
+
+
+def _give_state_the_parameters_strides(optimizer: torch.optim.Optimizer, *_: object) -> None:
+    """The fused kernel walks a parameter, its gradient and its state in memory order, so all
+    must share one layout: a checkpoint's state comes back contiguous while channels_last
+    weights are not, and PyTorch's fused CPU Adam then silently mixes up elements (torch 2.14:
+    a resumed run drifted by 4e-2 within three steps). Copies only where the strides differ."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None and p.grad.stride() != p.stride():
+                p.grad = torch.empty_like(p).copy_(p.grad)
+            state = optimizer.state.get(p, {})
+            for key, value in list(state.items()):
+                if (
+                    torch.is_tensor(value)
+                    and value.shape == p.shape
+                    and value.stride() != p.stride()
+                ):
+                    state[key] = torch.empty_like(p).copy_(value)
 
 
 # --- CPU threads on a shared machine ----------------------------------------------------------
