@@ -40,7 +40,7 @@ def test_gan_help_shows_its_description_every_help_line_and_the_loss_choices(cap
     text = help_text(capsys, "gan")
     assert "--loss{hinge,bce,nsgan,wgan,wgan-gp,lsgan}" in text
     assert "--d-norm{auto,batch,instance,none}" in text
-    assert "--precision{auto,fp32,bf16}" in text
+    assert "--precision{auto,fp32,bf16,fp16}" in text
     first_line = (FAMILIES["gan"].__doc__ or "").strip().splitlines()[0]
     assert squeeze(first_line) in text
     for field in [*dataclasses.fields(GANConfig), *dataclasses.fields(TrainConfig)]:

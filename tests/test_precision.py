@@ -7,7 +7,7 @@ import torch
 
 from huashi.errors import HuashiError
 from huashi.training import device as device_module
-from huashi.training.device import adam, autocast, resolve_precision
+from huashi.training.device import adam, autocast, gradient_scaler, resolve_precision
 from huashi.training.loop import TrainConfig
 
 CPU = torch.device("cpu")
@@ -31,8 +31,8 @@ def test_the_cpu_check_reads_the_flags_and_auto_is_the_default():
     expected = "avx512_bf16" in flags or "amx_bf16" in flags
     assert device_module.cpu_has_fast_bf16() is expected
     assert TrainConfig().precision == "auto"
-    with pytest.raises(HuashiError, match="unknown precision 'fp16'"):
-        resolve_precision("fp16", CPU)
+    with pytest.raises(HuashiError, match="unknown precision 'fp8'"):
+        resolve_precision("fp8", CPU)
 
 
 def test_compile_on_a_cpu_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
@@ -97,3 +97,50 @@ def test_fused_adam_resumes_exactly_with_channels_last_weights():
         return p.detach()
 
     assert torch.equal(train(resume_at=3), train(resume_at=None))
+
+
+def test_auto_is_fp16_on_a_cuda_gpu_without_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert gradient_scaler(CPU, "bf16") is None and gradient_scaler(CPU, "fp32") is None
+    assert isinstance(gradient_scaler(CPU, "fp16"), torch.amp.GradScaler)
+
+
+def test_fp16_training_skips_a_step_whose_scaled_gradients_overflow():
+    """A scale so large that fp16 gradients overflow: the scaler skips the update (the
+    parameters do not move) and lowers the scale; at a normal scale the same step updates."""
+    from huashi.families import DataInfo, StepContext
+    from huashi.families.dcgan import DCGAN
+
+    images = torch.rand(8, 3, 16, 16) * 2 - 1
+    for scale, moves in ((2.0**100, False), (2.0**8, True)):
+        torch.manual_seed(0)
+        family = DCGAN(DCGAN.config_class(g_width=4, d_width=4), DataInfo(3, 16), CPU)
+        before = [p.detach().clone() for p in family.modules["discriminator"].parameters()]
+        ctx = StepContext(0, CPU, "fp16", 1, torch.Generator().manual_seed(0))
+        ctx.scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+        family.train_step({"image": images}, ctx)
+        after = list(family.modules["discriminator"].parameters())
+        moved = any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+        assert moved == moves
+        assert (ctx.scaler.get_scale() < scale) == (not moves)  # backed off after an overflow
+
+
+def test_fp16_training_checkpoints_the_loss_scale_and_resumes_exactly(tmp_path):
+    from huashi import api
+    from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
+
+    settings = dict(model={"g_width": 4, "d_width": 4}, data_options={"n": 32}, batch_size=8,
+                    precision="fp16", progress=False, log_every=1, sample_every=1000,
+                    checkpoint_every=1000, n_fixed=4)  # fmt: skip
+    api.train(tmp_path / "straight", "dcgan", "shapes", 16, steps=6, **settings)
+    api.train(tmp_path / "stopped", "dcgan", "shapes", 16, steps=3, **settings)
+    api.train(tmp_path / "stopped", resume=True, steps=6, progress=False)
+    (a, meta), (b, _) = (
+        load_checkpoint(latest_checkpoint(tmp_path / run / "checkpoints"))
+        for run in ("straight", "stopped")
+    )
+    assert meta["grad_scaler"]["scale"] > 0
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -134,7 +134,10 @@ def test_an_unknown_precision_is_refused_by_the_cli_and_the_api(tmp_path, capsys
     with pytest.raises(SystemExit) as exit_info:  # argparse knows the choices
         main([*argv, "--precision", "fp8"])
     assert exit_info.value.code == 2
-    assert "invalid choice: 'fp8' (choose from 'auto', 'fp32', 'bf16')" in capsys.readouterr().err
+    assert (
+        "invalid choice: 'fp8' (choose from 'auto', 'fp32', 'bf16', 'fp16')"
+        in capsys.readouterr().err
+    )
     with pytest.raises(HuashiError, match="unknown precision 'fp8'"):
         TrainConfig(precision="fp8")
     assert not (tmp_path / "r").exists()

@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--precision",
         choices=PRECISIONS,
         help="auto (default): bf16 autocast where it is fast (GPUs, CPUs with AMX or "
-        "AVX512-BF16), else fp32; the PNGs record the one used",
+        "AVX512-BF16), fp16 on GPUs without bf16, else fp32; the PNGs record the one used",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_flag(parser)

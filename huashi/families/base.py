@@ -111,6 +111,9 @@ class StepContext:
     #: Called once after the last micro-batch's backward pass, before the optimizer step (the
     #: trainer averages gradients over the processes here when training with torchrun).
     after_backward: Callable[[], None] | None = None
+    #: fp16 only: scales each loss before backward; :meth:`step_optimizer` unscales, skips a
+    #: step whose gradients overflowed and adapts the scale (see ``huashi.training.device``).
+    scaler: torch.amp.GradScaler | None = None
 
     def autocast(self) -> AbstractContextManager:
         return autocast(self.device, self.precision)
@@ -125,7 +128,8 @@ class StepContext:
         for chunk in chunks:
             with self.autocast():
                 loss, logged = loss_fn(chunk)
-            (loss.float() / len(chunks)).backward()
+            loss = loss.float() / len(chunks)
+            (loss if self.scaler is None else self.scaler.scale(loss)).backward()
             for key, value in logged.items():
                 totals[key] = totals.get(key, 0.0) + float(value) / len(chunks)
         if self.after_backward is not None:
@@ -144,8 +148,34 @@ class StepContext:
         optimizer.zero_grad(set_to_none=True)
         with frozen_modules(*frozen):
             logged = self.backward(batch, loss_fn)
-        optimizer.step()
+        self.step_optimizer(optimizer)
         return logged
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Give ``optimizer``'s gradients their true size before reading them (fp16 training
+        divides them by the loss scale; otherwise nothing to do). At most once per step."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step_optimizer(
+        self, optimizer: torch.optim.Optimizer, clip_norm: float | None = None
+    ) -> float | None:
+        """The optimizer step after :meth:`backward`; with ``clip_norm`` the gradients' norm is
+        clipped to it first and returned. With a gradient scaler the gradients are unscaled, a
+        step whose gradients hold inf or NaN is skipped, and the scale adapts (after every
+        step, so a family may step several optimizers, or one several times, per training
+        step)."""
+        norm = None
+        if clip_norm is not None:
+            self.unscale(optimizer)
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            norm = float(torch.nn.utils.clip_grad_norm_(params, clip_norm))
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        return norm
 
 
 @contextmanager

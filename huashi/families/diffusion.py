@@ -309,11 +309,9 @@ class Diffusion(Family):
 
         optimizer.zero_grad(set_to_none=True)
         logged = ctx.backward(batch, loss_fn)
-        if config.grad_clip > 0:
-            logged["grad_norm"] = float(
-                torch.nn.utils.clip_grad_norm_(unet.parameters(), config.grad_clip)
-            )
-        optimizer.step()
+        norm = ctx.step_optimizer(optimizer, config.grad_clip if config.grad_clip > 0 else None)
+        if norm is not None:
+            logged["grad_norm"] = norm
         return logged
 
     # --- sampling ------------------------------------------------------------------------------
@@ -345,7 +343,7 @@ class Diffusion(Family):
         guided = cfg != 1.0 and self.config.condition != "none" and cond is not uncond
 
         # oneDNN's fast bf16 convolutions want channels_last; the module is left as it is
-        channels_last = precision == "bf16" or not unet.out.weight.is_contiguous()
+        channels_last = precision != "fp32" or not unet.out.weight.is_contiguous()
         bound = 1.0 if self.autoencoder is None else self.config.latent_clip
         clip = self.config.clip_denoised and bound > 0
 

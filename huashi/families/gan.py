@@ -407,8 +407,9 @@ class GAN(Family):
             )
             opt_d.zero_grad(set_to_none=True)
             logged = ctx.backward(batch, lambda chunk, r1_now=r1_now: d_loss(chunk, r1_now))
+            ctx.unscale(opt_d)
             logged["d_grad_norm"] = grad_norm(D)
-            opt_d.step()
+            ctx.step_optimizer(opt_d)
             if config.loss == "wgan":
                 clip_weights(D, config.clip)
         if self.ada is not None:
@@ -417,8 +418,9 @@ class GAN(Family):
         opt_g.zero_grad(set_to_none=True)
         with frozen_modules(D):  # G's step needs no D gradients
             logged |= ctx.backward(batch, g_loss)
+        ctx.unscale(opt_g)
         logged["g_grad_norm"] = grad_norm(G)
-        opt_g.step()
+        ctx.step_optimizer(opt_g)
         return logged
 
     # --- sampling -----------------------------------------------------------------------------

@@ -15,9 +15,13 @@ import torch
 from huashi.errors import HuashiError
 
 #: ``auto`` is bf16 where the hardware computes it fast (CUDA GPUs with bf16, CPUs with
-#: AVX512-BF16 or AMX), else fp32: on a CPU without bf16 instructions bf16 autocast is emulated
-#: and runs many times slower (a DCGAN step ~20x on an AVX2-only AMD EPYC).
-PRECISIONS = ("auto", "fp32", "bf16")
+#: AVX512-BF16 or AMX), fp16 on CUDA GPUs without bf16, else fp32: on a CPU without bf16
+#: instructions bf16 autocast is emulated and runs many times slower (a DCGAN step ~20x on an
+#: AVX2-only AMD EPYC).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: fp16 is the GPU fallback where bf16 is not native (before Ampere: T4, V100): autocast to
+#: float16, and training scales its losses with a gradient scaler so small gradients survive.
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -53,7 +57,8 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where the device computes it fast, else fp32; others unchanged."""
+    """``auto`` -> bf16 where the device computes it fast, fp16 on older CUDA GPUs, else fp32;
+    others unchanged."""
     if precision not in PRECISIONS:
         raise HuashiError(
             f"unknown precision '{precision}': choose one of {', '.join(PRECISIONS)}."
@@ -61,18 +66,27 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     if device.type == "cpu":
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     return "fp32"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on any device type, or nothing for fp32 (``auto``: see
+    """bf16 or fp16 autocast on any device type, or nothing for fp32 (``auto``: see
     :func:`resolve_precision`)."""
-    if resolve_precision(precision, device) == "fp32":
+    resolved = resolve_precision(precision, device)
+    if resolved == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[resolved])
+
+
+def gradient_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
+    """A gradient scaler for fp16 training (losses scaled up before backward, gradients
+    unscaled before the step, steps with inf/NaN gradients skipped), else None."""
+    if resolve_precision(precision, device) != "fp16":
+        return None
+    return torch.amp.GradScaler(device.type)
 
 
 def check_compile(device: torch.device) -> None:

@@ -37,7 +37,13 @@ from huashi.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from huashi.training.device import PRECISIONS, check_compile, memory_format, set_threads
+from huashi.training.device import (
+    PRECISIONS,
+    check_compile,
+    gradient_scaler,
+    memory_format,
+    set_threads,
+)
 from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
@@ -54,7 +60,7 @@ class TrainConfig:
     precision: str = option(
         "auto",
         "autocast precision; auto = bf16 where the hardware computes it fast (CUDA with bf16, "
-        "CPUs with AVX512-BF16 or AMX), else fp32",
+        "CPUs with AVX512-BF16 or AMX), fp16 with a gradient scaler on older CUDA GPUs, else fp32",
         choices=PRECISIONS,
     )
     channels_last: bool = option(True, "channels_last memory format (faster convolutions)")
@@ -172,6 +178,11 @@ class Trainer:
         self._permutation: tuple[int, torch.Tensor] | None = None
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(distributed.rank_seed(config.seed, self.dist.rank))
+        #: fp16 only (GPUs without bf16): the loss scale, checkpointed so a resume is exact
+        self.scaler = gradient_scaler(self.device, config.precision)
+        if self.device.type == "cuda":  # TF32 tensor cores for fp32 matrix products and convs
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         if self.device.type == "cpu":
             set_threads(config.threads, processes=_local_processes(self.dist))
         if self.dist.active:
@@ -233,6 +244,8 @@ class Trainer:
         fmt = memory_format(self.config.channels_last)
         for key, value in batch.items():
             if isinstance(value, torch.Tensor):
+                if self.device.type == "cuda":  # page-locked, so the copy overlaps compute
+                    value = value.pin_memory()
                 value = value.to(self.device, non_blocking=True)
                 if value.dim() == 4:
                     value = value.contiguous(memory_format=fmt)
@@ -277,6 +290,8 @@ class Trainer:
         }
         if self.identity is not None:
             meta["run_identity"] = self.identity
+        if self.scaler is not None:
+            meta["grad_scaler"] = self.scaler.state_dict()
         if self.dist.active:
             meta["world_size"] = self.dist.world_size
             meta["rank_random"] = [m for _, m in ranks[1:]]
@@ -308,6 +323,8 @@ class Trainer:
         # Learning rates come from the config, so that a resume may change them.
         fresh = {k: [g["lr"] for g in o.param_groups] for k, o in self.family.optimizers.items()}
         self.family.load_state_tensors(tensors, meta)
+        if self.scaler is not None and "grad_scaler" in meta:
+            self.scaler.load_state_dict(meta["grad_scaler"])
         for name, optimizer in self.family.optimizers.items():
             for group, lr in zip(optimizer.param_groups, fresh[name], strict=True):
                 group["lr"] = lr
@@ -447,6 +464,7 @@ class Trainer:
                     ctx = StepContext(
                         self.step, self.device, config.precision, config.accumulate, self.generator
                     )
+                    ctx.scaler = self.scaler
                     if self.dist.active:
                         ctx.after_backward = self._sync_gradients
                     losses = self.family.train_step(batch, ctx)
