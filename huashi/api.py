@@ -673,6 +673,11 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         if "batch" in params:  # painted among others: the same batch again, this image of it
             first, count = params["batch"]
             seeds = list(range(first, first + count))
+            if params["seed"] not in seeds:
+                raise HuashiError(
+                    f"{png} says seed {params['seed']} was painted in the batch of seeds "
+                    f"{first}..{first + count - 1}: its parameters were edited or damaged."
+                )
         image = loaded.family.generate(seeds, **options)[seeds.index(params["seed"])]
     keep = {k: v for k, v in params.items() if k != "huashi_version"}
     return save_png(to_pil(image), Path(out), keep)

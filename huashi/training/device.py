@@ -1,5 +1,5 @@
-"""Device selection and the speed switches: bf16 autocast, channels_last, fused Adam and CPU
-threads."""
+"""Device selection and the speed switches: bf16/fp16 autocast (with a gradient scaler for
+fp16), channels_last, fused Adam and CPU threads."""
 
 from __future__ import annotations
 
