@@ -117,8 +117,8 @@ def test_bad_inputs_and_data_are_clear_errors():
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "up"
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
-    args = ["train", "upsampler", "--data", "shapes", "--data-option", "n=8", "--resolution",
-            "16", "--scale", "4", "--batch-size", "4", "--steps", "2", "--quiet", "--ema",
+    args = ["train", "upsampler", "--data", "shapes", "--data-option", "n=8", "--from", "4",
+            "--to", "16", "--batch-size", "4", "--steps", "2", "--quiet", "--ema",
             "0.9", "--sample-every", "100", "--n-fixed", "4", *flags, "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     assert FAMILIES["upsampler"] is UpsamplerFamily
@@ -127,6 +127,23 @@ def run_dir(tmp_path_factory):
 
 def pixels(path):
     return np.asarray(Image.open(path))
+
+
+def test_from_and_to_are_resolution_and_scale(run_dir, tmp_path, capsys):
+    """``--from 4 --to 16`` (the fixture's run) is ``--resolution 16 --scale 4``; sizes that are
+    not 2, 4 or 8 apart, or that disagree with --resolution/--scale, are refused in one line."""
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["data"]["resolution"] == 16 and config["model"]["scale"] == 4
+    base = ["train", "upsampler", "--data", "shapes", "--out", str(tmp_path / "x")]
+    for flags, message in [
+        (["--from", "32", "--to", "100"], "must be 2, 4 or 8 times --from 32"),
+        (["--from", "8", "--to", "32", "--scale", "2"], "means --resolution 32 --scale 4"),
+        (["--from", "8", "--to", "32", "--resolution", "64"], "means --resolution 32 --scale 4"),
+        (["--to", "32"], "give --from and --to together"),
+    ]:
+        assert main([*base, *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_upscale_writes_pngs_that_equal_the_family_and_keep_the_source(run_dir, tmp_path):

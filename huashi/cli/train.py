@@ -8,6 +8,7 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
+from huashi.errors import HuashiError
 from huashi.families import FAMILIES
 from huashi.training import distributed
 from huashi.training.loop import TrainConfig, TrainResult
@@ -52,6 +53,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--recipe", help="a named recipe (huashi recipes) whose settings the flags override"
         )
         group.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "upsampler":
+            group.add_argument(
+                "--from", dest="from_size", type=int, metavar="PX",
+                help="input size in pixels; with --to, the same as --resolution TO --scale TO/FROM",
+            )  # fmt: skip
+            group.add_argument("--to", dest="to_size", type=int, metavar="PX", help="output size")
         _TRAIN_FIELDS[:] = add_dataclass_flags(parser.add_argument_group("training"), TrainConfig)
         model_fields = add_dataclass_flags(
             parser.add_argument_group(f"{name} model"), family.config_class
@@ -99,11 +106,14 @@ def run_train(args: argparse.Namespace) -> int:
     model = {**file.get("model", {}), **picked(args, args.model_fields)}
     train_options = {**file.get("train", {}), **picked(args, _TRAIN_FIELDS)}
     data_options = {**file_data.get("options", {}), **parse_key_values(args.data_option)}
+    resolution = getattr(args, "resolution", file_data.get("resolution"))
+    if getattr(args, "from_size", None) or getattr(args, "to_size", None):
+        resolution = _from_to(args, resolution, model)
     result = api.train(
         args.out,
         family=args.family,
         data=getattr(args, "data", file_data.get("spec")),
-        resolution=getattr(args, "resolution", file_data.get("resolution")),
+        resolution=resolution,
         model=model,
         data_options=data_options,
         resume=args.resume,
@@ -112,6 +122,24 @@ def run_train(args: argparse.Namespace) -> int:
         **train_options,
     )
     return _report(result)
+
+
+def _from_to(args: argparse.Namespace, resolution: int | None, model: dict) -> int:
+    """``--from A --to B`` of the upsampler -> resolution B, scale B/A (into ``model``)."""
+    small, big = args.from_size, args.to_size
+    if not (small and big):
+        raise HuashiError("give --from and --to together, e.g. --from 32 --to 128.")
+    if big % small or big // small not in (2, 4, 8):
+        raise HuashiError(
+            f"--to {big} must be 2, 4 or 8 times --from {small}, e.g. --from 32 --to 128."
+        )
+    if resolution not in (None, big) or model.get("scale", big // small) != big // small:
+        raise HuashiError(
+            f"--from {small} --to {big} means --resolution {big} --scale {big // small}: "
+            "drop the --resolution/--scale that disagree."
+        )
+    model["scale"] = big // small
+    return big
 
 
 def run_resume(args: argparse.Namespace) -> int:
