@@ -133,6 +133,31 @@ def test_r1_against_autograd_by_hand():
     assert r1_penalty(logits, real).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_a_loss_scale_keeps_small_fp16_input_gradients_from_flushing_to_zero():
+    """fp16 training: an input gradient of 1e-8 passes through fp16 activations and flushes to
+    zero unless the logits are scaled first (and the gradient divided back, in fp32)."""
+    x = torch.ones(2, 3, requires_grad=True)
+
+    def logits():
+        return ((x.half() * 1e-4) * 1e-4).float().sum(dim=1)  # d/dx = 1e-8, below fp16's range
+
+    assert r1_penalty(logits(), x).item() == 0.0
+    r1 = r1_penalty(logits(), x, loss_scale=2.0**10)  # 2**16 would overflow fp16 at the logits
+    assert r1.item() == pytest.approx(3 * 1e-16, rel=1e-2)  # 3 inputs of gradient 1e-8 each
+    # in float64 the scale changes nothing, for R1 and for WGAN-GP
+    real = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    cubes = (real**3).sum((1, 2))
+    assert r1_penalty(cubes, real, 2.0**16).item() == pytest.approx(
+        r1_penalty(cubes, real).item(), rel=1e-12
+    )
+    w = torch.randn(2, 3, dtype=torch.float64)
+    critic = lambda v: (v * w).sum((1, 2))  # noqa: E731
+    fake, alpha = torch.randn_like(real), torch.rand(4, dtype=torch.float64)
+    assert gradient_penalty(critic, real, fake, alpha, 2.0**16).item() == pytest.approx(
+        gradient_penalty(critic, real, fake, alpha).item(), rel=1e-12
+    )
+
+
 def test_lazy_r1_interval():
     assert [s for s in range(40) if r1_due(s, 16)] == [0, 16, 32]
     assert all(r1_due(s, 1) for s in range(5))

@@ -151,6 +151,11 @@ class StepContext:
         self.step_optimizer(optimizer)
         return logged
 
+    def loss_scale(self) -> float:
+        """The gradient scaler's scale (fp16), else 1: for penalties that take an input
+        gradient inside the loss (:func:`huashi.losses.gan.input_gradient`)."""
+        return 1.0 if self.scaler is None else float(self.scaler.get_scale())
+
     def unscale(self, optimizer: torch.optim.Optimizer) -> None:
         """Give ``optimizer``'s gradients their true size before reading them (fp16 training
         divides them by the loss scale; otherwise nothing to do). At most once per step."""

@@ -382,12 +382,16 @@ class GAN(Family):
                 right = None if d_cond is None else d_cond[:n]
                 alpha = torch.rand(n, generator=ctx.generator, device=ctx.generator.device)
                 gp = gradient_penalty(
-                    lambda x: D(x, right).float(), seen[:n], seen[n : 2 * n], alpha.to(real.device)
+                    lambda x: D(x, right).float(),
+                    seen[:n],
+                    seen[n : 2 * n],
+                    alpha.to(real.device),
+                    ctx.loss_scale(),
                 )
                 loss = loss + config.penalty_weight * gp
                 logged["gp"] = gp.item()
             if r1_now:
-                r1 = r1_penalty(real_logits, real_in)
+                r1 = r1_penalty(real_logits, real_in, ctx.loss_scale())
                 loss = loss + 0.5 * config.r1_weight * config.r1_every * r1
                 logged["r1"] = r1.item()
             logged["diversity"] = mean_pairwise_distance(fake)

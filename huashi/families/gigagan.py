@@ -255,7 +255,8 @@ class GigaGAN(Family):
                 if len(mismatched):
                     logged[f"d_wrong_{level}"] = torch.sigmoid(wrong_logits[i]).mean().item()
             if r1_now:
-                r1 = r1_penalty(torch.stack(real_logits).float().mean(dim=0), real_in)
+                logits = torch.stack(real_logits).float().mean(dim=0)
+                r1 = r1_penalty(logits, real_in, ctx.loss_scale())
                 loss = loss + 0.5 * config.r1_gamma * config.r1_every * r1
                 logged["r1"] = r1.item()
             return loss, logged

@@ -222,7 +222,7 @@ class StyleGAN(Family):
                 "d_fake": torch.sigmoid(fake_logits).mean().item(),
             }
             if r1_now:
-                r1 = r1_penalty(real_logits, real_in)
+                r1 = r1_penalty(real_logits, real_in, ctx.loss_scale())
                 loss = loss + 0.5 * config.r1_gamma * config.r1_every * r1
                 logged["r1"] = r1.item()
             if self.ada is not None:

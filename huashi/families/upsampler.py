@@ -201,7 +201,8 @@ class UpsamplerFamily(Family):
                 logged[f"d_real_{level}"] = torch.sigmoid(real_logits[i].detach()).mean().item()
                 logged[f"d_fake_{level}"] = torch.sigmoid(fake_logits[i].detach()).mean().item()
             if r1_now:
-                r1 = r1_penalty(torch.stack(real_logits).float().mean(dim=0), real_in)
+                logits = torch.stack(real_logits).float().mean(dim=0)
+                r1 = r1_penalty(logits, real_in, ctx.loss_scale())
                 loss = loss + 0.5 * config.r1_gamma * config.r1_every * r1
                 logged["r1"] = r1.item()
             return loss, logged

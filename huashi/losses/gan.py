@@ -106,22 +106,36 @@ LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Tensor], Tensor], bool]
 
 
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, alpha: Tensor
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    alpha: Tensor,
+    loss_scale: float = 1.0,
 ) -> Tensor:
     """WGAN-GP: mean over samples of (||grad_x D(x_hat)|| - 1)^2 at x_hat = alpha real +
-    (1 - alpha) fake, with ``alpha`` [B] in [0, 1]. The graph is kept, so it trains D."""
+    (1 - alpha) fake, with ``alpha`` [B] in [0, 1]. The graph is kept, so it trains D.
+    ``loss_scale``: see :func:`input_gradient`."""
     a = alpha.view(-1, *[1] * (real.dim() - 1)).to(real.dtype)
     mixed = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    grad = input_gradient(critic(mixed), mixed, loss_scale)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
+def r1_penalty(real_logits: Tensor, real: Tensor, loss_scale: float = 1.0) -> Tensor:
     """R1 (Mescheder et al. 2018): mean over samples of ||grad_x D(x)||^2 on real images.
     ``real`` must require grad and ``real_logits`` be computed from it. The caller weighs it by
-    gamma / 2 (and, when lazy, by the interval at which it is applied)."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    gamma / 2 (and, when lazy, by the interval at which it is applied). ``loss_scale``: see
+    :func:`input_gradient`."""
+    grad = input_gradient(real_logits, real, loss_scale)
     return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def input_gradient(logits: Tensor, inputs: Tensor, loss_scale: float = 1.0) -> Tensor:
+    """d(sum of logits)/d(inputs), kept in the graph. In fp16 training (``loss_scale`` > 1, the
+    gradient scaler's scale) the logits are scaled before the backward pass, so that small fp16
+    gradients do not flush to zero on the way, and the result is divided back."""
+    (grad,) = torch.autograd.grad(logits.sum() * loss_scale, inputs, create_graph=True)
+    return grad / loss_scale if loss_scale != 1.0 else grad
 
 
 def r1_due(step: int, every: int) -> bool:
