@@ -86,3 +86,21 @@ def test_the_route_is_taken_only_where_it_was_measured_to_pay():
     assert not route(StridedConv2d(64, 128), torch.randn(2, 64, 8, 8))  # few channels
     frozen = StridedConvTranspose2d(strided_conv.MIN_CHANNELS, 8).requires_grad_(False)
     assert not route(frozen, torch.randn(2, strided_conv.MIN_CHANNELS, 4, 4))  # no weight grad
+
+
+def test_under_torch_compile_the_layers_are_pytorchs_own_and_autocast_holds():
+    """Dynamo lost the autocast state after the route's forward (the next layer then got bf16
+    input and fp32 weights), so compiled code takes PyTorch's layers; the numbers are the same
+    as eager mode's."""
+    torch.manual_seed(0)
+    net = nn.Sequential(StridedConv2d(64, 256, bias=False), nn.LeakyReLU(0.2), nn.Conv2d(256, 1, 4))
+    x = torch.randn(2, 64, 8, 8)
+    results = []
+    for model in (net, torch.compile(net, backend="eager")):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x).float().sum()
+        (grad,) = torch.autograd.grad(out, net[0].weight)
+        results.append((out, grad))
+    (eager_out, eager_grad), (compiled_out, compiled_grad) = results
+    torch.testing.assert_close(compiled_out, eager_out, rtol=1e-2, atol=1e-2)
+    assert (compiled_grad - eager_grad).abs().max() <= 1e-2 * eager_grad.abs().max()

@@ -9,8 +9,8 @@ ms, G's 512 -> 256 layer on 4x4 -> 8x8 maps 20.8 -> 11.8 ms; with 128 channels o
 and up oneDNN is as fast or faster). So these layers take that route exactly where it was
 measured to pay: bf16 on the CPU, the small map at most ``SMALL_MAP`` pixels a side, and at
 least ``MIN_CHANNELS`` channels on the small map's side, when the weight needs a gradient.
-Everything else (the forward, the input gradient, fp32, GPUs, inference, export) is PyTorch's own
-convolution. The classes are ``nn.Conv2d`` / ``nn.ConvTranspose2d`` with the same parameters and
+Everything else (the forward, the input gradient, fp32, GPUs, inference, export, ``--compile``)
+is PyTorch's own convolution. The classes are ``nn.Conv2d`` / ``nn.ConvTranspose2d`` with the same parameters and
 state dict, so checkpoints do not change.
 """
 
@@ -94,8 +94,12 @@ class _PatchProductConv(torch.autograd.Function):
 
 
 def _patch_product_pays(x: torch.Tensor, weight: torch.Tensor, channels: int, small: int) -> bool:
-    """Whether this call takes the patch-product route (see the module docstring)."""
+    """Whether this call takes the patch-product route (see the module docstring). Not under
+    ``torch.compile``: inductor makes its own kernels, and its tracing lost the autocast state
+    after the route's autocast-disabled forward (the next layer got bf16 input, fp32 weight)."""
     if x.device.type != "cpu" or not (torch.is_grad_enabled() and weight.requires_grad):
+        return False
+    if torch.compiler.is_compiling():
         return False
     if channels < MIN_CHANNELS or small > SMALL_MAP:
         return False
