@@ -16,7 +16,7 @@ import torch
 
 from huashi import api
 from huashi.data import load_dataset
-from huashi.features import caption_top1, load_features, retrieve
+from huashi.metrics.features import caption_top1, load_features, retrieve
 
 
 def main() -> None:

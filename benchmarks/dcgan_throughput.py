@@ -78,7 +78,7 @@ def use_the_seeds_adam(family) -> None:
 
 
 def write_png_folder(images: torch.Tensor, folder: Path) -> None:
-    from huashi.images import to_pil
+    from huashi.core.images import to_pil
 
     (folder / "all").mkdir(parents=True)
     for i, image in enumerate(images):

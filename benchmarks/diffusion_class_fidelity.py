@@ -121,7 +121,7 @@ def main() -> None:
         print(
             f"{sampler} {args.sample_steps} steps, cfg {cfg}: asked digit in {rate:.1%} (chance 10%)"
         )
-    from huashi.images import save_grid
+    from huashi.core.images import save_grid
 
     grid = family.generate(
         list(range(100)), label=[k for k in range(10) for _ in range(10)], cfg=3.0

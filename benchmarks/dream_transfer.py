@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from huashi import api
-from huashi.dream import dream, load_dream_net
+from huashi.tools.dream import dream, load_dream_net
 
 #: the docs' former class-dream recipe, and the same with transformation robustness
 BASE = {"objective": "class", "octaves": 1, "steps": 40, "lr": 0.05, "jitter": 1, "tv": 2.0,

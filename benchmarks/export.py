@@ -1,7 +1,7 @@
 """ONNX painters on the CPU: onnxruntime against PyTorch, images/s, same inputs, one run.
 
 Each model is a family at its default size with fresh weights (speed does not depend on
-training), exported with ``huashi.export``; both engines run it in fp32 on the same batch with
+training), exported with ``huashi.tools.export``; both engines run it in fp32 on the same batch with
 the same thread count, after a warm-up. The largest difference between their images is shown.
 
     python benchmarks/export.py --resolution 32 --batch 64 --seconds 5
@@ -20,8 +20,8 @@ import huashi  # noqa: F401  (sets the passive OpenMP wait before torch loads)
 # isort: split
 import torch
 
-from huashi.export import export_family, export_graph
 from huashi.families import DataInfo, get_family
+from huashi.tools.export import export_family, export_graph
 
 
 def rate(fn, batch: int, seconds: float) -> float:

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dcgan_throughput import pixel_fd  # noqa: E402
 
 from huashi import api  # noqa: E402
-from huashi.doctor import diagnose  # noqa: E402
 from huashi.families.gan import mean_pairwise_distance  # noqa: E402
+from huashi.training.doctor import diagnose  # noqa: E402
 from huashi.training.logging import read_log  # noqa: E402
 
 CONFIGS: dict[str, dict] = {

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from huashi.core.images import make_grid
 from huashi.data import load_dataset
-from huashi.features import load_features
-from huashi.images import make_grid
-from huashi.inversion import invert_many
+from huashi.gan.inversion import invert_many
+from huashi.metrics.features import load_features
 from huashi.metrics.image_to_image import ssim
 from huashi.runs import load_run
 from huashi.zoo import reference_features

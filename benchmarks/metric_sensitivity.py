@@ -14,7 +14,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from huashi import api
 from huashi.data import load_dataset
-from huashi.features import load_features
+from huashi.metrics.features import load_features
 from huashi.metrics.fid import fid
 from huashi.metrics.kid import kid
 from huashi.metrics.precision_recall import precision_recall

@@ -2,7 +2,7 @@
 
 Each family trains from the same seed for the same budget of this process's CPU seconds (so
 other work on a shared machine does not change the budget; run with OMP_NUM_THREADS=1 for one
-core), then is measured with ``huashi.evaluate`` (FID and KID with an in-domain huashi feature
+core), then is measured with ``huashi.metrics.evaluate`` (FID and KID with an in-domain huashi feature
 network, e.g. a ``clip:`` run trained on the same data) and timed: training images/s (images
 seen / step seconds) and sampling images/s (256 images, batch 64, after a warm-up batch). Each
 run folder keeps its samples.png grid; a Markdown table is printed and written with a JSON
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gan_losses import stop_after_cpu_seconds  # noqa: E402
 
 from huashi import api  # noqa: E402
-from huashi.evaluate import evaluate  # noqa: E402
+from huashi.metrics.evaluate import evaluate  # noqa: E402
 from huashi.runs import load_run  # noqa: E402
 
 #: The contestants: family and model options. "gan" is the best emoji recipe of

@@ -40,8 +40,8 @@ from gan_losses import stop_after_cpu_seconds  # noqa: E402
 
 from huashi import api  # noqa: E402
 from huashi.data import load_dataset  # noqa: E402
-from huashi.evaluate import evaluate  # noqa: E402
-from huashi.features import load_features  # noqa: E402
+from huashi.metrics.evaluate import evaluate  # noqa: E402
+from huashi.metrics.features import load_features  # noqa: E402
 from huashi.metrics.shapes_accuracy import ATTRIBUTES, attribute_accuracy  # noqa: E402
 from huashi.recipes import get_recipe  # noqa: E402
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from huashi.images import save_grid
+from huashi.core.images import save_grid
 from huashi.runs import load_run
-from huashi.upscale import compare_on_held_out, upsampler_of
+from huashi.tools.upscale import compare_on_held_out, upsampler_of
 from huashi.zoo import reference_features
 
 

@@ -24,25 +24,25 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid, read_params, save_png, to_pil
+from huashi.core.validation import (
+    check_output_dir,
+    check_output_file,
+    check_resolution,
+    check_sample_request,
+)
 from huashi.families import DataInfo, get_family
-from huashi.images import make_grid, read_params, save_png, to_pil
-from huashi.interpolate import Interpolation
 from huashi.runs import LoadedRun, RunConfig, build_family
+from huashi.tools.interpolate import Interpolation
+from huashi.tools.translate import TranslateResult, evaluate_pairs, retranslate
+from huashi.tools.upscale import UpscaleResult
 from huashi.training import distributed
 from huashi.training import resume as resuming
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device, resolve_precision
 from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
-from huashi.translate import TranslateResult, evaluate_pairs, retranslate
-from huashi.upscale import UpscaleResult
-from huashi.validation import (
-    check_output_dir,
-    check_output_file,
-    check_resolution,
-    check_sample_request,
-)
 
 __all__ = [
     "ClipLabels",
@@ -637,7 +637,7 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     check_output_file(out)
     params = read_params(Path(png))
     if "latent" in params and "run" in params:  # an inverted or edited image (huashi invert)
-        from huashi.latents import load_latent, render
+        from huashi.gan.latents import load_latent, render
 
         loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
         latent = load_latent(params["latent"])
@@ -652,14 +652,14 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         keep = {k: v for k, v in params.items() if k != "huashi_version"}
         return save_png(to_pil(image), Path(out), keep)
     if "upscale" in params and "run" in params:  # an upscaled image (huashi upscale)
-        from huashi.upscale import reupscale
+        from huashi.tools.upscale import reupscale
 
         keep = {k: v for k, v in params.items() if k != "huashi_version"}
         return save_png(to_pil(reupscale(params)), Path(out), keep)
     if "seed" not in params or "run" not in params:
         raise HuashiError(f"{png} does not describe a single generated image (no seed/run in it).")
     if "dream" in params:  # a DeepDream image (huashi dream)
-        from huashi.dream import redream
+        from huashi.tools.dream import redream
 
         image = redream(params)
     elif "input" in params:  # a translated image (huashi translate)
@@ -713,10 +713,10 @@ def evaluate(
     (``classifier:RUN``, ``clip:RUN`` or ``inception:WEIGHTS``; default: the dataset's shipped
     reference network, ``zoo:reference-<dataset>``) against its real data, with
     every registered metric that applies; ``options`` are sampling options (e.g. steps).
-    ``settings`` go to :func:`huashi.evaluate.evaluate` (split, batch_size, kid_subsets,
+    ``settings`` go to :func:`huashi.metrics.evaluate.evaluate` (split, batch_size, kid_subsets,
     kid_subset_size, pr_k, is_splits, cache, save). ``progress`` counts the generated images."""
-    from huashi.evaluate import EvalWarning
-    from huashi.evaluate import evaluate as measure
+    from huashi.metrics.evaluate import EvalWarning
+    from huashi.metrics.evaluate import evaluate as measure
 
     loaded = _loaded(run, checkpoint, device)
     with warnings.catch_warnings():
@@ -748,9 +748,9 @@ def compare(
 ) -> CompareResult:
     """One self-contained HTML page comparing ``runs`` (samples from the same seeds, metrics,
     training time, sampling speed, plots). With ``features``, missing metrics are computed with
-    ``n`` samples. ``options`` go to :func:`huashi.compare.compare` (force, all_checkpoints,
+    ``n`` samples. ``options`` go to :func:`huashi.metrics.compare.compare` (force, all_checkpoints,
     sampler_steps, speed_n, grid_n, device, title, notes). ``progress`` counts the runs."""
-    from huashi.compare import compare as write_page
+    from huashi.metrics.compare import compare as write_page
 
     path = write_page(runs, out, features=features, n=n, progress=progress, **options)
     numbers_path = path.with_suffix(".json")
@@ -781,8 +781,8 @@ def clip_labels(
 ) -> ClipLabels:
     """Label ``images`` (files, or a tensor [N, C, H, W] in [-1, 1]) zero-shot with a trained
     huashi CLIP run: each gets the prompt its embedding is closest to."""
-    from huashi.features import load_features, zero_shot
-    from huashi.translate import load_image
+    from huashi.metrics.features import load_features, zero_shot
+    from huashi.tools.translate import load_image
 
     net = load_features(f"clip:{run}", device)
     notes: list[str] = []
@@ -817,8 +817,8 @@ def translate(
     progress: Progress | None = None,
 ) -> TranslateResult:
     """Translate an image file, a folder or a list of files with a trained image-to-image run
-    (see :func:`huashi.translate.translate`); ``progress`` counts the translated images."""
-    from huashi.translate import translate as run_translate
+    (see :func:`huashi.tools.translate.translate`); ``progress`` counts the translated images."""
+    from huashi.tools.translate import translate as run_translate
 
     check_output_dir(out)
     return run_translate(_loaded(run, checkpoint, device), inputs, out, seed=seed,
@@ -837,11 +837,11 @@ def upscale(
     prompt: str | None = None,
 ) -> UpscaleResult:
     """Upscale an image file, a folder or a list of files with a trained upsampler run (see
-    :func:`huashi.upscale.upscale`): one PNG per input under ``out``, with the input's own
+    :func:`huashi.tools.upscale.upscale`): one PNG per input under ``out``, with the input's own
     huashi parameters kept in its metadata; ``progress`` counts the upscaled images.
     ``prompt``: what the pictures show, for a text-conditioned upsampler (default: the prompt
     each input painted by huashi records)."""
-    from huashi.upscale import upscale as run_upscale
+    from huashi.tools.upscale import upscale as run_upscale
 
     check_output_dir(out)
     return run_upscale(_loaded(run, checkpoint, device), inputs, out, seed=seed,
@@ -860,8 +860,8 @@ def interpolate(
     progress: Progress | None = None,
 ) -> Interpolation:
     """A latent walk of ``steps`` images from A to B with an autoencoder run (see
-    :func:`huashi.interpolate.interpolate`); ``progress`` is told when the strip is made."""
-    from huashi.interpolate import interpolate as walk
+    :func:`huashi.tools.interpolate.interpolate`); ``progress`` is told when the strip is made."""
+    from huashi.tools.interpolate import interpolate as walk
 
     if out is not None:
         check_output_file(out)
@@ -916,7 +916,7 @@ class DoctorReport:
     records: int
     first_step: int
     last_step: int
-    findings: list  # list[huashi.doctor.Finding]
+    findings: list  # list[huashi.training.doctor.Finding]
     note: str = ""  # e.g. that the GAN checks do not apply to this family
 
     def summary(self) -> str:
@@ -935,7 +935,7 @@ class DoctorReport:
 def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
     """The training doctor's findings for a (finished or running) GAN run, from its log and the
     diversity of its fixed-seed progress grids; ``progress`` counts the grids read."""
-    from huashi.doctor import diagnose, grid_diversity, is_gan_log, run_checks
+    from huashi.training.doctor import diagnose, grid_diversity, is_gan_log, run_checks
     from huashi.training.logging import read_log
 
     run_dir = Path(run)

@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from huashi import __version__, zoo
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.validation import check_resolution, describe_type, fits_type, problems
 from huashi.families import FAMILIES, DataInfo, Family, get_family
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig
-from huashi.validation import check_resolution, describe_type, fits_type, problems
 
 CONFIG_FILE = "config.json"
 

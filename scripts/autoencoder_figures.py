@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from huashi.core.images import save_grid
 from huashi.data import load_dataset
-from huashi.images import save_grid
-from huashi.interpolate import interpolate
 from huashi.runs import load_run
+from huashi.tools.interpolate import interpolate
 
 
 def caption_index(dataset, caption: str) -> int:

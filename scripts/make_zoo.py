@@ -20,13 +20,13 @@ import torch
 
 from huashi import api, zoo
 from huashi.data import load_dataset
-from huashi.evaluate import evaluate
-from huashi.features import load_features
+from huashi.metrics.evaluate import evaluate
+from huashi.metrics.features import load_features
 from huashi.metrics.fid import fid
 from huashi.recipes import get_recipe
+from huashi.tools.translate import evaluate_pairs
+from huashi.tools.upscale import compare_on_held_out
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
-from huashi.translate import evaluate_pairs
-from huashi.upscale import compare_on_held_out
 
 CHECK_N = 200  # the small n at which tests/test_zoo.py re-measures every shipped painter
 CHECK_N_UPSCALE = 32  # the held-out images on which it re-measures a shipped upsampler

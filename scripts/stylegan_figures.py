@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from huashi.cli import main as huashi
+from huashi.core.images import save_grid, to_pil
 from huashi.data import load_dataset
-from huashi.images import save_grid, to_pil
 from huashi.runs import load_run
 
 PSIS = (1.0, 0.7, 0.5, 0.0)

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from huashi import api
-from huashi.images import read_image, save_grid
-from huashi.upscale import bicubic
+from huashi.core.images import read_image, save_grid
+from huashi.tools.upscale import bicubic
 
 PROMPTS = [
     "a large red star in the center on a white background",

@@ -16,10 +16,10 @@ from metrics_helpers import FAST
 from PIL import Image
 
 from huashi import api
-from huashi import evaluate as evaluate_module
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid, read_params
 from huashi.data import has_exact_captions, load_dataset
-from huashi.errors import HuashiError
-from huashi.images import make_grid, read_params
+from huashi.metrics import evaluate as evaluate_module
 from huashi.metrics import registry
 from huashi.metrics.kid import kid
 from huashi.metrics.registry import METRICS, MetricInputs, MetricSettings, applicable
@@ -325,8 +325,8 @@ def test_interpolate_and_translate_report_progress(tmp_path) -> None:
 
 
 def test_clip_labels_reads_files_like_the_dataset_and_reports_progress(tmp_path) -> None:
-    from huashi.features import load_features, zero_shot
-    from huashi.images import to_pil
+    from huashi.core.images import to_pil
+    from huashi.metrics.features import load_features, zero_shot
 
     clip = tmp_path / "clip"
     api.train(clip, "clip", "shapes", 16, model={"width": 8}, data_options={"n": 32}, steps=2,

@@ -10,17 +10,17 @@ from PIL import Image
 import huashi.data
 from huashi import api
 from huashi.cli import main
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params
 from huashi.families import DataInfo, get_family
 from huashi.families.autoencoder import compute_latent_scale
-from huashi.images import read_params
-from huashi.interpolate import interpolate, read_image
-from huashi.latent_paths import lerp, slerp
+from huashi.gan.latent_paths import lerp, slerp
 from huashi.losses.autoencoder import kl_to_standard_normal, reconstruction_error
 from huashi.losses.gan import hinge_d_loss, hinge_g_loss
 from huashi.models.autoencoder.gaussian import reparameterize
 from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.runs import load_run
+from huashi.tools.interpolate import interpolate, read_image
 from huashi.training.loop import TrainConfig, Trainer
 
 CPU = torch.device("cpu")

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from huashi.cli import main
-from huashi.images import read_params
+from huashi.core.images import read_params
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 
 TINY = [

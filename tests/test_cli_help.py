@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from huashi.cli import main
-from huashi.config_fields import choices_of, help_of
+from huashi.core.config_fields import choices_of, help_of
 from huashi.families import FAMILIES
 from huashi.training.loop import TrainConfig
 

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from metrics_helpers import trained_clip
 
+from huashi.core.errors import HuashiError
 from huashi.data import load_dataset
-from huashi.errors import HuashiError
 from huashi.families import DataInfo
 from huashi.families.classifier import ClassifierFamily, ClassifierFamilyConfig
 from huashi.families.clip import CLIPFamily, CLIPFamilyConfig
-from huashi.features import caption_top1, load_features, retrieve, zero_shot
 from huashi.losses.clip import contrastive_loss
+from huashi.metrics.features import caption_top1, load_features, retrieve, zero_shot
 
 
 def test_contrastive_loss_is_symmetric_cross_entropy_without_duplicates() -> None:
@@ -73,7 +73,7 @@ def test_feature_families_refuse_wrong_data_and_sampling() -> None:
 
 def test_clip_command_labels_image_files_like_the_api(clip_run, tmp_path, capsys) -> None:
     from huashi.cli import main
-    from huashi.images import to_pil
+    from huashi.core.images import to_pil
 
     test = load_dataset("shapes", 16, split="test", n=4)
     images = test.batch(torch.arange(4))["image"]

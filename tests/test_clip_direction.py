@@ -8,12 +8,12 @@ import pytest
 import torch
 from metrics_helpers import trained_clip
 
-from huashi.editing import clip_direction, direction
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo
 from huashi.families.base import noise_for_seeds
 from huashi.families.stylegan import StyleGAN, StyleGANConfig
-from huashi.features import load_features
+from huashi.gan.editing import clip_direction, direction
+from huashi.metrics.features import load_features
 
 CPU = torch.device("cpu")
 TEXT = "a red circle"

@@ -9,7 +9,7 @@ import pkgutil
 import pytest
 
 import huashi.models
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import FAMILIES
 
 # The "model" section of config.json of every family as it was before the split (new keys
@@ -55,7 +55,7 @@ def test_no_model_config_holds_optimizer_settings():
     ("family", "field", "value"), [("gan", "loss", "gan"), ("stylegan", "augment", "crop")]
 )
 def test_a_value_outside_the_declared_choices_names_them(family, field, value):
-    from huashi.config_fields import choices_of
+    from huashi.core.config_fields import choices_of
 
     config_class = FAMILIES[family].config_class
     (declared,) = [f for f in dataclasses.fields(config_class) if f.name == field]

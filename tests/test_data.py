@@ -18,12 +18,12 @@ import pytest
 import torch
 from PIL import Image
 
+from huashi.core.errors import HuashiError
 from huashi.data import DATASETS, DatasetEntry, dataset_summary, load_dataset
 from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
 from huashi.data.cache import CACHE_VERSION, datasets_dir, entry_paths
 from huashi.data.preview import CELL, GAP, TEXT_HEIGHT, preview_grid
 from huashi.data.shapes import BACKGROUNDS, COLORS, POSITIONS, SHAPES_ATTRIBUTES, parse_caption
-from huashi.errors import HuashiError
 
 RES = 32
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext
 from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from huashi.cli import main
+from huashi.core.images import read_params, save_png
 from huashi.families import DataInfo
 from huashi.families.diffusion import Diffusion, DiffusionConfig
-from huashi.images import read_params, save_png
 from huashi.runs import RunConfig
 from huashi.training.device import resolve_precision
 from huashi.training.loop import TrainConfig, Trainer

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from huashi.core.errors import HuashiError
 from huashi.data import ImageSet
 from huashi.diffusion import samplers
 from huashi.diffusion.samplers import SAMPLERS
-from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, StepContext
 from huashi.families.base import LatentAutoencoder
 from huashi.families.diffusion import Diffusion, DiffusionConfig

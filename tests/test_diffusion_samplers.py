@@ -5,6 +5,7 @@ schedulers."""
 import pytest
 import torch
 
+from huashi.core.errors import HuashiError
 from huashi.diffusion.samplers import (
     SAMPLERS,
     ddim_invert,
@@ -22,7 +23,6 @@ from huashi.diffusion.schedules import (
     make_schedule,
     sigmas,
 )
-from huashi.errors import HuashiError
 
 D = 4  # data dimension, seen by the samplers as [1, 2, 2] images
 N = 4000

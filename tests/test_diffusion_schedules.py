@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from huashi.core.errors import HuashiError
 from huashi.diffusion.schedules import (
     add_noise,
     alphas_cumprod,
@@ -22,7 +23,6 @@ from huashi.diffusion.schedules import (
     x0_from_eps,
     x0_from_v,
 )
-from huashi.errors import HuashiError
 
 
 def test_linear_and_cosine_schedules_match_their_definitions():

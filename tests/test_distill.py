@@ -12,12 +12,12 @@ from PIL import Image
 
 from huashi import api
 from huashi.cli import main
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params, to_pil
 from huashi.diffusion.inputs import load_init
-from huashi.distill import distill, edge_map, read_pairs
-from huashi.errors import HuashiError
-from huashi.images import read_params, to_pil
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import load_run
+from huashi.tools.distill import distill, edge_map, read_pairs
 
 FAST = {"precision": "fp32", "checkpoint_every": 10_000, "log_every": 50, "n_fixed": 4,
         "sample_every": 10_000}  # fmt: skip

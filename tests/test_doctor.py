@@ -13,10 +13,10 @@ import torch
 from gan_fakes import Squares
 
 from huashi.cli import main
-from huashi.doctor import DoctorCallback, diagnose
+from huashi.core.images import read_params
 from huashi.families import DataInfo
 from huashi.families.gan import GAN, GANConfig
-from huashi.images import read_params
+from huashi.training.doctor import DoctorCallback, diagnose
 from huashi.training.loop import TrainConfig, Trainer
 
 CPU = torch.device("cpu")
@@ -196,9 +196,9 @@ def test_cli_train_doctor_and_conditional_sample(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("channels, n", [(3, 16), (1, 6)])
 def test_grid_diversity_reads_the_tiles_of_a_progress_grid(tmp_path, channels, n):
-    from huashi.doctor import grid_diversity
+    from huashi.core.images import save_grid, to_uint8
     from huashi.families.gan import mean_pairwise_distance
-    from huashi.images import save_grid, to_uint8
+    from huashi.training.doctor import grid_diversity
 
     images = torch.rand(n, channels, 8, 8) * 2 - 1
     save_grid(images, tmp_path / "grid.png")

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from huashi import doctor
-from huashi.augment import AUGMENTS
-from huashi.doctor import remedy, suggestions
+from huashi.augment.diffaugment import AUGMENTS
 from huashi.families.dcgan import DCGANFamilyConfig
 from huashi.families.gan import GANConfig
 from huashi.losses.gan import LOSSES
+from huashi.training import doctor
+from huashi.training.doctor import remedy, suggestions
 
 CODES = ("nan", "d_collapse", "d_not_working", "saturated", "exploding", "mode_collapse")
 SMALL_DATA = {"loss": "hinge", "spectral_norm": True, "d_norm": "none",

@@ -8,10 +8,10 @@ trained model's objects move realistically."""
 import pytest
 import torch
 
-from huashi.drag import drag, parse_point, track
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo
 from huashi.families.stylegan import StyleGAN, StyleGANConfig
+from huashi.gan.drag import drag, parse_point, track
 
 CPU = torch.device("cpu")
 

@@ -10,7 +10,10 @@ from PIL import Image
 
 from huashi import api
 from huashi.cli import main
-from huashi.dream import (
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params
+from huashi.metrics.features import classify, load_features
+from huashi.tools.dream import (
     DreamSettings,
     dream,
     list_layers,
@@ -21,9 +24,6 @@ from huashi.dream import (
     range_penalty,
     total_variation,
 )
-from huashi.errors import HuashiError
-from huashi.features import classify, load_features
-from huashi.images import read_params
 
 FAST = {"precision": "fp32", "progress": False, "checkpoint_every": 10_000, "log_every": 50,
         "n_fixed": 4, "sample_every": 10_000}  # fmt: skip

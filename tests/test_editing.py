@@ -4,7 +4,11 @@ directions against class means, strength sweeps and walks."""
 import pytest
 import torch
 
-from huashi.editing import (
+from huashi.core.errors import HuashiError
+from huashi.families import DataInfo
+from huashi.families.base import noise_for_seeds
+from huashi.families.stylegan import StyleGAN, StyleGANConfig
+from huashi.gan.editing import (
     direction,
     mix,
     mixing_grid,
@@ -15,11 +19,7 @@ from huashi.editing import (
     sweep,
     walk,
 )
-from huashi.errors import HuashiError
-from huashi.families import DataInfo
-from huashi.families.base import noise_for_seeds
-from huashi.families.stylegan import StyleGAN, StyleGANConfig
-from huashi.latents import render
+from huashi.gan.latents import render
 
 CPU = torch.device("cpu")
 TINY = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "channel_base": 64, "channel_max": 8}

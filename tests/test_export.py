@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from huashi.cli import main
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, get_family
 from huashi.families.base import noise_for_seeds
 from huashi.families.dcgan import DCGAN
@@ -22,7 +22,7 @@ from huashi.families.pix2pix import Pix2PixFamilyConfig as Pix2PixConfig
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from huashi.export import export_family, export_graph, run_onnx  # noqa: E402
+from huashi.tools.export import export_family, export_graph, run_onnx  # noqa: E402
 
 CPU = torch.device("cpu")
 SEEDS = [3, 4, 5]  # exported with batch 2, run with batch 3

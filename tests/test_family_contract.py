@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from huashi.api import data_info_of
+from huashi.core.errors import HuashiError
 from huashi.data import ImageSet, load_dataset
-from huashi.errors import HuashiError
 from huashi.families import FAMILIES, Family
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from huashi.training.loop import TrainConfig, Trainer

@@ -7,8 +7,8 @@ import pytest
 import torch
 from gan_fakes import Squares
 
-from huashi.augment import color, cutout, diff_augment, parse_policy, shift, translation
-from huashi.errors import HuashiError
+from huashi.augment.diffaugment import color, cutout, diff_augment, parse_policy, shift, translation
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairwise_distance
 from huashi.losses.gan import hinge_d_loss, hinge_g_loss

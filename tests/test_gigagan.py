@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from huashi.api import data_info_of
+from huashi.core.errors import HuashiError
 from huashi.data import load_dataset
-from huashi.errors import HuashiError
 from huashi.families import StepContext
 from huashi.families.gigagan import GigaGAN, GigaGANConfig
 from huashi.models.gigagan.generator import add_detail, image_pyramid

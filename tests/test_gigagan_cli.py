@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from huashi.cli import main
-from huashi.images import read_params
+from huashi.core.images import read_params
 from huashi.runs import load_run
 
 TINY = [

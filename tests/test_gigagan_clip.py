@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from huashi import api
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families.gigagan import GigaGANConfig
 from huashi.losses.clip import clip_guidance_loss
 from huashi.models.features.clip import CLIP, CLIPConfig

@@ -1,4 +1,4 @@
-"""The one image reader (huashi.images.read_image): EXIF, modes, the resize rule shared by every
+"""The one image reader (huashi.core.images.read_image): EXIF, modes, the resize rule shared by every
 caller, and the pixel limit checked from the header before decoding."""
 
 import os
@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from huashi import images
-from huashi.errors import HuashiError
-from huashi.images import read_image
+from huashi.core import images
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_image
 
 
 def pixels(path, channels=None, resolution=None):
@@ -111,8 +111,8 @@ def test_every_caller_reads_files_through_the_one_reader(tmp_path):
     reads through translate.load_image)."""
     from huashi.data.folder import load_folder
     from huashi.diffusion.inputs import load_init
-    from huashi.interpolate import read_image as interpolate_read
-    from huashi.translate import load_image
+    from huashi.tools.interpolate import read_image as interpolate_read
+    from huashi.tools.translate import load_image
 
     rng = np.random.default_rng(1)
     rgba = rng.integers(0, 256, (24, 40, 4), dtype=np.uint8)

@@ -7,12 +7,12 @@ trained model inverts real pictures (docs/stylegan.md measures that)."""
 import pytest
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo
 from huashi.families.base import noise_for_seeds
 from huashi.families.stylegan import StyleGAN, StyleGANConfig
-from huashi.inversion import invert, psnr
-from huashi.latents import Latent, load_latent, render, save_latent
+from huashi.gan.inversion import invert, psnr
+from huashi.gan.latents import Latent, load_latent, render, save_latent
 
 CPU = torch.device("cpu")
 

@@ -5,12 +5,12 @@ are set), so that a picture painted with other noise cannot be matched by the la
 import pytest
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo
 from huashi.families.base import noise_for_seeds
 from huashi.families.stylegan import StyleGAN, StyleGANConfig
-from huashi.inversion import invert, invert_many, noise_regularization
-from huashi.latents import Latent, load_latent, render, save_latent
+from huashi.gan.inversion import invert, invert_many, noise_regularization
+from huashi.gan.latents import Latent, load_latent, render, save_latent
 
 CPU = torch.device("cpu")
 

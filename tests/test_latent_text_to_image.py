@@ -7,8 +7,8 @@ import torch
 import huashi.data
 from huashi import api
 from huashi.cli import main
-from huashi.errors import HuashiError
-from huashi.images import read_params
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params
 from huashi.runs import load_run
 from huashi.training.device import resolve_precision
 

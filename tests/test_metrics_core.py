@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.metrics.clip_score import clip_score
 from huashi.metrics.fid import GaussianStats, fid, frechet_distance, gaussian_stats
 from huashi.metrics.inception_score import inception_score

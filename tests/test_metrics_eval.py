@@ -10,12 +10,12 @@ import torch
 from metrics_helpers import FAST, tiny_dcgan, trained_classifier
 
 from huashi import api
-from huashi import evaluate as evaluate_module
 from huashi.cli import main
-from huashi.compare import compare
-from huashi.errors import HuashiError
-from huashi.evaluate import EvalWarning, evaluate
-from huashi.features import file_hash, load_features
+from huashi.core.errors import HuashiError
+from huashi.metrics import evaluate as evaluate_module
+from huashi.metrics.compare import compare
+from huashi.metrics.evaluate import EvalWarning, evaluate
+from huashi.metrics.features import file_hash, load_features
 
 
 @pytest.fixture(autouse=True)

@@ -17,13 +17,13 @@ from metrics_helpers import FAST, trained_classifier, trained_clip, workdir
 from torch import nn
 
 from huashi import api
-from huashi import evaluate as evaluate_module
-from huashi.compare import compare
+from huashi.core.errors import HuashiError
 from huashi.data import load_dataset
 from huashi.data.shapes import COLORS, draw_scene, parse_caption
-from huashi.errors import HuashiError
-from huashi.evaluate import evaluate
 from huashi.families import FAMILIES, Family
+from huashi.metrics import evaluate as evaluate_module
+from huashi.metrics.compare import compare
+from huashi.metrics.evaluate import evaluate
 
 
 @dataclass

@@ -9,7 +9,7 @@ from metrics_helpers import trained_classifier
 from torchvision.transforms.functional import gaussian_blur
 
 from huashi.data import load_dataset
-from huashi.features import classify, load_features
+from huashi.metrics.features import classify, load_features
 from huashi.metrics.fid import fid
 from huashi.metrics.kid import kid
 from huashi.metrics.precision_recall import precision_recall

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from huashi.core.errors import HuashiError
 from huashi.data import load_dataset
-from huashi.errors import HuashiError
 from huashi.metrics.shapes_accuracy import attribute_accuracy, read_attributes
 
 

@@ -14,17 +14,17 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 import huashi.data
 from huashi import api
 from huashi.cli import main
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params
 from huashi.families import DataInfo, StepContext
 from huashi.families.pix2pix import Pix2Pix, Pix2PixFamilyConfig, jittered
-from huashi.images import read_params
 from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.metrics.image_to_image import l1, pair_metrics, psnr, ssim
 from huashi.models.pix2pix import PatchGAN, UNet, receptive_field
 from huashi.models.pix2pix.patchgan import layers_for, patch_size
 from huashi.runs import load_run
+from huashi.tools.translate import load_image
 from huashi.training.loop import TrainConfig, Trainer
-from huashi.translate import load_image
 
 CPU = torch.device("cpu")
 TINY = Pix2PixFamilyConfig(g_width=4, d_width=4)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.training import device as device_module
 from huashi.training.device import adam, autocast, gradient_scaler, resolve_precision
 from huashi.training.loop import TrainConfig

@@ -7,7 +7,7 @@ import pytest
 
 from huashi import api, recipes
 from huashi.cli import main
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import get_family
 from huashi.recipes import Recipe, get_recipe, list_recipes
 from huashi.training.loop import TrainConfig

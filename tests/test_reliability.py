@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from huashi import api
 from huashi.cli import main
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.training.checkpoint import load_checkpoint
 from huashi.training.lock import LOCK_FILE, RunLock, read_lock
 from huashi.training.logging import read_events, read_log

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from broken_images import BOMB_PIXELS, make_corpus, make_pairs
 
-import huashi.images
+import huashi.core.images
 from huashi.cli import main
 from huashi.data import load_dataset
 
@@ -14,8 +14,8 @@ from huashi.data import load_dataset
 def test_preview_and_training_on_a_folder_of_broken_files(tmp_path, capsys, monkeypatch):
     made = make_corpus(tmp_path / "corpus")
     corpus = str(tmp_path / "corpus")
-    # The decoding pixel limit (huashi/images.py), set below the bomb's size.
-    monkeypatch.setattr(huashi.images, "MAX_PIXELS", BOMB_PIXELS // 2, raising=False)
+    # The decoding pixel limit (huashi/core/images.py), set below the bomb's size.
+    monkeypatch.setattr(huashi.core.images, "MAX_PIXELS", BOMB_PIXELS // 2, raising=False)
     preview = tmp_path / "preview.png"
     argv = ["data", "preview", corpus, "--resolution", "16", "--n", "16", "--out", str(preview)]
     assert main(argv) == 0 and preview.exists()

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from huashi import api
+from huashi.core.errors import HuashiError
 from huashi.data import load_dataset, stream
 from huashi.data.cache import clear_cache, datasets_dir
-from huashi.errors import HuashiError
 from huashi.training import distributed
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 from huashi.training.loop import TrainConfig

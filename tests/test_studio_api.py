@@ -65,7 +65,7 @@ def make_classifier(runs):
 @pytest.fixture(scope="module")
 def reference_cache(tmp_path_factory):
     """Real-image features cached in a temporary folder, not the user's cache."""
-    from huashi import evaluate
+    from huashi.metrics import evaluate
 
     with pytest.MonkeyPatch.context() as patch:
         folder = tmp_path_factory.mktemp("reference")

@@ -14,10 +14,10 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from huashi import api  # noqa: E402
-from huashi.drag import drag  # noqa: E402
-from huashi.editing import walk  # noqa: E402
-from huashi.images import read_params, to_pil  # noqa: E402
-from huashi.latents import load_latent, render, to_ws  # noqa: E402
+from huashi.core.images import read_params, to_pil  # noqa: E402
+from huashi.gan.drag import drag  # noqa: E402
+from huashi.gan.editing import walk  # noqa: E402
+from huashi.gan.latents import load_latent, render, to_ws  # noqa: E402
 from huashi.studio.server import create_app  # noqa: E402
 
 BASE = "http://127.0.0.1"

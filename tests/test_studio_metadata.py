@@ -5,8 +5,8 @@ import hashlib
 from PIL import Image
 
 from huashi import __version__
-from huashi.images import read_params, save_png
-from huashi.metadata import format_parameters, parse_parameters
+from huashi.core.images import read_params, save_png
+from huashi.core.metadata import format_parameters, parse_parameters
 
 
 def fake_run(tmp_path):

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from gan_fakes import Squares
 
-from huashi.ada import AdaptiveAugment, augment, rotate90, translate, xflip
-from huashi.errors import HuashiError
+from huashi.augment.ada import AdaptiveAugment, augment, rotate90, translate, xflip
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.stylegan import StyleGAN, StyleGANConfig
 from huashi.models.stylegan.discriminator import minibatch_stddev

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from huashi.cli import main
-from huashi.images import read_params
-from huashi.latents import load_latent
+from huashi.core.images import read_params
+from huashi.gan.latents import load_latent
 
 TINY = [
     "--data", "shapes", "--data-option", "n=64", "--resolution", "16", "--z-dim", "8",

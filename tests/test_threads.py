@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from huashi.cli import main
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.training import device
 from huashi.training.device import auto_threads, resolve_threads, set_threads
 from huashi.training.loop import TrainConfig

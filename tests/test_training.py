@@ -7,7 +7,7 @@ import torch
 from fakes import FakeImages
 from torch import nn
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext
 from huashi.families.dcgan import DCGAN, DCGANFamilyConfig
 from huashi.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint

@@ -13,16 +13,16 @@ from PIL import Image
 from huashi import api
 from huashi.api import data_info_of
 from huashi.cli import main
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params, save_png, to_pil, to_uint8, to_unit_range
 from huashi.data import load_dataset
-from huashi.errors import HuashiError
-from huashi.evaluate import generate_all
 from huashi.families import FAMILIES
 from huashi.families.upsampler import UpsamplerFamily
-from huashi.images import read_params, save_png, to_pil, to_uint8, to_unit_range
+from huashi.metrics.evaluate import generate_all
 from huashi.models.gigagan.upsampler import Upsampler, downsample, rebase
 from huashi.runs import LoadedRun, load_run
+from huashi.tools.upscale import bicubic
 from huashi.training.loop import TrainConfig, Trainer
-from huashi.upscale import bicubic
 
 CPU = torch.device("cpu")
 TINY = {"width": 16, "w_dim": 8, "z_dim": 4, "num_kernels": 2, "d_channel_max": 8}

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from huashi import api, zoo
 from huashi.cli import main
-from huashi.errors import HuashiError
-from huashi.evaluate import default_features
+from huashi.core.errors import HuashiError
+from huashi.metrics.evaluate import default_features
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 
 
@@ -117,7 +117,7 @@ SHIPPED = [e for e in zoo.list_zoo() if e.scores.get("fid_check") is not None]
 def test_every_shipped_painter_still_scores_what_its_card_says(entry):
     """Each shipped painter loads, paints deterministically and scores within 10 % of the FID
     recorded on its card at the card's small n."""
-    from huashi.evaluate import evaluate
+    from huashi.metrics.evaluate import evaluate
 
     a = api.sample(f"zoo:{entry.name}", n=4, seed=0).images
     assert torch.equal(a, api.sample(f"zoo:{entry.name}", n=4, seed=0).images)
@@ -137,7 +137,7 @@ TRANSLATORS = [e for e in zoo.list_zoo() if e.scores.get("held_out_l1") is not N
 def test_every_shipped_translator_still_beats_the_identity_map_as_its_card_says(entry):
     """Each shipped image-to-image model's held-out L1 is within 10 % of its card's, and
     below the identity map's (the input itself as the answer)."""
-    from huashi.translate import evaluate_pairs
+    from huashi.tools.translate import evaluate_pairs
 
     report = evaluate_pairs(f"zoo:{entry.name}", write=False)
     assert report["model"]["l1"] == pytest.approx(entry.scores["held_out_l1"], rel=0.10)
@@ -153,7 +153,7 @@ def test_every_shipped_upsampler_still_beats_bicubic_as_its_card_says(entry):
     """On the first held-out images, downsampled and upscaled again, each shipped upsampler's
     PSNR is within 0.2 dB of its card's (measured with the run's fp32 weights; fp16 ship) and
     clearly above bicubic's, whose PSNR is the card's exactly."""
-    from huashi.upscale import compare_on_held_out
+    from huashi.tools.upscale import compare_on_held_out
 
     rows = compare_on_held_out(f"zoo:{entry.name}", n=entry.scores["psnr_check_n"]).rows
     assert rows["bicubic"]["psnr"] == pytest.approx(entry.scores["bicubic_psnr_check"], abs=1e-3)

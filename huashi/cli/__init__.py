@@ -1,7 +1,7 @@
 """The ``huashi`` command line: a thin face over :mod:`huashi.api`.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``.
-A :class:`~huashi.errors.HuashiError` is printed as one line (no traceback), exit status 2.
+A :class:`~huashi.core.errors.HuashiError` is printed as one line (no traceback), exit status 2.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from huashi.cli import (
     zoo,
 )
 from huashi.cli import eval as eval_command
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.training import distributed
 
 COMMANDS = [

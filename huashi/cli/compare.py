@@ -8,7 +8,7 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import progress_bar
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

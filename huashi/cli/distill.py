@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from huashi.distill import distill
+    from huashi.tools.distill import distill
 
     def show(stage: str, done: int, total: int) -> None:
         if done == total or done % 50 == 0:

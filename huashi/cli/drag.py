@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huashi.drag import drag_file
+    from huashi.gan.drag import drag_file
 
     result = drag_file(
         args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,

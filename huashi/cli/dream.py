@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_dream(args: argparse.Namespace) -> int:
-    from huashi.dream import DreamSettings, dream, list_layers, load_dream_net
+    from huashi.tools.dream import DreamSettings, dream, list_layers, load_dream_net
 
     if args.list_layers:
         net = load_dream_net(args.list_layers, args.checkpoint, args.device)

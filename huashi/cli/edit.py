@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huashi.editing import edit_file
+    from huashi.gan.editing import edit_file
 
     path = edit_file(
         args.run_dir, args.latent, args.out, args.direction, args.strength, args.layers,

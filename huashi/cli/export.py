@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from huashi.export import export_run
+    from huashi.tools.export import export_run
 
     result = export_run(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
     shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())

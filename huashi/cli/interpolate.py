@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from huashi import api
-from huashi.interpolate import PATHS
+from huashi.tools.interpolate import PATHS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

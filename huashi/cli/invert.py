@@ -41,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huashi.inversion import invert_file
+    from huashi.gan.inversion import invert_file
 
     options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
     result, notes = invert_file(

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from huashi.config_fields import choices_of, help_of
-from huashi.errors import HuashiError
+from huashi.core.config_fields import choices_of, help_of
+from huashi.core.errors import HuashiError
 
 
 def flag(name: str) -> str:
@@ -21,7 +21,7 @@ def add_dataclass_flags(
     parser: argparse.ArgumentParser, config_class: type, skip: tuple = ()
 ) -> list[str]:
     """One flag per field, typed by the field's default, with the field's help text and valid
-    choices (its ``metadata``, see :mod:`huashi.config_fields`); defaults are SUPPRESSed so that
+    choices (its ``metadata``, see :mod:`huashi.core.config_fields`); defaults are SUPPRESSed so that
     the namespace holds only what the user typed. Returns the field names."""
     names = []
     for field in dataclasses.fields(config_class):

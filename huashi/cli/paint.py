@@ -14,7 +14,7 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import add_threads_flag, progress_bar
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.training.device import PRECISIONS, set_threads
 
 

@@ -6,7 +6,7 @@ import argparse
 import secrets
 from pathlib import Path
 
-from huashi.errors import HuashiError, missing_package
+from huashi.core.errors import HuashiError, missing_package
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

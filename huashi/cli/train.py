@@ -8,11 +8,11 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.validation import read_json_object
 from huashi.families import FAMILIES
 from huashi.training import distributed
 from huashi.training.loop import TrainConfig, TrainResult
-from huashi.validation import read_json_object
 
 _TRAIN_FIELDS: list[str] = []
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
+from huashi.core.errors import HuashiError
 from huashi.data import calligraphy, emoji, folder, mnist, shapes, stream, torchvision_sets
 from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
 from huashi.data.cache import cached
-from huashi.errors import HuashiError
 
 
 @dataclass(frozen=True)

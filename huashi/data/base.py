@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from huashi.errors import HuashiError
-from huashi.images import to_uint8 as to_uint8  # re-exported: the conversions live there
-from huashi.images import to_unit_range
+from huashi.core.errors import HuashiError
+from huashi.core.images import to_uint8 as to_uint8  # re-exported: the conversions live there
+from huashi.core.images import to_unit_range
 
 SPLITS = ("train", "test", "all")
 

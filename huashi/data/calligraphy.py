@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from huashi.core.errors import HuashiError
 from huashi.data.base import ImageSet, check_split, split_mask
 from huashi.data.fonts import find_font
-from huashi.errors import HuashiError
 
 CANVAS = 128  # glyphs are drawn on a CANVAS x CANVAS square, then resized
 FONT_SIZE = 104  # leaves a margin of about 10% around a full-size glyph

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_image
 from huashi.data.base import ImageSet, check_split
-from huashi.errors import HuashiError
-from huashi.images import read_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 METADATA = "metadata.jsonl"

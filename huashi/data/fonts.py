@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from huashi.core.errors import missing_package
 from huashi.data.base import ImageSet, check_split
-from huashi.errors import missing_package
 
 CLASS_NAMES = [str(d) for d in range(10)]
 

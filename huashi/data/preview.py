@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from huashi.core.errors import HuashiError
 from huashi.data.base import ImageSet
 from huashi.data.fonts import find_font
-from huashi.errors import HuashiError
 
 CELL = 96  # each image is shown at least this big (nearest-neighbour upscaling)
 TEXT_HEIGHT = 14

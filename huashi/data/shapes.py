@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from huashi.core.errors import HuashiError
 from huashi.data.base import ImageSet, check_split
-from huashi.errors import HuashiError
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),

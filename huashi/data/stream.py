@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from huashi.core.errors import HuashiError
 from huashi.data.base import ImageSet, to_channels
 from huashi.data.cache import cache_key, datasets_dir
 from huashi.data.folder import (
@@ -48,7 +49,6 @@ from huashi.data.folder import (
     sources,
     stack,
 )
-from huashi.errors import HuashiError
 
 #: How a dataset is held: in memory, streamed from disk, or chosen by its size.
 DATA_MODES = ("auto", "memory", "stream")

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from huashi.core.errors import HuashiError, missing_package
+from huashi.core.images import fit_square
 from huashi.data.base import ImageSet, check_split
 from huashi.data.cache import cache_root
 from huashi.data.mnist import resize_digits
-from huashi.errors import HuashiError, missing_package
-from huashi.images import fit_square
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Reading the init image and the mask of img2img and inpainting.
 
-Both are read with :func:`huashi.images.read_image` (EXIF orientation, transparency on white,
+Both are read with :func:`huashi.core.images.read_image` (EXIF orientation, transparency on white,
 the size limit). Decision on sizes: an init image of another size is center-cropped to a square
-and resized to the model's resolution with the one resize rule of :mod:`huashi.images`
+and resized to the model's resolution with the one resize rule of :mod:`huashi.core.images`
 (:func:`load_init` returns a note saying so, which the CLI prints); a mask must have exactly the
 init image's size (a mismatch is an error, since a silently stretched mask would repaint the
 wrong region) and is resized by the same rule, then thresholded. Mask convention: white (> 50 %)
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from huashi.errors import HuashiError
-from huashi.images import fit_square, open_image, read_image, to_l_or_rgb
+from huashi.core.errors import HuashiError
+from huashi.core.images import fit_square, open_image, read_image, to_l_or_rgb
 
 
 def load_init(

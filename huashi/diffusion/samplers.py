@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from huashi.core.errors import HuashiError
 from huashi.diffusion.schedules import add_noise, at, sigmas, t_from_sigma, x0_from_eps
-from huashi.errors import HuashiError
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: ``progress(done, total, message)``: told after each step how many of ``total`` are done.

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "v")

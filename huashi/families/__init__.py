@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
 from huashi.families.base import DataInfo, Family, LatentAutoencoder, StepContext
 from huashi.families.classifier import ClassifierFamily

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from huashi.config_fields import option
-from huashi.errors import HuashiError
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,

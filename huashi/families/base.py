@@ -29,7 +29,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.validation import check_values
 from huashi.families.conditioning import preview_options
 from huashi.training.checkpoint import (
     load_module_state,
@@ -40,7 +41,6 @@ from huashi.training.checkpoint import (
 )
 from huashi.training.device import autocast
 from huashi.training.ema import EMA, has_batchnorm, recalibrate_batchnorm
-from huashi.validation import check_values
 
 #: What a family can condition its images on (see :attr:`Family.condition`).
 CONDITIONS = ("none", "class", "text", "image")

@@ -2,7 +2,7 @@
 
 It makes features, not images (``makes_images = False``): its penultimate layer is an in-domain
 feature network for FID/KID/precision-recall and its softmax gives the Inception Score
-(see :mod:`huashi.features`). On its own it predicts labels (:func:`huashi.features.classify`).
+(see :mod:`huashi.metrics.features`). On its own it predicts labels (:func:`huashi.metrics.features.classify`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.config_fields import option
-from huashi.errors import HuashiError
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.models.features.classifier import Classifier, ClassifierConfig
 from huashi.training.device import adam
@@ -74,5 +74,5 @@ class ClassifierFamily(Family):
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
         raise HuashiError(
             "a classifier run makes features, not images: use it as `huashi eval RUN "
-            "--features classifier:THIS_RUN`, or huashi.features.classify(...)."
+            "--features classifier:THIS_RUN`, or huashi.metrics.features.classify(...)."
         )

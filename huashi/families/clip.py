@@ -4,7 +4,7 @@ The image encoder and the text projection learn, the text encoder (all-MiniLM-L6
 frozen; loss = symmetric InfoNCE with a learned temperature. It makes features, not images
 (``makes_images = False``): an in-domain feature network for FID/KID and the judge of CLIP
 score; on its own it labels images zero-shot from prompts and retrieves images/captions
-(:mod:`huashi.features`).
+(:mod:`huashi.metrics.features`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from huashi.config_fields import option
-from huashi.errors import HuashiError
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext
 from huashi.losses.clip import contrastive_loss
 from huashi.models.features.clip import CLIP, CLIPConfig

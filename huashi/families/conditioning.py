@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 if TYPE_CHECKING:
     from huashi.families.base import DataInfo

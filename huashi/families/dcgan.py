@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 
-from huashi.config_fields import option
-from huashi.doctor import DoctorCallback
+from huashi.core.config_fields import option
 from huashi.families.base import (
     DataInfo,
     Family,
@@ -24,6 +23,7 @@ from huashi.families.base import (
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 from huashi.training.device import adam
+from huashi.training.doctor import DoctorCallback
 
 
 @dataclass

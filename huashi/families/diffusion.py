@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from huashi import zoo
-from huashi.config_fields import option
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
 from huashi.diffusion import samplers
 from huashi.diffusion.inputs import load_init, load_mask
 from huashi.diffusion.schedules import (
@@ -37,7 +38,6 @@ from huashi.diffusion.schedules import (
     make_schedule,
     x0_from_eps,
 )
-from huashi.errors import HuashiError
 from huashi.families.base import (
     DataInfo,
     Family,

@@ -27,11 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from huashi.ada import AdaptiveAugment
-from huashi.augment import diff_augment, parse_policy
-from huashi.config_fields import check_choices, option
-from huashi.doctor import DoctorCallback
-from huashi.errors import HuashiError
+from huashi.augment.ada import AdaptiveAugment
+from huashi.augment.diffaugment import diff_augment, parse_policy
+from huashi.core.config_fields import check_choices, option
+from huashi.core.errors import HuashiError
 from huashi.families.base import (
     DataInfo,
     Family,
@@ -45,6 +44,7 @@ from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
 from huashi.training.device import adam
+from huashi.training.doctor import DoctorCallback
 
 ARCHS = ("dcgan", "resnet")
 D_OPTIMIZERS = ("adam", "sgd")

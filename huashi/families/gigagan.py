@@ -38,13 +38,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.config_fields import option
-from huashi.errors import HuashiError
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
+from huashi.core.images import convert_channels
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.clip import CLIPFamily
 from huashi.families.conditioning import required_prompts
 from huashi.families.gan import matching_aware_batch
-from huashi.images import convert_channels
 from huashi.losses.clip import clip_guidance_loss
 from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator

@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from huashi.augment import random_shifts, shift
-from huashi.config_fields import option
-from huashi.errors import HuashiError
+from huashi.augment.diffaugment import random_shifts, shift
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
+from huashi.core.images import convert_channels
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
-from huashi.images import convert_channels
 from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
@@ -215,7 +215,7 @@ def jittered(batch: dict[str, Any], max_shift: int, g: torch.Generator) -> dict[
 
 def side_by_side(inputs: torch.Tensor, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Interleave to [input_0, output_0, target_0, input_1, ...], all with the outputs'
-    channels (:func:`huashi.images.convert_channels`)."""
+    channels (:func:`huashi.core.images.convert_channels`)."""
 
     def fit(images: torch.Tensor) -> torch.Tensor:
         return convert_channels(images.to(outputs.device, outputs.dtype), outputs.shape[1])

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.ada import AdaptiveAugment
-from huashi.augment import diff_augment, parse_policy
-from huashi.config_fields import check_choices, option
-from huashi.errors import HuashiError
+from huashi.augment.ada import AdaptiveAugment
+from huashi.augment.diffaugment import diff_augment, parse_policy
+from huashi.core.config_fields import check_choices, option
+from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.conditioning import check_condition_data
 from huashi.losses.gan import r1_penalty

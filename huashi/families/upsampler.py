@@ -36,8 +36,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.config_fields import check_choices, option
-from huashi.errors import HuashiError
+from huashi.core.config_fields import check_choices, option
+from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
 from huashi.families.conditioning import check_condition_data, required_prompts
 from huashi.families.pix2pix import side_by_side

@@ -5,12 +5,12 @@ is shown; evaluation and comparison read that registry.
 
 Every metric here is a pure function of feature vectors (or images, for the attribute checker
 and the image-to-image scores): which network made the features is decided in
-:mod:`huashi.features`, and how a run is measured end to end in :mod:`huashi.evaluate`.
+:mod:`huashi.metrics.features`, and how a run is measured end to end in :mod:`huashi.metrics.evaluate`.
 """
 
 from __future__ import annotations
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 
 def require_samples(what: str, have: int, minimum: int, why: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.metrics import require_samples
 
 

@@ -2,7 +2,7 @@
 
 A metric declares its ``name`` (its key in an evaluation record), a ``label`` for tables, the
 inputs it ``needs``, the fewest samples it accepts, how to ``compute`` it from a
-:class:`MetricInputs` and how to ``format`` its value. ``huashi eval``, :func:`huashi.evaluate.
+:class:`MetricInputs` and how to ``format`` its value. ``huashi eval``, :func:`huashi.metrics.evaluate.
 evaluate` and ``huashi compare`` read this registry; a new metric is one :func:`register` call.
 
 What a metric may need (a measurement offers a need when it has it):
@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 NEEDS = ("features", "logits", "captions", "text_embeddings", "pairs", "shapes_captions")
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from huashi.errors import HuashiError
-from huashi.images import to_uint8
+from huashi.core.errors import HuashiError
+from huashi.core.images import to_uint8
 
 FOREGROUND_DISTANCE = 40.0  # RGB distance from the background above which a pixel is "shape"
 MIN_COVERAGE = 0.25  # pixels less covered than this do not count towards the first centre

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 FOLDER = Path(__file__).parent
 

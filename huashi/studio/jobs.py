@@ -208,7 +208,7 @@ def _print_progress(trainer: Any, losses: dict[str, float]) -> None:
 def main(argv: list[str]) -> int:
     """Run one job: ``python -m huashi.studio.jobs SPEC.json`` (written by :class:`JobManager`)."""
     from huashi import api
-    from huashi.errors import HuashiError
+    from huashi.core.errors import HuashiError
 
     spec = json.loads(Path(argv[0]).read_text())
     print(f"training {spec['out']}", flush=True)

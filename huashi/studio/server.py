@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import HuashiError, missing_package
+from huashi.core.errors import HuashiError, missing_package
 
 try:
     from fastapi import FastAPI, HTTPException, Request
@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - the extra is missing
     raise missing_package("fastapi", "studio", "huashi studio") from None
 
 from huashi import __version__, api
-from huashi.latents import spaces_of
+from huashi.gan.latents import spaces_of
 from huashi.studio.jobs import ACTIVE, JobManager
 
 log = logging.getLogger("huashi.studio")
@@ -379,7 +379,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
 
 
 def _gallery_entry(run: str, path: Path) -> dict[str, Any]:
-    from huashi.images import read_params
+    from huashi.core.images import read_params
 
     try:
         params = read_params(path)
@@ -699,7 +699,7 @@ def create_app(
     # --- painting ------------------------------------------------------------------------------
 
     def paint(request: PaintRequest, task: Task) -> dict[str, Any]:
-        from huashi.images import save_png, to_pil
+        from huashi.core.images import save_png, to_pil
 
         run_dir = studio.run_dir(request.run)
         entry = studio.cache.get(run_dir)
@@ -872,7 +872,7 @@ def create_app(
         return path
 
     def keep_latent(run_dir: Path, entry: Loaded, tensor: Any, space: str, extra: dict) -> str:
-        from huashi.latents import Latent, save_latent
+        from huashi.gan.latents import Latent, save_latent
 
         latent_id = uuid.uuid4().hex[:20]
         save_latent(run_dir / "studio" / "latents" / f"{latent_id}.safetensors",
@@ -880,8 +880,8 @@ def create_app(
         return latent_id
 
     def walk(request: WalkRequest) -> dict[str, Any]:
-        from huashi.editing import walk as walk_path
-        from huashi.images import save_png, to_pil
+        from huashi.core.images import save_png, to_pil
+        from huashi.gan.editing import walk as walk_path
 
         run_dir, entry, spaces = latent_run(request.run)
         family = entry.run.family
@@ -927,10 +927,10 @@ def create_app(
         upload = studio.upload_path(request.upload)
 
         def invert(task: Task) -> dict[str, Any]:
-            from huashi.images import save_png, to_pil
-            from huashi.interpolate import read_image
-            from huashi.inversion import invert as invert_image
-            from huashi.latents import check_space
+            from huashi.core.images import save_png, to_pil
+            from huashi.gan.inversion import invert as invert_image
+            from huashi.gan.latents import check_space
+            from huashi.tools.interpolate import read_image
 
             run_dir, entry, _ = latent_run(request.run)
             family = entry.run.family
@@ -962,9 +962,9 @@ def create_app(
             raise HTTPException(422, f"points: each point is [hx, hy, tx, ty], got {bad[0]}.")
 
         def drag(task: Task) -> dict[str, Any]:
-            from huashi.drag import drag as drag_points
-            from huashi.images import save_png, to_pil
-            from huashi.latents import load_latent, to_ws
+            from huashi.core.images import save_png, to_pil
+            from huashi.gan.drag import drag as drag_points
+            from huashi.gan.latents import load_latent, to_ws
 
             _, entry, spaces = latent_run(request.run)
             family = entry.run.family
@@ -1027,7 +1027,7 @@ def create_app(
     def store_upload(body: bytes) -> dict[str, Any]:
         from PIL import Image, UnidentifiedImageError
 
-        from huashi.metadata import PARAMETERS_KEY, parse_parameters
+        from huashi.core.metadata import PARAMETERS_KEY, parse_parameters
 
         try:
             with Image.open(io.BytesIO(body)) as image:

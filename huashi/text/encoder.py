@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from huashi.errors import HuashiError, missing_package
+from huashi.core.errors import HuashiError, missing_package
 
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"minilm", "all-minilm-l6-v2"}

@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 FORMAT = "huashi-checkpoint"
 VERSION = 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 #: ``auto`` is bf16 where the hardware computes it fast (CUDA GPUs with bf16, CPUs with
 #: AVX512-BF16 or AMX), fp16 on CUDA GPUs without bf16, else fp32: on a CPU without bf16

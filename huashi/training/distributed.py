@@ -46,7 +46,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 
 @dataclass(frozen=True)

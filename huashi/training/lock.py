@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 LOCK_FILE = ".lock"
 #: Run folders whose lock this process holds, with the thread that took it (a lock is

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import HuashiError, missing_package
+from huashi.core.errors import HuashiError, missing_package
 
 
 class RunLog:

@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from huashi.config_fields import check_choices, option
+from huashi.core.config_fields import check_choices, option
+from huashi.core.errors import HuashiError
+from huashi.core.images import save_grid
+from huashi.core.validation import check_config
 from huashi.data.stream import DATA_MODES
-from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
-from huashi.images import save_grid
 from huashi.training import distributed
 from huashi.training.checkpoint import (
     check_training_meta,
@@ -47,7 +48,6 @@ from huashi.training.device import (
 from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
-from huashi.validation import check_config
 
 
 @dataclass

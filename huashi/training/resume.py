@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 #: Training fields that apply to one session only; config.json keeps the plan.
 SESSION_FIELDS = (

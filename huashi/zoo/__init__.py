@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 PREFIX = "zoo:"

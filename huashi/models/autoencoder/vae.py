@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from huashi.config_fields import option
+from huashi.core.config_fields import option
 from huashi.losses.autoencoder import RECONSTRUCTIONS
 from huashi.models.autoencoder.autoencoder import ConvDecoder, ConvEncoder
 from huashi.models.autoencoder.gaussian import reparameterize

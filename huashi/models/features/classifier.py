@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from huashi.config_fields import option
+from huashi.core.config_fields import option
 from huashi.models.features.encoder import ConvEncoder
 
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from huashi.config_fields import option
-from huashi.errors import HuashiError
+from huashi.core.config_fields import option
+from huashi.core.errors import HuashiError
 from huashi.models.features.encoder import ConvEncoder
 
 

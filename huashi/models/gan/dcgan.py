@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from huashi.config_fields import option
+from huashi.core.config_fields import option
 from huashi.models.gan.layers import AlwaysDropout, Condition, norm_layer, upsample_layer
 from huashi.models.strided_conv import StridedConv2d
 

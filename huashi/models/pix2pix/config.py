@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from huashi.config_fields import option
+from huashi.core.config_fields import option
 
 
 @dataclass

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.errors import HuashiError
-from huashi.images import convert_channels
+from huashi.core.errors import HuashiError
+from huashi.core.images import convert_channels
 
 INCEPTION_SIZE = 299
 

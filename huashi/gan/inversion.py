@@ -23,10 +23,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid, save_png, to_pil
 from huashi.families.base import noise_for_seeds
-from huashi.images import make_grid, save_png, to_pil
-from huashi.latents import Latent, check_space, render, save_latent, spaces_of
+from huashi.gan.latents import Latent, check_space, render, save_latent, spaces_of
 
 #: How many seeds are tried to start a z-space inversion.
 Z_CANDIDATES = 16
@@ -95,7 +95,7 @@ def feature_distance(
             ) / len(fa)
 
         return d_distance
-    from huashi.features import load_features
+    from huashi.metrics.features import load_features
 
     net = load_features(spec, family.device)
 
@@ -337,7 +337,7 @@ __all__ = [
 
 def read_mask(path: str | Path, resolution: int) -> torch.Tensor:
     """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray)."""
-    from huashi.interpolate import read_image
+    from huashi.tools.interpolate import read_image
 
     gray, _ = read_image(path, 1, resolution)
     return (gray >= 0).float()
@@ -363,8 +363,8 @@ def invert_file(
     ``mask`` is an image whose white pixels mark the hole (unknown, to be filled);
     ``optimize_noise`` fits the noise maps too (stored in the latent file). Returns the result
     and notes on how the inputs were converted."""
-    from huashi.interpolate import read_image
     from huashi.runs import load_run
+    from huashi.tools.interpolate import read_image
 
     loaded = load_run(run, checkpoint, device)
     info = loaded.config.data_info

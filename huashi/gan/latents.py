@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 SPACES = ("z", "w", "w+")
 FORMAT = "huashi-latent"

@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 #: Image sizes a run may use: powers of two in this range.
 MIN_RESOLUTION, MAX_RESOLUTION = 4, 1024

@@ -31,9 +31,9 @@ from typing import Any
 import torch
 
 from huashi import __version__
-from huashi.errors import HuashiError
-from huashi.features import FeatureNet, load_features
+from huashi.core.errors import HuashiError
 from huashi.metrics import require_samples
+from huashi.metrics.features import FeatureNet, load_features
 from huashi.metrics.registry import (
     Metric,
     MetricInputs,

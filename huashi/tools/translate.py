@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from huashi.errors import HuashiError
-from huashi.images import make_grid, read_image, save_png, to_pil
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid, read_image, save_png, to_pil
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import LoadedRun, load_run
 
@@ -53,7 +53,7 @@ def _input_files(inputs: str | Path | list) -> list[tuple[Path, Path]]:
 
 def load_image(path: Path, resolution: int, channels: int) -> tuple[torch.Tensor, list[str]]:
     """One image file as [C, resolution, resolution] in [-1, 1], read the one way
-    (:func:`huashi.images.read_image`); notes say what changed."""
+    (:func:`huashi.core.images.read_image`); notes say what changed."""
     image = read_image(path, channels, resolution)
     notes = []
     if image.size != (resolution, resolution):

@@ -20,7 +20,7 @@ def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any
 def check_choices(config: Any) -> None:
     """Raise a one-line error for the first field of ``config`` whose value is not one of its
     declared choices (e.g. ``unknown loss 'gan': choose --loss from hinge, bce, ...``)."""
-    from huashi.errors import HuashiError
+    from huashi.core.errors import HuashiError
 
     for field in dataclasses.fields(config):
         valid = choices_of(field)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 from huashi.families.autoencoder import AutoencoderFamily
 from huashi.families.base import Family
 from huashi.families.dcgan import DCGAN

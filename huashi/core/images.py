@@ -37,8 +37,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from huashi import __version__
-from huashi.errors import HuashiError
-from huashi.metadata import PARAMETERS_KEY, format_parameters
+from huashi.core.errors import HuashiError
+from huashi.core.metadata import PARAMETERS_KEY, format_parameters
 
 METADATA_KEY = "huashi"
 

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.editing import needs_mapping
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.gan.editing import needs_mapping
 
 
 @dataclass
@@ -220,9 +220,9 @@ def drag_file(
     """Drag with a run and a latent file; writes ``before.png``, ``after.png`` (its metadata
     remakes it), ``frames.png`` and ``latent.safetensors`` (w+) into the folder ``out``. ``mask``
     is an image whose white pixels must stay fixed."""
-    from huashi.images import make_grid, save_png, to_pil
-    from huashi.inversion import read_mask
-    from huashi.latents import Latent, load_latent, save_latent, to_ws
+    from huashi.core.images import make_grid, save_png, to_pil
+    from huashi.gan.inversion import read_mask
+    from huashi.gan.latents import Latent, load_latent, save_latent, to_ws
     from huashi.runs import load_run
 
     loaded = load_run(run, checkpoint, device)

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.images import read_params, save_png, to_pil, to_uint8
 from huashi.families.upsampler import UpsamplerFamily
-from huashi.images import read_params, save_png, to_pil, to_uint8
 from huashi.runs import LoadedRun, load_run
-from huashi.translate import load_image, map_images, run_parameters
+from huashi.tools.translate import load_image, map_images, run_parameters
 
 #: The metadata key of an upscaled PNG: {"scale", "input", "seed", "source", "prompt"}.
 UPSCALE = "upscale"
@@ -158,8 +158,8 @@ def compare_on_held_out(
     originals: mean L1, PSNR and SSIM, and with a feature network (``clip:RUN``, ``zoo:NAME``,
     ...) FID and KID against the originals."""
     from huashi.data import load_dataset
-    from huashi.evaluate import generate_all
-    from huashi.features import load_features
+    from huashi.metrics.evaluate import generate_all
+    from huashi.metrics.features import load_features
     from huashi.metrics.fid import fid
     from huashi.metrics.image_to_image import pair_metrics
     from huashi.metrics.kid import kid

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from huashi import images
-from huashi.errors import HuashiError
+from huashi.core import images
+from huashi.core.errors import HuashiError
+from huashi.core.images import save_grid
 from huashi.families.base import LatentAutoencoder, require_autoencoder
-from huashi.images import save_grid
-from huashi.latent_paths import lerp, slerp
+from huashi.gan.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, build_family, load_weights
 from huashi.training.device import pick_device
 
@@ -38,7 +38,7 @@ class Interpolation:
 
 def read_image(path: str | Path, channels: int, resolution: int) -> tuple[torch.Tensor, list[str]]:
     """An image file as a tensor [channels, resolution, resolution] in [-1, 1] (read by
-    :func:`huashi.images.read_image`), and notes on what was converted to get there."""
+    :func:`huashi.core.images.read_image`), and notes on what was converted to get there."""
     path = Path(path)
     image = images.read_image(path, channels, resolution)
     notes = []

@@ -538,7 +538,7 @@ def diagnose(
 
 def grid_diversity(path: Path, resolution: int, n: int, padding: int = 2) -> float:
     """Mean pairwise RMS distance (images in [-1, 1]) between the ``n`` tiles of a progress grid
-    written by :func:`huashi.images.save_grid` (``round(sqrt(n))`` tiles per row)."""
+    written by :func:`huashi.core.images.save_grid` (``round(sqrt(n))`` tiles per row)."""
     import numpy as np
     from PIL import Image
 

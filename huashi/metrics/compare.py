@@ -25,10 +25,10 @@ from warnings import catch_warnings, simplefilter
 import torch
 
 from huashi import __version__
-from huashi.errors import HuashiError
-from huashi.evaluate import EvalWarning, Progress, checkpoint_progress, evaluate
-from huashi.features import FeatureNet, load_features
-from huashi.images import make_grid
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid
+from huashi.metrics.evaluate import EvalWarning, Progress, checkpoint_progress, evaluate
+from huashi.metrics.features import FeatureNet, load_features
 from huashi.metrics.registry import METRICS, format_value
 from huashi.runs import RunConfig, load_run
 from huashi.training.checkpoint import list_checkpoints

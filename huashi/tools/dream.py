@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from huashi.errors import HuashiError
-from huashi.features import convert_channels, file_hash, load_inception_module
+from huashi.core.errors import HuashiError
+from huashi.metrics.features import convert_channels, file_hash, load_inception_module
 
 INCEPTION_SIZE = 299
 INCEPTION_MIN = 75  # torchvision's Inception-v3 needs inputs of at least 75x75
@@ -450,7 +450,7 @@ def _start_image(
         image = start.float().reshape(-1, *start.shape[-2:])
         image = convert_channels(image[None], net.channels)
         return resize(image, size).to(net.device), "tensor"
-    from huashi.translate import load_image
+    from huashi.tools.translate import load_image
 
     path = Path(start).expanduser()
     if not path.is_file():
@@ -460,7 +460,7 @@ def _start_image(
 
 
 def _save(result: DreamResult, out: Path) -> list[Path]:
-    from huashi.images import make_grid, save_png, to_pil
+    from huashi.core.images import make_grid, save_png, to_pil
 
     if out.suffix.lower() != ".png":
         raise HuashiError(f"--out must name a .png file, got {out}.")

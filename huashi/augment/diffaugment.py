@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
 
 Tensor = torch.Tensor
 

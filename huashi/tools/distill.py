@@ -28,9 +28,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi.errors import HuashiError
-from huashi.features import convert_channels
-from huashi.images import make_grid, save_png, to_pil
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid, save_png, to_pil
+from huashi.metrics.features import convert_channels
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import LoadedRun, load_run
 from huashi.training.checkpoint import latest_checkpoint
@@ -56,7 +56,7 @@ def edge_map(images: torch.Tensor) -> torch.Tensor:
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] as a PNG stores them (uint8), back in [-1, 1]."""
-    from huashi.images import to_uint8
+    from huashi.core.images import to_uint8
 
     return to_uint8(images).float() / 127.5 - 1
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from huashi.errors import HuashiError
+from huashi.core.errors import HuashiError
+from huashi.core.images import make_grid, save_png
 from huashi.families.base import noise_for_seeds
-from huashi.images import make_grid, save_png
-from huashi.latent_paths import lerp, slerp
-from huashi.latents import load_latent, render, to_ws
+from huashi.gan.latent_paths import lerp, slerp
+from huashi.gan.latents import load_latent, render, to_ws
 
 #: How many z are drawn to estimate a class mean or a direction's spread.
 SAMPLES = 256
@@ -169,7 +169,7 @@ def clip_direction(
     """The unit direction [w_dim] in w that raises a CLIP network's similarity between the image
     and ``text`` fastest on average: the mean over ``samples`` seeds' w of the gradient of the
     cosine similarity (image embedding . text embedding) with respect to w (shared by all
-    layers). ``net`` is a :class:`huashi.features.FeatureNet` of kind clip."""
+    layers). ``net`` is a :class:`huashi.metrics.features.FeatureNet` of kind clip."""
     if net.embed_images is None or net.embed_text is None:
         raise HuashiError(
             f"{net.spec} has no image-text embedding: clip: directions need a clip run."
@@ -251,7 +251,7 @@ def direction(
     needs_mapping(family, "latent directions")
     net = clip
     if isinstance(clip, (str, Path)) and re.search(r"(^|[+-])\s*clip:", spec):
-        from huashi.features import load_features
+        from huashi.metrics.features import load_features
 
         spec_text = str(clip) if str(clip).startswith("clip:") else f"clip:{clip}"
         net = load_features(spec_text, family.device)
@@ -375,8 +375,8 @@ def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, optio
                 "invert both in the same --space."
             )
         return other.tensor.to(loaded.family.device)
-    from huashi.interpolate import read_image
-    from huashi.inversion import invert
+    from huashi.gan.inversion import invert
+    from huashi.tools.interpolate import read_image
 
     info = loaded.config.data_info
     image, _ = read_image(toward, int(info["channels"]), int(info["resolution"]))
