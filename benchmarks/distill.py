@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from huashi import api
-from huashi.tools.distill import distill
+from huashi.api import distill
 from huashi.training.checkpoint import latest_checkpoint
 
 TEACHER = {"base_channels": 16, "channel_mults": [1, 2], "res_blocks": 1,

@@ -11,7 +11,7 @@ import huashi.data
 from huashi import api
 from huashi.cli import main
 from huashi.core.errors import HuashiError
-from huashi.core.images import read_params
+from huashi.core.images import read_image_tensor, read_params
 from huashi.families import DataInfo, get_family
 from huashi.families.autoencoder import compute_latent_scale
 from huashi.gan.latent_paths import lerp, slerp
@@ -20,7 +20,7 @@ from huashi.losses.gan import hinge_d_loss, hinge_g_loss
 from huashi.models.autoencoder.gaussian import reparameterize
 from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.runs import load_run
-from huashi.tools.interpolate import interpolate, read_image
+from huashi.tools.interpolate import interpolate
 from huashi.training.loop import TrainConfig, Trainer
 
 CPU = torch.device("cpu")
@@ -291,7 +291,7 @@ def test_interpolate_files_resize_with_a_note_and_write_a_strip_with_parameters(
     params = read_params(tmp_path / "walk.png")
     assert params["steps"] == 5 and params["path"] == "linear" and params["family"] == "vae"
     # the file at its own size decodes like the tensor it came from (8-bit rounding only)
-    tensor, notes = read_image(tmp_path / "a.png", 3, 16)
+    tensor, notes = read_image_tensor(tmp_path / "a.png", 3, 16)
     assert notes == [] and torch.allclose(tensor, data.images[3], atol=1 / 127.5 + 1e-6)
 
 

@@ -11,13 +11,14 @@ import torch
 from PIL import Image
 
 from huashi import api
+from huashi.api import distill
 from huashi.cli import main
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_params, to_pil
 from huashi.diffusion.inputs import load_init
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import load_run
-from huashi.tools.distill import distill, edge_map, read_pairs
+from huashi.tools.distill import edge_map, read_pairs
 
 FAST = {"precision": "fp32", "checkpoint_every": 10_000, "log_every": 50, "n_fixed": 4,
         "sample_every": 10_000}  # fmt: skip

@@ -109,9 +109,9 @@ def test_every_caller_reads_files_through_the_one_reader(tmp_path):
     """Data folders, img2img, translate, interpolate and the clip command give the same pixels
     for the same file as read_image: one EXIF, mode and resize rule for all (api.clip_labels
     reads through translate.load_image)."""
+    from huashi.core.images import read_image_tensor as interpolate_read
     from huashi.data.folder import load_folder
     from huashi.diffusion.inputs import load_init
-    from huashi.tools.interpolate import read_image as interpolate_read
     from huashi.tools.translate import load_image
 
     rng = np.random.default_rng(1)

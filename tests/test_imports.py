@@ -1,4 +1,5 @@
-"""The package's import graph has no cycle, and every family module imports on its own."""
+"""The package's layers: which package may import which is data (:data:`LAYERS`), and every
+import of every module, also those inside functions, is checked against it; no module cycle."""
 
 import ast
 import pkgutil
@@ -62,6 +63,54 @@ def imported(name: str, path: Path, known: set[str], lazy: bool = False) -> set[
     return edges
 
 
+#: The layers of the package, bottom first. A module may import its own package and any package
+#: of a lower layer; packages of the same layer do not import each other. Top-level names are
+#: packages (``huashi.core``) or modules (``huashi.runs``); ``huashi`` is the root (the version).
+LAYERS: list[tuple[str, ...]] = [
+    ("huashi",),
+    ("huashi.core",),
+    ("huashi.data", "huashi.text", "huashi.diffusion", "huashi.augment"),
+    ("huashi.losses",),
+    ("huashi.models",),
+    ("huashi.training",),
+    ("huashi.zoo", "huashi.recipes"),
+    ("huashi.families",),
+    ("huashi.runs",),
+    ("huashi.metrics",),
+    ("huashi.gan",),
+    ("huashi.tools",),
+    ("huashi.api",),
+    ("huashi.cli", "huashi.studio"),
+    ("huashi.__main__",),
+]
+
+
+def unit(module: str) -> str:
+    """The top-level package or module that ``module`` belongs to (``huashi.gan.drag`` ->
+    ``huashi.gan``)."""
+    return ".".join(module.split(".")[:2])
+
+
+def layer_of(layers: list[tuple[str, ...]]) -> dict[str, int]:
+    return {name: rank for rank, names in enumerate(layers) for name in names}
+
+
+def wrong_arrows(graph: dict[str, set[str]], layers: list[tuple[str, ...]]) -> list[str]:
+    """Every import that points to the same or a higher layer (``a -> b`` lines), and every
+    module whose package has no layer."""
+    rank = layer_of(layers)
+    wrong = []
+    for name, targets in sorted(graph.items()):
+        if unit(name) not in rank:
+            wrong.append(f"{name} belongs to no layer: add {unit(name)} to LAYERS")
+            continue
+        for target in sorted(targets):
+            a, b = unit(name), unit(target)
+            if a != b and rank[b] >= rank[a]:
+                wrong.append(f"{name} -> {target} (layer {rank[a]} -> {rank[b]})")
+    return wrong
+
+
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One cycle of the directed graph as a list of nodes (first == last), or None."""
     state: dict[str, str] = {}
@@ -85,29 +134,52 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_cycle_finder_finds_cycles():
+def import_graph(lazy: bool = True) -> dict[str, set[str]]:
+    found = modules()
+    return {name: imported(name, path, set(found), lazy) for name, path in found.items()}
+
+
+def test_the_checks_find_what_they_look_for():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    layers = [("huashi.core",), ("huashi.data", "huashi.text"), ("huashi.api",)]
+    down = {
+        "huashi.api.x": {"huashi.data.y", "huashi.core.z", "huashi.api.w"},
+        "huashi.api.w": set(),
+    }
+    assert wrong_arrows(down, layers) == []
+    up = {"huashi.core.z": {"huashi.api.x"}, "huashi.data.y": {"huashi.text.t"}}
+    assert wrong_arrows(up, layers) == [
+        "huashi.core.z -> huashi.api.x (layer 0 -> 2)",
+        "huashi.data.y -> huashi.text.t (layer 1 -> 1)",  # siblings do not import each other
+    ]
+    assert wrong_arrows({"huashi.attic.old": set()}, layers) == [
+        "huashi.attic.old belongs to no layer: add huashi.attic to LAYERS"
+    ]
 
 
-def test_the_huashi_package_has_no_import_cycle():
-    found = modules()
-    assert {"huashi.families.diffusion", "huashi.runs", "huashi.families"} <= set(found)
-    graph = {name: imported(name, path, set(found)) for name, path in found.items()}
-    assert "huashi.families.base" in graph["huashi.families.diffusion"]  # edges are found
-    assert "huashi.runs" not in graph["huashi.families.diffusion"]
-    cycle = find_cycle(graph)
+def test_every_import_points_down_the_layers():
+    """Module-level imports and those inside functions alike: a lower layer never reaches a
+    higher one, not even late (the diffusion family once loaded its autoencoder run with a lazy
+    import of the run loader, which imports the families)."""
+    graph = import_graph(lazy=True)
+    assert "huashi.text" in graph["huashi.families.gan"]  # imports inside functions are found
+    assert "huashi.families.base" in graph["huashi.families.diffusion"]
+    assert {unit(name) for name in graph} == set(layer_of(LAYERS))  # every layer is real
+    assert wrong_arrows(graph, LAYERS) == []
+
+
+def test_the_training_package_knows_no_family():
+    graph = import_graph(lazy=True)
+    reached = {
+        t for name, targets in graph.items() if unit(name) == "huashi.training" for t in targets
+    }
+    assert reached and not {t for t in reached if unit(t) in ("huashi.families", "huashi.models")}
+
+
+def test_no_module_cycle_inside_a_package():
+    cycle = find_cycle(import_graph(lazy=True))
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
-
-
-def test_no_cycle_even_through_imports_inside_functions():
-    """A lower layer does not reach a higher one late either (the diffusion family once loaded
-    its autoencoder run with a lazy import of the run loader, which imports the families)."""
-    found = modules()
-    graph = {name: imported(name, path, set(found), lazy=True) for name, path in found.items()}
-    assert "huashi.text" in graph["huashi.families.gan"]  # imported inside a function
-    cycle = find_cycle(graph)
-    assert cycle is None, "import cycle through a lazy import: " + " -> ".join(cycle)
 
 
 def test_the_diffusion_family_imports_in_a_fresh_interpreter():

@@ -174,7 +174,7 @@ def test_unwritable_outputs_are_refused_before_the_work(run, tmp_path, capsys, m
     a_file = tmp_path / "file"
     a_file.write_text("x")
     calls = []
-    monkeypatch.setattr(api, "load_run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(api.runs, "load_run", lambda *a, **k: calls.append(a))
     err = one_line_error(capsys, ["sample", str(run), "--out", str(a_file / "x.png")])
     assert "is a file, not a folder" in err and not calls  # nothing was generated
     err = one_line_error(capsys, ["train", "dcgan", "--data", "shapes", "--out", str(a_file / "r")])

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from huashi import api
 from huashi.cli.options import parse_key_values
 
 
@@ -42,13 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from huashi.tools.distill import distill
 
     def show(stage: str, done: int, total: int) -> None:
         if done == total or done % 50 == 0:
             print(f"teacher: {stage} pairs {done}/{total}", file=sys.stderr)
 
-    report = distill(
+    report = api.distill(
         args.teacher, args.data, args.out, pairs=args.pairs, heldout=args.heldout,
         task=args.task, prompt=args.prompt, label=args.label, strength=args.strength,
         teacher_steps=args.teacher_steps, sampler=args.sampler, cfg=args.cfg, seed=args.seed,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from huashi import api
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("drag", help="drag points of a generated image (DragGAN)")
@@ -28,9 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huashi.gan.drag import drag_file
-
-    result = drag_file(
+    result = api.drag(
         args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,
         args.layers, args.checkpoint, args.device,
     )  # fmt: skip

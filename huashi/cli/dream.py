@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from huashi import api
 from huashi.core.errors import HuashiError
 
 
@@ -55,11 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_dream(args: argparse.Namespace) -> int:
-    from huashi.tools.dream import DreamSettings, dream, list_layers, load_dream_net
-
     if args.list_layers:
-        net = load_dream_net(args.list_layers, args.checkpoint, args.device)
-        for name, kind, shape in list_layers(net):
+        net = api.load_dream_net(args.list_layers, args.checkpoint, args.device)
+        for name, kind, shape in api.list_layers(net):
             print(f"{name:32} {kind:20} {'x'.join(str(s) for s in shape)}")
         return 0
     if not args.run_dir or not args.start:
@@ -72,7 +71,7 @@ def run_dream(args: argparse.Namespace) -> int:
         objective = "layer"
     else:
         raise HuashiError("say what to dream: --layer NAME, --class K or --prompt TEXT.")
-    settings = DreamSettings(
+    settings = api.DreamSettings(
         objective=objective, layer=args.layer or "", channel=args.channel,
         class_index=args.class_index, prompt=args.prompt, octaves=args.octaves,
         octave_scale=args.octave_scale, steps=args.steps, lr=args.lr, jitter=args.jitter,
@@ -80,14 +79,14 @@ def run_dream(args: argparse.Namespace) -> int:
         tv=args.tv, decay=args.decay, range_weight=args.range_weight, size=args.size,
         noise=args.noise, seed=args.seed,
     )  # fmt: skip
-    net = load_dream_net(args.run_dir, args.checkpoint, args.device)
+    net = api.load_dream_net(args.run_dir, args.checkpoint, args.device)
 
     def show(p) -> None:
         if p.step == settings.steps - 1:
             print(f"octave {p.octave + 1}/{settings.octaves} ({p.size} px): {p.objective:.4f}",
                   file=sys.stderr)  # fmt: skip
 
-    result = dream(net, args.start, settings, out=args.out, progress=show)
+    result = api.dream(net, args.start, settings, out=args.out, progress=show)
     first, last = result.history[0][0], result.history[-1][-1]
     print(f"wrote {result.files[0]} and {result.files[1]} (objective {first:.4f} -> {last:.4f})")
     return 0

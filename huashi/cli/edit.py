@@ -7,6 +7,8 @@ import argparse
 import re
 from pathlib import Path
 
+from huashi import api
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("edit", help="edit an inverted latent: directions and walks")
@@ -35,9 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huashi.gan.editing import edit_file
-
-    path = edit_file(
+    path = api.edit(
         args.run_dir, args.latent, args.out, args.direction, args.strength, args.layers,
         args.toward, args.steps, checkpoint=args.checkpoint, device=args.device, clip=args.clip,
     )  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from huashi import api
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -21,9 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from huashi.tools.export import export_run
-
-    result = export_run(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
+    result = api.export(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
     shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())
     print(f"wrote {result.path} ({result.family}; inputs: {shapes}; output: image)")
     if result.max_abs_diff is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from huashi import api
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("invert", help="find the latent of an image (GAN inversion)")
@@ -41,10 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from huashi.gan.inversion import invert_file
-
     options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
-    result, notes = invert_file(
+    result, notes = api.invert(
         args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
         args.feature_weight, args.lr, args.checkpoint, args.device,
         optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, **options,

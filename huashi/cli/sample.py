@@ -112,9 +112,7 @@ def run_styled(args: argparse.Namespace) -> int:
         options["label"] = int(args.label) if args.label.lstrip("-").isdigit() else args.label
     truncation = getattr(args, "truncation", None)
     if getattr(args, "mix", None):
-        from huashi.gan.editing import write_mixing_grid
-
-        path = write_mixing_grid(
+        path = api.mixing_grid(
             args.run_dir, args.mix, args.mix_layers, args.out, truncation or 1.0, args.checkpoint,
             args.device, **options,
         )  # fmt: skip

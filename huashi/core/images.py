@@ -270,3 +270,40 @@ def read_params(path: Path) -> dict[str, Any]:
     if text is None:
         raise HuashiError(f"{path} carries no huashi parameters (it was not made by huashi).")
     return json.loads(text)
+
+
+def read_image_tensor(
+    path: str | Path, channels: int, resolution: int
+) -> tuple[torch.Tensor, list[str]]:
+    """An image file as a tensor [channels, resolution, resolution] in [-1, 1] (read by
+    :func:`read_image`), and notes on what was converted to get there."""
+    path = Path(path)
+    image = read_image(path, channels, resolution)
+    notes = []
+    want = "L" if channels == 1 else "RGB"
+    if image.mode != want:
+        notes.append(
+            f"{path.name}: converted {image.mode} to {want} (the run has {channels} channel(s))"
+        )
+    if image.size != (resolution, resolution):
+        w, h = image.size
+        crop = " centre-cropped to a square and" if w != h else ""
+        notes.append(f"{path.name}: {w}x{h}{crop} resized to {resolution}x{resolution}")
+    return image.unit_range(), notes
+
+
+def labelled_rows(rows: list[torch.Tensor], labels: list[str], margin: int = 90) -> Image.Image:
+    """One grid row per image batch [n, C, H, W] in [-1, 1], with its label on the left (a
+    sampler sweep's overview)."""
+    from PIL import ImageDraw
+
+    grids = [make_grid(images, nrow=len(images)) for images in rows]
+    width = margin + max(g.width for g in grids)
+    overview = Image.new("RGB", (width, sum(g.height for g in grids)), "white")
+    draw = ImageDraw.Draw(overview)
+    y = 0
+    for grid, label in zip(grids, labels, strict=True):
+        overview.paste(grid.convert("RGB"), (margin, y))
+        draw.text((4, y + grid.height // 2 - 6), label, fill="black")
+        y += grid.height
+    return overview

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huashi.core.errors import HuashiError
 from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
-from huashi.families.base import DataInfo, Family, LatentAutoencoder, StepContext
+from huashi.families.base import DataInfo, Family, LatentAutoencoder
 from huashi.families.classifier import ClassifierFamily
 from huashi.families.clip import CLIPFamily
 from huashi.families.dcgan import DCGAN
@@ -14,6 +14,7 @@ from huashi.families.gigagan import GigaGAN
 from huashi.families.pix2pix import Pix2Pix
 from huashi.families.stylegan import StyleGAN
 from huashi.families.upsampler import UpsamplerFamily
+from huashi.training.step import StepContext
 
 FAMILIES: dict[str, type[Family]] = {
     family.name: family

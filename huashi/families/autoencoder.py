@@ -26,7 +26,7 @@ from torch import nn
 
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,
     kl_to_standard_normal,
@@ -38,6 +38,7 @@ from huashi.models.autoencoder.kl_autoencoder import FACTORS, KLAutoencoder, KLA
 from huashi.models.autoencoder.patchgan import PatchDiscriminator
 from huashi.models.autoencoder.vae import VAE, VAEConfig
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 #: How many training images the latent scale is measured on, and how many previews keep.
 SCALE_IMAGES = 256

@@ -16,9 +16,10 @@ import torch.nn.functional as F
 
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family
 from huashi.models.features.classifier import Classifier, ClassifierConfig
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 
 @dataclass

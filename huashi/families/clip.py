@@ -17,11 +17,12 @@ import torch
 
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext
+from huashi.families.base import DataInfo, Family
 from huashi.losses.clip import contrastive_loss
 from huashi.models.features.clip import CLIP, CLIPConfig
 from huashi.text.encoder import TextEncoder, load_text_encoder
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 _ENCODERS: dict[tuple[str, str], TextEncoder] = {}
 

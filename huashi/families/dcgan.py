@@ -13,17 +13,12 @@ from typing import Any
 import torch
 
 from huashi.core.config_fields import option
-from huashi.families.base import (
-    DataInfo,
-    Family,
-    StepContext,
-    calibration_latents,
-    require_power_of_two,
-)
+from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 from huashi.training.device import adam
 from huashi.training.doctor import DoctorCallback
+from huashi.training.step import StepContext
 
 
 @dataclass

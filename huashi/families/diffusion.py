@@ -38,17 +38,12 @@ from huashi.diffusion.schedules import (
     make_schedule,
     x0_from_eps,
 )
-from huashi.families.base import (
-    DataInfo,
-    Family,
-    LatentAutoencoder,
-    StepContext,
-    require_autoencoder,
-)
+from huashi.families.base import DataInfo, Family, LatentAutoencoder, require_autoencoder
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 CONDITIONS = ("none", "class", "text")
 

@@ -31,20 +31,14 @@ from huashi.augment.ada import AdaptiveAugment
 from huashi.augment.diffaugment import diff_augment, parse_policy
 from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
-from huashi.families.base import (
-    DataInfo,
-    Family,
-    StepContext,
-    calibration_latents,
-    frozen_modules,
-    require_power_of_two,
-)
+from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
 from huashi.training.device import adam
 from huashi.training.doctor import DoctorCallback
+from huashi.training.step import StepContext, frozen_modules
 
 ARCHS = ("dcgan", "resnet")
 D_OPTIMIZERS = ("adam", "sgd")

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
 from huashi.core.images import convert_channels
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.families.clip import CLIPFamily
 from huashi.families.conditioning import required_prompts
 from huashi.families.gan import matching_aware_batch
@@ -50,6 +50,7 @@ from huashi.losses.gan import r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import Generator, image_pyramid
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 
 def parse_layers(text: Any, num_ws: int) -> list[int]:

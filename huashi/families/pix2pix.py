@@ -27,13 +27,14 @@ from huashi.augment.diffaugment import random_shifts, shift
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
 from huashi.core.images import convert_channels
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
 from huashi.models.pix2pix.patchgan import PatchGAN, layers_for
 from huashi.models.pix2pix.unet import UNet
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 PAIRED_DATA_HINT = (
     "use --data calligraphy (Ming -> Kai glyphs), or a folder of inputs with "

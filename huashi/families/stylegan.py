@@ -32,13 +32,14 @@ from huashi.augment.ada import AdaptiveAugment
 from huashi.augment.diffaugment import diff_augment, parse_policy
 from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.families.conditioning import check_condition_data
 from huashi.losses.gan import r1_penalty
 from huashi.models.stylegan.discriminator import Discriminator
 from huashi.models.stylegan.mapping import MappingNetwork
 from huashi.models.stylegan.synthesis import Generator, SynthesisNetwork
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 AUGMENTS = ("ada", "diffaugment", "none")
 CONDITIONS = ("none", "class", "text")

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
-from huashi.families.base import DataInfo, Family, StepContext, require_power_of_two
+from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.families.conditioning import check_condition_data, required_prompts
 from huashi.families.pix2pix import side_by_side
 from huashi.losses.gan import r1_penalty
@@ -46,6 +46,7 @@ from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import image_pyramid
 from huashi.models.gigagan.upsampler import Upsampler, downsample, rebase
 from huashi.training.device import adam
+from huashi.training.step import StepContext
 
 
 @dataclass

@@ -375,9 +375,9 @@ def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, optio
                 "invert both in the same --space."
             )
         return other.tensor.to(loaded.family.device)
+    from huashi.core.images import read_image_tensor
     from huashi.gan.inversion import invert
-    from huashi.tools.interpolate import read_image
 
     info = loaded.config.data_info
-    image, _ = read_image(toward, int(info["channels"]), int(info["resolution"]))
+    image, _ = read_image_tensor(toward, int(info["channels"]), int(info["resolution"]))
     return invert(loaded.family, image, space, steps, **options).latent.to(loaded.family.device)

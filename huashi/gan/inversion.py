@@ -337,9 +337,9 @@ __all__ = [
 
 def read_mask(path: str | Path, resolution: int) -> torch.Tensor:
     """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray)."""
-    from huashi.tools.interpolate import read_image
+    from huashi.core.images import read_image_tensor
 
-    gray, _ = read_image(path, 1, resolution)
+    gray, _ = read_image_tensor(path, 1, resolution)
     return (gray >= 0).float()
 
 
@@ -363,12 +363,12 @@ def invert_file(
     ``mask`` is an image whose white pixels mark the hole (unknown, to be filled);
     ``optimize_noise`` fits the noise maps too (stored in the latent file). Returns the result
     and notes on how the inputs were converted."""
+    from huashi.core.images import read_image_tensor
     from huashi.runs import load_run
-    from huashi.tools.interpolate import read_image
 
     loaded = load_run(run, checkpoint, device)
     info = loaded.config.data_info
-    target, notes = read_image(image, int(info["channels"]), int(info["resolution"]))
+    target, notes = read_image_tensor(image, int(info["channels"]), int(info["resolution"]))
     known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]))
     result = invert(
         loaded.family, target, space, steps, lr, known, features, feature_weight,

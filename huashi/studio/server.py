@@ -927,15 +927,14 @@ def create_app(
         upload = studio.upload_path(request.upload)
 
         def invert(task: Task) -> dict[str, Any]:
-            from huashi.core.images import save_png, to_pil
+            from huashi.core.images import read_image_tensor, save_png, to_pil
             from huashi.gan.inversion import invert as invert_image
             from huashi.gan.latents import check_space
-            from huashi.tools.interpolate import read_image
 
             run_dir, entry, _ = latent_run(request.run)
             family = entry.run.family
             check_space(family, request.space)
-            target, notes = read_image(upload, family.data.channels, family.data.resolution)
+            target, notes = read_image_tensor(upload, family.data.channels, family.data.resolution)
             task.total, task.message, task.version = request.steps, "inverting", task.version + 1
             with entry.lock:
                 result = invert_image(family, target, request.space, request.steps)

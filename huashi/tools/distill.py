@@ -8,8 +8,8 @@ run, the student) to paint in one pass what the teacher paints in many sampler s
    the input is that painting's edge map. Pair i uses seed ``seed + i``; each target PNG carries
    the teacher's parameters, so ``huashi regenerate`` remakes it. Pairs already on disk are not
    made again, so an interrupted or enlarged run resumes.
-2. The student trains on the pairs through ``api.train`` (the ``pix2pix`` family), resuming when
-   the folder already holds a checkpoint.
+2. The student trains on the pairs (the ``pix2pix`` family), resuming when the folder already
+   holds a checkpoint: :func:`huashi.api.distill` runs the three steps.
 3. The report compares the student with the teacher on held-out pairs (the last dataset images,
    never trained on): L1, PSNR and SSIM of the student's outputs against the teacher's, and the
    speed of both (the teacher's full sampler from seeds vs the student's single pass, timed back
@@ -150,7 +150,6 @@ def make_pairs(
     """Make the pairs of dataset images ``indices`` in ``folder`` (pair name = the index),
     skipping those whose target is on disk. Pair of image i uses seed ``settings.seed + i``; each
     target PNG records the options (the precision too) that ``huashi regenerate`` repeats."""
-    from huashi.api import resolved_precision
 
     base = {
         "run": str(teacher.run_dir.resolve()),
@@ -170,11 +169,11 @@ def make_pairs(
             image = dataset.images[i].float() / 127.5 - 1
             save_png(to_pil(image), input_path, {"pair_of": name})
             options = settings.generate_options(input_path.resolve())
-            options = resolved_precision(teacher.family, options)
+            options = teacher.family.resolve_precision(options)
             target = teacher.family.generate([seed], **options)[0].cpu()
             save_png(to_pil(target), target_path, base | {"seed": seed, "options": options})
         else:
-            options = resolved_precision(teacher.family, settings.generate_options(None))
+            options = teacher.family.resolve_precision(settings.generate_options(None))
             target = teacher.family.generate([seed], **options)[0].cpu()
             save_png(to_pil(edge_map(quantize(target)[None])[0]), input_path, {"pair_of": name})
             save_png(to_pil(target), target_path, base | {"seed": seed, "options": options})
@@ -287,7 +286,18 @@ def measure_speed(
     }
 
 
-def distill(
+@dataclass
+class DistillPlan:
+    """The teacher and the pairs it made, ready for the student to train on."""
+
+    teacher: LoadedRun
+    settings: PairSettings
+    train_folder: PairFolder
+    held_folder: PairFolder
+    resume: bool  # the student's folder already holds a checkpoint
+
+
+def make_all_pairs(
     teacher: str | Path,
     data: str,
     out: str | Path,
@@ -302,19 +312,11 @@ def distill(
     cfg: float | None = None,
     seed: int = 0,
     data_options: dict[str, Any] | None = None,
-    student: dict[str, Any] | None = None,
-    speed_batch: int = 16,
     device: str = "auto",
     progress: Callable[[str, int, int], None] | None = None,
-    train_progress: bool = True,
-    **train_options: Any,
-) -> DistillReport:
-    """Make ``pairs`` training pairs and ``heldout`` held-out pairs with the teacher run, train
-    a Pix2Pix student into ``out`` on them (``student``: Pix2Pix config fields;
-    ``train_options``: TrainConfig fields such as ``steps``), and report the student against the
-    teacher (``OUT/distill.json`` and ``OUT/distill.png``: input | teacher | student rows).
-    ``speed_batch=0`` skips the speed measurement."""
-    from huashi import api
+) -> DistillPlan:
+    """Step 1: check the request and make ``pairs`` training pairs and ``heldout`` held-out
+    pairs with the teacher run under ``OUT/pairs`` (pairs on disk are kept)."""
     from huashi.data import load_dataset
 
     if task not in TASKS:
@@ -323,7 +325,7 @@ def distill(
         raise HuashiError("--pairs and --heldout must be at least 1.")
     out = Path(out)
     loaded = load_run(teacher, device=device)
-    if loaded.config.family != "diffusion":
+    if not loaded.family.repaints_images:
         raise HuashiError(
             f"{teacher} is a '{loaded.config.family}' run: the teacher must be a diffusion run."
         )
@@ -355,13 +357,19 @@ def distill(
         loaded, dataset, held_indices, PairFolder(root / "heldout", heldout), settings, progress
     )
     resume = latest_checkpoint(out / "checkpoints") is not None
-    result = api.train(
-        out, None if resume else "pix2pix", str(train_folder.inputs), info.resolution,
-        model=None if resume else student, data_options=train_folder.data_options(),
-        resume=resume, progress=train_progress, device=device, **train_options,
-    )  # fmt: skip
+    return DistillPlan(loaded, settings, train_folder, held_folder, resume)
+
+
+def report_student(
+    plan: DistillPlan, out: str | Path, step: int, speed_batch: int = 16, device: str = "auto"
+) -> DistillReport:
+    """Step 3: the trained student (in ``out``, at ``step``) against the teacher on the held-out
+    pairs, written to ``OUT/distill.json`` and ``OUT/distill.png``; ``speed_batch=0`` skips the
+    speed measurement."""
+    out = Path(out)
+    resolution = plan.teacher.family.data.resolution
     student_run = load_run(out, device=device)
-    inputs, targets = read_pairs(held_folder, info.resolution)
+    inputs, targets = read_pairs(plan.held_folder, resolution)
     outputs = student_run.family.generate(list(range(len(inputs))), inputs=inputs).cpu()
     metrics = _means(pair_metrics(outputs, targets))
     identity = None
@@ -370,8 +378,8 @@ def distill(
     speed = {}
     if speed_batch:
         batch = inputs[: min(speed_batch, len(inputs))]
-        speed = measure_speed(loaded, student_run, batch, settings)
-    report = DistillReport(out, train_folder, held_folder, result.step, metrics, identity, speed)
+        speed = measure_speed(plan.teacher, student_run, batch, plan.settings)
+    report = DistillReport(out, plan.train_folder, plan.held_folder, step, metrics, identity, speed)
     report.files = _write_report(report, inputs, outputs, targets)
     return report
 

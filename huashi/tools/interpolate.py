@@ -15,9 +15,8 @@ from typing import Any
 
 import torch
 
-from huashi.core import images
 from huashi.core.errors import HuashiError
-from huashi.core.images import save_grid
+from huashi.core.images import read_image_tensor, save_grid
 from huashi.families.base import LatentAutoencoder, require_autoencoder
 from huashi.gan.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, build_family, load_weights
@@ -34,24 +33,6 @@ class Interpolation:
     latents: torch.Tensor  # [steps, *latent_shape], unscaled
     notes: list[str] = field(default_factory=list)  # conversions applied to the inputs
     out: Path | None = None
-
-
-def read_image(path: str | Path, channels: int, resolution: int) -> tuple[torch.Tensor, list[str]]:
-    """An image file as a tensor [channels, resolution, resolution] in [-1, 1] (read by
-    :func:`huashi.core.images.read_image`), and notes on what was converted to get there."""
-    path = Path(path)
-    image = images.read_image(path, channels, resolution)
-    notes = []
-    want = "L" if channels == 1 else "RGB"
-    if image.mode != want:
-        notes.append(
-            f"{path.name}: converted {image.mode} to {want} (the run has {channels} channel(s))"
-        )
-    if image.size != (resolution, resolution):
-        w, h = image.size
-        crop = " centre-cropped to a square and" if w != h else ""
-        notes.append(f"{path.name}: {w}x{h}{crop} resized to {resolution}x{resolution}")
-    return image.unit_range(), notes
 
 
 def load_autoencoder(
@@ -98,7 +79,7 @@ def interpolate(
             dataset = _training_data(loaded) if dataset is None else dataset
             inputs.append(_data_image(dataset, str(image)))
         else:
-            tensor, converted = read_image(image, channels, resolution)
+            tensor, converted = read_image_tensor(image, channels, resolution)
             inputs.append(tensor)
             notes += converted
     a, b = family.encode(torch.stack(inputs))

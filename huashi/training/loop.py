@@ -1,7 +1,7 @@
 """The one training loop, shared by every model family.
 
-It drives a :class:`~huashi.families.base.Family` through ``steps`` training steps on an in-memory
-dataset and takes care of everything around the step: data order, device and speed switches,
+It drives a model family (:class:`~huashi.training.step.Trainable`) through ``steps`` training
+steps on an in-memory dataset and takes care of everything around the step: data order, device and speed switches,
 EMA, JSONL logs and the loss plot, sample grids from fixed seeds, checkpoints, exact resume,
 NaN detection and clean interruption (Ctrl-C or SIGTERM saves a checkpoint first).
 """
@@ -30,7 +30,6 @@ from huashi.core.errors import HuashiError
 from huashi.core.images import save_grid
 from huashi.core.validation import check_config
 from huashi.data.stream import DATA_MODES
-from huashi.families.base import Family, StepContext
 from huashi.training import distributed
 from huashi.training.checkpoint import (
     check_training_meta,
@@ -48,6 +47,7 @@ from huashi.training.device import (
 from huashi.training.lock import RunLock
 from huashi.training.logging import RunLog, plot_losses
 from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
+from huashi.training.step import StepContext, Trainable
 
 
 @dataclass
@@ -144,7 +144,7 @@ class Trainer:
 
     def __init__(
         self,
-        family: Family,
+        family: Trainable,
         dataset: Any,
         config: TrainConfig,
         run_dir: Path,

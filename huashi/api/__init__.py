@@ -1,0 +1,105 @@
+"""The public Python API: every action of the command line and the studio, as functions that
+return typed results. The CLI and the studio are thin faces over these functions.
+
+One module per action group: :mod:`~huashi.api.train` (training, recipes),
+:mod:`~huashi.api.paint` (sampling, painting, regenerating), :mod:`~huashi.api.measure`
+(metrics, comparison, CLIP labels, the doctor), :mod:`~huashi.api.tools` (translate, upscale,
+latent walks, DeepDream, distillation, export, data previews), :mod:`~huashi.api.latent` (GAN
+inversion, editing, mixing, dragging) and :mod:`~huashi.api.runs` (the one cache of loaded runs).
+
+Long actions take an optional ``progress(done, total, message)`` callback (called with growing
+``done`` and ending with ``done == total``); nothing here prints, draws or parses arguments.
+Generating from one loaded run in several threads at once gives each thread the images it would
+get alone. The API may import every layer below it; nothing below imports it.
+"""
+
+from __future__ import annotations
+
+from huashi.api.latent import drag, edit, invert, mixing_grid
+from huashi.api.measure import (
+    ClipLabels,
+    CompareResult,
+    DoctorReport,
+    EvalResult,
+    clip_labels,
+    compare,
+    doctor,
+    evaluate,
+)
+from huashi.api.paint import (
+    PaintPass,
+    PaintResult,
+    SampleResult,
+    paint,
+    parse_label,
+    regenerate,
+    sample,
+)
+from huashi.api.runs import Progress, clear_run_cache, device_name, load_run
+from huashi.api.tools import (
+    DataPreview,
+    distill,
+    dream,
+    evaluate_pairs,
+    export,
+    interpolate,
+    list_layers,
+    load_dream_net,
+    preview_data,
+    translate,
+    upscale,
+)
+from huashi.api.train import data_info_of, recipes, train
+from huashi.runs import LoadedRun
+from huashi.tools.dream import DreamSettings
+from huashi.tools.interpolate import Interpolation
+from huashi.tools.translate import TranslateResult
+from huashi.tools.upscale import UpscaleResult
+from huashi.training.loop import TrainConfig, TrainResult
+
+__all__ = [
+    "ClipLabels",
+    "CompareResult",
+    "DataPreview",
+    "DoctorReport",
+    "DreamSettings",
+    "EvalResult",
+    "Interpolation",
+    "LoadedRun",
+    "PaintPass",
+    "PaintResult",
+    "Progress",
+    "SampleResult",
+    "TrainConfig",
+    "TrainResult",
+    "TranslateResult",
+    "UpscaleResult",
+    "clear_run_cache",
+    "clip_labels",
+    "compare",
+    "data_info_of",
+    "device_name",
+    "distill",
+    "doctor",
+    "drag",
+    "dream",
+    "edit",
+    "evaluate",
+    "evaluate_pairs",
+    "export",
+    "interpolate",
+    "invert",
+    "list_layers",
+    "load_dream_net",
+    "load_run",
+    "mixing_grid",
+    "paint",
+    "parse_label",
+    "preview_data",
+    "recipes",
+    "regenerate",
+    "sample",
+    "train",
+    "translate",
+    "upscale",
+]

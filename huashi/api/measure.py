@@ -1,0 +1,183 @@
+"""Measuring: metrics of a run, the comparison page of several, zero-shot CLIP labels and the
+training doctor."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from huashi.api.runs import Progress, resolve_run
+from huashi.core.errors import HuashiError
+from huashi.runs import LoadedRun, RunConfig
+
+
+@dataclass
+class EvalResult:
+    """An evaluation: its metrics (``{name: value}``, see :mod:`huashi.metrics.registry`), the
+    whole record saved as JSON (how every score was made), its path and its warnings."""
+
+    metrics: dict[str, Any]
+    record: dict[str, Any]
+    path: Path | None
+    warnings: list[str]
+
+
+def evaluate(
+    run: str | Path | LoadedRun,
+    features: str | None = None,
+    n: int = 5000,
+    seed: int = 0,
+    *,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> EvalResult:
+    """Measure ``run`` on ``n`` generated images with the feature network ``features``
+    (``classifier:RUN``, ``clip:RUN`` or ``inception:WEIGHTS``; default: the dataset's shipped
+    reference network, ``zoo:reference-<dataset>``) against its real data, with
+    every registered metric that applies; ``options`` are sampling options (e.g. steps).
+    ``settings`` go to :func:`huashi.metrics.evaluate.evaluate` (split, batch_size, kid_subsets,
+    kid_subset_size, pr_k, is_splits, cache, save). ``progress`` counts the generated images."""
+    from huashi.metrics.evaluate import EvalWarning
+    from huashi.metrics.evaluate import evaluate as measure
+
+    loaded = resolve_run(run, checkpoint, device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvalWarning)  # they are in the record
+        record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
+                         options=options, progress=progress, **settings)  # fmt: skip
+    path = Path(record["path"]) if "path" in record else None
+    return EvalResult(record["metrics"], record, path, list(record["warnings"]))
+
+
+@dataclass
+class CompareResult:
+    """The comparison page, the numbers written beside it, and what was warned about."""
+
+    path: Path
+    numbers_path: Path
+    numbers: dict[str, Any]
+    warnings: list[str]
+
+
+def compare(
+    runs: Sequence[str | Path],
+    out: str | Path = "report.html",
+    features: str | None = None,
+    n: int = 1000,
+    *,
+    progress: Progress | None = None,
+    **options: Any,
+) -> CompareResult:
+    """One self-contained HTML page comparing ``runs`` (samples from the same seeds, metrics,
+    training time, sampling speed, plots). With ``features``, missing metrics are computed with
+    ``n`` samples. ``options`` go to :func:`huashi.metrics.compare.compare` (force, all_checkpoints,
+    sampler_steps, speed_n, grid_n, device, title, notes). ``progress`` counts the runs."""
+    from huashi.metrics.compare import compare as write_page
+
+    path = write_page(runs, out, features=features, n=n, progress=progress, **options)
+    numbers_path = path.with_suffix(".json")
+    numbers = json.loads(numbers_path.read_text())
+    return CompareResult(path, numbers_path, numbers, list(numbers["warnings"]))
+
+
+@dataclass
+class ClipLabels:
+    """Zero-shot labels: for image i, ``labels[i]`` is the prompt with the highest cosine
+    similarity (``similarity`` [images, prompts]); ``notes`` say how input files were fitted."""
+
+    labels: list[str]
+    similarity: torch.Tensor
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best_cosine(self) -> list[float]:
+        return self.similarity.max(dim=1).values.tolist()
+
+
+def clip_labels(
+    run: str | Path,
+    images: Sequence[str | Path] | torch.Tensor,
+    prompts: Sequence[str],
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> ClipLabels:
+    """Label ``images`` (files, or a tensor [N, C, H, W] in [-1, 1]) zero-shot with a trained
+    huashi CLIP run: each gets the prompt its embedding is closest to."""
+    from huashi.metrics.features import load_features, zero_shot
+    from huashi.tools.translate import load_image
+
+    net = load_features(f"clip:{run}", device)
+    notes: list[str] = []
+    if not isinstance(images, torch.Tensor):
+        read = []
+        for done, path in enumerate(images, 1):
+            image, changed = load_image(Path(path), net.resolution, net.channels)
+            read.append(image)
+            notes += changed
+            if progress is not None:
+                progress(done, len(images) + 1, "reading images")
+        if not read:
+            raise HuashiError("give at least one image to label.")
+        images = torch.stack(read)
+    chosen, similarity = zero_shot(net, images, list(prompts))
+    if progress is not None:
+        progress(len(images) + 1, len(images) + 1, "labelled")
+    return ClipLabels(chosen, similarity, notes)
+
+
+@dataclass
+class DoctorReport:
+    run_dir: Path
+    records: int
+    first_step: int
+    last_step: int
+    findings: list  # list[huashi.training.doctor.Finding]
+    note: str = ""  # e.g. that the GAN checks do not apply to this family
+
+    def summary(self) -> str:
+        if not self.records:
+            return f"{self.run_dir}: no log records yet."
+        if self.note and not self.findings:
+            return f"{self.run_dir}: {self.records} log records: {self.note}; no failure signs."
+        head = (
+            f"{self.run_dir}: {self.records} log records, steps {self.first_step}-{self.last_step}"
+        )
+        if not self.findings:
+            return head + ": no failure signs."
+        return head + f": {len(self.findings)} failure sign(s):"
+
+
+def doctor(run: str | Path, progress: Progress | None = None) -> DoctorReport:
+    """The training doctor's findings for a (finished or running) GAN run, from its log and the
+    diversity of its fixed-seed progress grids; ``progress`` counts the grids read."""
+    from huashi.training.doctor import diagnose, grid_diversity, is_gan_log, run_checks
+    from huashi.training.logging import read_log
+
+    run_dir = Path(run)
+    config = RunConfig.load(run_dir)
+    # What the remedies read: the family's config and the run's precision.
+    run_config = {**config.model, "precision": config.train.get("precision", "auto")}
+    records = read_log(run_dir / "log.jsonl")
+    steps = [int(r["step"]) for r in records] or [0]
+    resolution, n_fixed = config.data["resolution"], config.train.get("n_fixed", 64)
+    grids = sorted((run_dir / "samples").glob("step-*.png"))
+    fixed = []
+    for done, path in enumerate(grids, 1):
+        fixed.append((int(path.stem.removeprefix("step-")),
+                      grid_diversity(path, resolution, n_fixed)))  # fmt: skip
+        if progress is not None:
+            progress(done, len(grids) + 1, "reading progress grids")
+    findings = diagnose(records, run_config, fixed) if is_gan_log(records) else []
+    more, note = run_checks(run_dir, records, run_config)
+    if progress is not None:
+        progress(len(grids) + 1, len(grids) + 1, "diagnosed")
+    return DoctorReport(run_dir, len(records), steps[0], steps[-1], more + findings, note)

@@ -1,0 +1,234 @@
+"""Training: ``train`` resolves a request (a recipe, a family and data, or a run to resume)
+once into typed configs and hands them to the training loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from huashi.core.errors import HuashiError
+from huashi.core.validation import check_resolution
+from huashi.families import DataInfo, get_family
+from huashi.runs import RunConfig, build_family
+from huashi.tools.translate import evaluate_pairs
+from huashi.training import distributed
+from huashi.training import resume as resuming
+from huashi.training.checkpoint import latest_checkpoint
+from huashi.training.device import pick_device
+from huashi.training.lock import holding_run_lock
+from huashi.training.loop import TrainConfig, Trainer, TrainResult
+
+
+def data_info_of(dataset: Any) -> DataInfo:
+    """What a family may know about an :class:`~huashi.data.ImageSet`."""
+    return DataInfo(
+        channels=dataset.channels,
+        resolution=dataset.resolution,
+        num_classes=len(dataset.class_names) if dataset.labels is not None else 0,
+        class_names=tuple(dataset.class_names or ()) if dataset.labels is not None else (),
+        has_captions=dataset.captions is not None,
+        has_targets=dataset.targets is not None,
+        target_channels=dataset.targets.shape[1] if dataset.targets is not None else 0,
+    )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _resolve_config(
+    run_dir: Path,
+    resume: bool,
+    family: str | None,
+    data: str | None,
+    resolution: int | None,
+    model: dict[str, Any] | None,
+    data_options: dict[str, Any] | None,
+    train: dict[str, Any],
+) -> RunConfig | None:
+    """The saved config when resuming (after checking the request agrees with it), else None."""
+    has_checkpoint = latest_checkpoint(run_dir / "checkpoints") is not None
+    if not resume:
+        if has_checkpoint:
+            raise HuashiError(
+                f"{run_dir} already holds a trained run: add --resume to continue it, or choose "
+                "another --out folder (nothing was changed)."
+            )
+        return None
+    if not has_checkpoint:
+        raise HuashiError(f"nothing to resume: {run_dir} has no checkpoint yet.")
+    saved = RunConfig.load(run_dir)
+    data = None if resuming.same_data(data, saved.data["spec"]) else data
+    asked = {"family": family, "data": data, "resolution": resolution}
+    have = {
+        "family": saved.family,
+        "data": saved.data["spec"],
+        "resolution": saved.data["resolution"],
+    }
+    differences = [
+        f"{k} {asked[k]!r} (run has {have[k]!r})" for k in asked if asked[k] not in (None, have[k])
+    ]
+    for key, value in (model or {}).items():
+        if not resuming.tunable_model_field(key) and saved.model.get(key) != value:
+            differences.append(f"{key}={value!r} (run has {saved.model.get(key)!r})")
+    for key, value in (data_options or {}).items():
+        if saved.data["options"].get(key) != value:
+            differences.append(f"data {key}={value!r} (run has {saved.data['options'].get(key)!r})")
+    for key, value in train.items():
+        if key not in TrainConfig.RESUMABLE_CHANGES and saved.train.get(key) != value:
+            differences.append(f"{key}={value!r} (run has {saved.train.get(key)!r})")
+    if differences:
+        raise HuashiError(
+            f"cannot resume {run_dir} with a different configuration: {'; '.join(differences)}. "
+            f"Drop those options, or train into a new --out folder."
+        )
+    return saved
+
+
+@holding_run_lock
+def train(
+    out: str | Path,
+    family: str | None = None,
+    data: str | None = None,
+    resolution: int | None = None,
+    model: dict[str, Any] | None = None,
+    data_options: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callable] = (),
+    recipe: str | None = None,
+    **train_options: Any,
+) -> TrainResult:
+    """Train a model family on a dataset into the run folder ``out``.
+
+    ``model`` holds the family's config fields, ``train_options`` the :class:`TrainConfig`
+    fields. With ``resume=True`` the run continues from its newest checkpoint, exactly as if it
+    had never stopped; only schedule fields (``steps``, intervals, device) may change.
+    ``recipe`` names a shipped recipe (:func:`recipes`) whose settings fill in what is not given.
+    """
+    from huashi.data import load_dataset
+
+    if recipe is not None and not resume:
+        family, data, resolution, model, data_options, train_options = _apply_recipe(
+            recipe, family, data, resolution, model, data_options, train_options
+        )
+
+    run_dir = Path(out)
+    unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise HuashiError(f"unknown training option(s): {', '.join(unknown)}.")
+    saved = _resolve_config(
+        run_dir, resume, family, data, resolution, model, data_options, train_options
+    )
+    if saved is None:
+        if family is None or data is None:
+            raise HuashiError("a new run needs a model family and --data.")
+        family_class = get_family(family)
+        model_config = family_class.make_config(model or {})
+        train_config = TrainConfig(**train_options)
+        data_spec = {
+            "spec": data,
+            "resolution": check_resolution(64 if resolution is None else resolution),
+            "options": dict(data_options or {}),
+        }
+    else:
+        family_class = get_family(saved.family)
+        model_config = family_class.make_config({**saved.model, **(model or {})})
+        train_config = dataclasses.replace(saved.train_config(), **train_options)
+        data_spec = saved.data
+    if train_config.steps < 1 or train_config.batch_size < 1:
+        raise HuashiError("--steps and --batch-size must be at least 1.")
+
+    place = distributed.setup(train_config.device)  # several processes under torchrun
+    if not place.is_main:
+        place.barrier()  # rank 0 decodes the data (and writes its cache) first
+    dataset = load_dataset(
+        data_spec["spec"],
+        resolution=data_spec["resolution"],
+        mode=train_config.data_mode,
+        **data_spec["options"],
+    )
+    if place.is_main:
+        place.barrier()
+    info = data_info_of(dataset)
+    family_class.check_data(info, model_config)
+    if saved is None:
+        data_spec = resuming.data_record(data_spec, getattr(dataset, "info", {}))
+    else:
+        resuming.check_same_data(saved.data, getattr(dataset, "info", {}), run_dir)
+    config = RunConfig(
+        family=family_class.name,
+        model=dataclasses.asdict(model_config),
+        data=data_spec,
+        data_info=json.loads(json.dumps(dataclasses.asdict(info))),  # as saved
+        train=dataclasses.asdict(train_config),
+    )
+    if saved is not None and config.data_info != saved.data_info:
+        raise HuashiError(
+            f"the dataset changed since {run_dir} was trained ({saved.data_info} then, "
+            f"{config.data_info} now): resume needs the same data."
+        )
+    device = pick_device(train_config.device)
+    _seed_everything(train_config.seed)
+    model_family = build_family(config, device)
+    trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)
+    trainer.identity = resuming.run_identity(config.family, config.model, data_spec, config.train)
+    if saved is not None:
+        trainer.resume_latest()
+        trainer.resume_note = resuming.resume_changes(
+            saved.model, saved.train, config.model, config.train
+        )
+        config.train = resuming.saved_train_config(saved.train, config.train)
+    if place.is_main:
+        config.save(run_dir)
+    result = trainer.run()
+    if family_class.paired_data and not result.interrupted and place.is_main:
+        try:  # image-to-image runs are measured on the held-out pairs
+            result.reports["pairs_eval"] = evaluate_pairs(run_dir, device=train_config.device)
+        except HuashiError as error:
+            result.reports["pairs_eval"] = {"skipped": str(error)}
+    return result
+
+
+def _apply_recipe(
+    name: str,
+    family: str | None,
+    data: str | None,
+    resolution: int | None,
+    model: dict[str, Any] | None,
+    data_options: dict[str, Any] | None,
+    train_options: dict[str, Any],
+) -> tuple:
+    """The recipe's settings, overridden by whatever the caller gave explicitly."""
+    from huashi.recipes import get_recipe
+
+    chosen = get_recipe(name)
+    if family not in (None, chosen.family):
+        raise HuashiError(
+            f"the recipe {name} trains a '{chosen.family}' model, not '{family}': drop the "
+            "family or choose another recipe (huashi recipes)."
+        )
+    return (
+        chosen.family,
+        data or chosen.data,
+        resolution or chosen.resolution,
+        chosen.model | (model or {}),
+        chosen.data_options | (data_options or {}),
+        chosen.train_options() | train_options,
+    )
+
+
+def recipes() -> list:
+    """The shipped recipes (:class:`huashi.recipes.Recipe`), by dataset and budget."""
+    from huashi.recipes import list_recipes
+
+    return list_recipes()
