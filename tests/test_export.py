@@ -150,3 +150,31 @@ def test_cli_exports_a_trained_run(tmp_path, capsys):
     assert meta["step"] == "2"
     assert main(["export", str(run), "--format", "tflite", "--out", str(out)]) == 2
     assert "unknown export format 'tflite'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def stylegan_file(tmp_path_factory):
+    family_class = get_family("stylegan")
+    config = family_class.make_config(
+        {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 64, "channel_max": 16}
+    )
+    torch.manual_seed(0)
+    family = family_class(config, DataInfo(3, 16), CPU)
+    family.train(False)
+    result = export_family(family, tmp_path_factory.mktemp("stylegan") / "stylegan.onnx")
+    assert result.inputs == {"z": ["B", 16], "truncation": [1]}
+    return family, result.path
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_stylegan_runs_at_any_batch_size(stylegan_file, batch):
+    """The file declares a free batch axis and keeps to it (it once ran only at batch 2), and
+    paints what ``generate`` paints, truncation included."""
+    family, path = stylegan_file
+    seeds = list(range(10, 10 + batch))
+    z = noise_for_seeds(seeds, family.latent_shape, CPU)
+    for truncation in (1.0, 0.5):
+        got = run_onnx(path, {"z": z, "truncation": torch.tensor([truncation])})
+        expected = family.generate(seeds, truncation=truncation)
+        assert got.shape == expected.shape and expected.abs().max() > 0.01
+        assert (got - expected).abs().max() <= TOLERANCE

@@ -20,11 +20,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 from functools import cache
+from pathlib import Path
 
 import pytest
 import torch
 
+import huashi
 from huashi.api import data_info_of
 from huashi.core.errors import HuashiError
 from huashi.data import ImageSet, load_dataset
@@ -327,3 +330,62 @@ def test_labels_and_prompts_follow_one_rule_in_every_family(make):
     for family in families:
         with pytest.raises(HuashiError, match="not text-conditioned but class-conditioned"):
             family.generate([0], prompt="a red circle")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_declared_abilities_hold(make, name):
+    """What a family declares it can do (paint from seeds or a prompt, translate, style latents,
+    noise inputs, ONNX export, a feature network) is what it does; what it does not declare is
+    refused in one line."""
+    family, dataset = make(name)
+    family.train(False)
+    seeds = [0, 1]
+    options = sampling_options(family, dataset, seeds)
+    assert family.paints_from_prompt == ("text" in family.conditions)
+    assert (family.condition == "none") == (not family.conditions)
+    assert family.translates == (family.condition == "image" and not family.upscales)
+    if family.paints_from_seeds:
+        assert "inputs" not in options and family.generate(seeds, **options).shape[0] == 2
+    if family.style_latents:
+        ws = family.broadcast(family.map_latents(family.latents_for_seeds(seeds)))
+        assert ws.shape[:2] == (2, family.num_ws)
+        painted = family.synthesize(ws, "const").clamp(-1, 1)
+        assert torch.equal(painted, family.generate(seeds, **options))
+    else:
+        with pytest.raises(HuashiError, match="no mapping network"):
+            family.map_latents(torch.zeros(2, 4))
+    if family.noise_inputs:
+        assert family.const_noise() and all(n.dim() == 4 for n in family.const_noise())
+    else:
+        with pytest.raises(HuashiError, match="no noise inputs"):
+            family.const_noise()
+    try:
+        graph = family.onnx_graph(batch=3)
+    except HuashiError as refused:
+        assert "\n" not in str(refused) and family.name in str(refused)
+    else:
+        with torch.no_grad():
+            out = graph.module(*graph.inputs.values())
+        size = family.data.resolution
+        assert out.shape == (3, family.data.channels, size, size)
+        assert set(graph.batched) <= set(graph.inputs)
+    if family.feature_kind is None:
+        with pytest.raises(HuashiError, match="not a feature network"):
+            family.feature_module()
+    else:
+        assert family.feature_module() is family.modules[family.feature_kind]
+
+
+def test_shared_code_asks_the_family_not_its_name_class_or_attributes():
+    """Outside the families and models, no code tests a family's class, name or attribute
+    presence, or reads its config for what the interface says (abilities, ``condition``)."""
+    root = Path(huashi.__file__).parent
+    shared = [p for p in sorted(root.rglob("*.py")) if p.parent.name not in ("families", "models")]
+    pattern = re.compile(
+        r"hasattr\((family|loaded|run)\b|isinstance\([^)]*(Family|DCGAN|GAN|Pix2Pix)\b"
+        r"|config\.family [!=]= \"|name [!=]= \"(upsampler|diffusion|clip|classifier|stylegan)\""
+        r"|family\.config\.condition|in \(\"classifier\", \"clip\"\)"
+    )
+    found = [f"{p.relative_to(root)}: {line.strip()}" for p in shared
+             for line in p.read_text().splitlines() if pattern.search(line)]  # fmt: skip
+    assert len(shared) > 50 and found == []

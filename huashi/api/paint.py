@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from huashi.api.runs import Progress, resolve_run, load_run
+from huashi.api.runs import Progress, load_run, resolve_run
 from huashi.core.errors import HuashiError
 from huashi.core.images import labelled_rows, make_grid, read_params, save_png, to_pil
 from huashi.core.validation import check_output_file, check_sample_request

@@ -60,7 +60,9 @@ def clear_run_cache() -> None:
         _run_cache.clear()
 
 
-def resolve_run(run: str | Path | LoadedRun, checkpoint: str | Path | None, device: str) -> LoadedRun:
+def resolve_run(
+    run: str | Path | LoadedRun, checkpoint: str | Path | None, device: str
+) -> LoadedRun:
     return run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
 
 

@@ -13,10 +13,27 @@ from huashi.api.runs import Progress, resolve_run
 from huashi.core.validation import check_output_dir, check_output_file, check_resolution
 from huashi.runs import LoadedRun
 from huashi.tools.distill import DistillReport
+from huashi.tools.dream import DreamSettings, dream, list_layers, load_dream_net
 from huashi.tools.export import ExportResult
 from huashi.tools.interpolate import Interpolation
-from huashi.tools.translate import TranslateResult
+from huashi.tools.translate import TranslateResult, evaluate_pairs
 from huashi.tools.upscale import UpscaleResult
+
+#: DeepDream is the tool's own functions (a dream net is loaded once, then dreamed with).
+__all__ = [
+    "DataPreview",
+    "DreamSettings",
+    "distill",
+    "dream",
+    "evaluate_pairs",
+    "export",
+    "interpolate",
+    "list_layers",
+    "load_dream_net",
+    "preview_data",
+    "translate",
+    "upscale",
+]
 
 
 def translate(

@@ -53,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--recipe", help="a named recipe (huashi recipes) whose settings the flags override"
         )
         group.add_argument("--quiet", action="store_true", help="no progress bar")
-        if name == "upsampler":
+        if family.upscales:  # a bigger image from a smaller one: --from PX --to PX
             group.add_argument(
                 "--from", dest="from_size", type=int, metavar="PX",
                 help="input size in pixels; with --to, the same as --resolution TO --scale TO/FROM",

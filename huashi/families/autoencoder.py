@@ -27,6 +27,7 @@ from torch import nn
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, require_power_of_two
+from huashi.families.onnx import DecoderGraph, OnnxGraph
 from huashi.losses.autoencoder import (
     RECONSTRUCTIONS,
     kl_to_standard_normal,
@@ -206,6 +207,17 @@ class AutoencoderFamily(Family):
         elif rest:
             tiles.append(torch.ones(len(rest), *inputs.shape[1:], device=self.device))
         return torch.cat(tiles)
+
+    def onnx_graph(self, batch: int = 2) -> OnnxGraph:
+        """The decoder: ``latent`` [B, *latent_shape] (unscaled, as :meth:`decode` takes it)
+        -> ``image``."""
+        latent = torch.randn(batch, *self.latent_shape)
+        return OnnxGraph(DecoderGraph(self.model), {"latent": latent}, ("latent",))
+
+    @property
+    def paints_from_seeds(self) -> bool:
+        """Only the VAEs: a plain autoencoder has no prior to draw latents from."""
+        return self.has_prior
 
 
 @torch.no_grad()

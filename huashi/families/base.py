@@ -32,6 +32,7 @@ from torch import nn
 from huashi.core.errors import HuashiError
 from huashi.core.validation import check_values
 from huashi.families.conditioning import preview_options
+from huashi.families.onnx import OnnxGraph
 from huashi.training.checkpoint import (
     load_module_state,
     pack_optimizer,
@@ -126,6 +127,17 @@ class Family(ABC):
     #: The dataclass of the keyword options ``generate`` takes (see
     #: :meth:`parse_sampling_options`).
     sampling_options_class: ClassVar[type] = NoSampling
+    #: True when the model paints a bigger image from a smaller one (the upsampler).
+    upscales: ClassVar[bool] = False
+    #: True when the latent z goes through a mapping network to per-layer styles w that a
+    #: synthesis network paints from (StyleGAN): the w and w+ spaces, :meth:`map_latents`,
+    #: :meth:`broadcast`, :meth:`synthesize`, :attr:`w_avg`, :attr:`num_ws`.
+    style_latents: ClassVar[bool] = False
+    #: True when the synthesis takes per-layer noise maps (:meth:`const_noise`).
+    noise_inputs: ClassVar[bool] = False
+    #: The kind of feature network the family learns ("classifier" or "clip"; None for the
+    #: painters): what metrics and DeepDream may use it as (:meth:`feature_module`).
+    feature_kind: ClassVar[str | None] = None
 
     def __init__(self, config: Any, data: DataInfo, device: torch.device) -> None:
         self.config = config
@@ -144,6 +156,59 @@ class Family(ABC):
         """What this model's images are conditioned on: "none", "class", "text" or "image".
         Shared code asks this; it never reads config keys or family names."""
         return self.condition_kind
+
+    # --- abilities: what shared code asks, instead of testing names, classes or attributes ---
+
+    @property
+    def conditions(self) -> frozenset[str]:
+        """Every condition the model's images take (an upsampler trained with captions takes
+        the image and a prompt); empty for an unconditional model."""
+        return frozenset() if self.condition == "none" else frozenset({self.condition})
+
+    @property
+    def paints_from_seeds(self) -> bool:
+        """True when ``generate(seeds)`` paints new images (no input image needed)."""
+        return self.makes_images and self.condition != "image"
+
+    @property
+    def paints_from_prompt(self) -> bool:
+        """True when the model paints what a text prompt says."""
+        return "text" in self.conditions
+
+    @property
+    def translates(self) -> bool:
+        """True when the model maps an input image to an output image of the same size."""
+        return self.makes_images and self.condition == "image" and not self.upscales
+
+    @property
+    def repaints_images(self) -> bool:
+        """True when ``generate`` can start from an existing image (``init``, img2img)."""
+        return "init" in self.sampling_option_names()
+
+    def feature_module(self) -> nn.Module:
+        """The network of a feature family (see :attr:`feature_kind`)."""
+        if self.feature_kind is None:
+            raise HuashiError(f"a {self.name} model is not a feature network.")
+        return self.modules[self.feature_kind]
+
+    def discriminator_features(self) -> Callable[[torch.Tensor], list[torch.Tensor]] | None:
+        """The discriminator's feature maps by depth, for perceptual distances (inversion);
+        None when the family's discriminator gives none."""
+        return None
+
+    def onnx_graph(self, batch: int = 2) -> OnnxGraph:
+        """The module and ``batch`` example inputs to export to ONNX (see
+        :mod:`huashi.tools.export`), or a one-line :class:`HuashiError` saying why this model
+        cannot be exported."""
+        if not self.makes_images:
+            raise HuashiError(
+                f"a {self.name} model makes no images, so there is no painter to export."
+            )
+        raise HuashiError(
+            f"a {self.name} model cannot be exported to ONNX yet: only one-step generators can "
+            "(dcgan, gan, ae/vae/kl-vae decoders, pix2pix, stylegan); diffusion paints in many "
+            "network steps."
+        )
 
     @classmethod
     def required_runs(cls, config: Any) -> dict[str, str]:
@@ -241,6 +306,39 @@ class Family(ABC):
         editing and dragging optimize through it); ``generate(seeds)`` equals
         ``generate_from_latents(latents_for_seeds(seeds))``. Leaves no module state changed."""
         raise HuashiError(f"a {self.name} model has no latent space to generate from.")
+
+    # --- style latents (:attr:`style_latents`): families with a mapping network fill these in
+
+    def _no_styles(self) -> HuashiError:
+        return HuashiError(
+            f"a {self.name} model has no mapping network (w space): use a stylegan run."
+        )
+
+    @property
+    def num_ws(self) -> int:
+        """How many per-layer styles the synthesis takes."""
+        raise self._no_styles()
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The average w (the centre truncation pulls toward)."""
+        raise self._no_styles()
+
+    def map_latents(self, z: torch.Tensor, truncation: float = 1.0, **options: Any) -> torch.Tensor:
+        """w [B, w_dim] for z [B, *latent_shape], truncated toward :attr:`w_avg`."""
+        raise self._no_styles()
+
+    def broadcast(self, w: torch.Tensor) -> torch.Tensor:
+        """w [B, w_dim] -> ws [B, num_ws, w_dim] (the same w for every layer)."""
+        raise self._no_styles()
+
+    def synthesize(self, ws: torch.Tensor, noise_mode: str = "const", **options: Any) -> Any:
+        """Images (not clipped) from per-layer styles ws [B, num_ws, w_dim]."""
+        raise self._no_styles()
+
+    def const_noise(self) -> list[torch.Tensor]:
+        """The stored noise maps of a synthesis with noise inputs (:attr:`noise_inputs`)."""
+        raise HuashiError(f"a {self.name} model has no noise inputs to set.")
 
     def check_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """``latents`` as float32 on the model's device, or a clear error for a wrong shape."""

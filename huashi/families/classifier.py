@@ -35,6 +35,7 @@ class ClassifierFamily(Family):
     """Small conv classifier on labelled data: an in-domain feature network (FID, IS)."""
 
     name = "classifier"
+    feature_kind = "classifier"
     config_class = ClassifierFamilyConfig
     makes_images = False
 

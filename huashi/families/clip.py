@@ -47,6 +47,7 @@ class CLIPFamily(Family):
     """Contrastive image-text model on captioned data: in-domain features and CLIP score."""
 
     name = "clip"
+    feature_kind = "clip"
     config_class = CLIPFamilyConfig
     makes_images = False
 

@@ -14,6 +14,7 @@ import torch
 
 from huashi.core.config_fields import option
 from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
+from huashi.families.onnx import GeneratorGraph, OnnxGraph
 from huashi.losses.gan import bce_d_loss, nonsaturating_g_loss
 from huashi.models.gan.dcgan import DCGANConfig, Discriminator, Generator, init_dcgan_weights
 from huashi.training.device import adam
@@ -106,3 +107,8 @@ class DCGAN(Family):
         G = self.sampling_module("generator")
         with self.sampling_mode(G):  # BatchNorm running statistics: no batch-mate dependence
             return G(self.check_latents(latents)).float()
+
+    def onnx_graph(self, batch: int = 2) -> OnnxGraph:
+        """``z`` [B, z_dim] -> ``image``."""
+        G = GeneratorGraph(self.sampling_module("generator"), False)
+        return OnnxGraph(G, {"z": torch.randn(batch, self.config.z_dim)}, ("z",))

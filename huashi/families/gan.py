@@ -33,6 +33,7 @@ from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
+from huashi.families.onnx import GeneratorGraph, OnnxGraph
 from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
@@ -499,3 +500,19 @@ class GAN(Family):
                     self.latents_for_seeds(seeds), dropout_seeds=seeds, prompt=[""] * len(seeds)
                 )
         return super().preview(seeds)
+
+    def onnx_graph(self, batch: int = 2) -> OnnxGraph:
+        """``z`` plus a ``label`` (int64 [B]) or a ``text_embedding`` [B, text_dim] (the frozen
+        text encoder's pooled output; the encoder is not in the file) -> ``image``."""
+        if self.config.dropout > 0:
+            raise HuashiError(
+                "this gan keeps dropout on while painting (--dropout > 0), and its seeded masks "
+                "cannot be exported to ONNX yet: export a model trained without --dropout."
+            )
+        inputs = {"z": torch.randn(batch, self.config.z_dim)}
+        if self.condition == "class":
+            inputs["label"] = torch.arange(batch) % self.data.num_classes
+        elif self.condition == "text":
+            inputs["text_embedding"] = torch.randn(batch, self.text_encoder.dim)
+        G = GeneratorGraph(self.sampling_module("generator"), self.condition != "none")
+        return OnnxGraph(G, inputs, tuple(inputs))

@@ -28,6 +28,7 @@ from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
 from huashi.core.images import convert_channels
 from huashi.families.base import DataInfo, Family, require_power_of_two
+from huashi.families.onnx import OnnxGraph, TranslatorGraph
 from huashi.losses.pix2pix import discriminator_loss, generator_loss
 from huashi.models.gan.dcgan import init_dcgan_weights
 from huashi.models.pix2pix.config import Pix2PixConfig
@@ -204,6 +205,18 @@ class Pix2Pix(Family):
         inputs, target = self.preview_pairs
         outputs = self.generate(list(range(len(inputs))), inputs=inputs)
         return side_by_side(inputs, outputs, target)
+
+    def onnx_graph(self, batch: int = 2) -> OnnxGraph:
+        """``source`` [B, C, H, W] in [-1, 1] -> ``image`` (its translation)."""
+        if self.config.test_dropout:
+            raise HuashiError(
+                "this pix2pix model paints with dropout on (--test-dropout), and its seeded "
+                "masks cannot be exported to ONNX yet: export a model trained without it."
+            )
+        size = self.data.resolution
+        image = torch.rand(batch, self.data.channels, size, size) * 2 - 1
+        G = TranslatorGraph(self.sampling_module("generator"))
+        return OnnxGraph(G, {"source": image}, ("source",))
 
 
 def jittered(batch: dict[str, Any], max_shift: int, g: torch.Generator) -> dict[str, Any]:

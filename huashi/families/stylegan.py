@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.families.conditioning import check_condition_data
+from huashi.families.onnx import MappedGeneratorGraph, OnnxGraph
 from huashi.losses.gan import r1_penalty
 from huashi.models.stylegan.discriminator import Discriminator
 from huashi.models.stylegan.mapping import MappingNetwork
@@ -101,6 +102,8 @@ class StyleGAN(Family):
     """StyleGAN2 with ADA: mapping network, modulated convs, truncation and style mixing."""
 
     name = "stylegan"
+    noise_inputs = True
+    style_latents = True
     config_class = StyleGANConfig
     ema_targets = ("generator",)
     sampling_options_class = StyleGANSampling
@@ -453,3 +456,12 @@ class StyleGAN(Family):
         ).pooled.to(self.device)
         G = self.sampling_module("generator")
         return G.synthesis(self.broadcast(G.mapping(z, cond)), "const").float().clamp(-1, 1)
+
+    def discriminator_features(self) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+        return self.modules["discriminator"].features
+
+    def onnx_graph(self, batch: int = 2) -> OnnxGraph:
+        """``z`` [B, z_dim] and ``truncation`` (float [1], 1 = none) -> ``image``, with the
+        constant noise inputs."""
+        inputs = {"z": torch.randn(batch, *self.latent_shape), "truncation": torch.tensor([0.7])}
+        return OnnxGraph(MappedGeneratorGraph(self), inputs, ("z",))

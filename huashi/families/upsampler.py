@@ -100,6 +100,7 @@ class UpsamplerFamily(Family):
     """GigaGAN-style super-resolution GAN (x2/x4/x8), trained on any images by downsampling."""
 
     name = "upsampler"
+    upscales = True
     config_class = UpsamplerConfig
     sampling_options_class = UpsamplerSampling
     ema_targets = ("generator",)
@@ -289,3 +290,8 @@ class UpsamplerFamily(Family):
         painted = self.generate(list(range(len(images))), inputs=low, prompt=self.preview_prompts)
         shown = F.interpolate(low, scale_factor=self.config.scale, mode="nearest")
         return side_by_side(shown, painted, rebase(images.float(), low))
+
+    @property
+    def conditions(self) -> frozenset[str]:
+        """The small image, and with ``--condition text`` a prompt too."""
+        return frozenset({"image"} | ({"text"} if self.config.condition == "text" else set()))

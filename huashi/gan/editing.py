@@ -38,7 +38,7 @@ KINDS = ("sefa", "label", "prompt", "latent", "clip")
 
 
 def needs_mapping(family: Any, what: str) -> None:
-    if not hasattr(family, "synthesize"):
+    if not family.style_latents:
         raise HuashiError(
             f"{what} needs a generator with a mapping network (w space), such as a stylegan "
             f"run; a {family.name} model has only z."

@@ -78,8 +78,8 @@ def feature_distance(
     if spec == "none":
         return None
     if spec in ("auto", "d"):
-        d = family.modules.get("discriminator")
-        if d is None or not hasattr(d, "features"):
+        d_features = family.discriminator_features()
+        if d_features is None:
             if spec == "auto":
                 return None
             raise HuashiError(
@@ -88,7 +88,7 @@ def feature_distance(
             )
 
         def d_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            fa, fb = d.features(a), d.features(b)
+            fa, fb = d_features(a), d_features(b)
             return sum(
                 (_channel_normalize(x) - _channel_normalize(y)).square().mean(dim=(1, 2, 3))
                 for x, y in zip(fa, fb, strict=True)
@@ -194,7 +194,7 @@ def invert_many(
     check_space(family, space)
     if steps < 1:
         raise HuashiError("--steps must be at least 1.")
-    if optimize_noise and not hasattr(family, "const_noise"):
+    if optimize_noise and not family.noise_inputs:
         raise HuashiError(
             f"--optimize-noise needs a generator with noise inputs (stylegan); a {family.name} "
             "model has none."

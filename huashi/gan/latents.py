@@ -91,7 +91,7 @@ def spaces_of(family: Any) -> tuple[str, ...]:
     those with a mapping network."""
     if family.latent_shape is None:
         return ()
-    return ("z", "w", "w+") if hasattr(family, "synthesize") else ("z",)
+    return ("z", "w", "w+") if family.style_latents else ("z",)
 
 
 def check_space(family: Any, space: str) -> None:
@@ -126,10 +126,10 @@ def render(
     gradients flow back to ``tensor`` (and to ``noise``, maps that replace the noise mode's)."""
     check_space(family, space)
     if noise is not None:
-        if not hasattr(family, "const_noise"):
+        if not family.noise_inputs:
             raise HuashiError(f"a {family.name} model has no noise inputs to set.")
         return family.synthesize(to_ws(family, tensor, space, **options), noise=noise).clamp(-1, 1)
-    if space == "z" and not hasattr(family, "synthesize"):
+    if space == "z" and not family.style_latents:
         return family.generate_from_latents(tensor, **options)
     if space == "z":
         return family.generate_from_latents(tensor, noise_mode=noise_mode, **options)

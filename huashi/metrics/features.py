@@ -170,7 +170,7 @@ def _load_run_features(kind: str, where: str, spec: str, device: torch.device) -
     from huashi.runs import load_run
 
     loaded = load_run(where, device=str(device))
-    if loaded.config.family != kind:
+    if loaded.family.feature_kind != kind:
         raise HuashiError(
             f"{where} is a '{loaded.config.family}' run, not a {kind} run: pass "
             f"--features {loaded.config.family}:{where} or train a {kind} first."
@@ -187,14 +187,14 @@ def _load_run_features(kind: str, where: str, spec: str, device: torch.device) -
         "trained_on": dict(loaded.config.data) | {"step": loaded.step},
     }
     if kind == "classifier":
-        net = loaded.family.modules["classifier"]
+        net = loaded.family.feature_module()
 
         def extract(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             feats = net.features(x)
             return feats, net.head(feats)
 
         return FeatureNet(**common, extract=extract, class_names=tuple(info["class_names"]))
-    clip_model = loaded.family.modules["clip"]
+    clip_model = loaded.family.feature_module()
     return FeatureNet(
         **common,
         extract=lambda x: (clip_model.features(x), None),

@@ -255,10 +255,10 @@ def paint_form(family: Any) -> dict[str, Any]:
         "resolution": family.data.resolution,
         "channels": family.data.channels,
         "sampling": steps,
-        "img2img": "init" in accepts,
+        "img2img": family.repaints_images,
         "inpaint": "mask" in accepts,
         "truncation": "truncation" in accepts,
-        "paintable": family.makes_images and family.condition != "image",
+        "paintable": family.paints_from_seeds,
         "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
     }
     if steps:

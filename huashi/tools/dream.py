@@ -84,13 +84,13 @@ def load_dream_net(
     from huashi.runs import load_run
 
     loaded = load_run(spec, checkpoint, str(torch_device))
-    kind = loaded.config.family
-    if kind not in ("classifier", "clip"):
+    kind = loaded.family.feature_kind
+    if kind is None:
         raise HuashiError(
-            f"{spec} is a '{kind}' run: dreaming needs a classifier or clip run (huashi train "
+            f"{spec} is a '{loaded.config.family}' run: dreaming needs a classifier or clip run (huashi train "
             "classifier|clip), or inception:PATH_TO_WEIGHTS."
         )
-    module = loaded.family.modules[kind]
+    module = loaded.family.feature_module()
     module.requires_grad_(False)
     info = loaded.config.data_info
     common = {

@@ -9,8 +9,11 @@ What each exportable family's file takes and gives (all float32 unless said; B i
 - ``ae``, ``vae``, ``kl-vae``: the decoder, ``latent`` [B, *latent_shape] (unscaled, as
   ``family.decode`` takes it) -> ``image``.
 - ``pix2pix``: ``source`` [B, C, H, W] in [-1, 1] -> ``image`` (its translation).
-- a family with a mapping network (``map_latents`` / ``synthesize``): ``z`` and ``truncation``
-  (float [1], 1 = none) -> ``image``, with constant noise inputs.
+- ``stylegan`` (a family with style latents): ``z`` and ``truncation`` (float [1], 1 = none)
+  -> ``image``, with constant noise inputs.
+
+Each family says what it exports and how (:meth:`~huashi.families.base.Family.onnx_graph`);
+this module writes the file and checks it.
 
 The file is written by PyTorch's TorchScript-based exporter (it needs no extra package and works
 offline from torch 2.4 on), opset 17, with the run, step and input description in its metadata.
@@ -23,32 +26,18 @@ import inspect
 import io
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from huashi.core.errors import HuashiError
-from huashi.families.autoencoder import AutoencoderFamily
 from huashi.families.base import Family
-from huashi.families.dcgan import DCGAN
-from huashi.families.gan import GAN
-from huashi.families.pix2pix import Pix2Pix
+from huashi.families.onnx import OnnxGraph
 
 FORMATS = ("onnx",)
 OPSET = 17
-
-
-@dataclass
-class Graph:
-    """What to export: a module and example inputs (batch 2), with their names."""
-
-    module: nn.Module
-    inputs: dict[str, torch.Tensor]
-    batched: tuple[str, ...]  # input names whose first axis is the batch
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,102 +48,14 @@ class ExportResult:
     max_abs_diff: float | None  # onnxruntime against PyTorch on the example inputs
 
 
-class _Generator(nn.Module):
-    """``G(z)`` or ``G(z, condition)`` as float32 images."""
-
-    def __init__(self, generator: nn.Module, conditional: bool) -> None:
-        super().__init__()
-        self.generator = generator
-        self.conditional = conditional
-
-    def forward(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        if self.conditional:
-            return self.generator(z, condition).float()
-        return self.generator(z).float()
+def export_graph(family: Family, batch: int = 2) -> OnnxGraph:
+    """The module and example inputs to export for ``family`` (its
+    :meth:`~huashi.families.base.Family.onnx_graph`), or a one-line :class:`HuashiError` saying
+    why this family cannot be exported yet."""
+    return family.onnx_graph(batch)
 
 
-class _Decoder(nn.Module):
-    """An autoencoder's decoder, clamped to [-1, 1] as ``family.decode`` does."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(latent).float().clamp(-1.0, 1.0)
-
-
-class _Translator(nn.Module):
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, source: torch.Tensor) -> torch.Tensor:
-        return self.generator(source).float()
-
-
-class _MappedGenerator(nn.Module):
-    """z -> w (mapping network) -> truncation toward ``w_avg`` -> synthesis, constant noise."""
-
-    def __init__(self, family: Family) -> None:
-        super().__init__()
-        self.family = family
-        self.holder = nn.ModuleList(family.modules.values())  # so .eval() reaches them
-
-    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
-        family = self.family
-        w = family.map_latents(z)
-        w = family.w_avg + truncation * (w - family.w_avg)
-        ws = w[:, None, :].expand(-1, family.num_ws, -1)
-        return family.synthesize(ws, noise_mode="const").float()
-
-
-def export_graph(family: Family) -> Graph:
-    """The module and example inputs to export for ``family``, or a one-line
-    :class:`HuashiError` saying why this family cannot be exported yet."""
-    if isinstance(family, DCGAN):
-        G = family.sampling_module("generator")
-        return Graph(_Generator(G, False), {"z": torch.randn(2, family.config.z_dim)}, ("z",))
-    if isinstance(family, GAN):
-        if family.config.dropout > 0:
-            raise HuashiError(
-                "this gan keeps dropout on while painting (--dropout > 0), and its seeded masks "
-                "cannot be exported to ONNX yet: export a model trained without --dropout."
-            )
-        G = family.sampling_module("generator")
-        inputs = {"z": torch.randn(2, family.config.z_dim)}
-        if family.condition == "class":
-            inputs["label"] = torch.arange(2) % family.data.num_classes
-        elif family.condition == "text":
-            inputs["text_embedding"] = torch.randn(2, family.text_encoder.dim)
-        return Graph(_Generator(G, family.condition != "none"), inputs, tuple(inputs))
-    if isinstance(family, AutoencoderFamily):
-        latent = torch.randn(2, *family.latent_shape)
-        return Graph(_Decoder(family.model), {"latent": latent}, ("latent",))
-    if isinstance(family, Pix2Pix):
-        if family.config.test_dropout:
-            raise HuashiError(
-                "this pix2pix model paints with dropout on (--test-dropout), and its seeded "
-                "masks cannot be exported to ONNX yet: export a model trained without it."
-            )
-        data = family.data
-        image = torch.rand(2, data.channels, data.resolution, data.resolution) * 2 - 1
-        G = family.sampling_module("generator")
-        return Graph(_Translator(G), {"source": image}, ("source",))
-    if all(hasattr(family, name) for name in ("map_latents", "synthesize", "w_avg", "num_ws")):
-        inputs = {"z": torch.randn(2, *family.latent_shape), "truncation": torch.tensor([0.7])}
-        return Graph(_MappedGenerator(family), inputs, ("z",))
-    if not family.makes_images:
-        raise HuashiError(
-            f"a {family.name} model makes no images, so there is no painter to export."
-        )
-    raise HuashiError(
-        f"a {family.name} model cannot be exported to ONNX yet: only one-step generators can "
-        "(dcgan, gan, ae/vae/kl-vae decoders, pix2pix); diffusion paints in many network steps."
-    )
-
-
-def _onnx_bytes(graph: Graph) -> bytes:
+def _onnx_bytes(graph: OnnxGraph) -> bytes:
     names = list(graph.inputs)
     kwargs: dict[str, Any] = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:

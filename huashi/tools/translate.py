@@ -67,7 +67,7 @@ def load_image(path: Path, resolution: int, channels: int) -> tuple[torch.Tensor
 
 def _loaded(run: str | Path | LoadedRun, checkpoint: str | Path | None, device: str) -> LoadedRun:
     loaded = run if isinstance(run, LoadedRun) else load_run(run, checkpoint, device)
-    if not loaded.family.paired_data:
+    if not loaded.family.translates:
         raise HuashiError(
             f"{loaded.run_dir} is a '{loaded.config.family}' run, which does not translate images: "
             "train one with `huashi train pix2pix`."

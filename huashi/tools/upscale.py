@@ -15,7 +15,7 @@ from PIL import Image
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_params, save_png, to_pil, to_uint8
-from huashi.families.upsampler import UpsamplerFamily
+from huashi.families.base import Family
 from huashi.runs import LoadedRun, load_run
 from huashi.tools.translate import load_image, map_images, run_parameters
 
@@ -30,9 +30,9 @@ class UpscaleResult:
     notes: list[str] = field(default_factory=list)
 
 
-def upsampler_of(loaded: LoadedRun) -> UpsamplerFamily:
+def upsampler_of(loaded: LoadedRun) -> Family:
     """The loaded run's upsampler, or a clear error for a run of another kind."""
-    if not isinstance(loaded.family, UpsamplerFamily):
+    if not loaded.family.upscales:
         raise HuashiError(
             f"{loaded.run_dir} is a '{loaded.family.name}' run, which does not upscale images: "
             "train one with `huashi train upsampler --data DATA --resolution 64 --scale 4`."
@@ -71,7 +71,7 @@ def upscale(
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     family = upsampler_of(loaded)
     size, channels = family.in_resolution, family.data.channels
-    text = family.config.condition == "text"
+    text = family.paints_from_prompt
     if prompt is not None and not text:
         raise HuashiError(
             f"{loaded.run_dir} is not text-conditioned: drop --prompt (train an upsampler with "
@@ -176,7 +176,7 @@ def compare_on_held_out(
     scale = family.config.scale
     low = downsample(originals, scale)
     per_image: dict[str, Any] = {"inputs": low}
-    if family.config.condition == "text":
+    if family.paints_from_prompt:
         per_image["prompt"] = list(held_out["caption"])
     started = time.perf_counter()
     painted = generate_all(loaded, list(range(count)), batch_size, per_image)
