@@ -12,7 +12,7 @@ from huashi.families.dcgan import DCGANFamilyConfig
 from huashi.families.gan import GANConfig
 from huashi.losses.gan import LOSSES
 from huashi.training import doctor
-from huashi.training.doctor import remedy, suggestions
+from huashi.training.doctor import remedies, remedy, suggestions
 
 CODES = ("nan", "d_collapse", "d_not_working", "saturated", "exploding", "mode_collapse")
 SMALL_DATA = {"loss": "hinge", "spectral_norm": True, "d_norm": "none",
@@ -44,7 +44,7 @@ def proposes(text: str, key: str, value) -> bool:
     "without --x and --y")."""
     if value is False:
         return False
-    flag = re.escape(doctor._settings_text({key: value}))
+    flag = re.escape(remedies._settings_text({key: value}))
     not_after = "(?<!already )(?<!drop )(?<!without )(?<!and )"
     return re.search(rf"{not_after}{flag}(?![\w.,-])", text) is not None
 

@@ -80,7 +80,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("huashi.gan",),
     ("huashi.tools",),
     ("huashi.api",),
-    ("huashi.cli", "huashi.studio"),
+    ("huashi.studio",),
+    ("huashi.cli",),  # `huashi studio` starts the studio
     ("huashi.__main__",),
 ]
 

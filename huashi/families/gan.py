@@ -7,7 +7,7 @@ One training step is ``d_steps`` discriminator updates then one generator update
   both passed through DiffAugment and instance noise when those are on. BCE and LSGAN targets
   may be smoothed (real in ``real_label_range``, fake in ``fake_label_range``) and flipped.
   A text-conditional D is matching-aware: (real, right caption) is real, (fake, right caption)
-  and (real, wrong caption) are fake (:func:`matching_aware_batch`).
+  and (real, wrong caption) are fake (:func:`huashi.losses.gan.matching_aware_batch`).
 - Regularizers: a gradient penalty on interpolates (``wgan-gp``, or any loss with
   ``gp_weight``), lazy R1 on reals, WGAN weight clipping, spectral norm on D.
 - G minimizes the loss's G side on fresh fakes through the same augmentations.
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from huashi.augment.ada import AdaptiveAugment
 from huashi.augment.diffaugment import diff_augment, parse_policy
@@ -34,11 +33,18 @@ from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.families.onnx import GeneratorGraph, OnnxGraph
-from huashi.losses.gan import LOSSES, clip_weights, gradient_penalty, r1_due, r1_penalty
+from huashi.losses.gan import (
+    LOSSES,
+    clip_weights,
+    gradient_penalty,
+    matching_aware_batch,
+    r1_due,
+    r1_penalty,
+)
 from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
 from huashi.training.device import adam
-from huashi.training.doctor import DoctorCallback
+from huashi.training.doctor import DoctorCallback, grad_norm, mean_pairwise_distance
 from huashi.training.step import StepContext, frozen_modules
 
 ARCHS = ("dcgan", "resnet")
@@ -158,50 +164,6 @@ class GANConfig:
         if self.arch == "resnet":
             return "none"
         return "instance" if self.penalty_weight > 0 or self.r1_weight > 0 else "batch"
-
-
-def matching_aware_batch(
-    real: torch.Tensor, fake: torch.Tensor, captions: Sequence[str], generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The matching-aware discriminator's pairs (GAN-CLS, Reed et al. 2016).
-
-    Returns ``images`` [3B'], ``caption_index`` [3B'] (into ``captions``) and ``is_real`` [3B']:
-    (real, right caption) -> real; (fake, right caption) -> fake; (real, wrong caption) -> fake.
-    The wrong caption of image i is drawn from the batch among captions that differ from
-    ``captions[i]``; an image whose batch holds no different caption gets no wrong pair.
-    """
-    b = len(real)
-    draws = torch.rand(b, generator=generator, device=generator.device).cpu().tolist()
-    keep, wrong = [], []
-    for i in range(b):
-        others = [j for j in range(b) if captions[j] != captions[i]]
-        if others:
-            keep.append(i)
-            wrong.append(others[int(draws[i] * len(others))])
-    right = torch.arange(b, device=real.device)
-    keep_t = torch.tensor(keep, dtype=torch.long, device=real.device)
-    wrong_t = torch.tensor(wrong, dtype=torch.long, device=real.device)
-    images = torch.cat([real, fake, real[keep_t]])
-    caption_index = torch.cat([right, right, wrong_t])
-    is_real = torch.cat(
-        [torch.ones(b, dtype=torch.bool), torch.zeros(b + len(keep), dtype=torch.bool)]
-    ).to(real.device)
-    return images, caption_index, is_real
-
-
-def mean_pairwise_distance(images: torch.Tensor) -> float:
-    """Mean L2 distance between the images of a batch, per pixel (RMS): a diversity measure."""
-    flat = images.detach().float().flatten(1)
-    if len(flat) < 2:
-        return 0.0
-    distances = torch.cdist(flat, flat) / flat.shape[1] ** 0.5
-    n = len(flat)
-    return float(distances.sum() / (n * (n - 1)))
-
-
-def grad_norm(module: nn.Module) -> float:
-    norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
 
 
 class GAN(Family):

@@ -8,7 +8,7 @@ pyramid level from 8x8 up, conditioned on the caption by projection.
 One training step is one discriminator update then one generator update:
 
 - D: matching-aware (GAN-CLS): (real, right caption) is real, (fake, right caption) and (real,
-  wrong caption) are fake (the ``gan`` family's :func:`matching_aware_batch`). The
+  wrong caption) are fake (:func:`huashi.losses.gan.matching_aware_batch`, as in ``gan``). The
   non-saturating logistic loss is averaged over the pyramid levels; the real pyramid is the
   image and its 2x2 average poolings. Lazy R1 on the (real, right caption) pairs every
   ``r1_every`` steps, weighed by ``r1_gamma / 2 * r1_every``.
@@ -44,9 +44,8 @@ from huashi.core.images import convert_channels
 from huashi.families.base import DataInfo, Family, require_power_of_two
 from huashi.families.clip import CLIPFamily
 from huashi.families.conditioning import required_prompts
-from huashi.families.gan import matching_aware_batch
 from huashi.losses.clip import clip_guidance_loss
-from huashi.losses.gan import r1_penalty
+from huashi.losses.gan import matching_aware_batch, r1_penalty
 from huashi.models.gigagan.discriminator import MultiScaleDiscriminator
 from huashi.models.gigagan.generator import Generator, image_pyramid
 from huashi.training.device import adam

@@ -8,7 +8,7 @@ for the real and fake terms (label smoothing and flipping); hinge and WGAN have 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -141,3 +141,32 @@ def input_gradient(logits: Tensor, inputs: Tensor, loss_scale: float = 1.0) -> T
 def r1_due(step: int, every: int) -> bool:
     """Lazy regularization: apply R1 on steps 0, every, 2 every, ..."""
     return every > 0 and step % every == 0
+
+
+def matching_aware_batch(
+    real: torch.Tensor, fake: torch.Tensor, captions: Sequence[str], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The matching-aware discriminator's pairs (GAN-CLS, Reed et al. 2016).
+
+    Returns ``images`` [3B'], ``caption_index`` [3B'] (into ``captions``) and ``is_real`` [3B']:
+    (real, right caption) -> real; (fake, right caption) -> fake; (real, wrong caption) -> fake.
+    The wrong caption of image i is drawn from the batch among captions that differ from
+    ``captions[i]``; an image whose batch holds no different caption gets no wrong pair.
+    """
+    b = len(real)
+    draws = torch.rand(b, generator=generator, device=generator.device).cpu().tolist()
+    keep, wrong = [], []
+    for i in range(b):
+        others = [j for j in range(b) if captions[j] != captions[i]]
+        if others:
+            keep.append(i)
+            wrong.append(others[int(draws[i] * len(others))])
+    right = torch.arange(b, device=real.device)
+    keep_t = torch.tensor(keep, dtype=torch.long, device=real.device)
+    wrong_t = torch.tensor(wrong, dtype=torch.long, device=real.device)
+    images = torch.cat([real, fake, real[keep_t]])
+    caption_index = torch.cat([right, right, wrong_t])
+    is_real = torch.cat(
+        [torch.ones(b, dtype=torch.bool), torch.zeros(b + len(keep), dtype=torch.bool)]
+    ).to(real.device)
+    return images, caption_index, is_real
