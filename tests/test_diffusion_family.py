@@ -11,7 +11,7 @@ from huashi.data import ImageSet
 from huashi.diffusion import samplers
 from huashi.diffusion.samplers import SAMPLERS
 from huashi.families import FAMILIES, DataInfo, StepContext
-from huashi.families.base import LatentAutoencoder
+from huashi.families.autoencoder import LatentAutoencoder
 from huashi.families.diffusion import Diffusion, DiffusionConfig
 from huashi.runs import RunConfig, build_family
 

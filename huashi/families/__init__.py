@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from huashi.core.errors import HuashiError
-from huashi.families.autoencoder import AE, KLVAEFamily, VAEFamily
-from huashi.families.base import DataInfo, Family, LatentAutoencoder
+from huashi.families.autoencoder import AE, KLVAEFamily, LatentAutoencoder, VAEFamily
+from huashi.families.base import DataInfo, Family
 from huashi.families.classifier import ClassifierFamily
 from huashi.families.clip import CLIPFamily
 from huashi.families.dcgan import DCGAN

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -50,6 +50,41 @@ def fixed_indices(n_data: int, n: int) -> torch.Tensor:
     """``n`` dataset indices in a fixed pseudo-random order (the same for every run and resume;
     it draws from its own generator, not from the training RNG)."""
     return torch.randperm(n_data, generator=torch.Generator().manual_seed(0))[:n]
+
+
+@runtime_checkable
+class LatentAutoencoder(Protocol):
+    """What latent diffusion and latent walks need from a trained autoencoder (the ``ae``,
+    ``vae`` and ``kl-vae`` families fill it in; tests may pass any object that does)."""
+
+    #: The data it was trained on (channels and resolution of the images it encodes).
+    data: DataInfo
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape (C, h, w) of one image's latent."""
+
+    @property
+    def latent_scale(self) -> float:
+        """1 / std of the training data's latents: diffusion works on ``latents * scale``."""
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, R, R] in [-1, 1] -> unscaled latents [B, *latent_shape]."""
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Unscaled latents [B, *latent_shape] -> images [B, C, R, R] in [-1, 1]."""
+
+
+def require_autoencoder(run: Any, where: str) -> LatentAutoencoder:
+    """``run`` (a loaded family) as an autoencoder, or a clear error naming ``where`` it came
+    from when it is not one."""
+    if not isinstance(run, LatentAutoencoder):
+        kind = run.name if isinstance(run, Family) else type(run).__name__
+        raise HuashiError(
+            f"{where} is a '{kind}' run, not an autoencoder: give a run trained with "
+            "`huashi train ae`, `vae` or `kl-vae`."
+        )
+    return run
 
 
 @dataclass

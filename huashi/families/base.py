@@ -2,19 +2,30 @@
 
 A family owns its modules and optimizers, does one training step on a batch, and generates
 images from per-image seeds. Everything else (the loop, checkpoints, EMA, logs, sample grids,
-resume) is the shared machinery in :mod:`huashi.training`.
+resume) is the shared machinery in :mod:`huashi.training`, which drives a family through the
+:class:`~huashi.training.step.Trainable` protocol that :class:`Family` fills in.
 
-What shared code may ask a family, instead of testing its name or config keys:
+What shared code may ask a family, instead of testing its class, name, attributes or config:
 
-- ``condition`` ("none", "class", "text" or "image") and ``sampling_options_class``, the
-  dataclass of the options ``generate`` takes (``parse_sampling_options`` refuses unknown ones);
-  labels and prompts are checked by :mod:`huashi.families.conditioning`, the same for all;
-- the latent contract: ``latent_shape``, ``latents_for_seeds``, ``generate_from_latents``;
+- ``condition`` ("none", "class", "text" or "image"), ``conditions`` (all it takes) and
+  ``sampling_options_class``, the dataclass of the options ``generate`` takes
+  (``parse_sampling_options`` refuses unknown ones); labels and prompts are checked by
+  :mod:`huashi.families.conditioning`, the same for all;
+- its abilities: ``paints_from_seeds``, ``paints_from_prompt``, ``translates``,
+  ``repaints_images`` (img2img), ``upscales``, ``makes_images``, ``feature_kind`` (a feature
+  network for metrics and DeepDream), ``discriminator_features``, and ``onnx_graph`` (what it
+  exports to ONNX and how, or a one-line refusal);
+- the latent contract: ``latent_shape``, ``latents_for_seeds``, ``generate_from_latents``; with
+  ``style_latents`` also the mapping and synthesis (``map_latents``, ``broadcast``,
+  ``synthesize``, ``w_avg``, ``num_ws``) and with ``noise_inputs`` the noise maps;
 - ``required_runs``: trained runs the model is built on (a latent diffusion model's
-  :class:`LatentAutoencoder`), which :func:`huashi.runs.build_family` loads and passes in.
+  :class:`~huashi.families.autoencoder.LatentAutoencoder`), which
+  :func:`huashi.runs.build_family` loads and passes in.
 
 Generating never leaves module state changed (see :meth:`Family.sampling_mode`). Every
-registered family is held to these promises by ``tests/test_family_contract.py``.
+registered family is held to these promises by ``tests/test_family_contract.py``. The families
+may import the building blocks (core, data, text, diffusion, augment, losses, models), the
+training package and the zoo; never the run loader or anything above it.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -64,41 +75,6 @@ class DataInfo:
 @dataclass(frozen=True)
 class NoSampling:
     """The sampling options of a family that takes none."""
-
-
-@runtime_checkable
-class LatentAutoencoder(Protocol):
-    """What latent diffusion and latent walks need from a trained autoencoder (the ``ae``,
-    ``vae`` and ``kl-vae`` families fill it in; tests may pass any object that does)."""
-
-    #: The data it was trained on (channels and resolution of the images it encodes).
-    data: DataInfo
-
-    @property
-    def latent_shape(self) -> tuple[int, ...]:
-        """Shape (C, h, w) of one image's latent."""
-
-    @property
-    def latent_scale(self) -> float:
-        """1 / std of the training data's latents: diffusion works on ``latents * scale``."""
-
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Images [B, C, R, R] in [-1, 1] -> unscaled latents [B, *latent_shape]."""
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Unscaled latents [B, *latent_shape] -> images [B, C, R, R] in [-1, 1]."""
-
-
-def require_autoencoder(run: Any, where: str) -> LatentAutoencoder:
-    """``run`` (a loaded family) as an autoencoder, or a clear error naming ``where`` it came
-    from when it is not one."""
-    if not isinstance(run, LatentAutoencoder):
-        kind = run.name if isinstance(run, Family) else type(run).__name__
-        raise HuashiError(
-            f"{where} is a '{kind}' run, not an autoencoder: give a run trained with "
-            "`huashi train ae`, `vae` or `kl-vae`."
-        )
-    return run
 
 
 class Family(ABC):

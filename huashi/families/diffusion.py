@@ -38,7 +38,8 @@ from huashi.diffusion.schedules import (
     make_schedule,
     x0_from_eps,
 )
-from huashi.families.base import DataInfo, Family, LatentAutoencoder, require_autoencoder
+from huashi.families.autoencoder import LatentAutoencoder, require_autoencoder
+from huashi.families.base import DataInfo, Family
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
 from huashi.losses.diffusion import diffusion_loss
 from huashi.models.diffusion.unet import UNet, UNetConfig

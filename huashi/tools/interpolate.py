@@ -17,7 +17,7 @@ import torch
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_image_tensor, save_grid
-from huashi.families.base import LatentAutoencoder, require_autoencoder
+from huashi.families.autoencoder import LatentAutoencoder, require_autoencoder
 from huashi.gan.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, build_family, load_weights
 from huashi.training.device import pick_device

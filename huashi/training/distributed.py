@@ -224,3 +224,11 @@ def rank_seed(seed: int, rank: int, step: int = 0) -> int:
     if rank == 0 and step == 0:
         return seed
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % 2**63
+
+
+def local_processes(dist: Distributed) -> int:
+    """Training processes sharing this machine's cores (torchrun's LOCAL_WORLD_SIZE)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size)))
+    except ValueError:
+        return 1

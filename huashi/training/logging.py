@@ -117,3 +117,19 @@ def plot_losses(log_path: Path, out_path: Path, keys: list[str] | None = None) -
     plt.close(fig)
     tmp.replace(out_path)
     return out_path
+
+
+class NoLog:
+    """The log of a rank other than 0: it writes nothing."""
+
+    def truncate_after(self, step: int) -> None:
+        return None
+
+    def write(self, record: dict[str, Any]) -> None:
+        return None
+
+    def event(self, step: int, kind: str, **details: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

@@ -1,23 +1,20 @@
 """The one training loop, shared by every model family.
 
 It drives a model family (:class:`~huashi.training.step.Trainable`) through ``steps`` training
-steps on an in-memory dataset and takes care of everything around the step: data order, device and speed switches,
-EMA, JSONL logs and the loss plot, sample grids from fixed seeds, checkpoints, exact resume,
-NaN detection and clean interruption (Ctrl-C or SIGTERM saves a checkpoint first).
+steps on an in-memory dataset and takes care of everything around the step: data order, device
+and speed switches, EMA, JSONL logs and the loss plot, sample grids from fixed seeds,
+checkpoints, exact resume, NaN detection and clean interruption (Ctrl-C or SIGTERM saves a
+checkpoint first). How to train is a :class:`~huashi.training.config.TrainConfig`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import random
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +22,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
 from huashi.core.images import save_grid
-from huashi.core.validation import check_config
-from huashi.data.stream import DATA_MODES
 from huashi.training import distributed
 from huashi.training.checkpoint import (
     check_training_meta,
@@ -37,97 +31,18 @@ from huashi.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from huashi.training.config import TrainConfig, TrainResult, lr_factor
 from huashi.training.device import (
-    PRECISIONS,
     check_compile,
     gradient_scaler,
     memory_format,
     set_threads,
 )
+from huashi.training.interrupt import PreviewInterrupted, stop_on_signals
 from huashi.training.lock import RunLock
-from huashi.training.logging import RunLog, plot_losses
-from huashi.training.resume import SESSION_FIELDS, TUNABLE_TRAIN_FIELDS
+from huashi.training.logging import NoLog, RunLog, plot_losses
+from huashi.training.rng import random_state, seed_everything, set_random_state
 from huashi.training.step import StepContext, Trainable
-
-
-@dataclass
-class TrainConfig:
-    """How to train (the same for every family). Saved in the run's ``config.json``."""
-
-    steps: int = option(2000, "training steps in all")
-    batch_size: int = option(64, "images per step")
-    accumulate: int = option(1, "micro-batches per step (gradient accumulation)")
-    precision: str = option(
-        "auto",
-        "autocast precision; auto = bf16 where the hardware computes it fast (CUDA with bf16, "
-        "CPUs with AVX512-BF16 or AMX), fp16 with a gradient scaler on older CUDA GPUs, else fp32",
-        choices=PRECISIONS,
-    )
-    channels_last: bool = option(True, "channels_last memory format (faster convolutions)")
-    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
-    seed: int = option(0, "seed of the weights, the data order and the noise")
-    ema: float = option(0.0, "EMA decay of the weights used for sampling (0 = no EMA)")
-    lr_decay: float = option(
-        0.0,
-        "the last fraction of the steps over which every learning rate falls linearly toward "
-        "0 (0 = constant; Pix2Pix's paper: 0.5)",
-    )
-    compile: bool = option(
-        False,
-        "torch.compile the modules (CPU: needs g++, and the first steps compile for minutes)",
-    )
-    log_every: int = option(10, "log the losses every this many steps")
-    sample_every: int = option(250, "write a preview grid every this many steps")
-    checkpoint_every: int = option(500, "save a checkpoint every this many steps")
-    keep_last: int = option(3, "how many checkpoints to keep")
-    n_fixed: int = option(64, "images in the preview grid (fixed latents)")
-    tensorboard: bool = option(False, "also write TensorBoard logs")
-    #: Stop cleanly (checkpoint, samples) once this many minutes of training steps have run in
-    #: all (``train_seconds``, summed over resumes; 0 = no limit). Where it stops depends on the
-    #: machine's speed, so a time-limited run is not reproducible step for step.
-    max_minutes: float = option(
-        0.0, "stop cleanly after this many minutes of training in all (0 = no limit)"
-    )
-    data_mode: str = option(
-        "auto",
-        "how an image folder is held: memory, stream (decoded once into memory-mapped shards on "
-        "disk, read batch by batch) or auto (stream when the decoded images would not fit "
-        "comfortably in memory)",
-        choices=DATA_MODES,
-    )
-    threads: str = option(
-        "auto",
-        "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else every core this "
-        "process may use (shared between torchrun's processes on one machine)",
-    )
-
-    #: Fields that may change when a run is resumed (the rest must match): the session's
-    #: schedule, and precision (see :mod:`huashi.training.resume`).
-    RESUMABLE_CHANGES = SESSION_FIELDS + TUNABLE_TRAIN_FIELDS
-
-    def __post_init__(self) -> None:
-        check_config(self, "training")
-        check_choices(self)  # precision, data_mode
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    interrupted: bool = False
-    time_limited: bool = False
-    checkpoint: Path | None = None
-    last_losses: dict[str, float] = field(default_factory=dict)
-    #: End-of-training reports by name (e.g. "pairs_eval" for image-to-image runs).
-    reports: dict[str, Any] = field(default_factory=dict)
-
-
-def lr_factor(step: int, steps: int, decay: float) -> float:
-    """The learning-rate multiplier of update ``step`` (0-based) of ``steps``: 1, then over the
-    last ``round(decay * steps)`` updates a straight line down to ``1 / (decayed + 1)``."""
-    decayed = round(decay * steps)
-    start = steps - decayed
-    return 1.0 - max(0, step + 1 - start) / (decayed + 1)
 
 
 class TrainingDiverged(HuashiError):
@@ -184,7 +99,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         if self.device.type == "cpu":
-            set_threads(config.threads, processes=_local_processes(self.dist))
+            set_threads(config.threads, processes=distributed.local_processes(self.dist))
         if self.dist.active:
             self._join_ranks()
         if len(dataset) < config.batch_size:
@@ -258,23 +173,10 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
-    def _random_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = {"rng/torch": torch.get_rng_state(), "rng/noise": self.generator.get_state()}
-        if torch.cuda.is_available():
-            for i, state in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng/cuda{i}"] = state
-        np_state = np.random.get_state()
-        tensors["rng/numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
-        meta = {
-            "python_random": _python_random_state(),
-            "numpy_random": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        }
-        return tensors, meta
-
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0; the other ranks hand it their random states and wait)."""
         self.family.before_checkpoint()
-        rng, rng_meta = self._random_state()
+        rng, rng_meta = random_state(self.generator)
         ranks = distributed.gather_random_states(self.dist, rng, rng_meta, self.device)
         if not self.dist.is_main:
             self.dist.barrier()
@@ -348,29 +250,12 @@ class Trainer:
                 "to an uninterrupted run.",
                 flush=True,
             )
-        try:
-            torch.set_rng_state(tensors["rng/torch"])
-            self.generator.set_state(tensors["rng/noise"])
-            if torch.cuda.is_available():
-                states = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda")]
-                if states:
-                    torch.cuda.set_rng_state_all(states)
-            random.setstate(_python_random_tuple(meta["python_random"]))
-            name, pos, has_gauss, cached = meta["numpy_random"]
-            keys = tensors["rng/numpy"].numpy().astype(np.uint32)
-            np.random.set_state((name, keys, pos, has_gauss, cached))
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise HuashiError(
-                f"checkpoint {json_path} has damaged random-number states ({error!r}): delete it "
-                "to fall back to the previous checkpoint."
-            ) from None
+        set_random_state(tensors, meta, self.generator, json_path)
 
     def _fresh_random_state(self) -> None:
-        seed = distributed.rank_seed(self.config.seed, self.dist.rank, self.step)
-        self.generator.manual_seed(seed)
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
+        seed_everything(
+            distributed.rank_seed(self.config.seed, self.dist.rank, self.step), self.generator
+        )
 
     def resume_latest(self) -> bool:
         """Restore the newest checkpoint of the run; False when it has none."""
@@ -430,7 +315,7 @@ class Trainer:
                 self.run_dir / "tensorboard" if config.tensorboard else None,
             )
             if main
-            else _NoLog()
+            else NoLog()
         )
         log.truncate_after(self.step)
         if self.resume_note is not None:
@@ -454,7 +339,7 @@ class Trainer:
             for name, optimizer in self.family.optimizers.items()
         }
         try:
-            with _stop_on_signals(self):
+            with stop_on_signals(self):
                 while self.step < config.steps and not stop:
                     started = time.perf_counter()
                     if config.lr_decay > 0:
@@ -591,70 +476,3 @@ class Trainer:
             ["huashi train", self.family.name, "--out", str(self.run_dir), "--resume", *flags]
             + ["--precision fp32"]
         )
-
-
-class PreviewInterrupted(Exception):
-    """Raised inside a progress grid's sampling when Ctrl-C or SIGTERM arrives."""
-
-
-class _NoLog:
-    """The log of a rank other than 0: it writes nothing."""
-
-    def truncate_after(self, step: int) -> None:
-        return None
-
-    def write(self, record: dict[str, Any]) -> None:
-        return None
-
-    def event(self, step: int, kind: str, **details: Any) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-
-def _local_processes(dist: distributed.Distributed) -> int:
-    """Training processes sharing this machine's cores (torchrun's LOCAL_WORLD_SIZE)."""
-    try:
-        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size)))
-    except ValueError:
-        return 1
-
-
-class _stop_on_signals:
-    """While training, Ctrl-C or SIGTERM asks the loop to stop after the current step, or at once
-    during a progress grid (skipping it); a second Ctrl-C interrupts at once."""
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.previous: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.trainer.stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.trainer.request_stop()
-        if self.trainer.in_preview:
-            raise PreviewInterrupted
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self._handler)
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def _python_random_state() -> list:
-    version, state, gauss = random.getstate()
-    return [version, list(state), gauss]
-
-
-def _python_random_tuple(saved: list) -> tuple:
-    version, state, gauss = saved
-    return (version, tuple(state), gauss)
-
-
-def train_config_dict(config: TrainConfig) -> dict[str, Any]:
-    return asdict(config)
