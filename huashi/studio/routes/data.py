@@ -1,0 +1,65 @@
+"""The Data tab: the built-in datasets and the --data folder's image folders, previewed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huashi.core.errors import missing_package
+
+try:
+    from fastapi import HTTPException
+    from fastapi.responses import FileResponse
+except ImportError:  # pragma: no cover - the extra is missing
+    raise missing_package("fastapi", "studio", "huashi studio") from None
+
+from fastapi import APIRouter
+
+from huashi import api
+from huashi.studio.requests import MAX_RESOLUTION
+from huashi.studio.state import RUN_NAME, Studio
+
+
+def router(studio: Studio) -> APIRouter:
+    """The routes of the tab, over ``studio``'s state."""
+    routes = APIRouter()
+
+    @routes.get("/api/datasets", summary="Built-in datasets (and folders of the --data folder)")
+    async def datasets() -> list[dict[str, Any]]:
+        from huashi.data import DATASETS
+
+        out = [{"name": k, "description": v.description} for k, v in DATASETS.items()]
+        if studio.data_root is not None:
+            out += [
+                {"name": p.name, "description": "image folder"}
+                for p in sorted(studio.data_root.iterdir())
+                if p.is_dir() and RUN_NAME.match(p.name)
+            ]
+        return out
+
+    @routes.get("/api/datasets/{name}", summary="Preview a dataset: a grid and a summary")
+    async def dataset(name: str, resolution: int = 32, n: int = 36) -> dict[str, Any]:
+        spec = studio.data_spec(name)
+        if not 8 <= resolution <= MAX_RESOLUTION or not 1 <= n <= 100:
+            raise HTTPException(
+                422, f"resolution must be 8..{MAX_RESOLUTION} and n 1..100 for a preview."
+            )
+        out = studio.home / "previews" / f"{name}-{resolution}-{n}.png"
+        path, summary = await studio.in_thread(
+            lambda: api.preview_data(spec, resolution=resolution, n=n, out=out)
+        )
+        summary = summary.replace(str(studio.data_root or ""), "") if studio.data_root else summary
+        return {
+            "name": name,
+            "summary": summary,
+            "grid": f"/api/datasets/{name}/preview.png?resolution={resolution}&n={n}",
+        }
+
+    @routes.get("/api/datasets/{name}/preview.png", summary="The preview grid of a dataset")
+    async def dataset_grid(name: str, resolution: int = 32, n: int = 36) -> FileResponse:
+        studio.data_spec(name)
+        path = studio.home / "previews" / f"{name}-{resolution}-{n}.png"
+        if not path.is_file():
+            raise HTTPException(404, f"no preview of {name} yet: GET /api/datasets/{name} first.")
+        return FileResponse(path, media_type="image/png")
+
+    return routes
