@@ -95,6 +95,7 @@ class LinearFamily:
 
     name = "linear"
     device = CPU
+    style_latents = noise_inputs = False  # the abilities it declares: z only, no noise maps
 
     def __init__(self):
         g = torch.Generator().manual_seed(0)
@@ -104,6 +105,9 @@ class LinearFamily:
 
     def generate_from_latents(self, z):
         return torch.tanh(z @ self.a.T).view(len(z), 3, 8, 8)
+
+    def discriminator_features(self):
+        return None  # no discriminator to measure with
 
 
 def test_z_only_generators_invert_in_z_and_refuse_w():

@@ -94,6 +94,10 @@ def test_a_batch_inverts_each_image_as_if_alone(sg):
 def test_noise_needs_a_generator_with_noise_inputs():
     class ZOnly:
         name, device, modules, latent_shape = "linear", CPU, {}, (4,)
+        style_latents = noise_inputs = False
+
+        def discriminator_features(self):
+            return None
 
         def generate_from_latents(self, z):
             return torch.tanh(z).view(len(z), 1, 2, 2)
