@@ -28,7 +28,7 @@ from huashi.tools.translate import evaluate_pairs
 from huashi.tools.upscale import compare_on_held_out
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 
-CHECK_N = 200  # the small n at which tests/test_zoo.py re-measures every shipped painter
+CHECK_N = 200  # the small n at which tests/zoo/test_zoo.py re-measures every shipped painter
 CHECK_N_UPSCALE = 32  # the held-out images on which it re-measures a shipped upsampler
 
 

@@ -189,3 +189,12 @@ def test_the_diffusion_family_imports_in_a_fresh_interpreter():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_the_tests_mirror_the_package_folders():
+    """tests/<package>/test_*.py for each package; only the whole-package checks live here."""
+    tests = Path(__file__).parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    packages = {name.removeprefix("huashi.") for names in LAYERS for name in names}
+    assert folders and folders <= packages, folders - packages
+    assert [p.name for p in tests.glob("test_*.py")] == ["test_imports.py"]

@@ -23,7 +23,7 @@ What shared code may ask a family, instead of testing its class, name, attribute
   :func:`huashi.runs.build_family` loads and passes in.
 
 Generating never leaves module state changed (see :meth:`Family.sampling_mode`). Every
-registered family is held to these promises by ``tests/test_family_contract.py``. The families
+registered family is held to these promises by ``tests/families/test_family_contract.py``. The families
 may import the building blocks (core, data, text, diffusion, augment, losses, models), the
 training package and the zoo; never the run loader or anything above it.
 """

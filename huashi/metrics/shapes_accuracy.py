@@ -2,7 +2,7 @@
 background back from an image's pixels and compare them with the prompt's attributes.
 
 The reader is pixel-exact, not learned: it is checked on the dataset's own images, where it gets
-every attribute of every image right (see tests/test_metrics_shapes.py). How it reads:
+every attribute of every image right (see tests/metrics/test_metrics_shapes.py). How it reads:
 
 1. background: the palette background nearest to the median colour of the image border;
 2. color: the palette colour c that best explains the foreground pixels as mixtures

@@ -16,7 +16,7 @@ from huashi.training import device
 from huashi.training.device import auto_threads, resolve_threads, set_threads
 from huashi.training.loop import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_auto_threads_shares_the_cores_and_ignores_the_load_of_the_moment():

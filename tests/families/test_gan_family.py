@@ -300,7 +300,7 @@ def test_text_conditioning_end_to_end(tiny_text_encoder, tmp_path):
 
 
 # --- the latent contract with test-time dropout ----------------------------------------------
-# (exact resume of a GAN with every random switch on is part of tests/test_family_contract.py)
+# (exact resume of a GAN with every random switch on is part of tests/families/test_family_contract.py)
 
 
 def test_dropout_masks_come_from_the_seeds_given_with_the_latents():

@@ -89,7 +89,7 @@ def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
     import importlib.util
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location("recipe_table", root / "benchmarks/recipes.py")
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)

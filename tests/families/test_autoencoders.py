@@ -222,7 +222,7 @@ def make_trainer(run_dir, steps):
 
 
 def test_the_vae_gan_trains_its_discriminator_from_adv_start(tmp_path):
-    """(Exact resume of this run is part of the family contract, tests/test_family_contract.py.)"""
+    """(Exact resume of this run is part of the family contract, tests/families/test_family_contract.py.)"""
     trainer = make_trainer(tmp_path / "a", 5)
     trainer.run()
     a = trainer.family.state_tensors()[0]

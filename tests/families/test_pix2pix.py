@@ -270,7 +270,7 @@ def make_trainer(run_dir, steps, stop_at=None):
 
 def test_a_resume_that_forgot_the_global_rng_would_differ(tmp_path):
     """Training dropout draws from torch's global RNG, which checkpoints keep: the exact resume
-    of tests/test_family_contract.py depends on it (this shows the masks matter)."""
+    of tests/families/test_family_contract.py depends on it (this shows the masks matter)."""
     straight = make_trainer(tmp_path / "a", 4)
     straight.run()
     forgetful = make_trainer(tmp_path / "c", 4, stop_at=2)

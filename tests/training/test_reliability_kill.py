@@ -26,7 +26,7 @@ FLAGS = [
 
 
 def train_in_subprocess(out: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "huashi", *FLAGS, "--out", str(out)], env=env)
 
 
