@@ -35,7 +35,7 @@ from huashi.api.paint import (
     regenerate,
     sample,
 )
-from huashi.api.runs import Progress, clear_run_cache, device_name, load_run
+from huashi.api.runs import CachedRun, Progress, RunCache, clear_run_cache, device_name, load_run
 from huashi.api.tools import (
     DataPreview,
     distill,
@@ -58,6 +58,7 @@ from huashi.tools.upscale import UpscaleResult
 from huashi.training.loop import TrainConfig, TrainResult
 
 __all__ = [
+    "CachedRun",
     "ClipLabels",
     "CompareResult",
     "DataPreview",
@@ -69,6 +70,7 @@ __all__ = [
     "PaintPass",
     "PaintResult",
     "Progress",
+    "RunCache",
     "SampleResult",
     "TrainConfig",
     "TrainResult",

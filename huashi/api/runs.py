@@ -1,11 +1,12 @@
-"""Loading runs for the actions: a small cache of loaded runs, shared by the CLI, the studio
-and Python callers (the studio keeps no cache of its own)."""
+"""Loading runs for the actions: the one run cache (:class:`RunCache`), which the API keeps for
+the CLI and Python callers and the studio keeps within its own limits."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from huashi.runs import LoadedRun
@@ -18,9 +19,73 @@ Progress = Callable[[int, int, str], None]
 
 RUN_CACHE_SIZE = 4
 
-_run_cache: OrderedDict[tuple, LoadedRun] = OrderedDict()
 
-_run_cache_lock = threading.Lock()
+@dataclass
+class CachedRun:
+    """A loaded run in the cache, with a lock for callers that generate from it one at a time
+    (the studio) and the size of its parameters."""
+
+    run: LoadedRun
+    lock: threading.Lock
+    nbytes: int
+
+
+class RunCache:
+    """Loaded runs by folder, checkpoint (and its modification time: a newer file is loaded
+    fresh) and device; one entry per run folder and device, least recently used evicted first
+    while more than ``max_runs`` are kept or, with ``max_bytes``, their parameters take more.
+    One load at a time."""
+
+    def __init__(self, max_runs: int = RUN_CACHE_SIZE, max_bytes: int | None = None) -> None:
+        self.max_runs, self.max_bytes = max_runs, max_bytes
+        self.entries: OrderedDict[tuple[str, str, int, str], CachedRun] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(
+        self, run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto"
+    ) -> CachedRun:
+        """The run's newest checkpoint (or ``checkpoint``) loaded for sampling, from the cache
+        when it is there."""
+        run_dir = Path(run_dir)
+        path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
+        if path is not None and not path.is_absolute() and not path.exists():
+            path = run_dir / "checkpoints" / path
+        if path is None or not path.exists():
+            return _entry(load(run_dir, path, device))  # (load raises the clear errors)
+        folder = str(run_dir.resolve())
+        key = (folder, str(path.resolve()), path.stat().st_mtime_ns, str(device))
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+            entry = _entry(load(run_dir, path, device))
+            for old in [k for k in self.entries if (k[0], k[3]) == (folder, key[3])]:
+                del self.entries[old]  # another checkpoint of the same run
+            self.entries[key] = entry
+            while len(self.entries) > 1 and (
+                len(self.entries) > self.max_runs
+                or (self.max_bytes is not None and self.nbytes() > self.max_bytes)
+            ):
+                self.entries.popitem(last=False)
+            return entry
+
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self.entries.values())
+
+    def clear(self) -> None:
+        """Forget every loaded run (their memory is freed when nothing else holds them)."""
+        with self.lock:
+            self.entries.clear()
+
+
+def _entry(loaded: LoadedRun) -> CachedRun:
+    modules = loaded.family.modules.values()
+    nbytes = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
+    return CachedRun(loaded, threading.Lock(), nbytes)
+
+
+#: The API's cache of loaded runs (the studio keeps a :class:`RunCache` of its own limits).
+RUNS = RunCache()
 
 
 def load_run(
@@ -31,33 +96,16 @@ def load_run(
 ) -> LoadedRun:
     """A run's newest checkpoint (or ``checkpoint``) loaded for sampling, with EMA weights.
 
-    The last :data:`RUN_CACHE_SIZE` loaded runs are kept, keyed by the run folder, the
-    checkpoint file (and its modification time: a newer checkpoint is loaded fresh) and the
-    device, so painting twice from one run loads it once. ``cache=False`` always loads."""
-
-    run_dir = Path(run_dir)
-    path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
-    if path is not None and not path.is_absolute() and not path.exists():
-        path = run_dir / "checkpoints" / path
-    if not cache or path is None or not path.exists():
-        return load(run_dir, path, device)  # (load raises the clear errors)
-    key = (str(run_dir.resolve()), str(path.resolve()), path.stat().st_mtime_ns, str(device))
-    with _run_cache_lock:
-        if key in _run_cache:
-            _run_cache.move_to_end(key)
-            return _run_cache[key]
-    loaded = load(run_dir, path, device)
-    with _run_cache_lock:
-        _run_cache[key] = loaded
-        while len(_run_cache) > RUN_CACHE_SIZE:
-            _run_cache.popitem(last=False)
-    return loaded
+    The last :data:`RUN_CACHE_SIZE` loaded runs are kept (see :class:`RunCache`), so painting
+    twice from one run loads it once. ``cache=False`` always loads."""
+    if not cache:
+        return load(Path(run_dir), checkpoint, device)
+    return RUNS.get(run_dir, checkpoint, device).run
 
 
 def clear_run_cache() -> None:
     """Forget every cached loaded run (their memory is freed when nothing else holds them)."""
-    with _run_cache_lock:
-        _run_cache.clear()
+    RUNS.clear()
 
 
 def resolve_run(

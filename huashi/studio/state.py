@@ -47,45 +47,20 @@ class Limits:
     workers: int = 2  # generation threads
 
 
-@dataclass
-class Loaded:
-    run: api.LoadedRun
-    lock: threading.Lock
-    nbytes: int
+#: A loaded run in the studio's cache: ``run``, the ``lock`` held while one request generates
+#: from it, and the size of its parameters.
+Loaded = api.CachedRun
 
 
-class RunCache:
-    """Loaded runs by folder and checkpoint, least recently used evicted first."""
+class RunCache(api.RunCache):
+    """The API's run cache within the studio's limits (runs and parameter bytes), on the CPU;
+    ``get`` loads a run folder's newest checkpoint (a newer one replaces the cached one)."""
 
     def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.entries: OrderedDict[tuple[str, str], Loaded] = OrderedDict()
-        self.lock = threading.Lock()
+        super().__init__(limits.loaded_runs, limits.loaded_bytes)
 
-    def get(self, run_dir: Path) -> Loaded:
-        from huashi.training.checkpoint import latest_checkpoint
-
-        newest = latest_checkpoint(run_dir / "checkpoints")
-        key = (str(run_dir), newest.name if newest else "")
-        with self.lock:  # one load at a time; a newer checkpoint replaces the old entry
-            if key in self.entries:
-                self.entries.move_to_end(key)
-                return self.entries[key]
-            loaded = api.load_run(run_dir, device="cpu")
-            nbytes = sum(
-                p.numel() * p.element_size()
-                for m in loaded.family.modules.values()
-                for p in m.parameters()
-            )
-            for old in [k for k in self.entries if k[0] == key[0]]:
-                del self.entries[old]
-            self.entries[key] = Loaded(loaded, threading.Lock(), nbytes)
-            while len(self.entries) > 1 and (
-                len(self.entries) > self.limits.loaded_runs
-                or sum(e.nbytes for e in self.entries.values()) > self.limits.loaded_bytes
-            ):
-                self.entries.popitem(last=False)
-            return self.entries[key]
+    def get(self, run_dir: Path) -> Loaded:  # type: ignore[override]
+        return super().get(run_dir, device="cpu")
 
 
 def paint_form(family: Any) -> dict[str, Any]:
