@@ -2,6 +2,7 @@
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``.
 A :class:`~huashi.core.errors.HuashiError` is printed as one line (no traceback), exit status 2.
+The top of the house: it may import everything (``huashi studio`` starts the studio).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """Datasets: built-in sets and image folders, decoded once into uint8 tensors and cached.
+A building block: it imports only :mod:`huashi.core`.
 
 >>> ds = load_dataset("shapes", resolution=32, n=100)
 >>> batch = ds.batch(torch.arange(8))   # {"image": float [-1, 1], "label", "caption", "index"}

@@ -1,4 +1,5 @@
-"""Model families by name. Each family is one module that fills in :class:`Family`."""
+"""Model families by name. Each family is one module that fills in :class:`Family` (see
+:mod:`huashi.families.base` for the interface and what the families may import)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ is shown; evaluation and comparison read that registry.
 
 Every metric here is a pure function of feature vectors (or images, for the attribute checker
 and the image-to-image scores): which network made the features is decided in
-:mod:`huashi.metrics.features`, and how a run is measured end to end in :mod:`huashi.metrics.evaluate`.
+:mod:`huashi.metrics.features`, and how a run is measured end to end in
+:mod:`huashi.metrics.evaluate` (the comparison page in :mod:`huashi.metrics.compare`). Metrics
+may import the run loader and everything below it; never the GAN tools, the tools, the API or
+the fronts.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A recipe names a family, a dataset and resolution, the family's options and the training
 options, and a CPU budget. It stops by steps (so it is reproducible on any machine) and by
 ``max_minutes`` (so it never overruns its budget on a slow one). Its ``measured`` block holds
-what a run of it scored, with the machine, or ``null`` until someone has measured it.
+what a run of it scored, with the machine, or ``null`` until someone has measured it. It
+imports only :mod:`huashi.core`.
 
     huashi recipes                                   # the list
     huashi train --recipe emoji-dcgan-demo --out RUN  # flags given beside it override it

@@ -1,4 +1,5 @@
-"""Text side of huashi: the frozen text encoder that conditions generators on captions."""
+"""Text side of huashi: the frozen text encoder that conditions generators on captions.
+A building block: it imports only :mod:`huashi.core`."""
 
 from huashi.text.encoder import (
     DEFAULT_NAME,

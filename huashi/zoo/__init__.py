@@ -8,7 +8,8 @@ and the sha256 of its weights. Anything that takes a run folder takes ``zoo:NAME
     huashi sample zoo:emoji-gan --n 16
     huashi eval RUN            # uses zoo:reference-<dataset> as the feature network when present
 
-Feature networks for the metrics live here too, named ``reference-<dataset>``.
+Feature networks for the metrics live here too, named ``reference-<dataset>``. The zoo
+imports only :mod:`huashi.core` and the checkpoint format of :mod:`huashi.training`.
 """
 
 from __future__ import annotations
