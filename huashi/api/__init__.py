@@ -15,7 +15,18 @@ get alone. The API may import every layer below it; nothing below imports it.
 
 from __future__ import annotations
 
-from huashi.api.latent import drag, edit, invert, mixing_grid
+from huashi.api.latent import (
+    SeedWalk,
+    drag,
+    drag_latent,
+    edit,
+    invert,
+    invert_image,
+    latent_spaces,
+    mixing_grid,
+    save_latent,
+    walk_seeds,
+)
 from huashi.api.measure import (
     ClipLabels,
     CompareResult,
@@ -72,6 +83,7 @@ __all__ = [
     "Progress",
     "RunCache",
     "SampleResult",
+    "SeedWalk",
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
@@ -84,6 +96,7 @@ __all__ = [
     "distill",
     "doctor",
     "drag",
+    "drag_latent",
     "dream",
     "edit",
     "evaluate",
@@ -91,6 +104,8 @@ __all__ = [
     "export",
     "interpolate",
     "invert",
+    "invert_image",
+    "latent_spaces",
     "list_layers",
     "load_dream_net",
     "load_run",
@@ -101,7 +116,9 @@ __all__ = [
     "recipes",
     "regenerate",
     "sample",
+    "save_latent",
     "train",
     "translate",
     "upscale",
+    "walk_seeds",
 ]

@@ -26,7 +26,6 @@ except ImportError:  # pragma: no cover - the extra is missing
     raise missing_package("fastapi", "studio", "huashi studio") from None
 
 from huashi import api
-from huashi.gan.latents import spaces_of
 from huashi.studio.jobs import JobManager
 
 STATIC = Path(__file__).parent / "static"
@@ -78,7 +77,7 @@ def paint_form(family: Any) -> dict[str, Any]:
         "inpaint": "mask" in accepts,
         "truncation": "truncation" in accepts,
         "paintable": family.paints_from_seeds,
-        "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
+        "latent_spaces": list(api.latent_spaces(family)),  # empty: no latent to walk, invert or drag
     }
     if steps:
         from huashi.diffusion.samplers import SAMPLERS

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - the extra is missing
 
 from fastapi import APIRouter
 
-from huashi.gan.latents import spaces_of
+from huashi import api
 from huashi.studio.requests import DragRequest, InvertRequest, WalkRequest
 from huashi.studio.state import IMAGE_ID, LATENT_ID, Loaded, Studio, Task, gallery_entry
 
@@ -34,7 +34,7 @@ def router(studio: Studio) -> APIRouter:
         """A loaded run with a latent space (a 422 naming what the family lacks otherwise)."""
         run_dir = studio.run_dir(name)
         entry = studio.cache.get(run_dir)
-        spaces = spaces_of(entry.run.family)
+        spaces = api.latent_spaces(entry.run.family)
         if not spaces:
             raise HuashiError(
                 f"a {entry.run.config.family} run has no latent space (no latent_shape / "
@@ -55,40 +55,24 @@ def router(studio: Studio) -> APIRouter:
         return path
 
     def keep_latent(run_dir: Path, entry: Loaded, tensor: Any, space: str, extra: dict) -> str:
-        from huashi.gan.latents import Latent, save_latent
-
         latent_id = uuid.uuid4().hex[:20]
-        save_latent(run_dir / "studio" / "latents" / f"{latent_id}.safetensors",
-                    Latent(tensor, space, str(run_dir), entry.run.checkpoint.name, {}, extra))  # fmt: skip
+        path = run_dir / "studio" / "latents" / f"{latent_id}.safetensors"
+        api.save_latent(path, entry.run, tensor, space, extra)
         return latent_id
 
     def walk(request: WalkRequest) -> dict[str, Any]:
         from huashi.core.images import save_png, to_pil
-        from huashi.gan.editing import walk as walk_path
 
-        run_dir, entry, spaces = latent_run(request.run)
-        family = entry.run.family
-        mapped = "w" in spaces
-        if request.truncation is not None and not mapped:
-            raise HuashiError(
-                f"a {entry.run.config.family} run has no truncation (it needs a mapping network)."
-            )
-        truncation = 1.0 if request.truncation is None else request.truncation
+        run_dir, entry, _ = latent_run(request.run)
         with entry.lock:
-            z = family.latents_for_seeds([request.seed_a, request.seed_b])
-            if mapped:  # lerp in w
-                import torch
-
-                with torch.no_grad():
-                    a, b = family.map_latents(z, truncation)
-                images = walk_path(family, a, b, "w", request.steps)
-            else:  # slerp in z
-                images = walk_path(family, z[0], z[1], "z", request.steps)
-        space = "w" if mapped else "z"
+            walked = api.walk_seeds(
+                entry.run, request.seed_a, request.seed_b, request.steps, request.truncation
+            )
+        space, truncation = walked.space, walked.truncation
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        options = {"truncation": truncation} if mapped else {}
+        options = {"truncation": truncation} if truncation is not None else {}
         entries = []
-        for i, image in enumerate(images):
+        for i, image in enumerate(walked.images):
             path = run_dir / "studio" / f"{stamp}-walk{i:02d}.png"
             walk_info = {"seed_a": request.seed_a, "seed_b": request.seed_b, "space": space,
                          "index": i, "steps": request.steps, "t": i / (request.steps - 1)}  # fmt: skip
@@ -96,8 +80,7 @@ def router(studio: Studio) -> APIRouter:
                 to_pil(image), path, run_params(entry) | {"options": options, "walk": walk_info}
             )
             entries.append(gallery_entry(request.run, path))
-        return {"run": request.run, "space": space, "truncation": truncation if mapped else None,
-                "images": entries}  # fmt: skip
+        return {"run": request.run, "space": space, "truncation": truncation, "images": entries}
 
     @routes.post("/api/latents/walk", summary="Images along a latent walk between two seeds")
     async def post_walk(request: WalkRequest) -> dict[str, Any]:
@@ -112,17 +95,13 @@ def router(studio: Studio) -> APIRouter:
         upload = studio.upload_path(request.upload)
 
         def invert(task: Task) -> dict[str, Any]:
-            from huashi.core.images import read_image_tensor, save_png, to_pil
-            from huashi.gan.inversion import invert as invert_image
-            from huashi.gan.latents import check_space
+            from huashi.core.images import save_png, to_pil
 
             run_dir, entry, _ = latent_run(request.run)
             family = entry.run.family
-            check_space(family, request.space)
-            target, notes = read_image_tensor(upload, family.data.channels, family.data.resolution)
             task.total, task.message, task.version = request.steps, "inverting", task.version + 1
             with entry.lock:
-                result = invert_image(family, target, request.space, request.steps)
+                result, notes = api.invert_image(entry.run, upload, request.space, request.steps)
             task.done, task.version = request.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.latent, result.space,
                                     {"psnr": result.psnr, "upload": request.upload})  # fmt: skip
@@ -147,23 +126,13 @@ def router(studio: Studio) -> APIRouter:
 
         def drag(task: Task) -> dict[str, Any]:
             from huashi.core.images import save_png, to_pil
-            from huashi.gan.drag import drag as drag_points
-            from huashi.gan.latents import load_latent, to_ws
 
-            _, entry, spaces = latent_run(request.run)
-            family = entry.run.family
-            if "w+" not in spaces:
-                raise HuashiError(
-                    f"dragging needs a generator with a mapping network (w+), such as a stylegan "
-                    f"run; a {entry.run.config.family} run has only z."
-                )
-            latent = load_latent(path)
+            _, entry, _ = latent_run(request.run)
             handles = [(p[0], p[1]) for p in request.points]
             targets = [(p[2], p[3]) for p in request.points]
             task.total, task.message, task.version = request.steps, "dragging", task.version + 1
             with entry.lock:
-                ws = to_ws(family, latent.tensor, latent.space, **latent.options).detach()
-                result = drag_points(family, ws[:1], handles, targets, steps=request.steps)
+                result = api.drag_latent(entry.run, path, handles, targets, request.steps)
             task.done, task.version = result.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.ws, "w+",
                                     {"from": request.latent, "points": request.points})  # fmt: skip
