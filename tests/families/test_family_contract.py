@@ -34,6 +34,7 @@ from huashi.data import ImageSet, load_dataset
 from huashi.families import FAMILIES, Family
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from huashi.training.loop import TrainConfig, Trainer
+from huashi.training.step import Trainable
 
 CPU = torch.device("cpu")
 NAMES = sorted(FAMILIES)
@@ -389,3 +390,14 @@ def test_shared_code_asks_the_family_not_its_name_class_or_attributes():
     found = [f"{p.relative_to(root)}: {line.strip()}" for p in shared
              for line in p.read_text().splitlines() if pattern.search(line)]  # fmt: skip
     assert len(shared) > 50 and found == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_family_fills_in_what_the_training_loop_drives(make, name):
+    """The loop knows a family only through :class:`Trainable`; each family has all of it."""
+    family, _ = make(name)
+    members = set(Trainable.__annotations__) | {
+        n for n in vars(Trainable) if not n.startswith("_") and callable(getattr(Trainable, n))
+    }
+    assert {"train_step", "preview", "state_tensors", "modules", "makes_images"} <= members
+    assert [m for m in sorted(members) if not hasattr(family, m)] == []
