@@ -198,3 +198,13 @@ def test_the_tests_mirror_the_package_folders():
     packages = {name.removeprefix("huashi.") for names in LAYERS for name in names}
     assert folders and folders <= packages, folders - packages
     assert [p.name for p in tests.glob("test_*.py")] == ["test_imports.py"]
+
+
+def test_no_module_is_over_500_lines():
+    """A module a person can hold in their head; a bigger one splits by concept."""
+    long = {
+        name: n
+        for name, path in modules().items()
+        if (n := len(path.read_text().splitlines())) > 500
+    }
+    assert long == {}
