@@ -77,7 +77,9 @@ def paint_form(family: Any) -> dict[str, Any]:
         "inpaint": "mask" in accepts,
         "truncation": "truncation" in accepts,
         "paintable": family.paints_from_seeds,
-        "latent_spaces": list(api.latent_spaces(family)),  # empty: no latent to walk, invert or drag
+        "latent_spaces": list(
+            api.latent_spaces(family)
+        ),  # empty: no latent to walk, invert or drag
     }
     if steps:
         from huashi.diffusion.samplers import SAMPLERS

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from huashi.core.errors import missing_package
-
-try:
-    from fastapi import HTTPException
-    from fastapi.responses import FileResponse
-except ImportError:  # pragma: no cover - the extra is missing
-    raise missing_package("fastapi", "studio", "huashi studio") from None
-
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
 
 from huashi import api
 from huashi.studio.requests import MAX_RESOLUTION
@@ -20,7 +13,7 @@ from huashi.studio.state import RUN_NAME, Studio
 
 
 def router(studio: Studio) -> APIRouter:
-    """The routes of the tab, over ``studio``'s state."""
+    """The tab's endpoints, over ``studio``."""
     routes = APIRouter()
 
     @routes.get("/api/datasets", summary="Built-in datasets (and folders of the --data folder)")

@@ -11,23 +11,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from huashi.core.errors import HuashiError, missing_package
-
-try:
-    from fastapi import HTTPException, Request
-    from fastapi.responses import FileResponse
-except ImportError:  # pragma: no cover - the extra is missing
-    raise missing_package("fastapi", "studio", "huashi studio") from None
-
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
 
 from huashi import api
+from huashi.core.errors import HuashiError
 from huashi.studio.requests import DragRequest, InvertRequest, WalkRequest
 from huashi.studio.state import IMAGE_ID, LATENT_ID, Loaded, Studio, Task, gallery_entry
 
 
 def router(studio: Studio) -> APIRouter:
-    """The routes of the tab, over ``studio``'s state."""
+    """The tab's endpoints, over ``studio``."""
     routes = APIRouter()
 
     def latent_run(name: str) -> tuple[Path, Loaded, tuple[str, ...]]:

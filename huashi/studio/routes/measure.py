@@ -9,23 +9,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from huashi.core.errors import HuashiError, missing_package
-
-try:
-    from fastapi import HTTPException
-    from fastapi.responses import FileResponse, StreamingResponse
-except ImportError:  # pragma: no cover - the extra is missing
-    raise missing_package("fastapi", "studio", "huashi studio") from None
-
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, StreamingResponse
 
 from huashi import api
+from huashi.core.errors import HuashiError
 from huashi.studio.requests import CompareRequest, EvalRequest
 from huashi.studio.state import REPORT_ID, RUN_NAME, Studio, Task
 
 
 def router(studio: Studio) -> APIRouter:
-    """The routes of the tab, over ``studio``'s state."""
+    """The tab's endpoints, over ``studio``."""
     routes = APIRouter()
 
     def feature_networks() -> list[dict[str, Any]]:

@@ -7,22 +7,17 @@ import time
 import uuid
 from typing import Any
 
-from huashi.core.errors import HuashiError, missing_package
-
-try:
-    from fastapi.responses import StreamingResponse
-except ImportError:  # pragma: no cover - the extra is missing
-    raise missing_package("fastapi", "studio", "huashi studio") from None
-
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from huashi import api
+from huashi.core.errors import HuashiError
 from huashi.studio.requests import MAX_N, MAX_SEED, PaintRequest
 from huashi.studio.state import Studio, Task, gallery_entry, paint_form
 
 
 def router(studio: Studio) -> APIRouter:
-    """The routes of the tab, over ``studio``'s state."""
+    """The tab's endpoints, over ``studio``."""
     routes = APIRouter()
 
     def paint(request: PaintRequest, task: Task) -> dict[str, Any]:

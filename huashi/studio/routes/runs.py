@@ -8,17 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from huashi.core.errors import HuashiError, missing_package
-
-try:
-    from fastapi import HTTPException
-    from fastapi.responses import FileResponse
-except ImportError:  # pragma: no cover - the extra is missing
-    raise missing_package("fastapi", "studio", "huashi studio") from None
-
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
 
 from huashi import api
+from huashi.core.errors import HuashiError
 from huashi.studio.state import RUN_NAME, Studio, gallery_entry, paint_form
 
 
@@ -70,7 +64,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
 
 
 def router(studio: Studio) -> APIRouter:
-    """The routes of the tab, over ``studio``'s state."""
+    """The tab's endpoints, over ``studio``."""
     routes = APIRouter()
 
     @routes.get("/api/runs", summary="The runs in the runs folder")

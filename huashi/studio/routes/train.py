@@ -7,15 +7,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-from huashi.core.errors import missing_package
-
-try:
-    from fastapi import HTTPException
-    from fastapi.responses import StreamingResponse
-except ImportError:  # pragma: no cover - the extra is missing
-    raise missing_package("fastapi", "studio", "huashi studio") from None
-
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
 
 from huashi.studio.jobs import ACTIVE
 from huashi.studio.requests import TrainRequest
@@ -23,7 +16,7 @@ from huashi.studio.state import Studio, sse
 
 
 def router(studio: Studio) -> APIRouter:
-    """The routes of the tab, over ``studio``'s state."""
+    """The tab's endpoints, over ``studio``."""
     routes = APIRouter()
 
     @routes.get("/api/families", summary="Model families and their options (for the Train page)")
