@@ -105,21 +105,30 @@ def check_run_config(values: Any, path: Path) -> dict[str, Any]:
 
 
 def build_family(config: RunConfig, device: torch.device) -> Family:
-    """The run's model, untrained, with the runs it is built on (``Family.required_runs``,
-    e.g. a latent diffusion model's autoencoder) loaded and passed in."""
+    """A saved run's model, untrained: its config and data description read back and checked,
+    then :func:`make_family`."""
     family_class = get_family(config.family)
     model_config = family_class.make_config(config.model)
     data_info = DataInfo(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in config.data_info.items()}
     )
     family_class.check_data(data_info, model_config)
+    return make_family(family_class, model_config, data_info, device)
+
+
+def make_family(
+    family_class: type[Family], model_config: Any, data_info: DataInfo, device: torch.device
+) -> Family:
+    """The model of typed, checked configs, untrained, with the runs it is built on
+    (``Family.required_runs``, e.g. a latent diffusion model's autoencoder) loaded and passed
+    in."""
     built_on = {}
     for name, path in family_class.required_runs(model_config).items():
         try:
             built_on[name] = load_run(path, device=str(device)).family
         except HuashiError as error:
             raise HuashiError(
-                f"cannot use {path} as the {name} run of this {config.family} model: {error}"
+                f"cannot use {path} as the {name} run of this {family_class.name} model: {error}"
             ) from None
     return family_class(model_config, data_info, device, **built_on)
 

@@ -16,7 +16,7 @@ import torch
 from huashi.core.errors import HuashiError
 from huashi.core.validation import check_resolution
 from huashi.families import DataInfo, get_family
-from huashi.runs import RunConfig, build_family
+from huashi.runs import RunConfig, make_family
 from huashi.tools.translate import evaluate_pairs
 from huashi.training import distributed
 from huashi.training import resume as resuming
@@ -179,7 +179,7 @@ def train(
         )
     device = pick_device(train_config.device)
     _seed_everything(train_config.seed)
-    model_family = build_family(config, device)
+    model_family = make_family(family_class, model_config, info, device)  # typed, checked once
     trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)
     trainer.identity = resuming.run_identity(config.family, config.model, data_spec, config.train)
     if saved is not None:

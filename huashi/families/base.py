@@ -20,7 +20,7 @@ What shared code may ask a family, instead of testing its class, name, attribute
   ``synthesize``, ``w_avg``, ``num_ws``) and with ``noise_inputs`` the noise maps;
 - ``required_runs``: trained runs the model is built on (a latent diffusion model's
   :class:`~huashi.families.autoencoder.LatentAutoencoder`), which
-  :func:`huashi.runs.build_family` loads and passes in.
+  :func:`huashi.runs.make_family` loads and passes in.
 
 Generating never leaves module state changed (see :meth:`Family.sampling_mode`). Every
 registered family is held to these promises by ``tests/families/test_family_contract.py``. The families
