@@ -11,8 +11,14 @@ Sources (the ``source`` of each entry in ``labels.json``):
   (the blurrier, less saturated pictures of an under-trained or badly sampled model);
 - ``zoo:shapes-kl-vae reconstruction``: 8 test images of the dataset through the autoencoder.
 
+Images 00-59 were painted and labelled first (``part``: ``dev``, or ``held-out`` for every third
+image); the reader was improved looking only at the ``dev`` part. Images 60-83 (``part``:
+``fresh``: 16 + 4 + 4 from the same sources, new captions and seeds) were painted and labelled
+after the reader was settled.
+
 This writes ``images/NN.png`` and ``painted.json`` (prompt and source of each image); the labels
-(``labels.json``) were then written by a person looking at the enlarged images, not by the reader.
+(``labels.json``) were then written by a person looking at enlarged images, not by the reader,
+and without looking at the prompts (except the headline prompt's, which is known).
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ def random_captions(n: int, rng: random.Random) -> list[str]:
     return captions
 
 
+def reconstructions(vae: api.LoadedRun, n: int, seed: int) -> list:
+    """``n`` test images of the dataset (drawn with ``seed``) through the autoencoder."""
+    real = load_dataset("shapes", 32, split="test", n=n, seed=seed, cache=False)
+    batch = real.batch(torch.arange(len(real)))["image"].float()
+    rebuilt = vae.family.reconstruct(batch).cpu()
+    source = "zoo:shapes-kl-vae reconstruction"
+    return [(rebuilt[k], caption, source, k) for k, caption in enumerate(real.captions)]
+
+
 def main() -> None:
     from PIL import Image
 
@@ -63,11 +78,20 @@ def main() -> None:
         ).images
         entries.append((image[0], caption, "zoo:shapes-ldm cfg 1.5 steps 8", seed))
     vae = api.load_run("zoo:shapes-kl-vae", device="cpu")
-    real = load_dataset("shapes", 32, split="test", n=8, seed=27, cache=False)
-    batch = real.batch(torch.arange(len(real)))["image"].float()
-    rebuilt = vae.family.reconstruct(batch).cpu()
-    for k, caption in enumerate(real.captions):
-        entries.append((rebuilt[k], caption, "zoo:shapes-kl-vae reconstruction", k))
+    entries += reconstructions(vae, 8, seed=27)
+    # the fresh held-out part, painted after the reader was settled
+    fresh = random.Random(28)
+    for k, caption in enumerate(random_captions(16, fresh)):
+        seed = 300 + k
+        image = api.paint(ldm, caption, n=1, seed=seed, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", seed))
+    for k, caption in enumerate(random_captions(4, fresh)):
+        seed = 400 + k
+        image = api.paint(
+            ldm, caption, n=1, seed=seed, per_image=False, device="cpu", cfg=1.5, steps=8
+        ).images
+        entries.append((image[0], caption, "zoo:shapes-ldm cfg 1.5 steps 8", seed))
+    entries += reconstructions(vae, 4, seed=28)
 
     (HERE / "images").mkdir(exist_ok=True)
     painted = []
