@@ -36,6 +36,7 @@ from huashi.api.measure import (
     compare,
     doctor,
     evaluate,
+    validate_features,
 )
 from huashi.api.paint import (
     PaintPass,
@@ -120,5 +121,6 @@ __all__ = [
     "train",
     "translate",
     "upscale",
+    "validate_features",
     "walk_seeds",
 ]

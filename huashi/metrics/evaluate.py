@@ -18,9 +18,7 @@ the feature network's hash, so measuring ten runs against one dataset encodes it
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -34,6 +32,7 @@ from huashi import __version__
 from huashi.core.errors import HuashiError
 from huashi.metrics import require_samples
 from huashi.metrics.features import FeatureNet, load_features
+from huashi.metrics.real import load_real, real_features
 from huashi.metrics.registry import (
     Metric,
     MetricInputs,
@@ -47,67 +46,11 @@ from huashi.runs import LoadedRun, load_run
 #: ``progress(done, total, message)``, told how much of a long task is done.
 Progress = Callable[[int, int, str], None]
 
-REFERENCE_VERSION = 1
 RELIABLE_FACTOR = 5  # below n = 5 x feature dimension, FID is warned about (see docs/metrics.md)
 
 
 class EvalWarning(UserWarning):
     """A measurement that is valid but not comparable in the usual way (recorded in the JSON)."""
-
-
-# --- the real set --------------------------------------------------------------------------
-
-
-def reference_dir() -> Path:
-    env = os.environ.get("HUASHI_CACHE")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "huashi"
-    return root / "reference"
-
-
-def load_real(run: LoadedRun, split: str, n: int, seed: int):
-    """The run's dataset (its spec, resolution and options) in ``split``: up to ``n`` images,
-    picked by a permutation seeded with ``seed``; returns (batch dict, description)."""
-    from huashi.data import load_dataset
-
-    data = run.config.data
-    dataset = load_dataset(
-        data["spec"], resolution=data["resolution"], split=split, **data["options"]
-    )
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
-    described = {
-        "dataset": data["spec"],
-        "resolution": data["resolution"],
-        "options": data["options"],
-        "split": split,
-        "dataset_size": len(dataset),
-        "size": len(order),
-        "picked_with_seed": seed,
-    }
-    return dataset.batch(order), described
-
-
-def real_features(
-    net: FeatureNet, images: torch.Tensor, described: dict[str, Any], cache: bool = True
-) -> tuple[torch.Tensor, str]:
-    """Features of the real images, from the cache when the same set was encoded before."""
-    key_text = json.dumps(
-        {"real": described, "net": net.checkpoint_hash, "kind": net.kind,
-         "input": [net.resolution, net.channels], "version": REFERENCE_VERSION},
-        sort_keys=True, default=str,
-    )  # fmt: skip
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
-    path = reference_dir() / f"{key}.safetensors"
-    from safetensors.torch import load_file, save_file
-
-    if cache and path.exists():
-        return load_file(str(path))["features"], "hit"
-    feats = net.features(images)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": feats.contiguous()}, str(tmp), metadata={"key": key_text})
-        os.replace(tmp, path)
-    return feats, "miss" if cache else "off"
 
 
 # --- generating ----------------------------------------------------------------------------
@@ -276,8 +219,19 @@ def _metric_inputs(
 
 
 def default_features(run: LoadedRun) -> str:
-    """The shipped reference network of the run's dataset (the one trained at the run's
-    resolution when one ships), so scores compare across runs."""
+    """The validated view of the run's dataset: the shipped reference network (the one trained
+    at the run's resolution when one ships) with texture statistics (docs/metrics.md), so
+    scores compare across runs."""
+    return f"texture:{_reference(run)}"
+
+
+def second_view(run: LoadedRun) -> str:
+    """The other view reported beside the default one: the shipped reference network's own
+    pooled features (what is painted, not how)."""
+    return _reference(run)
+
+
+def _reference(run: LoadedRun) -> str:
     from huashi.zoo import reference_features
 
     spec = reference_features(str(run.config.data["spec"]), int(run.config.data["resolution"]))
@@ -306,17 +260,26 @@ def evaluate(
     save: bool = True,
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    also: Sequence[str | FeatureNet] | None = None,
 ) -> dict[str, Any]:
     """Measure ``run`` with the feature network ``features`` on ``n`` generated images (seeds
     ``seed .. seed+n-1``) against up to ``n`` real images of the run's dataset ``split``
     (default: "train", or "test" for image-to-image runs, which are measured on held-out pairs).
-    Every registered metric whose needs the run and network offer is computed. Returns the
-    record that is also saved as ``eval-<features>-<n>.json`` in the run folder;
-    ``progress(done, n, message)`` counts the generated images."""
+    Every registered metric whose needs the run and network offer is computed, and beside them
+    (:mod:`huashi.metrics.yardsticks`) the FID's multiple of its real-vs-real floor under ``features``
+    and each network of ``also`` (default with default features: the reference network's own
+    view), and the copy check. Returns the record that is also saved as
+    ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
+    it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
+    from huashi.metrics import yardsticks
+
     options = dict(options or {})
     loaded = _image_run(run, checkpoint, device)
-    features = default_features(loaded) if features is None else features
+    if features is None:
+        features = default_features(loaded)
+        also = [second_view(loaded)] if also is None else also
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
+    others = [x if isinstance(x, FeatureNet) else load_features(x, device) for x in also or ()]
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
     dim = _feature_dim(net, loaded)
     metrics = applicable(offered_needs(loaded, net))
@@ -354,9 +317,12 @@ def evaluate(
 
     record = _record(loaded, net, n, seed, condition, options, batch_size, gen_seconds, dim,
                      real_described | {"reference_cache": cache_state}, values, settings, notes)  # fmt: skip
-    if save and not _in_zoo(loaded.run_dir):  # a shipped painter's folder stays as shipped
-        newest = checkpoint is None
-        path = eval_path(loaded.run_dir, net, n, None if newest else loaded.step)
+    writes = save and not _in_zoo(loaded.run_dir)  # a shipped painter's folder stays as shipped
+    path = eval_path(loaded.run_dir, net, n, None if checkpoint is None else loaded.step)
+    picture = path.with_name(path.stem + "-copies.png") if writes else None
+    record["yardsticks"] = yardsticks.measure(loaded, [net, *others], fake, split, seed, cache,
+                                              check_copies=condition != "image", picture=picture)  # fmt: skip
+    if writes:
         path.write_text(json.dumps(record, indent=2) + "\n")
         record["path"] = str(path)
     return record

@@ -21,6 +21,7 @@ from huashi.core.errors import HuashiError
 from huashi.core.images import make_grid, read_params
 from huashi.data import has_exact_captions, load_dataset
 from huashi.metrics import evaluate as evaluate_module
+from huashi.metrics import real as real_module
 from huashi.metrics import registry
 from huashi.metrics.kid import kid
 from huashi.metrics.registry import METRICS, MetricInputs, MetricSettings, applicable
@@ -246,7 +247,7 @@ def test_generate_all_passes_one_condition_per_seed_or_groups_by_value(monkeypat
 
 @pytest.fixture
 def reference_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluate_module, "reference_dir", lambda: tmp_path / "reference")
+    monkeypatch.setattr(real_module, "reference_dir", lambda: tmp_path / "reference")
 
 
 def test_evaluate_returns_the_registered_metrics_with_progress(reference_cache) -> None:

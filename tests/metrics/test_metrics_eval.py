@@ -12,7 +12,7 @@ from metrics_helpers import FAST, tiny_dcgan, trained_classifier
 from huashi import api
 from huashi.cli import main
 from huashi.core.errors import HuashiError
-from huashi.metrics import evaluate as evaluate_module
+from huashi.metrics import real as real_module
 from huashi.metrics.compare import compare
 from huashi.metrics.evaluate import EvalWarning, evaluate
 from huashi.metrics.features import file_hash, load_features
@@ -20,7 +20,7 @@ from huashi.metrics.features import file_hash, load_features
 
 @pytest.fixture(autouse=True)
 def reference_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluate_module, "reference_dir", lambda: tmp_path / "reference")
+    monkeypatch.setattr(real_module, "reference_dir", lambda: tmp_path / "reference")
 
 
 def test_evaluate_records_how_scores_were_made_and_caches_the_reference() -> None:

@@ -21,7 +21,7 @@ from huashi.core.errors import HuashiError
 from huashi.data import load_dataset
 from huashi.data.shapes import COLORS, draw_scene, parse_caption
 from huashi.families import FAMILIES, Family
-from huashi.metrics import evaluate as evaluate_module
+from huashi.metrics import real as real_module
 from huashi.metrics.compare import compare
 from huashi.metrics.evaluate import evaluate
 
@@ -90,7 +90,7 @@ class StepPainter(_Painter):
 
 @pytest.fixture(autouse=True)
 def painters(tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluate_module, "reference_dir", lambda: tmp_path / "reference")
+    monkeypatch.setattr(real_module, "reference_dir", lambda: tmp_path / "reference")
     for family in (ShapesPainter, StepPainter):
         monkeypatch.setitem(FAMILIES, family.name, family)
 

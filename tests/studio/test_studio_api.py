@@ -65,11 +65,11 @@ def make_classifier(runs):
 @pytest.fixture(scope="module")
 def reference_cache(tmp_path_factory):
     """Real-image features cached in a temporary folder, not the user's cache."""
-    from huashi.metrics import evaluate
+    from huashi.metrics import real
 
     with pytest.MonkeyPatch.context() as patch:
         folder = tmp_path_factory.mktemp("reference")
-        patch.setattr(evaluate, "reference_dir", lambda: folder)
+        patch.setattr(real, "reference_dir", lambda: folder)
         yield folder
 
 
