@@ -1,6 +1,6 @@
 """Draw the validation ladder's damages on a few real images, one row per rung, for the docs.
 
-    python scripts/ladder_figure.py --data emoji --out docs/images/ladder-emoji.png
+python scripts/ladder_figure.py --data emoji --out docs/images/ladder-emoji.png
 """
 
 from __future__ import annotations
