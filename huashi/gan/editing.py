@@ -351,12 +351,14 @@ def edit_file(
         params |= {"toward": str(toward), "steps": steps}
         return save_png(make_grid(images, nrow=steps), Path(out), params)
     ws = to_ws(family, tensor, latent.space, **latent.options).detach()
-    if clip is None:
-        from huashi.zoo import reference_features
+    if clip is None:  # the zoo's reference network of the run's dataset, when it is a CLIP
+        from huashi.families import get_family
+        from huashi.zoo import reference_features, resolve, zoo_entry
 
         data = loaded.config.data
         reference = reference_features(str(data.get("spec", "")), data.get("resolution"))
-        clip = reference if reference and reference.startswith("clip:") else None
+        kind = reference and get_family(zoo_entry(resolve(reference)).family).feature_kind
+        clip = reference if kind == "clip" else None
     d = direction(family, direction_spec, clip, **latent.options)
     values = parse_strengths(strengths)
     images = sweep(family, ws, d, values, layers, latent.noise)

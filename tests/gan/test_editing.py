@@ -132,3 +132,20 @@ def test_walks_start_and_end_at_their_latents(sg):
     torch.testing.assert_close(
         middle, render(sg, ((wa + wb) / 2)[None], "w")[0], rtol=1e-4, atol=1e-4
     )
+
+
+def test_clip_directions_default_to_the_zoo_clip_of_the_run_dataset(tmp_path):
+    """Without --clip, an emoji run's clip: direction uses zoo:reference-emoji (a clip run)."""
+    from huashi import api
+    from huashi.core.images import read_params
+    from huashi.gan.latents import Latent, save_latent
+
+    tiny = {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 64, "channel_max": 16}
+    run = tmp_path / "sg"
+    api.train(run, "stylegan", "emoji", 16, model=tiny, steps=1, batch_size=4, progress=False)
+    loaded = api.load_run(run)
+    latent = tmp_path / "z.safetensors"
+    z = loaded.family.latents_for_seeds([0])
+    save_latent(latent, Latent(z, "z", str(run), loaded.checkpoint.name, {}, {}))
+    out = api.edit(run, latent, tmp_path / "e.png", "clip:a red heart-clip:a heart", "-1..1")
+    assert read_params(out)["clip"] == "zoo:reference-emoji"
