@@ -281,8 +281,6 @@ def evaluate(
     view), and the copy check. Returns the record that is also saved as
     ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
     it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
-    from huashi.metrics import yardsticks
-
     options = dict(options or {})
     loaded = _image_run(run, checkpoint, device)
     condition = loaded.family.condition
@@ -336,12 +334,31 @@ def evaluate(
     writes = save and not _in_zoo(loaded.run_dir)  # a shipped painter's folder stays as shipped
     path = eval_path(loaded.run_dir, net, n, None if checkpoint is None else loaded.step)
     picture = path.with_name(path.stem + "-copies.png") if writes else None
-    record["yardsticks"] = yardsticks.measure(loaded, [net, *others], fake, split, seed, cache,
-                                              check_copies=condition != "image", picture=picture)  # fmt: skip
+    record["yardsticks"] = _yardsticks(loaded, [net, *others], fake, split, seed, cache,
+                                       condition != "image", picture)  # fmt: skip
     if writes:
         path.write_text(json.dumps(record, indent=2) + "\n")
         record["path"] = str(path)
     return record
+
+
+def _yardsticks(
+    run: LoadedRun, nets: list[FeatureNet], fake: torch.Tensor, split: str, seed: int,
+    cache: bool, check_copies: bool, picture: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Floor multiples under each view against the whole real split, and the copy check
+    against the whole train split (:mod:`huashi.metrics.yardsticks`)."""
+    from huashi.metrics import yardsticks
+
+    whole = load_real(run, split, 10**12, seed)
+    train = None
+    if check_copies:
+        train = whole if split == "train" else load_real(run, "train", 10**12, seed)
+
+    def encode(net: FeatureNet, images: torch.Tensor, described: dict) -> torch.Tensor:
+        return real_features(net, images, described, cache)[0]
+
+    return yardsticks.measure(nets, fake, *whole, seed, encode, train, picture)
 
 
 def _split_size(run: LoadedRun, split: str) -> int:

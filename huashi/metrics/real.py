@@ -1,7 +1,7 @@
 """The real set a run is measured against: its dataset's images (a seeded pick of a split) and
 their features under a feature network, cached under ``$HUASHI_CACHE/reference`` keyed by the
 dataset's parameters and the network's hash, so measuring ten runs against one dataset encodes
-it once. Used by :mod:`~huashi.metrics.evaluate` and :mod:`~huashi.metrics.yardsticks`."""
+it once. :mod:`~huashi.metrics.evaluate` uses them and hands the yardsticks an encoder."""
 
 from __future__ import annotations
 
