@@ -906,6 +906,30 @@ def preview_data(
     return DataPreview(path, dataset_summary(dataset))
 
 
+def export_data(
+    spec: str,
+    out: str | Path,
+    n: int = 1,
+    indices: list[int] | None = None,
+    caption: str | None = None,
+    resolution: int = 64,
+    split: str = "train",
+    target: bool = False,
+    data_options: dict[str, Any] | None = None,
+) -> list:
+    """Write real images of a dataset as PNGs (``out``: a folder, or one ``.png`` file); pick
+    them by ``indices``, by ``caption`` (exact, else contained) or take the first ``n``.
+
+    Returns the written files (:class:`huashi.data.export.ExportedImage`: path, index, text)."""
+    from huashi.data import load_dataset
+    from huashi.data.export import export_images, select
+
+    check_resolution(resolution)
+    dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
+    dataset.info["split"] = split
+    return export_images(dataset, select(dataset, n, indices, caption), Path(out), target)
+
+
 def device_name(device: str = "auto") -> str:
     return str(pick_device(device))
 
