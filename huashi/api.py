@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from huashi import tiny
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
@@ -178,6 +179,8 @@ def train(
             recipe, family, data, resolution, model, data_options, train_options
         )
 
+    if tiny.enabled() and not resume:  # the docs' tests (huashi/tiny.py)
+        train_options = tiny.train_options(train_options)
     run_dir = Path(out)
     unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
@@ -719,6 +722,9 @@ def evaluate(
     from huashi.evaluate import evaluate as measure
 
     loaded = _loaded(run, checkpoint, device)
+    n = tiny.cap("eval_n", n)
+    if options and "steps" in options:
+        options = {**options, "steps": tiny.cap("steps", options["steps"])}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvalWarning)  # they are in the record
         record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
@@ -752,6 +758,7 @@ def compare(
     sampler_steps, speed_n, grid_n, device, title, notes). ``progress`` counts the runs."""
     from huashi.compare import compare as write_page
 
+    n = tiny.cap("eval_n", n)
     path = write_page(runs, out, features=features, n=n, progress=progress, **options)
     numbers_path = path.with_suffix(".json")
     numbers = json.loads(numbers_path.read_text())

@@ -68,6 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     resume = subparsers.add_parser("resume", help="continue a run from its newest checkpoint")
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--steps", type=int, help="train up to this many steps in all")
+    resume.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop after this many minutes of training in all, over every session (0 = no "
+        "limit; default: the run's own cap, e.g. its recipe's budget)",
+    )
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(run=run_resume)
 
@@ -143,7 +149,13 @@ def _from_to(args: argparse.Namespace, resolution: int | None, model: dict) -> i
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    options = {"steps": args.steps} if args.steps else {}
+    options: dict = {"steps": args.steps} if args.steps else {}
+    if args.max_minutes is not None:
+        if args.max_minutes < 0:
+            raise HuashiError(
+                f"--max-minutes must be 0 (no limit) or more, not {args.max_minutes:g}."
+            )
+        options["max_minutes"] = args.max_minutes
     result = api.train(args.run_dir, resume=True, progress=not args.quiet, **options)
     return _report(result)
 
@@ -152,11 +164,8 @@ def _report(result: TrainResult) -> int:
     if not distributed.current().is_main:  # under torchrun, rank 0 reports for all
         return 130 if result.interrupted else 0
     if result.interrupted:
-        print(
-            f"stopped at step {result.step}; checkpoint {result.checkpoint} saved. Continue with "
-            f"`huashi resume {result.run_dir}`.",
-            file=sys.stderr,
-        )
+        print(f"checkpoint {result.checkpoint} saved.", file=sys.stderr)
+        print(result.stop_line(), file=sys.stderr)
         return 130
     written = [name for name in ("samples.png", "losses.png") if (result.run_dir / name).exists()]
     print(
@@ -166,4 +175,5 @@ def _report(result: TrainResult) -> int:
         from huashi.cli.translate import format_report
 
         print(format_report(result.reports["pairs_eval"]))
+    print(result.stop_line())
     return 0

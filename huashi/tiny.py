@@ -1,0 +1,76 @@
+"""``HUASHI_DOCS_TINY=1``: every command runs as written but with tiny work sizes.
+
+The docs' examples are tests (``tests/test_docs.py``). They run each command exactly as the
+docs print it, with this one environment variable set; the command line then caps the sizes that
+only cost time (training steps, images painted, sampler and optimizer steps, distilled pairs,
+octaves, scores' sample counts) so a 2,000-step training finishes in seconds. Nothing else
+changes: flags, files and messages are those a user gets. Never set it for real work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+ENV = "HUASHI_DOCS_TINY"
+
+#: attribute of the parsed command line -> its largest value under HUASHI_DOCS_TINY.
+CAPS = {
+    "steps": 2,
+    "n": 4,
+    "pairs": 4,
+    "octaves": 2,
+    "batch_size": 4,
+    "n_fixed": 4,
+    "copies": 2,
+    "eval_n": 130,  # images a score is computed on (FID needs one more than 128 features)
+}
+TRAIN_FIELDS = ("steps", "batch_size", "n_fixed")
+
+
+def enabled() -> bool:
+    """Whether ``HUASHI_DOCS_TINY`` is set to something other than '' or '0'."""
+    return os.environ.get(ENV, "") not in ("", "0")
+
+
+def cap(name: str, value: int) -> int:
+    """``value`` capped at ``CAPS[name]`` when :func:`enabled`, else unchanged."""
+    return min(value, CAPS[name]) if enabled() and isinstance(value, int) else value
+
+
+def train_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A new training's options under ``HUASHI_DOCS_TINY``: 2 steps, a batch of 4, a 4-image
+    preview, no time cap (whatever the flags, recipe or defaults said)."""
+    tiny = {name: min(options.get(name) or CAPS[name], CAPS[name]) for name in TRAIN_FIELDS}
+    return {**options, **tiny, "max_minutes": 0.0}
+
+
+def shrink(args: argparse.Namespace) -> argparse.Namespace:
+    """Cap a parsed command line's sizes (see :data:`CAPS`) in place. Trainings are shrunk by
+    :func:`train_options` in :func:`huashi.api.train`; ``resume --steps`` gets 2 more steps."""
+    command = getattr(args, "command", None)
+    if command == "train":
+        return args
+    if command == "resume":
+        if args.steps:
+            args.steps = min(args.steps, 2 * CAPS["steps"])
+        return args
+    for name, limit in CAPS.items():
+        if name == "n" and command in ("eval", "compare"):
+            limit = CAPS["eval_n"]
+        value = getattr(args, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            setattr(args, name, limit)
+    if isinstance(getattr(args, "sweep", None), str):
+        args.sweep = _tiny_sweep(args.sweep)
+    return args
+
+
+def _tiny_sweep(sweep: str) -> str:
+    """``ddim:50,heun:10`` -> ``ddim:2,heun:2``."""
+    pairs = []
+    for part in sweep.split(","):
+        name, sep, steps = part.partition(":")
+        pairs.append(f"{name}:{min(int(steps), CAPS['steps'])}" if steps.isdigit() else part)
+    return ",".join(pairs)
