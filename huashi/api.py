@@ -436,6 +436,8 @@ def sample(
     With ``out`` (a .png path) the grid is written there and, with ``per_image``, each image to
     ``<out stem>/seed-<seed>.png``; every PNG carries the parameters that regenerate it.
     """
+    if tiny.enabled():  # the docs' tests (huashi/tiny.py)
+        n, options = tiny.cap("n", n), tiny.sampling(options)
     return _sample(run, n, seed, out, batch_size, per_image, checkpoint, device,
                    _Tally(progress, n), "sampling", options)  # fmt: skip
 
@@ -591,6 +593,9 @@ def paint(
         note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
         notes += [note] if note else []
     pairs = [(None, None)] if not sweep else [(str(s), int(k)) for s, k in sweep]
+    if tiny.enabled():  # the docs' tests (huashi/tiny.py)
+        n, options = tiny.cap("n", n), tiny.sampling(options)
+        pairs = [(s, k if k is None else tiny.cap("steps", k)) for s, k in pairs]
     if sweep and not family.sampling_steps:
         raise HuashiError(
             f"a {loaded.config.family} model has no sampler or steps to sweep: drop --sweep."

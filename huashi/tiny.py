@@ -39,6 +39,13 @@ def cap(name: str, value: int) -> int:
     return min(value, CAPS[name]) if enabled() and isinstance(value, int) else value
 
 
+def sampling(options: dict[str, Any]) -> dict[str, Any]:
+    """Sampling options with their sampler ``steps`` capped (when given)."""
+    if options.get("steps") is None:
+        return options
+    return {**options, "steps": cap("steps", options["steps"])}
+
+
 def train_options(options: dict[str, Any]) -> dict[str, Any]:
     """A new training's options under ``HUASHI_DOCS_TINY``: 2 steps, a batch of 4, a 4-image
     preview, no time cap (whatever the flags, recipe or defaults said)."""

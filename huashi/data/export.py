@@ -71,7 +71,8 @@ def _slug(text: str) -> str:
 def export_images(
     ds: ImageSet, indices: list[int], out: Path, target: bool = False
 ) -> list[ExportedImage]:
-    """Write the images ``indices`` of ``ds`` (or their paired targets) as PNGs.
+    """Write the images ``indices`` of ``ds`` (or their paired targets) as PNGs that record the
+    dataset, index and caption (as ``options.prompt`` too, which ``huashi upscale`` reads).
 
     ``out`` ending in ``.png`` names the one file of a single image; otherwise it is a folder
     that gets ``<index>-<caption>.png`` per image."""
@@ -96,6 +97,8 @@ def export_images(
         params = {"dataset": ds.name, "index": i, "split": ds.info.get("split", "")}
         if text:
             params["caption"] = text
+        if ds.captions is not None and ds.captions[i]:  # text upsamplers read it as the prompt
+            params["options"] = {"prompt": ds.captions[i]}
         save_png(to_pil(torch.as_tensor(pixels[i])), path, {"source": "data export", **params})
         written.append(ExportedImage(path, i, text))
     return written
