@@ -179,8 +179,8 @@ def train(
             recipe, family, data, resolution, model, data_options, train_options
         )
 
-    if tiny.enabled() and not resume:  # the docs' tests (huashi/tiny.py)
-        train_options = tiny.train_options(train_options)
+    if tiny.enabled():  # the docs' tests (huashi/tiny.py)
+        train_options = tiny.train_options(train_options, resume)
     run_dir = Path(out)
     unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:

@@ -46,22 +46,22 @@ def sampling(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "steps": cap("steps", options["steps"])}
 
 
-def train_options(options: dict[str, Any]) -> dict[str, Any]:
+def train_options(options: dict[str, Any], resume: bool = False) -> dict[str, Any]:
     """A new training's options under ``HUASHI_DOCS_TINY``: 2 steps, a batch of 4, a 4-image
-    preview, no time cap (whatever the flags, recipe or defaults said)."""
+    preview, no time cap (whatever the flags, recipe or defaults said). A resume keeps its run's
+    plan, with ``steps`` capped at 4 (2 more) when given."""
+    if resume:
+        steps = options.get("steps")
+        return {**options, "steps": min(steps, 2 * CAPS["steps"])} if steps else options
     tiny = {name: min(options.get(name) or CAPS[name], CAPS[name]) for name in TRAIN_FIELDS}
     return {**options, **tiny, "max_minutes": 0.0}
 
 
 def shrink(args: argparse.Namespace) -> argparse.Namespace:
     """Cap a parsed command line's sizes (see :data:`CAPS`) in place. Trainings are shrunk by
-    :func:`train_options` in :func:`huashi.api.train`; ``resume --steps`` gets 2 more steps."""
+    :func:`train_options` in :func:`huashi.api.train`."""
     command = getattr(args, "command", None)
-    if command == "train":
-        return args
-    if command == "resume":
-        if args.steps:
-            args.steps = min(args.steps, 2 * CAPS["steps"])
+    if command in ("train", "resume"):  # huashi.api.train shrinks them (train_options)
         return args
     for name, limit in CAPS.items():
         if name == "n" and command in ("eval", "compare"):

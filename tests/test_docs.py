@@ -63,8 +63,12 @@ def blocks_of(doc: Path) -> list[Block]:
             mark = MARKER.search(lines[i - 1]) if i else None
             found.append(
                 Block(
-                    doc, i + 1, language, "\n".join(lines[i + 1 : end]),
-                    mark.group(1) if mark else "", mark.group(2) if mark else "",
+                    doc,
+                    i + 1,
+                    language,
+                    "\n".join(lines[i + 1 : end]),
+                    mark.group(1) if mark else "",
+                    mark.group(2) if mark else "",
                 )  # fmt: skip
             )
         i = end + 1
@@ -113,7 +117,8 @@ def run_command(command: str, work: Path, where: str) -> None:
             status = stop.code
         assert status == 0, f"{where}: `{command}` exited with {status}"
         return
-    env = os.environ | {"PATH": f"{_bin_folder(work)}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    path = f"{_bin_folder(work)}:{Path(sys.executable).parent}:{os.environ['PATH']}"  # torchrun
+    env = os.environ | {"PATH": path, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=600
     )
