@@ -764,6 +764,8 @@ def compare(
     from huashi.compare import compare as write_page
 
     n = tiny.cap("eval_n", n)
+    if tiny.enabled():  # one sampler step count, few images timed and shown
+        options |= {"sampler_steps": [tiny.CAPS["steps"]], "speed_n": 4, "grid_n": 4}
     path = write_page(runs, out, features=features, n=n, progress=progress, **options)
     numbers_path = path.with_suffix(".json")
     numbers = json.loads(numbers_path.read_text())

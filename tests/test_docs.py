@@ -21,6 +21,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,12 +129,17 @@ def run_command(command: str, work: Path, where: str) -> None:
 
 
 def run_block(block: Block, work: Path) -> None:
+    """Run a block; each command's (or snippet's) seconds go to stdout (``pytest -s`` shows them)."""
     if block.language == "python":
+        started = time.perf_counter()
         code = compile(block.text, block.where(), "exec")
         exec(code, {"__name__": "__docs__"})  # noqa: S102 - the documented snippet, as written
+        print(f"docs-test {time.perf_counter() - started:6.1f} s  {block.where()} (python)")
         return
     for command in commands_of(block.text):
+        started = time.perf_counter()
         run_command(command, work, block.where())
+        print(f"docs-test {time.perf_counter() - started:6.1f} s  {block.where()} {command[:90]}")
 
 
 def run_doc(doc: Path, work: Path, monkeypatch: pytest.MonkeyPatch, slow: bool) -> None:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import parse_key_values
+from huashi.cli.options import parse_key_values, progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,15 +20,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument("--split", default="train")
     preview.add_argument("--out", type=Path)
     preview.add_argument("--data-option", action="append", metavar="KEY=VALUE")
+    preview.add_argument("--quiet", action="store_true", help="no progress line")
     preview.set_defaults(run=run_preview)
     add_export_parser(actions)
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    path, summary = api.preview_data(
-        args.spec, resolution=args.resolution, n=args.n, out=args.out, split=args.split,
-        data_options=parse_key_values(args.data_option),
-    )  # fmt: skip
+    with progress_bar(not args.quiet, f"loading {args.spec} (decoded once, then cached)") as bar:
+        path, summary = api.preview_data(
+            args.spec, resolution=args.resolution, n=args.n, out=args.out, split=args.split,
+            data_options=parse_key_values(args.data_option), progress=bar,
+        )  # fmt: skip
     print(summary)
     print(f"wrote {path}")
     return 0
@@ -60,13 +62,12 @@ def add_export_parser(actions: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    if not args.quiet:
-        print(f"loading {args.spec} at {args.resolution} px ...", flush=True)
-    written = api.export_data(
-        args.spec, args.out, n=args.n, indices=args.index, caption=args.caption,
-        resolution=args.resolution, split=args.split, target=args.target,
-        data_options=parse_key_values(args.data_option),
-    )  # fmt: skip
+    with progress_bar(not args.quiet, f"loading {args.spec} at {args.resolution} px"):
+        written = api.export_data(
+            args.spec, args.out, n=args.n, indices=args.index, caption=args.caption,
+            resolution=args.resolution, split=args.split, target=args.target,
+            data_options=parse_key_values(args.data_option),
+        )  # fmt: skip
     if not args.quiet:
         for item in written:
             print(f"{item.path}: image {item.index}" + (f' "{item.text}"' if item.text else ""))

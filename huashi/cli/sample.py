@@ -68,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
     again.add_argument("image", type=Path)
     again.add_argument("--out", type=Path, required=True)
+    again.add_argument("--quiet", action="store_true", help="no progress line")
     again.set_defaults(run=run_regenerate)
 
 
@@ -92,7 +93,9 @@ def _folder_note(files: list, out: Path) -> str:
 
 
 def run_regenerate(args: argparse.Namespace) -> int:
-    print(f"wrote {api.regenerate(args.image, args.out)}")
+    with progress_bar(not args.quiet, f"regenerating {args.image}"):
+        path = api.regenerate(args.image, args.out)
+    print(f"wrote {path}")
     return 0
 
 
