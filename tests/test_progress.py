@@ -30,6 +30,6 @@ def test_quiet_shows_nothing(capsys):
 
 
 def test_a_quick_command_shows_no_line(capsys):
-    with progress_bar(True, "loading") as progress:
+    with progress_bar(True, "loading"):
         time.sleep(0.2)
     assert capsys.readouterr().err == ""
