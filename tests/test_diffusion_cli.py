@@ -174,3 +174,14 @@ def test_sample_takes_precision_like_paint(run_dir, tmp_path, capsys, precision)
     expected = resolve_precision(precision, torch.device("cpu"))
     assert read_params(out)["options"]["precision"] == expected
     assert f"wrote {out} and 2 images in {tmp_path / 's'}/" in capsys.readouterr().out
+
+
+def test_paint_with_the_run_defaults_records_sampler_steps_and_cfg(run_dir, tmp_path, capsys):
+    out = tmp_path / "d.png"
+    assert (
+        main(["paint", str(run_dir), "--label", "1", "--n", "1", "--out", str(out), "--quiet"]) == 0
+    )
+    options = read_params(out)["options"]
+    assert (options["sampler"], options["steps"], options["cfg"]) == ("ddim", 3, 3.0)
+    text = Image.open(out).text["parameters"]
+    assert "Steps: 3" in text and "Sampler:" in text and "CFG scale:" in text
