@@ -7,6 +7,8 @@ from pathlib import Path
 
 from huashi.cli.options import progress_bar
 
+DRAG_FILES = ("before.png", "after.png", "frames.png", "latent.safetensors")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("drag", help="drag points of a generated image (DragGAN)")
@@ -39,5 +41,9 @@ def run(args: argparse.Namespace) -> int:
             args.layers, args.checkpoint, args.device,
         )  # fmt: skip
     where = ", ".join(f"({x:g}, {y:g})" for x, y in result.handles)
-    print(f"{result.steps} steps; handles now at {where}; wrote {args.out}/")
+    print(f"{result.steps} steps; tracked handles now at {where}")
+    for check in result.checks:  # whether the content itself moved, not only the points
+        print(check.describe())
+    files = ", ".join(f"{args.out}/{name}" for name in DRAG_FILES)
+    print(f"wrote {files}")
     return 0

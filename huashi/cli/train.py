@@ -115,6 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
     resolution = getattr(args, "resolution", file_data.get("resolution"))
     if getattr(args, "from_size", None) or getattr(args, "to_size", None):
         resolution = _from_to(args, resolution, model)
+    _preparing(args.out, args.quiet)
     result = api.train(
         args.out,
         family=args.family,
@@ -156,8 +157,17 @@ def run_resume(args: argparse.Namespace) -> int:
                 f"--max-minutes must be 0 (no limit) or more, not {args.max_minutes:g}."
             )
         options["max_minutes"] = args.max_minutes
+    _preparing(args.run_dir, args.quiet)
     result = api.train(args.run_dir, resume=True, progress=not args.quiet, **options)
     return _report(result)
+
+
+def _preparing(run_dir: object, quiet: bool) -> None:
+    """Say at once what happens before the first step (it can take many seconds)."""
+    if not quiet and distributed.current().is_main:
+        print(
+            f"{run_dir}: loading the data and building the model ...", file=sys.stderr, flush=True
+        )
 
 
 def _report(result: TrainResult) -> int:
