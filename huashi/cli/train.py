@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from huashi import api
@@ -115,19 +118,20 @@ def run_train(args: argparse.Namespace) -> int:
     resolution = getattr(args, "resolution", file_data.get("resolution"))
     if getattr(args, "from_size", None) or getattr(args, "to_size", None):
         resolution = _from_to(args, resolution, model)
-    _preparing(args.out, args.quiet)
-    result = api.train(
-        args.out,
-        family=args.family,
-        data=getattr(args, "data", file_data.get("spec")),
-        resolution=resolution,
-        model=model,
-        data_options=data_options,
-        resume=args.resume,
-        progress=not args.quiet,
-        recipe=args.recipe,
-        **train_options,
-    )
+    with _preparing(args.out, args.quiet) as started:
+        result = api.train(
+            args.out,
+            callbacks=[started],
+            family=args.family,
+            data=getattr(args, "data", file_data.get("spec")),
+            resolution=resolution,
+            model=model,
+            data_options=data_options,
+            resume=args.resume,
+            progress=not args.quiet,
+            recipe=args.recipe,
+            **train_options,
+        )
     return _report(result)
 
 
@@ -157,17 +161,26 @@ def run_resume(args: argparse.Namespace) -> int:
                 f"--max-minutes must be 0 (no limit) or more, not {args.max_minutes:g}."
             )
         options["max_minutes"] = args.max_minutes
-    _preparing(args.run_dir, args.quiet)
-    result = api.train(args.run_dir, resume=True, progress=not args.quiet, **options)
+    with _preparing(args.run_dir, args.quiet) as started:
+        result = api.train(
+            args.run_dir, resume=True, progress=not args.quiet, callbacks=[started], **options
+        )
     return _report(result)
 
 
-def _preparing(run_dir: object, quiet: bool) -> None:
-    """Say at once what happens before the first step (it can take many seconds)."""
+@contextmanager
+def _preparing(run_dir: object, quiet: bool) -> Iterator[Callable[..., None]]:
+    """Say what happens before the first step ends (loading data, a text encoder, building the
+    model: it can take many seconds) when it has not ended after a second; a quick error stays
+    one line. Yields the training callback that marks the first step done."""
+    message = f"{run_dir}: loading the data, building the model, first step ..."
+    timer = threading.Timer(1.0, lambda: print(message, file=sys.stderr, flush=True))
     if not quiet and distributed.current().is_main:
-        print(
-            f"{run_dir}: loading the data and building the model ...", file=sys.stderr, flush=True
-        )
+        timer.start()
+    try:
+        yield lambda *_: timer.cancel()
+    finally:
+        timer.cancel()
 
 
 def _report(result: TrainResult) -> int:
