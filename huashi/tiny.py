@@ -50,9 +50,11 @@ def train_options(options: dict[str, Any], resume: bool = False) -> dict[str, An
     """A new training's options under ``HUASHI_DOCS_TINY``: 2 steps, a batch of 4, a 4-image
     preview, no time cap (whatever the flags, recipe or defaults said). A resume keeps its run's
     plan, with ``steps`` capped at 4 (2 more) when given."""
-    if resume:
-        steps = options.get("steps")
-        return {**options, "steps": min(steps, 2 * CAPS["steps"])} if steps else options
+    if resume:  # the run's own (tiny) batch and preview; 2 more steps when --steps is given
+        shrunk = {k: min(v, CAPS[k]) for k, v in options.items() if k in TRAIN_FIELDS and v}
+        if options.get("steps"):
+            shrunk["steps"] = min(options["steps"], 2 * CAPS["steps"])
+        return {**options, **shrunk}
     tiny = {name: min(options.get(name) or CAPS[name], CAPS[name]) for name in TRAIN_FIELDS}
     return {**options, **tiny, "max_minutes": 0.0}
 
