@@ -181,6 +181,7 @@ def train(
 
     if tiny.enabled():  # the docs' tests (huashi/tiny.py)
         train_options = tiny.train_options(train_options, resume)
+        model = model if resume else tiny.model_options(family, model)
     run_dir = Path(out)
     unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:

@@ -2,8 +2,9 @@
 
 The docs' examples are tests (``tests/test_docs.py``). They run each command exactly as the
 docs print it, with this one environment variable set; the command line then caps the sizes that
-only cost time (training steps, images painted, sampler and optimizer steps, distilled pairs,
-octaves, scores' sample counts) so a 2,000-step training finishes in seconds. Nothing else
+only cost time (training steps and batch, a diffusion U-Net's width, images painted, sampler and
+optimizer steps, distilled pairs, octaves, scores' sample counts) so a 2,000-step training
+finishes in seconds. Nothing else
 changes: flags, files and messages are those a user gets. Never set it for real work.
 """
 
@@ -27,6 +28,9 @@ CAPS = {
     "eval_n": 130,  # images a score is computed on (FID needs one more than 128 features)
 }
 TRAIN_FIELDS = ("steps", "batch_size", "n_fixed")
+#: A new run's model settings under HUASHI_DOCS_TINY, per family, where not given: the one
+#: family whose default width makes its sampling cost minutes (a 64-channel U-Net) gets 16.
+MODELS = {"diffusion": {"base_channels": 16, "norm_groups": 8}}
 
 
 def enabled() -> bool:
@@ -57,6 +61,11 @@ def train_options(options: dict[str, Any], resume: bool = False) -> dict[str, An
         return {**options, **shrunk}
     tiny = {name: min(options.get(name) or CAPS[name], CAPS[name]) for name in TRAIN_FIELDS}
     return {**options, **tiny, "max_minutes": 0.0}
+
+
+def model_options(family: str | None, model: dict[str, Any] | None) -> dict[str, Any]:
+    """A new run's model settings with the family's tiny defaults (:data:`MODELS`) underneath."""
+    return {**MODELS.get(str(family), {}), **(model or {})}
 
 
 def shrink(args: argparse.Namespace) -> argparse.Namespace:
