@@ -593,7 +593,8 @@ def paint(
 
         note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
         notes += [note] if note else []
-    options = _with_sampler_defaults(family, options)  # so every PNG records them
+    if not sweep:  # a sweep names its own samplers and steps
+        options = _with_sampler_defaults(family, options)  # so every PNG records them
     from huashi.data import has_exact_captions
 
     if options.get("prompt") and n > 1 and has_exact_captions(loaded.config.data.get("spec")):
