@@ -129,3 +129,8 @@ def test_select_needs_captions_or_labels(shapes):
     bare = dataclasses.replace(shapes, captions=None, labels=None, attributes=None)
     with pytest.raises(HuashiError, match="neither captions nor labels"):
         select(bare, 1, caption="x")
+
+
+def test_quiet_prints_nothing(tmp_path, capsys):
+    assert main(["data", "export", *SHAPES, "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "") and len(list((tmp_path / "q").iterdir())) == 1
