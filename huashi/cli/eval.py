@@ -60,7 +60,7 @@ def format_table(record: dict) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.evaluate(
             args.run_dir, args.features, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
             device=args.device, options=parse_key_values(args.option), progress=progress,

@@ -77,7 +77,7 @@ def run_sample(args: argparse.Namespace) -> int:
     options = {k: v for k, v in given if v is not None}
     options |= prompt_mixing(args)
     set_threads(args.threads)
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.sample(
             args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
             per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
