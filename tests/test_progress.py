@@ -33,3 +33,19 @@ def test_a_quick_command_shows_no_line(capsys):
     with progress_bar(True, "loading"):
         time.sleep(0.2)
     assert capsys.readouterr().err == ""
+
+
+def test_inversion_reports_its_steps():
+    import torch
+
+    from huashi.families import DataInfo
+    from huashi.families.stylegan import StyleGAN, StyleGANConfig
+    from huashi.inversion import invert
+
+    torch.manual_seed(0)
+    tiny = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "channel_base": 64, "channel_max": 8}
+    family = StyleGAN(StyleGANConfig(**tiny), DataInfo(3, 16), torch.device("cpu"))
+    calls = []
+    target = torch.rand(3, 16, 16) * 2 - 1
+    invert(family, target, "w", steps=4, features="none", on_step=lambda *c: calls.append(c))
+    assert calls == [(1, 4, "inverting"), (2, 4, "inverting"), (3, 4, "inverting")]

@@ -47,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from huashi.inversion import invert_file
 
     options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
-    with progress_bar(not args.quiet, f"inverting {args.image} ({args.steps} steps)"):
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as bar:
         result, notes = invert_file(
             args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
             args.feature_weight, args.lr, args.checkpoint, args.device,
-            optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, **options,
+            optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, on_step=bar,
+            **options,
         )  # fmt: skip
     for note in notes:
         print(f"note: {note}")
