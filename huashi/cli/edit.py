@@ -41,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from huashi.editing import edit_file
 
     doing = f"walking toward {args.toward}" if args.toward else f"editing {args.latent}"
-    with progress_bar(not args.quiet, doing):
+    with progress_bar(not args.quiet, doing) as bar:
         path = edit_file(
             args.run_dir, args.latent, args.out, args.direction, args.strength, args.layers,
             args.toward, args.steps, checkpoint=args.checkpoint, device=args.device, clip=args.clip,
+            on_step=bar,
         )  # fmt: skip
     print(f"wrote {path}")
     return 0
