@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from huashi import tiny
 from huashi.errors import HuashiError
 from huashi.families import DataInfo, get_family
 from huashi.images import make_grid, read_params, save_png, to_pil
@@ -178,6 +179,9 @@ def train(
             recipe, family, data, resolution, model, data_options, train_options
         )
 
+    if tiny.enabled():  # the docs' tests (huashi/tiny.py)
+        train_options = tiny.train_options(train_options, resume)
+        model = model if resume else tiny.model_options(family, model)
     run_dir = Path(out)
     unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
@@ -433,6 +437,8 @@ def sample(
     With ``out`` (a .png path) the grid is written there and, with ``per_image``, each image to
     ``<out stem>/seed-<seed>.png``; every PNG carries the parameters that regenerate it.
     """
+    if tiny.enabled():  # the docs' tests (huashi/tiny.py)
+        n, options = tiny.cap("n", n), tiny.sampling(options)
     return _sample(run, n, seed, out, batch_size, per_image, checkpoint, device,
                    _Tally(progress, n), "sampling", options)  # fmt: skip
 
@@ -587,7 +593,20 @@ def paint(
 
         note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
         notes += [note] if note else []
+    if not sweep:  # a sweep names its own samplers and steps
+        options = _with_sampler_defaults(family, options)  # so every PNG records them
+    from huashi.data import has_exact_captions
+
+    if options.get("prompt") and n > 1 and has_exact_captions(loaded.config.data.get("spec")):
+        notes.append(
+            f"{loaded.config.data['spec']} has exactly one picture per caption, so a model "
+            "trained on it paints nearly the same picture for every seed of one prompt: vary "
+            "the prompt, not the seed, for variety."
+        )
     pairs = [(None, None)] if not sweep else [(str(s), int(k)) for s, k in sweep]
+    if tiny.enabled():  # the docs' tests (huashi/tiny.py)
+        n, options = tiny.cap("n", n), tiny.sampling(options)
+        pairs = [(s, k if k is None else tiny.cap("steps", k)) for s, k in pairs]
     if sweep and not family.sampling_steps:
         raise HuashiError(
             f"a {loaded.config.family} model has no sampler or steps to sweep: drop --sweep."
@@ -613,6 +632,18 @@ def paint(
             meta = {"run": str(loaded.run_dir.resolve()), "sweep": labels, "options": options}
             painted.overview = save_png(painted.overview_image, Path(out), meta)
     return painted
+
+
+def _with_sampler_defaults(family: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """A diffusion run's sampler, steps and (for a conditioned one) guidance filled in from its
+    config where not given: the same painting, with the parameters written down."""
+    config = family.config
+    if not family.sampling_steps or not hasattr(config, "sample_steps"):
+        return options
+    defaults = {"sampler": config.sampler, "steps": config.sample_steps}
+    if getattr(config, "condition", "none") != "none" and hasattr(config, "guidance"):
+        defaults["cfg"] = config.guidance
+    return defaults | options
 
 
 def _overview(rows: list[torch.Tensor], labels: list[str]) -> Any:
@@ -721,6 +752,9 @@ def evaluate(
     from huashi.evaluate import evaluate as measure
 
     loaded = _loaded(run, checkpoint, device)
+    n = tiny.cap("eval_n", n)
+    if options and "steps" in options:
+        options = {**options, "steps": tiny.cap("steps", options["steps"])}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvalWarning)  # they are in the record
         record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
@@ -800,6 +834,9 @@ def compare(
     sampler_steps, speed_n, grid_n, device, title, notes). ``progress`` counts the runs."""
     from huashi.compare import compare as write_page
 
+    n = tiny.cap("eval_n", n)
+    if tiny.enabled():  # one sampler step count, few images timed and shown
+        options |= {"sampler_steps": [tiny.CAPS["steps"]], "speed_n": 4, "grid_n": 4}
     path = write_page(runs, out, features=features, n=n, progress=progress, **options)
     numbers_path = path.with_suffix(".json")
     numbers = json.loads(numbers_path.read_text())
@@ -952,6 +989,30 @@ def preview_data(
     if progress is not None:
         progress(2, 2, "wrote the grid")
     return DataPreview(path, dataset_summary(dataset))
+
+
+def export_data(
+    spec: str,
+    out: str | Path,
+    n: int = 1,
+    indices: list[int] | None = None,
+    caption: str | None = None,
+    resolution: int = 64,
+    split: str = "train",
+    target: bool = False,
+    data_options: dict[str, Any] | None = None,
+) -> list:
+    """Write real images of a dataset as PNGs (``out``: a folder, or one ``.png`` file); pick
+    them by ``indices``, by ``caption`` (exact, else contained) or take the first ``n``.
+
+    Returns the written files (:class:`huashi.data.export.ExportedImage`: path, index, text)."""
+    from huashi.data import load_dataset
+    from huashi.data.export import export_images, select
+
+    check_resolution(resolution)
+    dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
+    dataset.info["split"] = split
+    return export_images(dataset, select(dataset, n, indices, caption), Path(out), target)
 
 
 def device_name(device: str = "auto") -> str:

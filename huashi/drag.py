@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from huashi.drag_check import HandleCheck, check_drag
 from huashi.editing import needs_mapping
 from huashi.errors import HuashiError
 
@@ -39,6 +40,8 @@ class Drag:
     targets: list[tuple[float, float]]
     steps: int
     trail: list[list[tuple[float, float]]] = field(default_factory=list)  # handles per step
+    #: The self-check: did the content under each handle reach its target (huashi.drag_check)?
+    checks: list[HandleCheck] = field(default_factory=list)
 
     @property
     def distances(self) -> list[float]:
@@ -182,6 +185,8 @@ def drag(
         with torch.no_grad():
             final_ws = torch.cat([head, tail], dim=1).detach()
             final = family.synthesize(final_ws)[0].cpu()
+            _, final_features = _features(family, final_ws, feature_resolution)
+        checks = check_drag(start_features, final_features, handles, targets, r1)
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -189,6 +194,7 @@ def drag(
     return Drag(
         final_ws.cpu(), final, start[0].cpu(), torch.stack(kept),
         [tuple(p) for p in points.tolist()], [tuple(map(float, t)) for t in targets], done, trail,
+        checks,
     )  # fmt: skip
 
 

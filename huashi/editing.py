@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -327,12 +327,14 @@ def edit_file(
     checkpoint: str | Path | None = None,
     device: str = "auto",
     clip: str | Path | None = None,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> Path:
     """Edit the latent in ``latent_path`` and write one row per latent as a PNG grid: a
     strength sweep along ``direction_spec``, or a walk of ``steps`` images ``toward`` another
     latent file (or an image, inverted first in the same space). ``clip`` is the clip run for
     clip: directions (default: the zoo's reference network for the run's dataset, when that is
-    a clip). A latent with fitted noise maps is swept with them."""
+    a clip). A latent with fitted noise maps is swept with them. ``on_step`` follows the
+    inversion of a ``toward`` image."""
     from huashi.runs import load_run
 
     loaded = load_run(run, checkpoint, device)
@@ -346,7 +348,7 @@ def edit_file(
     if (direction_spec is None) == (toward is None):
         raise HuashiError("pass either --direction or --toward.")
     if toward is not None:
-        other = _other_latent(loaded, toward, latent.space, invert_steps, latent.options)
+        other = _other_latent(loaded, toward, latent.space, invert_steps, latent.options, on_step)
         images = walk(family, tensor[0], other[0], latent.space, steps, **latent.options)
         params |= {"toward": str(toward), "steps": steps}
         return save_png(make_grid(images, nrow=steps), Path(out), params)
@@ -366,7 +368,9 @@ def edit_file(
     return save_png(make_grid(images, nrow=len(values)), Path(out), params)
 
 
-def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, options: dict):
+def _other_latent(
+    loaded: Any, toward: str | Path, space: str, steps: int, options: dict, on_step: Any = None
+):
     if str(toward).endswith(".safetensors"):
         other = load_latent(toward)
         if other.space != space:
@@ -380,4 +384,5 @@ def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, optio
 
     info = loaded.config.data_info
     image, _ = read_image(toward, int(info["channels"]), int(info["resolution"]))
-    return invert(loaded.family, image, space, steps, **options).latent.to(loaded.family.device)
+    inverted = invert(loaded.family, image, space, steps, on_step=on_step, **options)
+    return inverted.latent.to(loaded.family.device)

@@ -106,7 +106,7 @@ class _MappedGenerator(nn.Module):
         w = family.map_latents(z)
         w = family.w_avg + truncation * (w - family.w_avg)
         ws = w[:, None, :].expand(-1, family.num_ws, -1)
-        return family.synthesize(ws, noise_mode="const").float()
+        return family.synthesize(ws, noise_mode="const").float().clamp(-1, 1)  # as it paints
 
 
 def export_graph(family: Family) -> Graph:
@@ -249,5 +249,7 @@ def export_run(
     if format not in FORMATS:
         raise HuashiError(f"unknown export format '{format}': choose one of {', '.join(FORMATS)}.")
     loaded = load_run(run, checkpoint, device="cpu")
-    metadata = {"run": str(Path(run).resolve()), "step": loaded.step}
+    name = str(run)  # a zoo name stays a name; a folder is recorded by its absolute path
+    metadata = {"run": name if name.startswith("zoo:") else str(Path(run).resolve())}
+    metadata["step"] = loaded.step
     return export_family(loaded.family, out, metadata, check)

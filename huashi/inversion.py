@@ -161,6 +161,8 @@ def invert(
     snapshots: int = 8,
     optimize_noise: bool = False,
     noise_weight: float = NOISE_WEIGHT,
+    *,
+    on_step: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> Inversion:
     """Invert one image ``target`` [C, H, W] in [-1, 1]. ``mask`` [1, H, W] (1 = known) limits
@@ -170,7 +172,7 @@ def invert(
     masks = None if mask is None else mask.unsqueeze(0)
     return invert_many(
         family, target.unsqueeze(0), space, steps, lr, masks, features, feature_weight,
-        snapshots, optimize_noise, noise_weight, **options,
+        snapshots, optimize_noise, noise_weight, on_step=on_step, **options,
     )[0]  # fmt: skip
 
 
@@ -186,11 +188,13 @@ def invert_many(
     snapshots: int = 8,
     optimize_noise: bool = False,
     noise_weight: float = NOISE_WEIGHT,
+    *,
+    on_step: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> list[Inversion]:
     """Invert a batch ``targets`` [B, C, H, W] at once (``masks`` [B, 1, H, W]). Every image's
     loss and latent are its own, so each result is what :func:`invert` finds for it alone (up
-    to rounding); a batch only runs faster."""
+    to rounding); a batch only runs faster. ``on_step(done, steps, message)`` reports progress."""
     check_space(family, space)
     if steps < 1:
         raise HuashiError("--steps must be at least 1.")
@@ -212,7 +216,7 @@ def invert_many(
     try:
         return _optimize(
             family, targets, space, steps, lr, masks, distance, feature_weight, snapshots,
-            noise_weight if optimize_noise else None, options,
+            noise_weight if optimize_noise else None, options, on_step,
         )  # fmt: skip
     finally:
         for p in frozen:
@@ -221,7 +225,7 @@ def invert_many(
 
 def _optimize(
     family, target, space, steps, lr, mask, distance, feature_weight, snapshots, noise_weight,
-    options,
+    options, on_step=None,
 ):  # fmt: skip
     """Adam on the latents. In w+ the ws are a shared w plus per-layer offsets (offsets at
     ``W_PLUS_OFFSET_LR`` of the step size): the shared part converges as fast as a w inversion,
@@ -257,6 +261,8 @@ def _optimize(
     kept, losses = [], []
     pixels = mask.sum(dim=(1, 2, 3)) * target.shape[1]  # [B] known values per image
     for step in range(steps):
+        if on_step is not None and step:
+            on_step(step, steps, "inverting")
         for group in optimizer.param_groups:  # cosine ramp-down of the step size
             group["lr"] = group["scale"] * lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         image = render(family, current(), space, noise=noise, **options)
@@ -357,6 +363,7 @@ def invert_file(
     device: str = "auto",
     optimize_noise: bool = False,
     noise_weight: float = NOISE_WEIGHT,
+    on_step: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> tuple[Inversion, list[str]]:
     """Invert an image file with a run and write the results into the folder ``out``.
@@ -372,6 +379,6 @@ def invert_file(
     known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]))
     result = invert(
         loaded.family, target, space, steps, lr, known, features, feature_weight,
-        optimize_noise=optimize_noise, noise_weight=noise_weight, **options,
+        optimize_noise=optimize_noise, noise_weight=noise_weight, on_step=on_step, **options,
     )  # fmt: skip
     return write_inversion(result, out, loaded, options), notes

@@ -230,7 +230,10 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     # what the request leaves open is the run's own default: the same pixels as asking for it
     default = client.post("/api/paint", json={"run": "diff", "seed": 3}).json()
     used = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs with bf16 instructions
-    assert default["parameters"] == {"seed": 3, "n": 1, "precision": used}
+    # ... and written down: the run's default sampler, steps and guidance are recorded
+    assert default["parameters"] == {
+        "seed": 3, "n": 1, "precision": used, "sampler": "ddim", "steps": 3, "cfg": 3.0
+    }  # fmt: skip
     explicit = client.post("/api/paint", json={"run": "diff", "seed": 3, "sampler": "ddim",
                                                "steps": 3, "cfg": 3.0}).json()  # fmt: skip
     assert np.array_equal(

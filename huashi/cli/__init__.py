@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from huashi import __version__
+from huashi import __version__, tiny
 from huashi.cli import (
     clip,
     compare,
@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"huashi: error: {error}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
+    if tiny.enabled():  # the docs' tests: tiny sizes (huashi/cli/tiny.py)
+        tiny.shrink(args)
     try:
         return distributed.finish(args.run(args) or 0)  # under torchrun: all ranks end together
     except HuashiError as error:

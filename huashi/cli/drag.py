@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from huashi.cli.options import progress_bar
+
+DRAG_FILES = ("before.png", "after.png", "frames.png", "latent.safetensors")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("drag", help="drag points of a generated image (DragGAN)")
@@ -24,16 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", type=int, help="how many first w+ layers move (default half)")
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from huashi.drag import drag_file
 
-    result = drag_file(
-        args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,
-        args.layers, args.checkpoint, args.device,
-    )  # fmt: skip
+    with progress_bar(not args.quiet, f"dragging {args.latent} ({args.steps} steps)"):
+        result = drag_file(
+            args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,
+            args.layers, args.checkpoint, args.device,
+        )  # fmt: skip
     where = ", ".join(f"({x:g}, {y:g})" for x, y in result.handles)
-    print(f"{result.steps} steps; handles now at {where}; wrote {args.out}/")
+    print(f"{result.steps} steps; tracked handles now at {where}")
+    for check in result.checks:  # whether the content itself moved, not only the points
+        print(check.describe())
+    files = ", ".join(f"{args.out}/{name}" for name in DRAG_FILES)
+    print(f"wrote {files}")
     return 0

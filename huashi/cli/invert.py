@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from huashi.cli.options import progress_bar
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("invert", help="find the latent of an image (GAN inversion)")
@@ -37,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", help="the caption of a text-conditional model")
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
 
 
@@ -44,11 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from huashi.inversion import invert_file
 
     options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
-    result, notes = invert_file(
-        args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
-        args.feature_weight, args.lr, args.checkpoint, args.device,
-        optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, **options,
-    )  # fmt: skip
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as bar:
+        result, notes = invert_file(
+            args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
+            args.feature_weight, args.lr, args.checkpoint, args.device,
+            optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, on_step=bar,
+            **options,
+        )  # fmt: skip
     for note in notes:
         print(f"note: {note}")
     print(

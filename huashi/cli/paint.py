@@ -75,7 +75,7 @@ def parse_sweep(text: str) -> list[tuple[str, int]]:
 def run_paint(args: argparse.Namespace) -> int:
     sweep = parse_sweep(args.sweep) if args.sweep else None
     set_threads(args.threads)
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.paint(
             args.run_dir, args.prompt, n=args.n, seed=args.seed, out=args.out, sweep=sweep,
             per_image=not args.no_per_image, batch_size=args.batch_size,

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from huashi import zoo
+from huashi import tiny, zoo
 from huashi.config_fields import option
 from huashi.diffusion import samplers
 from huashi.diffusion.inputs import load_init, load_mask
@@ -417,7 +417,8 @@ class Diffusion(Family):
         """
         opts: DiffusionSampling = self.parse_sampling_options(**options)
         sampler = opts.sampler or self.config.sampler
-        steps = self.config.sample_steps if opts.steps is None else opts.steps
+        default_steps = tiny.cap("steps", self.config.sample_steps)  # HUASHI_DOCS_TINY: 2
+        steps = default_steps if opts.steps is None else opts.steps
         samplers.check_sampler(sampler, steps)
         n = len(seeds)
         cond, uncond = self._condition(n, opts.prompt, opts.label)
@@ -457,7 +458,8 @@ class Diffusion(Family):
         at most 16 images, sampled with DPM-Solver++(2M) in at most 20 steps."""
         seeds = list(seeds)[:PREVIEW_IMAGES]
         options = preview_options(self.condition, len(seeds), self.data, self.preview_captions)
-        fast = {"sampler": "dpmpp-2m", "steps": min(PREVIEW_STEPS, self.config.sample_steps)}
+        steps = tiny.cap("steps", min(PREVIEW_STEPS, self.config.sample_steps))
+        fast = {"sampler": "dpmpp-2m", "steps": steps}
         return self.generate(seeds, **options, **fast)
 
 

@@ -30,7 +30,7 @@ from huashi.data.stream import DATA_MODES
 from huashi.errors import HuashiError
 from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
-from huashi.training import distributed
+from huashi.training import distributed, stopping
 from huashi.training.checkpoint import (
     check_training_meta,
     latest_checkpoint,
@@ -120,6 +120,18 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     #: End-of-training reports by name (e.g. "pairs_eval" for image-to-image runs).
     reports: dict[str, Any] = field(default_factory=dict)
+    #: The stopping rules of this session (steps in all, minutes of training in all, 0 = none)
+    #: and the training seconds spent in all.
+    steps: int = 0
+    max_minutes: float = 0.0
+    train_seconds: float = 0.0
+
+    def stop_line(self) -> str:
+        """One line: which rule stopped the training and how to continue."""
+        return stopping.stop_line(
+            self.run_dir, self.step, self.steps, self.max_minutes, self.train_seconds,
+            self.interrupted, self.time_limited,
+        )  # fmt: skip
 
 
 def lr_factor(step: int, steps: int, decay: float) -> float:
@@ -436,6 +448,11 @@ class Trainer:
         if self.resume_note is not None:
             log.event(self.step, "resume", changed=self.resume_note)
         self.family.train(True)
+        if self.progress:
+            plan = stopping.plan_line(
+                self.run_dir, self.step, config.steps, config.max_minutes, self.train_seconds
+            )
+            tqdm.write(plan, file=sys.stderr)
         bar = tqdm(
             total=config.steps,
             initial=self.step,
@@ -446,6 +463,7 @@ class Trainer:
         )
         self._bar = bar
         result = TrainResult(self.run_dir, self.step)
+        result.steps, result.max_minutes = config.steps, config.max_minutes
         last_saved, saved = self.step, False
         stop = self.stop_requested
         # The configured learning rates (a restore puts them back from the config).
@@ -535,6 +553,7 @@ class Trainer:
                 lock.release()
         result.step = self.step
         result.interrupted = self.stop_requested and self.step < config.steps
+        result.train_seconds = self.train_seconds
         return result
 
     def _scale_learning_rates(self, base_lrs: dict[str, list[float]], factor: float) -> None:
