@@ -253,7 +253,7 @@ def direction(
     if isinstance(clip, (str, Path)) and re.search(r"(^|[+-])\s*clip:", spec):
         from huashi.features import load_features
 
-        spec_text = str(clip) if str(clip).startswith("clip:") else f"clip:{clip}"
+        spec_text = str(clip) if str(clip).startswith(("clip:", "zoo:")) else f"clip:{clip}"
         net = load_features(spec_text, family.device)
     parts = re.split(rf"([+-])(?=(?:{'|'.join(KINDS)}):)", spec.strip())
     total, sign = None, 1.0
@@ -358,7 +358,7 @@ def edit_file(
 
         data = loaded.config.data
         reference = reference_features(str(data.get("spec", "")), data.get("resolution"))
-        clip = reference if reference and reference.startswith("clip:") else None
+        clip = reference if reference and _is_clip(reference) else None
     d = direction(family, direction_spec, clip, **latent.options)
     values = parse_strengths(strengths)
     images = sweep(family, ws, d, values, layers, latent.noise)
@@ -366,6 +366,15 @@ def edit_file(
     if clip is not None and "clip:" in direction_spec:
         params["clip"] = str(clip)
     return save_png(make_grid(images, nrow=len(values)), Path(out), params)
+
+
+def _is_clip(spec: str) -> bool:
+    """Whether a ``zoo:NAME`` or ``clip:RUN`` spec names a clip network."""
+    from huashi import zoo
+
+    if zoo.is_zoo(spec):
+        return zoo.zoo_entry(zoo.resolve(spec)).family == "clip"
+    return spec.startswith("clip:")
 
 
 def _other_latent(
