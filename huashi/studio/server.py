@@ -43,11 +43,13 @@ except ImportError:  # pragma: no cover - the extra is missing
 from huashi import __version__, api
 from huashi.latents import spaces_of
 from huashi.studio.jobs import ACTIVE, JobManager
+from huashi.studio.painters import display_name, is_zoo_name, zoo_cards, zoo_folder
 
 log = logging.getLogger("huashi.studio")
 
 STATIC = Path(__file__).parent / "static"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+RUN = r"^(zoo:)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a run folder's name or a zoo painter's
 _NAME = re.compile(NAME)
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,119}$")
 _UPLOAD = re.compile(r"^[0-9a-f]{20}$")
@@ -99,7 +101,7 @@ class PaintRequest(BaseModel):
     left out are the run's own defaults. ``sweep`` paints the same seeds once per pass."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     prompt: str | None = Field(None, max_length=500)
     label: int | None = Field(None, ge=0)
     sampler: str | None = Field(None, max_length=20)
@@ -122,7 +124,7 @@ class EvalRequest(BaseModel):
     name of a classifier or clip run in the runs folder, see ``GET /api/features``)."""
 
     model_config = ConfigDict(extra="forbid")
-    features: str = Field(pattern=NAME)
+    features: str = Field(pattern=RUN)
     n: int = Field(500, ge=2, le=MAX_EVAL_N)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     kid_subsets: int = Field(100, ge=1, le=1000)
@@ -135,7 +137,7 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     runs: list[str] = Field(min_length=1, max_length=MAX_COMPARE_RUNS)
-    features: str | None = Field(None, pattern=NAME)
+    features: str | None = Field(None, pattern=RUN)
     n: int = Field(500, ge=2, le=MAX_EVAL_N)
     force: bool = False
     speed_n: int = Field(8, ge=1, le=64)
@@ -170,7 +172,7 @@ class WalkRequest(BaseModel):
     a great circle (slerp) in z otherwise."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     seed_a: int = Field(ge=0, le=MAX_SEED)
     seed_b: int = Field(ge=0, le=MAX_SEED)
     steps: int = Field(8, ge=2, le=MAX_WALK)
@@ -181,7 +183,7 @@ class InvertRequest(BaseModel):
     """Find the latent (in ``space``) whose image matches the upload ``upload``."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     upload: str = Field(pattern=_UPLOAD.pattern)
     space: str = Field("w+", pattern=r"^(z|w|w\+)$")
     steps: int = Field(100, ge=1, le=MAX_INVERT_STEPS)
@@ -193,7 +195,7 @@ class DragRequest(BaseModel):
     in the image of the latent ``latent`` (an id from an inversion or an earlier drag)."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     latent: str = Field(pattern=_LATENT.pattern)
     points: list[list[float]] = Field(min_length=1, max_length=MAX_DRAG_POINTS)
     steps: int = Field(50, ge=1, le=MAX_DRAG_STEPS)
@@ -306,13 +308,26 @@ class Studio:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     def run_dir(self, name: str) -> Path:
-        """The run folder ``name`` directly under the runs folder, or 404."""
+        """The run folder ``name`` directly under the runs folder (or the zoo folder of
+        ``zoo:NAME``), or 404."""
+        if is_zoo_name(name):
+            folder = zoo_folder(name)
+            if folder is None:
+                raise HTTPException(404, f"no zoo painter named {name!r}.")
+            return folder
         if not _NAME.match(name):
             raise HTTPException(404, f"no run named {name!r}.")
         path = (self.runs_dir / name).resolve()
         if path.parent != self.runs_dir or not (path / "config.json").is_file():
             raise HTTPException(404, f"no run named {name!r} in the runs folder.")
         return path
+
+    def out_dir(self, run_dir: Path) -> Path:
+        """Where the studio keeps what it paints with a run: ``RUN/studio/``, and for a zoo
+        painter (whose folder may be read-only) ``.studio/zoo/NAME/`` in the runs folder."""
+        if run_dir.parent == self.runs_dir:
+            return run_dir / "studio"
+        return self.home / "zoo" / run_dir.name
 
     def upload_path(self, upload_id: str) -> Path:
         path = self.uploads / f"{upload_id}.png"
@@ -357,25 +372,37 @@ def _summary(run_dir: Path) -> dict[str, Any]:
                         metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
     grid = run_dir / "samples.png"
     family = FAMILIES.get(config.family)
+    name = display_name(run_dir)
+    trained = _checkpoint_meta(newest) if newest is not None and not records else {}
     return {
-        "name": run_dir.name,
+        "name": name,
         "family": config.family,
         "makes_images": bool(family is None or family.makes_images),
         # the family class fills in the latent contract (asked without loading the weights)
         "latent": family is not None and family.latent_shape is not Family.latent_shape,
         "data": config.data.get("spec"),
         "resolution": config.data.get("resolution"),
-        "step": int(records[-1]["step"]) if records else 0,
+        # a run without its log (a zoo painter, a copied run) reads its checkpoint's record
+        "step": int(records[-1]["step"]) if records else int(trained.get("step", 0)),
         "steps": config.train.get("steps"),
-        "train_seconds": float(records[-1].get("train_seconds", 0)) if records else 0.0,
+        "train_seconds": float(records[-1].get("train_seconds", 0)) if records
+        else float(trained.get("train_seconds", 0.0)),
         "trained": newest is not None,
         "updated": max((p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()),
                        default=(run_dir / "config.json").stat().st_mtime),
-        "grid": f"/api/runs/{run_dir.name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
+        "grid": f"/api/runs/{name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
         if grid.exists()
         else None,
         "metrics": metrics,
     }  # fmt: skip
+
+
+def _checkpoint_meta(json_path: Path) -> dict[str, Any]:
+    """The JSON record of a checkpoint (step, train_seconds, ...), or {} when unreadable."""
+    try:
+        return json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _gallery_entry(run: str, path: Path) -> dict[str, Any]:
@@ -402,8 +429,19 @@ def _message(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path"))
-        parts.append(f"{where or 'request'}: {item.get('msg', 'invalid')}")
+        message = item.get("msg", "invalid")
+        if item.get("type") == "string_pattern_mismatch":  # say what is wanted, not the regex
+            message = _PATTERN_HELP.get(where, "use letters, digits, '.', '_' and '-'")
+            message = f"{item.get('input')!r} is not valid: {message}" if item.get("input") else message
+        parts.append(f"{where or 'request'}: {message}")
     return "; ".join(parts)
+
+
+_PATTERN_HELP = {
+    "run": "choose a run of the runs folder or a zoo painter (zoo:NAME)",
+    "features": "choose a feature network of GET /api/features",
+    "name": "a run name has letters, digits, '.', '_' and '-' (at most 100)",
+}
 
 
 def _sse(payload: dict[str, Any]) -> str:
@@ -429,6 +467,11 @@ def create_app(
     ``data_dir``, if given, is the one folder whose image folders the Train and Data pages may
     use besides the built-in datasets; ``max_jobs`` training jobs run at once (others queue).
     """
+    if is_zoo_name(str(runs_dir)):
+        raise HuashiError(
+            f"--runs {runs_dir} names the zoo, but --runs is the folder for your own runs (the "
+            "studio lists the zoo's painters anyway): give a folder such as runs/."
+        )
     runs_dir = Path(runs_dir).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     data_root = Path(data_dir).resolve() if data_dir else None
@@ -471,9 +514,18 @@ def create_app(
                 )  # fmt: skip
         return await call_next(request)
 
+    def relative(text: str) -> str:
+        """``text`` without server paths: runs as their names, zoo folders as ``zoo:NAME``."""
+        from huashi.zoo import zoo_root
+
+        for root, prefix, whole in ((runs_dir, "", "the runs folder"),
+                                    (zoo_root().resolve(), "zoo:", "the zoo")):  # fmt: skip
+            text = text.replace(f"{root}/", prefix).replace(str(root), whole)
+        return text
+
     @app.exception_handler(HuashiError)
     async def huashi_error(_: Request, error: HuashiError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 422)
+        return JSONResponse({"detail": relative(str(error))}, 422)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -483,7 +535,8 @@ def create_app(
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("studio request failed")
         return JSONResponse(
-            {"detail": f"the studio failed on this request ({type(error).__name__}: {error})."},
+            {"detail": relative(f"the studio failed on this request "
+                                f"({type(error).__name__}: {error}).")},  # fmt: skip
             500,
         )
 
@@ -499,6 +552,12 @@ def create_app(
                 except (HuashiError, OSError, KeyError, ValueError) as error:
                     runs.append({"name": path.name, "error": str(error)})
         return sorted(runs, key=lambda r: -r.get("updated", 0))
+
+    @app.get("/api/zoo", summary="The shipped painters (zoo:NAME) with their cards, by group")
+    def list_zoo() -> dict[str, Any]:
+        from huashi.studio.painters import GROUPS
+
+        return {"groups": GROUPS, "painters": [c for c in zoo_cards() if c["group"]]}
 
     @app.get("/api/runs/{run}", summary="One run: summary, paint form, gallery")
     async def get_run(run: str) -> dict[str, Any]:
@@ -519,7 +578,7 @@ def create_app(
 
     @app.get("/api/runs/{run}/gallery", summary="Images painted with a run, newest first")
     def gallery(run: str, limit: int = 60) -> list[dict[str, Any]]:
-        folder = studio.run_dir(run) / "studio"
+        folder = studio.out_dir(studio.run_dir(run))
         files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         return [_gallery_entry(run, p) for p in files[: max(1, min(limit, 500))]]
 
@@ -571,14 +630,20 @@ def create_app(
             out.append({"run": path.name, "kind": config.family,
                         "spec": f"{config.family}:{path.name}", "data": config.data.get("spec"),
                         "resolution": config.data.get("resolution")})  # fmt: skip
-        return out
+        return out + zoo_feature_networks()
+
+    def zoo_feature_networks() -> list[dict[str, Any]]:
+        """The zoo's reference networks (``zoo:reference-*``), the ones the CLI uses."""
+        return [{"run": card["name"], "kind": card["family"], "spec": card["name"],
+                 "data": card["data"], "resolution": card["resolution"]}
+                for card in zoo_cards() if card["group"] is None]  # fmt: skip
 
     def feature_spec(name: str) -> str:
         """The ``KIND:PATH`` spec of the feature-network run ``name`` (404 if it is not one)."""
         path = studio.run_dir(name)
         for net in feature_networks():
             if net["run"] == name:
-                return f"{net['kind']}:{path}"
+                return name if is_zoo_name(name) else f"{net['kind']}:{path}"
         raise HTTPException(
             422, f"features: run {name} is not a feature network (train a classifier or clip run)."
         )
@@ -593,9 +658,12 @@ def create_app(
         from huashi.runs import RunConfig
 
         config = RunConfig.load(studio.run_dir(run))
+        resolution = config.data.get("resolution")
         for net in nets:
             net["same_data"] = net["data"] == config.data.get("spec")
-        return sorted(nets, key=lambda net: not net["same_data"])
+        # same data first, then the same resolution (reference-emoji-128 for a 128 px run)
+        return sorted(nets, key=lambda net: (not net["same_data"],
+                                             net["resolution"] != resolution))  # fmt: skip
 
     def eval_table(record: dict[str, Any]) -> list[dict[str, str]]:
         """The record's metrics as table rows, labelled and formatted by the metric registry."""
@@ -795,7 +863,7 @@ def create_app(
             tag = f"-p{number}" if sweep else ""
             entries = []
             for s, image in zip(painted.seeds, one.images, strict=True):
-                path = run_dir / "studio" / f"{stamp}{tag}-s{s}.png"
+                path = studio.out_dir(run_dir) / f"{stamp}{tag}-s{s}.png"
                 meta = base | {"options": chosen, "seed": s, "studio": studio_info}
                 save_png(to_pil(image), path, meta)
                 entries.append(_gallery_entry(request.run, path))
@@ -864,7 +932,7 @@ def create_app(
                 "step": entry.run.step, "family": entry.run.config.family}  # fmt: skip
 
     def latent_file(run_dir: Path, latent_id: str) -> Path:
-        path = run_dir / "studio" / "latents" / f"{latent_id}.safetensors"
+        path = studio.out_dir(run_dir) / "latents" / f"{latent_id}.safetensors"
         if not _LATENT.match(latent_id) or not path.is_file():
             raise HTTPException(
                 404, f"no latent {latent_id!r} for run {run_dir.name}: invert first."
@@ -875,7 +943,7 @@ def create_app(
         from huashi.latents import Latent, save_latent
 
         latent_id = uuid.uuid4().hex[:20]
-        save_latent(run_dir / "studio" / "latents" / f"{latent_id}.safetensors",
+        save_latent(studio.out_dir(run_dir) / "latents" / f"{latent_id}.safetensors",
                     Latent(tensor, space, str(run_dir), entry.run.checkpoint.name, {}, extra))  # fmt: skip
         return latent_id
 
@@ -906,7 +974,7 @@ def create_app(
         options = {"truncation": truncation} if mapped else {}
         entries = []
         for i, image in enumerate(images):
-            path = run_dir / "studio" / f"{stamp}-walk{i:02d}.png"
+            path = studio.out_dir(run_dir) / f"{stamp}-walk{i:02d}.png"
             walk_info = {"seed_a": request.seed_a, "seed_b": request.seed_b, "space": space,
                          "index": i, "steps": request.steps, "t": i / (request.steps - 1)}  # fmt: skip
             save_png(
@@ -942,7 +1010,7 @@ def create_app(
             task.done, task.version = request.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.latent, result.space,
                                     {"psnr": result.psnr, "upload": request.upload})  # fmt: skip
-            path = run_dir / "studio" / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
+            path = studio.out_dir(run_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
             params = run_params(entry) | {"space": result.space,
                                           "latent": str(latent_file(run_dir, latent_id)),
                                           "studio": {"init": request.upload}}  # fmt: skip
@@ -983,7 +1051,7 @@ def create_app(
             task.done, task.version = result.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.ws, "w+",
                                     {"from": request.latent, "points": request.points})  # fmt: skip
-            out = run_dir / "studio" / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
+            out = studio.out_dir(run_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
             params = run_params(entry) | {"space": "w+",
                                           "latent": str(latent_file(run_dir, latent_id)),
                                           "points": request.points}  # fmt: skip
@@ -996,7 +1064,7 @@ def create_app(
 
     @app.get("/api/images/{run}/{image}.png", summary="A painted image (PNG with parameters)")
     async def image_file(run: str, image: str) -> FileResponse:
-        path = studio.run_dir(run) / "studio" / f"{image}.png"
+        path = studio.out_dir(studio.run_dir(run)) / f"{image}.png"
         if not _IMAGE.match(image) or not path.is_file():
             raise HTTPException(404, f"no image {run}/{image}.")
         return FileResponse(path, media_type="image/png")
