@@ -237,7 +237,7 @@ def test_eval_from_the_runs_page_shows_the_metric_table(served, browser):
     url, runs = served
     open_page(browser, url)
     browser.find_element(By.CSS_SELECTOR, "nav [data-tab=runs]").click()
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#m-features option")) == 2)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#m-features option[value=cls]"))
     box = browser.find_element(By.ID, "m-n")
     box.clear()
     box.send_keys("40")  # the suggested feature network: cls, trained on the run's data
@@ -282,3 +282,65 @@ def test_latents_slider_walks_from_one_seed_to_the_other(served, browser):
     ends = ((ends + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(png(first), ends[0])  # the walk starts at seed A's image
     assert np.array_equal(png(image.get_attribute("src")), ends[1])  # and ends at seed B's
+
+
+# --- the first screen on a fresh set-up: the zoo's painters --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A studio over an empty runs folder, as `huashi studio` on a fresh set-up."""
+    runs = tmp_path_factory.mktemp("fresh") / "runs"
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", runs
+    server.should_exit = True
+    thread.join(60)
+
+
+def test_a_fresh_studio_shows_the_zoo_and_paints_with_one_click(fresh, browser):
+    url, runs = fresh
+    open_page(browser, url)
+    groups = {g.get_attribute("data-group"): g.text
+              for g in browser.find_elements(By.CSS_SELECTOR, ".painter-group")}  # fmt: skip
+    assert {"noise", "prompt", "translate", "upscale"} <= set(groups)
+    assert "zoo:shapes-ldm" in groups["prompt"] and "zoo:calligraphy" in groups["translate"]
+    assert "fid 0.218" in groups["noise"]  # the card's scores (zoo:emoji-gan's FID)
+    painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:emoji-gan']")
+    painter.find_element(By.CSS_SELECTOR, "[data-action=paint]").click()  # the one click
+    wait(browser, lambda d: len(cards(d)) == 4)
+    card = cards(browser)[-1]
+    seed = int(card.find_element(By.CLASS_NAME, "params").text.split("seed ")[1].split()[0])
+    image = png(card.find_element(By.TAG_NAME, "img").get_attribute("src"))
+    expected = api.sample("zoo:emoji-gan", n=1, seed=seed, device="cpu").images[0]
+    expected = ((expected + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+    assert np.array_equal(image, expected.numpy())  # the zoo painter's own picture of that seed
+    assert not (runs / "zoo:emoji-gan").exists() and (runs / ".studio" / "zoo" / "emoji-gan").is_dir()
+
+
+def test_translate_an_uploaded_glyph_with_the_zoo_pix2pix(fresh, browser, tmp_path):
+    from PIL import ImageDraw, ImageFont
+
+    url, runs = fresh
+    open_page(browser, url)
+    painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:calligraphy']")
+    painter.find_element(By.CSS_SELECTOR, "[data-action=translate]").click()
+    wait(browser, lambda d: d.find_element(By.ID, "p-input").is_displayed())
+    assert browser.find_element(By.ID, "p-go").text == "Translate"
+    glyph = Image.new("L", (64, 64), 255)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/arphic/uming.ttc", 56)
+    ImageDraw.Draw(glyph).text((4, 0), "永", font=font, fill=0)
+    glyph.save(tmp_path / "glyph.png")
+    browser.find_element(By.ID, "p-input").send_keys(str(tmp_path / "glyph.png"))
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == 1)
+    out = png(cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src"))
+    assert out.shape == (32, 32) and out.min() < 100 < 200 < out.max()  # ink on paper
+    assert "translated glyph.png" in browser.find_element(By.ID, "p-status").text

@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - the extra is missing
 from huashi import __version__, api
 from huashi.latents import spaces_of
 from huashi.studio.jobs import ACTIVE, JobManager
-from huashi.studio.painters import display_name, is_zoo_name, zoo_cards, zoo_folder
+from huashi.studio.painters import display_name, group_of, is_zoo_name, zoo_cards, zoo_folder
 
 log = logging.getLogger("huashi.studio")
 
@@ -117,6 +117,16 @@ class PaintRequest(BaseModel):
     strength: float | None = Field(None, gt=0, le=1)
     task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     sweep: list[SweepPass] | None = Field(None, min_length=1, max_length=MAX_SWEEP)
+
+
+class TranslateRequest(BaseModel):
+    """Translate (a Pix2Pix run) or upscale (an upsampler run) the upload ``upload``."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=RUN)
+    upload: str = Field(pattern=_UPLOAD.pattern)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class EvalRequest(BaseModel):
@@ -262,6 +272,8 @@ def paint_form(family: Any) -> dict[str, Any]:
         "truncation": "truncation" in accepts,
         "paintable": family.makes_images and family.condition != "image",
         "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
+        # captions seen in training: the page offers them as example prompts
+        "examples": list(family.preview_captions[:8]) if family.condition == "text" else [],
     }
     if steps:
         from huashi.diffusion.samplers import SAMPLERS
@@ -377,6 +389,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     return {
         "name": name,
         "family": config.family,
+        "group": group_of(config.family, config.model),  # what it does (None: features)
         "makes_images": bool(family is None or family.makes_images),
         # the family class fills in the latent contract (asked without loading the weights)
         "latent": family is not None and family.latent_shape is not Family.latent_shape,
@@ -892,6 +905,39 @@ def create_app(
             raise
         task.status, task.version = "done", task.version + 1
         return result
+
+    @app.post("/api/translate", summary="Translate or upscale an uploaded image with a run")
+    async def post_translate(request: TranslateRequest) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)
+        upload = studio.upload_path(request.upload)
+
+        def translate(task: Task) -> dict[str, Any]:
+            import shutil
+            import tempfile
+
+            from huashi.translate import translate as translate_images
+            from huashi.upscale import upscale
+
+            entry = studio.cache.get(run_dir)
+            group = group_of(entry.run.config.family, entry.run.config.model)
+            if group not in ("translate", "upscale"):
+                raise HuashiError(
+                    f"a {entry.run.config.family} run does not take an input image: paint with "
+                    "it instead (translate needs a pix2pix run, upscale an upsampler)."
+                )
+            out = studio.out_dir(run_dir)
+            with tempfile.TemporaryDirectory(dir=studio.home) as tmp, entry.lock:
+                make = translate_images if group == "translate" else upscale
+                result = make(entry.run, [upload], tmp, seed=request.seed,
+                              progress=task_progress(task))  # fmt: skip
+                stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+                path = out / f"{stamp}-{group}-s{request.seed}.png"
+                out.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(result.files[0]), path)
+            return {"run": request.run, "images": [_gallery_entry(request.run, path)],
+                    "notes": result.notes}  # fmt: skip
+
+        return await as_task(request.task, translate)
 
     @app.get("/api/paint/{task}/events", summary="Progress of a paint request (server-sent events)")
     async def paint_events(task: str, wait: float = 30.0) -> StreamingResponse:

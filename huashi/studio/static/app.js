@@ -64,18 +64,76 @@ const uid = () => Math.random().toString(36).slice(2, 12);
 // --- Paint ------------------------------------------------------------------------------------
 
 async function loadRuns(select) {
-  state.runs = await api("/api/runs");
+  const [runs, zoo] = await Promise.all([api("/api/runs"), api("/api/zoo")]);
+  state.runs = runs;
+  state.zoo = zoo;
   const paintable = state.runs.filter((r) => r.trained && r.makes_images !== false);
   const box = $("p-run");
-  box.replaceChildren(...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
-  if (!paintable.length) box.append(el("option", { value: "" }, "no trained runs yet"));
-  const want = select || state.run || (paintable[0] && paintable[0].name);
+  const groups = [];
+  if (paintable.length) groups.push(el("optgroup", { label: "Your runs" }, ...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`))));
+  for (const [key, title] of Object.entries(zoo.groups)) {
+    const members = zoo.painters.filter((p) => p.group === key);
+    if (members.length) groups.push(el("optgroup", { label: `Zoo · ${title}` }, ...members.map((p) => el("option", { value: p.name }, `${p.name} · ${p.family}`))));
+  }
+  box.replaceChildren(...groups);
+  if (!groups.length) box.append(el("option", { value: "" }, "no painters yet: train a run"));
+  // the first choice paints from seeds: a run of the user's, else a zoo painter
+  const seeds = (list) => list.find((r) => r.group === "noise" || r.group === "prompt");
+  const first = seeds(paintable) || seeds(zoo.painters) || paintable[0] || zoo.painters[0];
+  const want = select || state.run || (first && first.name);
   if (want) box.value = want;
+  renderPainters();
   await chooseRun(box.value);
+}
+
+// --- the first screen: painters grouped by what they do, the zoo's and the user's ---------------
+
+const SCORES = ["fid", "kid", "precision", "recall", "psnr", "ssim", "held_out_l1"];
+
+function painterCard(p, mine) {
+  const scores = SCORES.filter((k) => typeof (p.scores || {})[k] === "number").slice(0, 3)
+    .map((k) => `${k} ${+Number(p.scores[k]).toPrecision(3)}`).join(" · ");
+  const verb = { translate: "translate", upscale: "upscale" }[p.group] || "paint";
+  return el("div", { class: "card painter", "data-painter": p.name },
+    p.grid ? el("img", { src: p.grid, alt: `${p.name} samples` }) : el("div", { class: "pic empty" }, ""),
+    el("div", { class: "meta" },
+      el("span", { class: "name" }, p.name),
+      el("span", { class: "what", title: p.description || "" }, mine ? `your run · ${p.family} · ${p.data} ${p.resolution}px` : p.description),
+      el("span", { class: "scores", title: p.scores && p.scores.features ? `measured with ${p.scores.features}` : "" }, scores || `${p.family} · ${p.data || ""}`),
+      el("button", { type: "button", class: "primary", "data-action": verb, onclick: () => paintWith(p.name).catch((e) => toast(e.message, true)) }, verb)));
+}
+
+function renderPainters() {
+  const zoo = state.zoo || { groups: {}, painters: [] };
+  const mine = state.runs.filter((r) => r.trained && r.group);
+  const box = $("painter-groups");
+  box.replaceChildren(...Object.entries(zoo.groups).map(([key, title]) => {
+    const cards = [...mine.filter((r) => r.group === key).map((r) => painterCard(r, true)),
+      ...zoo.painters.filter((p) => p.group === key).map((p) => painterCard(p, false))];
+    return cards.length ? el("div", { class: "painter-group", "data-group": key }, el("h3", {}, title), el("div", { class: "painter-row" }, ...cards)) : "";
+  }));
+}
+
+// One click: choose the painter and paint (an example prompt when a text painter has none;
+// translate and upscale painters ask for the image first).
+async function paintWith(name) {
+  $("p-run").value = name;
+  await chooseRun(name);
+  const form = state.form || {};
+  if (form.condition === "image") {
+    $("p-input").focus();
+    toast("choose an image to " + (state.group === "upscale" ? "upscale" : "translate"));
+    return;
+  }
+  if (form.condition === "text" && !$("p-prompt").value.trim() && (form.examples || []).length) {
+    $("p-prompt").value = form.examples[0];
+  }
+  await paint(paintRequest());
 }
 
 async function chooseRun(name) {
   state.run = name;
+  document.querySelectorAll(".painter").forEach((c) => c.classList.toggle("chosen", c.dataset.painter === name));
   $("g-run").textContent = name ? `· ${name}` : "";
   if (!name) { renderGallery([]); return; }
   const info = await api(`/api/runs/${encodeURIComponent(name)}`);
@@ -83,7 +141,13 @@ async function chooseRun(name) {
   state.form = form;
   const note = $("p-run-note");
   note.classList.toggle("hidden", !!(form && form.paintable));
-  note.textContent = form ? (form.paintable ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  const translates = !!form && form.condition === "image";
+  note.textContent = form ? (form.paintable || translates ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  note.classList.toggle("hidden", !note.textContent);
+  state.group = info.group;
+  document.querySelectorAll(".only-image").forEach((n) => n.classList.toggle("hidden", !translates));
+  document.querySelectorAll(".only-seeds").forEach((n) => n.classList.toggle("hidden", translates));
+  $("p-go").textContent = translates ? (info.group === "upscale" ? "Upscale" : "Translate") : "Paint";
   document.querySelectorAll(".only-text").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "text"));
   document.querySelectorAll(".only-class").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "class"));
   document.querySelectorAll(".only-truncation").forEach((n) => n.classList.toggle("hidden", !form || !form.truncation));
@@ -183,8 +247,36 @@ async function paint(request) {
   }
 }
 
+// Translate (Pix2Pix) or upscale (upsampler) the chosen input image.
+async function translateInput() {
+  const file = $("p-input").files[0];
+  if (!file) { toast("choose the input image first", true); return null; }
+  const task = uid();
+  $("p-go").disabled = true;
+  $("p-status").textContent = "working…";
+  const events = follow(task, $("p-bar"), $("p-status"));
+  try {
+    const upload = await uploadBlob(file);
+    const request = { run: state.run, upload: upload.id, task };
+    if ($("p-seed").value !== "") request.seed = Number($("p-seed").value);
+    const result = await api("/api/translate", { method: "POST", json: request });
+    $("p-status").textContent = [`${state.group === "upscale" ? "upscaled" : "translated"} ${file.name}`, ...result.notes].join(" · ");
+    addToGallery(result.images);
+    return result;
+  } catch (err) {
+    $("p-status").textContent = "";
+    toast(err.message, true);
+    throw err;
+  } finally {
+    events.close();
+    $("p-go").disabled = false;
+  }
+}
+
 $("paint-form").addEventListener("submit", (e) => {
   e.preventDefault();
+  if (!state.run) { toast("choose a painter first: a run of yours or one of the zoo's", true); return; }
+  if (state.form && state.form.condition === "image") { translateInput().catch(() => {}); return; }
   paint(paintRequest()).catch(() => {});
 });
 
