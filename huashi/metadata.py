@@ -107,7 +107,9 @@ def format_parameters(params: dict[str, Any], size: tuple[int, int]) -> str:
         pairs.append(("Training step", int(params["step"])))
     pairs.append(("Version", f"huashi {__version__}"))
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs)
-    return f"{prompt or ''}\n{line}"
+    negative = options.get("negative_prompt")
+    negative = f"Negative prompt: {negative}\n" if negative else ""
+    return f"{prompt or ''}\n{negative}{line}"
 
 
 def parse_parameters(text: str) -> dict[str, Any]:

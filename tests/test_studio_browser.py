@@ -344,3 +344,54 @@ def test_translate_an_uploaded_glyph_with_the_zoo_pix2pix(fresh, browser, tmp_pa
     out = png(cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src"))
     assert out.shape == (32, 32) and out.min() < 100 < 200 < out.max()  # ink on paper
     assert "translated glyph.png" in browser.find_element(By.ID, "p-status").text
+
+
+def drop_png(driver, data: bytes, name="dropped.png"):
+    """Drop a PNG (its bytes) on the page as a file dragged in from the desktop."""
+    import base64
+
+    driver.execute_async_script(
+        """const [b64, name, done] = arguments;
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], name, {type: "image/png"}));
+        window.dispatchEvent(new DragEvent("drop", {dataTransfer: files, cancelable: true}));
+        setTimeout(done, 50);""",
+        base64.b64encode(data).decode(),
+        name,
+    )
+
+
+def test_an_a1111_png_fills_the_form_and_resets_what_it_does_not_set(fresh, browser):
+    from PIL.PngImagePlugin import PngInfo
+
+    url, _ = fresh
+    open_page(browser, url)
+    choose_run(browser, "zoo:mnist-class-diffusion")
+    for field, value in (("p-steps", 31), ("p-cfg", 9), ("p-seed", 5)):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(str(value))  # settings of the last image, which the next drop must clear
+    info = PngInfo()
+    info.add_text("parameters", "a red circle\nNegative prompt: a blue square\n"
+                  "Steps: 12, Sampler: DPM++ 2M, Seed: 77, Size: 32x32, Model: shapes-ldm")  # fmt: skip
+    body = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(body, "PNG", pnginfo=info)
+    drop_png(browser, body.getvalue())
+    wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "77")
+    value = lambda field: browser.find_element(By.ID, field).get_attribute("value")  # noqa: E731
+    assert value("p-run") == "zoo:shapes-ldm"  # Model: shapes-ldm is the zoo's
+    assert (value("p-prompt"), value("p-negative")) == ("a red circle", "a blue square")
+    assert (value("p-steps"), value("p-sampler"), value("p-cfg")) == ("12", "dpmpp-2m", "")
+    before = len(cards(browser))
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == before + 1)
+    assert "not a blue square" in cards(browser)[0].text and "seed 77" in cards(browser)[0].text
+    browser.find_element(By.ID, "p-cfg").send_keys("9")
+    info = PngInfo()  # the same run again, without a CFG scale or a negative prompt
+    info.add_text("parameters", "a star\nSteps: 8, Seed: 78, Size: 32x32, Model: shapes-ldm")
+    body = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(body, "PNG", pnginfo=info)
+    drop_png(browser, body.getvalue())
+    wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "78")
+    assert (value("p-negative"), value("p-cfg"), value("p-sampler")) == ("", "", "")

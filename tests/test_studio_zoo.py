@@ -104,5 +104,43 @@ def test_errors_carry_no_server_paths(fresh):
     client, runs = fresh
     (runs / "broken").mkdir()
     (runs / "broken" / "config.json").write_text("{}")
-    answer = client.get("/api/runs/broken")
-    assert str(runs) not in answer.text
+    for answer in (client.get("/api/runs/broken"), client.get("/api/runs")):
+        assert "broken/config.json is damaged" in answer.text and str(runs) not in answer.text
+
+
+def _parameters(client, url):
+    from huashi.metadata import parse_parameters
+
+    with Image.open(io.BytesIO(client.get(url).content)) as image:
+        return parse_parameters(image.text["parameters"]), json.loads(image.text["huashi"])
+
+
+def test_studio_pngs_carry_the_complete_settings_line_and_the_negative_prompt(fresh):
+    client, _ = fresh
+    body = {"run": "zoo:shapes-ldm", "prompt": "a red circle", "negative_prompt": "a blue square",
+            "seed": 9, "steps": 4, "n": 1}  # fmt: skip
+    painted = client.post("/api/paint", json=body).json()
+    fields, _ = _parameters(client, painted["images"][0]["url"])
+    assert (fields["sampler"], fields["steps"], fields["cfg"]) == ("dpmpp-2m", 4, 4.0)
+    assert fields["negative_prompt"] == "a blue square" and fields["model"] == "shapes-ldm"
+    assert painted["parameters"]["negative_prompt"] == "a blue square"
+    sweep = client.post("/api/paint", json={"run": "zoo:mnist-class-diffusion", "seed": 1,
+                                            "sweep": [{"sampler": "ddim", "steps": 2}]}).json()  # fmt: skip
+    assert _parameters(client, sweep["images"][0]["url"])[0]["cfg"] == 3.0  # sweeps too
+    refused = client.post("/api/paint", json={"run": "zoo:emoji-gan", "negative_prompt": "x"})
+    assert refused.status_code == 422 and "not text-conditioned" in refused.json()["detail"]
+
+
+def test_an_a1111_png_with_a_negative_prompt_is_read_on_upload(fresh):
+    from PIL.PngImagePlugin import PngInfo
+
+    client, _ = fresh
+    info = PngInfo()
+    info.add_text("parameters", "a star\nNegative prompt: blurry, lowres\nSteps: 12, "
+                  "Sampler: Euler a, CFG scale: 7, Seed: 77, Size: 32x32, Model: shapes-ldm")  # fmt: skip
+    body = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(body, "PNG", pnginfo=info)
+    fields = client.post("/api/uploads", content=body.getvalue()).json()["parameters"]
+    assert (fields["prompt"], fields["negative_prompt"], fields["seed"]) == (
+        "a star", "blurry, lowres", 77,
+    )  # fmt: skip

@@ -103,6 +103,7 @@ class PaintRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run: str = Field(pattern=RUN)
     prompt: str | None = Field(None, max_length=500)
+    negative_prompt: str | None = Field(None, max_length=500)
     label: int | None = Field(None, ge=0)
     sampler: str | None = Field(None, max_length=20)
     steps: int | None = Field(None, ge=1, le=MAX_SAMPLING_STEPS)
@@ -563,7 +564,7 @@ def create_app(
                 try:
                     runs.append(_summary(path))
                 except (HuashiError, OSError, KeyError, ValueError) as error:
-                    runs.append({"name": path.name, "error": str(error)})
+                    runs.append({"name": path.name, "error": relative(str(error))})
         return sorted(runs, key=lambda r: -r.get("updated", 0))
 
     @app.get("/api/zoo", summary="The shipped painters (zoo:NAME) with their cards, by group")
@@ -797,6 +798,12 @@ def create_app(
                     f"run {request.run} is not text-conditioned: leave the prompt out."
                 )
             options["prompt"] = request.prompt
+        if request.negative_prompt:
+            if form["condition"] != "text":
+                raise HuashiError(
+                    f"run {request.run} is not text-conditioned: leave the negative prompt out."
+                )
+            options["negative_prompt"] = request.negative_prompt
         if request.label is not None:
             if form["condition"] != "class":
                 raise HuashiError(f"run {request.run} is not class-conditioned: give no label.")

@@ -194,6 +194,7 @@ function paintRequest(overrides = {}) {
   const seed = $("p-seed").value;
   if (seed !== "") request.seed = Number(seed);
   if (form.condition === "text" && $("p-prompt").value.trim()) request.prompt = $("p-prompt").value.trim();
+  if (form.condition === "text" && $("p-negative").value.trim()) request.negative_prompt = $("p-negative").value.trim();
   if (form.condition === "class" && $("p-label").value !== "") request.label = Number($("p-label").value);
   if (form.sampling) {
     if ($("p-sampler").value) request.sampler = $("p-sampler").value;
@@ -283,6 +284,7 @@ $("paint-form").addEventListener("submit", (e) => {
 function describe(p) {
   const parts = [];
   if (p.prompt) parts.push(["prompt", p.prompt]);
+  if (p.negative_prompt) parts.push(["not", p.negative_prompt]);
   if (p.label !== undefined) {
     const names = (state.form && state.form.class_names) || [];
     parts.push(["label", names[p.label] !== undefined ? `${p.label} · ${names[p.label]}` : p.label]);
@@ -319,7 +321,7 @@ function card(image) {
 
 function requestOf(p, overrides) {
   const request = { run: state.run, n: 1, seed: p.seed };
-  for (const key of ["prompt", "label", "sampler", "steps", "cfg", "eta", "truncation", "init", "mask", "strength"]) {
+  for (const key of ["prompt", "negative_prompt", "label", "sampler", "steps", "cfg", "eta", "truncation", "init", "mask", "strength"]) {
     if (p[key] !== undefined && p[key] !== null) request[key] = p[key];
   }
   return Object.assign(request, overrides);
@@ -469,18 +471,31 @@ async function fillFromFile(file) {
   const p = upload.parameters;
   if (!p) { toast("this image carries no parameters"); return upload; }
   showTab("paint");
-  if (p.model && state.runs.some((r) => r.name === p.model && r.trained) && p.model !== state.run) {
-    $("p-run").value = p.model;
-    await chooseRun(p.model);
+  // the Model field chooses the run (a run of the runs folder first, else the zoo's)
+  const offered = [...$("p-run").options].map((o) => o.value);
+  const model = p.model && [p.model, `zoo:${p.model}`].find((name) => offered.includes(name));
+  if (model && model !== state.run) {
+    $("p-run").value = model;
+    await chooseRun(model);
   }
-  if (p.prompt) $("p-prompt").value = p.prompt;
-  if (p.seed !== undefined && p.seed !== null) $("p-seed").value = p.seed;
-  if (p.steps) $("p-steps").value = p.steps;
-  if (p.cfg !== undefined) $("p-cfg").value = p.cfg;
-  if (p.sampler && [...$("p-sampler").options].some((o) => o.value === p.sampler)) $("p-sampler").value = p.sampler;
-  if (p.label !== undefined && p.label !== null) $("p-label").value = p.label;
+  // every field the image does not set goes back to its default: nothing of the last image stays
+  const notes = [];
+  const text = !!state.form && state.form.condition === "text";
+  $("p-prompt").value = p.prompt || "";
+  $("p-negative").value = (text && p.negative_prompt) || "";
+  if (p.negative_prompt && !text) notes.push("its negative prompt is left out: this run takes no prompt");
+  $("p-seed").value = p.seed ?? "";
+  $("p-steps").value = p.steps ?? "";
+  $("p-cfg").value = p.cfg ?? "";
+  const sampler = p.sampler && [...$("p-sampler").options].some((o) => o.value === p.sampler);
+  $("p-sampler").value = sampler ? p.sampler : "";
+  if (p.sampler && !sampler) notes.push(`its sampler ${p.Sampler || p.sampler} is not one of huashi's: the run's is used`);
+  $("p-label").value = p.label ?? "";
+  $("p-truncation").value = p.truncation ?? 1;
+  clearInit();
+  if (p.model && !model) notes.push(`its model ${p.model} is not here: painting with ${state.run}`);
   $("p-n").value = 1;
-  toast(`form filled from ${file.name || "the image"}`);
+  toast([`form filled from ${file.name || "the image"}`, ...notes].join("; "));
   return upload;
 }
 window.huashiFillFromFile = fillFromFile;  // for tests and scripts
