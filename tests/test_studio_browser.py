@@ -151,13 +151,15 @@ def test_inpainting_mask_drawn_on_the_canvas(served, browser):
     wait(browser, lambda d: len(cards(d)) == 2 and "inpainted" in cards(d)[0].text)
     new = cards(browser)[0]
     out = png(new.find_element(By.TAG_NAME, "img").get_attribute("src")).astype(int)
-    mask_id = browser.execute_script("return state.mask")
+    mask_id = json.loads(urllib.request.urlopen(f"{url}/api/runs/diff/gallery").read())[0][
+        "parameters"
+    ]["mask"]
+    assert not browser.find_element(By.ID, "p-init").is_displayed()  # disarmed after use
     mask = png(f"{url}/api/uploads/{mask_id}.png")[..., 0] > 127
     assert mask.shape == (16, 16) and mask[8, 8] and not mask[0, 0] and 4 <= mask.sum() < 128
     assert np.abs(out[~mask] - source[~mask].astype(int)).max() <= 1  # kept where not drawn
     assert np.abs(out[mask] - source[mask].astype(int)).mean() > 5  # repainted where drawn
     # "use as init": img2img from a gallery image with the strength of the slider
-    browser.find_element(By.ID, "p-init-clear").click()
     cards(browser)[-1].find_element(By.CSS_SELECTOR, "[data-action=init]").click()
     wait(browser, lambda d: d.find_element(By.ID, "p-init").is_displayed())
     browser.execute_script("document.getElementById('p-strength').value = '0.4'")
@@ -322,7 +324,9 @@ def test_a_fresh_studio_shows_the_zoo_and_paints_with_one_click(fresh, browser):
     expected = api.sample("zoo:emoji-gan", n=1, seed=seed, device="cpu").images[0]
     expected = ((expected + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
     assert np.array_equal(image, expected.numpy())  # the zoo painter's own picture of that seed
-    assert not (runs / "zoo:emoji-gan").exists() and (runs / ".studio" / "zoo" / "emoji-gan").is_dir()
+    assert (
+        not (runs / "zoo:emoji-gan").exists() and (runs / ".studio" / "zoo" / "emoji-gan").is_dir()
+    )
 
 
 def test_translate_an_uploaded_glyph_with_the_zoo_pix2pix(fresh, browser, tmp_path):
@@ -395,3 +399,13 @@ def test_an_a1111_png_fills_the_form_and_resets_what_it_does_not_set(fresh, brow
     drop_png(browser, body.getvalue())
     wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "78")
     assert (value("p-negative"), value("p-cfg"), value("p-sampler")) == ("", "", "")
+
+
+def test_the_api_link_opens_a_reference_drawn_offline(fresh, browser):
+    url, _ = fresh
+    open_page(browser, url)
+    assert browser.find_element(By.CLASS_NAME, "api-link").get_attribute("href") == f"{url}/docs"
+    browser.get(f"{url}/docs")  # the headless browser has no network: a CDN would leave it blank
+    wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    paint = browser.find_element(By.CSS_SELECTOR, ".endpoint[data-path='/api/paint']")
+    assert "PaintRequest" in paint.text and "negative_prompt" in paint.text

@@ -9,11 +9,11 @@ from PIL import Image, ImageDraw
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
+from test_studio_api import reference_cache  # noqa: E402, F401
 
 from huashi import api  # noqa: E402
 from huashi.errors import HuashiError  # noqa: E402
 from huashi.studio.server import create_app  # noqa: E402
-from test_studio_api import reference_cache  # noqa: E402, F401
 
 
 @pytest.fixture

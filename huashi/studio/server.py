@@ -1,8 +1,8 @@
 """The studio's HTTP API and page: ``create_app(runs_dir)`` returns a FastAPI app.
 
 Everything the page does goes through these endpoints (the OpenAPI schema is at
-``/openapi.json``, the interactive docs at ``/docs``); every endpoint calls :mod:`huashi.api`.
-Generation runs in worker threads (the server keeps answering), one lock per loaded model;
+``/openapi.json``, a reference page drawn from it, offline, at ``/docs``); every endpoint
+calls :mod:`huashi.api`. Generation runs in worker threads (the server keeps answering), one lock per loaded model;
 loaded runs are kept in a small LRU cache. Only run folders directly under ``runs_dir`` are
 reachable, uploads are limited in bytes and pixels, and a bad request is a 4xx with a message.
 """
@@ -81,6 +81,8 @@ class Limits:
     upload_pixels: int = 2048 * 2048
     loaded_runs: int = 3
     loaded_bytes: int = 2 * 2**30  # parameters held by the cache of loaded runs
+    kept_uploads: int = 200  # the newest uploads kept; older ones are removed
+    upload_days: float = 7.0  # uploads older than this are removed
     workers: int = 2  # generation threads
 
 
@@ -316,6 +318,7 @@ class Studio:
         self.reports = self.home / "reports"  # compare reports
         self.reports.mkdir(parents=True, exist_ok=True)
         self.measuring = threading.Lock()  # one eval or compare at a time
+        self.prune_uploads()  # what earlier sessions left
 
     async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -347,6 +350,25 @@ class Studio:
         if not _UPLOAD.match(upload_id) or not path.is_file():
             raise HTTPException(404, f"no upload {upload_id!r}: upload the image first.")
         return path
+
+    def prune_uploads(self, keep: Path | None = None) -> int:
+        """Remove uploads beyond the newest ``limits.kept_uploads``, those older than
+        ``limits.upload_days`` and stale partial files; returns how many went."""
+        now = time.time()
+        files = []
+        for path in self.uploads.iterdir():
+            try:
+                files.append((path.stat().st_mtime, path))
+            except OSError:  # removed meanwhile
+                continue
+        files.sort(reverse=True)
+        old = now - self.limits.upload_days * 86400
+        doomed = [p for i, (mtime, p) in enumerate(files)
+                  if p != keep and (i >= self.limits.kept_uploads or mtime < old
+                                    or (p.suffix == ".tmp" and mtime < now - 3600))]  # fmt: skip
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        return len(doomed)
 
     def task(self, name: str | None) -> Task:
         task = Task()
@@ -446,7 +468,9 @@ def _message(error: RequestValidationError) -> str:
         message = item.get("msg", "invalid")
         if item.get("type") == "string_pattern_mismatch":  # say what is wanted, not the regex
             message = _PATTERN_HELP.get(where, "use letters, digits, '.', '_' and '-'")
-            message = f"{item.get('input')!r} is not valid: {message}" if item.get("input") else message
+            message = (
+                f"{item.get('input')!r} is not valid: {message}" if item.get("input") else message
+            )
         parts.append(f"{where or 'request'}: {message}")
     return "; ".join(parts)
 
@@ -504,6 +528,8 @@ def create_app(
         description="Paint with, train and inspect huashi runs. Every page action is one of "
         "these endpoints.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI comes from a CDN: the own page below works offline
+        redoc_url=None,
     )
     app.state.studio = studio
 
@@ -549,8 +575,11 @@ def create_app(
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("studio request failed")
         return JSONResponse(
-            {"detail": relative(f"the studio failed on this request "
-                                f"({type(error).__name__}: {error}).")},  # fmt: skip
+            {
+                "detail": relative(
+                    f"the studio failed on this request ({type(error).__name__}: {error})."
+                )
+            },
             500,
         )
 
@@ -1063,7 +1092,10 @@ def create_app(
             task.done, task.version = request.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.latent, result.space,
                                     {"psnr": result.psnr, "upload": request.upload})  # fmt: skip
-            path = studio.out_dir(run_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
+            path = (
+                studio.out_dir(run_dir)
+                / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
+            )
             params = run_params(entry) | {"space": result.space,
                                           "latent": str(latent_file(run_dir, latent_id)),
                                           "studio": {"init": request.upload}}  # fmt: skip
@@ -1104,7 +1136,10 @@ def create_app(
             task.done, task.version = result.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.ws, "w+",
                                     {"from": request.latent, "points": request.points})  # fmt: skip
-            out = studio.out_dir(run_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
+            out = (
+                studio.out_dir(run_dir)
+                / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
+            )
             params = run_params(entry) | {"space": "w+",
                                           "latent": str(latent_file(run_dir, latent_id)),
                                           "points": request.points}  # fmt: skip
@@ -1179,6 +1214,9 @@ def create_app(
             tmp = path.with_name(path.name + f".{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
+        else:
+            path.touch()  # used again: kept as new
+        studio.prune_uploads(keep=path)
         parameters = None
         if PARAMETERS_KEY in text:
             parameters = parse_parameters(text[PARAMETERS_KEY])
@@ -1361,6 +1399,11 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_reference() -> FileResponse:
+        """The API reference: a page of this studio drawn from /openapi.json."""
+        return FileResponse(STATIC / "api.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -448,8 +448,14 @@ $("i-go").addEventListener("click", async () => {
     $("inpaint").classList.add("hidden");
     setInit(init.id, inpaint.image.url, mask.id);
     const p = inpaint.image.parameters;
-    await paint(requestOf(p, { init: init.id, mask: mask.id, strength: 1, seed: (p.seed + 1000) % 2 ** 31 }));
-  } catch (err) { toast(err.message, true); }
+    // the form's prompt (what to paint into the hole), else the image's own
+    const form = paintRequest();
+    const words = {};
+    for (const key of ["prompt", "negative_prompt"]) if (form[key]) words[key] = form[key];
+    await paint(requestOf(p, Object.assign({ init: init.id, mask: mask.id, strength: 1, seed: (p.seed + 1000) % 2 ** 31 }, words)));
+  } catch (err) { toast(err.message, true); } finally {
+    clearInit();  // disarmed: the next plain Paint paints from noise again
+  }
 });
 
 // --- Dropping a PNG fills the form from its parameters ------------------------------------------
