@@ -2,9 +2,10 @@
 
 Everything the page does goes through these endpoints (the OpenAPI schema is at
 ``/openapi.json``, a reference page drawn from it, offline, at ``/docs``); every endpoint
-calls :mod:`huashi.api`. Generation runs in worker threads (the server keeps answering), one lock per loaded model;
-loaded runs are kept in a small LRU cache. Only run folders directly under ``runs_dir`` are
-reachable, uploads are limited in bytes and pixels, and a bad request is a 4xx with a message.
+calls :mod:`huashi.api`. Generation runs in worker threads (the server keeps answering), one
+lock per loaded model; loaded runs are kept in a small LRU cache. Only run folders directly
+under ``runs_dir`` and the zoo's painters (``zoo:NAME``) are reachable, uploads are limited in
+bytes and pixels and kept in a bounded folder, and a bad request is a 4xx with a message.
 """
 
 from __future__ import annotations
