@@ -87,3 +87,21 @@ def test_uploads_are_bounded_and_old_ones_cleaned(tmp_path):
     kept = sorted(p.stem for p in uploads.iterdir())
     assert kept == sorted(ids[-3:])  # the newest three
     assert client.get(f"/api/uploads/{ids[0]}.png").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"train": {"precision": "fp64"}}, "unknown precision 'fp64'"),
+        ({"train": {"sample_every": -5}}, "--sample-every must be >= 1"),
+        ({"model": {"z_dim": -1}}, "--z-dim must be >= 1"),
+        ({"family": "diffusion", "model": {"sampler": "nope"}}, "unknown sampler 'nope'"),
+    ],
+)
+def test_bad_training_options_are_refused_before_a_job_is_queued(tmp_path, body, words):
+    runs = tmp_path / "runs"
+    client = TestClient(create_app(runs), base_url="http://127.0.0.1")
+    request = {"name": "bad", "family": "dcgan", "data": "shapes"} | body
+    answer = client.post("/api/train", json=request)
+    assert answer.status_code == 422 and words in answer.json()["detail"]
+    assert client.get("/api/jobs").json() == [] and not (runs / "bad").exists()

@@ -434,6 +434,28 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def check_training(spec: dict[str, Any], run_dir: Path) -> None:
+    """Build the model and training configs a job with ``spec`` (api.train's arguments) would
+    build, so their checks run before the job is queued (HuashiError: a 422 naming the option)."""
+    from huashi.families import FAMILIES
+    from huashi.runs import RunConfig
+    from huashi.training.loop import TrainConfig
+
+    if spec.get("resume"):
+        saved = RunConfig.load(run_dir)
+        dataclasses.replace(saved.train_config(), **spec["train"])
+        return
+    family = FAMILIES[spec["family"]]
+    config = family.make_config(spec["model"])
+    check = getattr(family, "check_config", None)
+    if callable(check):
+        check(config)
+    try:
+        TrainConfig(**spec["train"])
+    except TypeError as error:  # a value of the wrong kind
+        raise HuashiError(f"train: {error}.") from None
+
+
 def _checkpoint_meta(json_path: Path) -> dict[str, Any]:
     """The JSON record of a checkpoint (step, train_seconds, ...), or {} when unreadable."""
     try:
@@ -1312,6 +1334,7 @@ def create_app(
                 "resume": False,
                 "train": train,
             }
+        check_training(spec, run_dir)  # a bad option is a 422 now, not a failed job later
         job = studio.jobs.submit(request.name, spec)
         return studio.jobs.describe(job)
 
