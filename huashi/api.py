@@ -641,7 +641,10 @@ def _overview(rows: list[torch.Tensor], labels: list[str]) -> Any:
 def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
     check_output_file(out)
-    params = read_params(Path(png))
+    from huashi.metadata import localized
+
+    written = read_params(Path(png))
+    params = localized(written, png)  # relative runs and files (the studio's) found from the PNG
     if "latent" in params and "run" in params:  # an inverted or edited image (huashi invert)
         from huashi.latents import load_latent, render
 

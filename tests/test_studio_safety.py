@@ -3,6 +3,7 @@ the URL to open, bounded uploads."""
 
 import argparse
 import io
+import json
 import os
 import time
 
@@ -105,3 +106,33 @@ def test_bad_training_options_are_refused_before_a_job_is_queued(tmp_path, body,
     answer = client.post("/api/train", json=request)
     assert answer.status_code == 422 and words in answer.json()["detail"]
     assert client.get("/api/jobs").json() == [] and not (runs / "bad").exists()
+
+
+def test_studio_pngs_name_runs_and_files_without_server_paths(tmp_path, monkeypatch):
+    from test_studio_api import make_runs
+
+    from huashi import api
+    from huashi.images import read_params
+    from huashi.metadata import parse_parameters
+
+    runs = make_runs(tmp_path / "runs")
+    client = TestClient(create_app(runs), base_url="http://127.0.0.1")
+    first = client.post("/api/paint", json={"run": "diff", "seed": 1, "label": 0}).json()
+    upload = client.post("/api/uploads", content=client.get(first["images"][0]["url"]).content)
+    painted = client.post("/api/paint", json={"run": "diff", "seed": 2, "init": upload.json()["id"],
+                                              "strength": 0.5}).json()  # fmt: skip
+    zoo = client.post("/api/paint", json={"run": "zoo:emoji-gan", "seed": 2}).json()
+    files = [runs / "diff" / "studio" / (painted["images"][0]["url"].split("/")[-1]),
+             runs / ".studio" / "zoo" / "emoji-gan" / (zoo["images"][0]["url"].split("/")[-1])]  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # regenerate from elsewhere: the PNG says where its run is
+    for path in files:
+        with Image.open(path) as image:
+            chunks = image.text
+            pixels = image.tobytes()
+        assert str(tmp_path) not in json.dumps(chunks) and "/work/" not in json.dumps(chunks)
+        assert parse_parameters(chunks["parameters"])["model_hash"]
+        assert Image.open(api.regenerate(path, tmp_path / "again.png")).tobytes() == pixels
+    assert (
+        read_params(files[0])["run"] == "diff" and read_params(files[1])["run"] == "zoo:emoji-gan"
+    )
+    assert read_params(files[0])["options"]["init"].startswith(".studio/uploads/")

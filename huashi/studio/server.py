@@ -346,6 +346,19 @@ class Studio:
             return run_dir / "studio"
         return self.home / "zoo" / run_dir.name
 
+    def ref(self, path: Path) -> str:
+        """How a studio PNG names a run or file: relative to the runs folder, a zoo painter's
+        folder as ``zoo:NAME`` (``huashi regenerate`` finds both from the PNG)."""
+        from huashi.zoo import zoo_root
+
+        path = Path(path).resolve()
+        if path.parent == zoo_root().resolve():
+            return f"zoo:{path.name}"
+        try:
+            return str(path.relative_to(self.runs_dir))
+        except ValueError:
+            return str(path)
+
     def upload_path(self, upload_id: str) -> Path:
         path = self.uploads / f"{upload_id}.png"
         if not _UPLOAD.match(upload_id) or not path.is_file():
@@ -921,7 +934,7 @@ def create_app(
                                 **options)  # fmt: skip
         seconds = time.perf_counter() - started
         base = {
-            "run": str(entry.run.run_dir),
+            "run": studio.ref(entry.run.run_dir),
             "checkpoint": entry.run.checkpoint.name,
             "step": entry.run.step,
             "family": entry.run.config.family,
@@ -936,7 +949,8 @@ def create_app(
             entries = []
             for s, image in zip(painted.seeds, one.images, strict=True):
                 path = studio.out_dir(run_dir) / f"{stamp}{tag}-s{s}.png"
-                meta = base | {"options": chosen, "seed": s, "studio": studio_info}
+                written = chosen | {k: studio.ref(Path(chosen[k])) for k in studio_info}
+                meta = base | {"options": written, "seed": s, "studio": studio_info}
                 save_png(to_pil(image), path, meta)
                 entries.append(_gallery_entry(request.run, path))
             passes.append({"sampler": one.sampler, "steps": one.steps,
@@ -993,10 +1007,27 @@ def create_app(
                 path = out / f"{stamp}-{group}-s{request.seed}.png"
                 out.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(result.files[0]), path)
+                rewrite_refs(path)
             return {"run": request.run, "images": [_gallery_entry(request.run, path)],
                     "notes": result.notes}  # fmt: skip
 
         return await as_task(request.task, translate)
+
+    def rewrite_refs(path: Path) -> None:
+        """Name the run and input of a translated or upscaled PNG as studio PNGs do."""
+        from PIL import Image
+
+        from huashi.images import read_params, save_png
+
+        params = read_params(path)
+        params.pop("huashi_version", None)
+        params["run"] = studio.ref(Path(params["run"]))
+        for record in (params, params.get("upscale") or {}):
+            if "input" in record:
+                record["input"] = studio.ref(Path(record["input"]))
+        with Image.open(path) as image:
+            image.load()
+            save_png(image, path, params)
 
     @app.get("/api/paint/{task}/events", summary="Progress of a paint request (server-sent events)")
     async def paint_events(task: str, wait: float = 30.0) -> StreamingResponse:
@@ -1033,7 +1064,7 @@ def create_app(
         return run_dir, entry, spaces
 
     def run_params(entry: Loaded) -> dict[str, Any]:
-        return {"run": str(entry.run.run_dir), "checkpoint": entry.run.checkpoint.name,
+        return {"run": studio.ref(entry.run.run_dir), "checkpoint": entry.run.checkpoint.name,
                 "step": entry.run.step, "family": entry.run.config.family}  # fmt: skip
 
     def latent_file(run_dir: Path, latent_id: str) -> Path:
@@ -1120,7 +1151,7 @@ def create_app(
                 / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
             )
             params = run_params(entry) | {"space": result.space,
-                                          "latent": str(latent_file(run_dir, latent_id)),
+                                          "latent": studio.ref(latent_file(run_dir, latent_id)),
                                           "studio": {"init": request.upload}}  # fmt: skip
             save_png(to_pil(result.image), path, params)
             return {"run": request.run, "image": _gallery_entry(request.run, path),
@@ -1164,7 +1195,7 @@ def create_app(
                 / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
             )
             params = run_params(entry) | {"space": "w+",
-                                          "latent": str(latent_file(run_dir, latent_id)),
+                                          "latent": studio.ref(latent_file(run_dir, latent_id)),
                                           "points": request.points}  # fmt: skip
             save_png(to_pil(result.image), out, params)
             return {"run": request.run, "image": _gallery_entry(request.run, out),
