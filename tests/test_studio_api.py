@@ -613,15 +613,18 @@ def test_cli_refuses_another_host_without_a_token_and_prints_the_url(runs, monke
 
     from huashi.cli import main
 
+    monkeypatch.delenv("HUASHI_STUDIO_TOKEN", raising=False)
     assert main(["studio", "--runs", str(runs), "--host", "0.0.0.0"]) == 2
-    assert "add --token" in capsys.readouterr().err
+    assert "give a token" in capsys.readouterr().err
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: served.update(h=host, p=port))
     assert main(["studio", "--runs", str(runs), "--port", "7861"]) == 0
     assert "http://localhost:7861/" in capsys.readouterr().out
     assert served == {"h": "127.0.0.1", "p": 7861}
     assert main(["studio", "--runs", str(runs), "--host", "0.0.0.0", "--token", "t"]) == 0
-    assert "http://0.0.0.0:7860/#token=t" in capsys.readouterr().out
+    import socket  # every interface: the URL names this machine, one a browser can open
+
+    assert f"http://{socket.gethostname()}:7860/#token=t" in capsys.readouterr().out
 
 
 def test_painting_runs_in_a_worker_thread_and_other_requests_are_answered(runs, monkeypatch):

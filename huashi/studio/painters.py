@@ -64,6 +64,10 @@ def card_of(folder: Path) -> dict[str, Any]:
     config = json.loads((folder / "config.json").read_text())
     name = f"{PREFIX}{entry.name}"
     grid = folder / "samples.png"
+    from huashi.families import FAMILIES
+    from huashi.families.base import Family
+
+    cls = FAMILIES.get(entry.family)
     return {
         "name": name,
         "family": entry.family,
@@ -74,6 +78,8 @@ def card_of(folder: Path) -> dict[str, Any]:
         "data": (config.get("data") or {}).get("spec"),
         "resolution": (config.get("data") or {}).get("resolution"),
         "grid": f"/api/runs/{name}/samples.png" if grid.is_file() else None,
+        # walks, inversion and drags need a latent (asked of the class, nothing is loaded)
+        "latent": cls is not None and cls.latent_shape is not Family.latent_shape,
     }
 
 

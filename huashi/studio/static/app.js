@@ -802,7 +802,8 @@ $("data-form").addEventListener("submit", async (e) => {
 const latents = { run: null, form: null, walk: [], latent: null, resolution: 16, points: [], pending: null };
 
 async function loadLatents() {
-  const runs = (await api("/api/runs")).filter((r) => r.trained && r.latent);
+  const [mine, zoo] = await Promise.all([api("/api/runs"), api("/api/zoo")]);
+  const runs = [...mine, ...zoo.painters.map((p) => Object.assign({ trained: true }, p))].filter((r) => r.trained && r.latent);
   const box = $("l-run");
   box.replaceChildren(...runs.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
   if (!runs.length) {
