@@ -45,6 +45,7 @@ from huashi import __version__, api
 from huashi.latents import spaces_of
 from huashi.studio.jobs import ACTIVE, JobManager
 from huashi.studio.painters import display_name, group_of, is_zoo_name, zoo_cards, zoo_folder
+from huashi.studio.queue import Cancelled, PaintQueue, QueuedPaint, TooMuchWork
 
 log = logging.getLogger("huashi.studio")
 
@@ -82,6 +83,8 @@ class Limits:
     upload_pixels: int = 2048 * 2048
     loaded_runs: int = 3
     loaded_bytes: int = 2 * 2**30  # parameters held by the cache of loaded runs
+    request_work: int = MAX_N * MAX_SAMPLING_STEPS  # images x steps x passes of one paint
+    client_work: int = 2 * MAX_N * MAX_SAMPLING_STEPS  # queued or painting for one page
     kept_uploads: int = 200  # the newest uploads kept; older ones are removed
     upload_days: float = 7.0  # uploads older than this are removed
     workers: int = 2  # generation threads
@@ -295,12 +298,14 @@ def paint_form(family: Any) -> dict[str, Any]:
 class Task:
     done: int = 0
     total: int = 0
-    status: str = "running"  # running, done, failed
+    status: str = "running"  # queued, running, done, failed, cancelled
     message: str = ""
     version: int = 0
+    position: int = 0  # a queued paint's place in the queue (1: next to start)
 
     def state(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "version"}
+        hidden = ("version",) if self.status == "queued" else ("version", "position")
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in hidden}
 
 
 class Studio:
@@ -313,7 +318,9 @@ class Studio:
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.limits = limits
         self.cache = RunCache(limits)
-        self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-paint")
+        self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-work")
+        self.paints = PaintQueue(limits.workers, limits.client_work)  # paints: fair, bounded
+        self.queued: dict[str, QueuedPaint] = {}  # paints waiting or running, by task
         self.tasks: OrderedDict[str, Task] = OrderedDict()
         self.jobs = JobManager(runs_dir, self.home / "jobs", max_jobs)
         self.reports = self.home / "reports"  # compare reports
@@ -469,6 +476,16 @@ def check_training(spec: dict[str, Any], run_dir: Path) -> None:
         raise HuashiError(f"train: {error}.") from None
 
 
+def paint_work(request: PaintRequest, family: Any) -> int:
+    """The work of a paint request: images x sampler steps (the run's default when left open;
+    1 for a family without steps), summed over a sweep's passes."""
+    if not family.sampling_steps:
+        return request.n * len(request.sweep or [None])
+    default = int(family.sampling_defaults({}).get("steps", 1))
+    steps = [p.steps for p in request.sweep] if request.sweep else [request.steps or default]
+    return request.n * sum(steps)
+
+
 def _checkpoint_meta(json_path: Path) -> dict[str, Any]:
     """The JSON record of a checkpoint (step, train_seconds, ...), or {} when unreadable."""
     try:
@@ -556,6 +573,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await asyncio.get_running_loop().run_in_executor(None, studio.jobs.close)
+        studio.paints.close()
         studio.pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
@@ -845,7 +863,7 @@ def create_app(
 
     # --- painting ------------------------------------------------------------------------------
 
-    def paint(request: PaintRequest, task: Task) -> dict[str, Any]:
+    def paint(request: PaintRequest, task: Task, job: QueuedPaint | None = None) -> dict[str, Any]:
         from huashi.images import save_png, to_pil
 
         run_dir = studio.run_dir(request.run)
@@ -924,6 +942,8 @@ def create_app(
         seed = random.randrange(MAX_SEED - MAX_N) if request.seed is None else request.seed
 
         def progress(done: int, total: int, message: str) -> None:
+            if job is not None:
+                job.check()  # a cancelled paint stops at its next step
             task.done, task.total, task.message = done, total, message
             task.version += 1
 
@@ -968,16 +988,61 @@ def create_app(
         return result
 
     @app.post("/api/paint", summary="Paint images with a run; returns their ids and parameters")
-    async def post_paint(request: PaintRequest) -> dict[str, Any]:
-        studio.run_dir(request.run)  # 404 before any work
-        task = studio.task(request.task)
+    async def post_paint(request: PaintRequest, http: Request) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)  # 404 before any work
+        entry = await studio.in_thread(studio.cache.get, run_dir)
+        work = paint_work(request, entry.run.family)
+        if work > limits.request_work:
+            raise HTTPException(
+                422, f"this paint is {work} image-steps (images x steps x passes); one request "
+                     f"may be {limits.request_work}: ask for fewer images, steps or passes."
+            )  # fmt: skip
+        name = request.task or uuid.uuid4().hex
+        task = studio.task(name)
+
+        def changed(job: QueuedPaint) -> None:
+            task.status, task.position = ("queued" if job.position else "running"), job.position
+            if job.position:
+                task.message = f"queued: {job.position} in line"
+            task.version += 1
+
+        # the page names itself (one id per tab); else the client's address
+        client = http.headers.get("X-Huashi-Client") or (http.client.host if http.client else "")
+        job = QueuedPaint(str(run_dir), client[:100], work,
+                          lambda job: paint(request, task, job), changed)  # fmt: skip
         try:
-            result = await studio.in_thread(paint, request, task)
+            studio.paints.submit(job)
+        except TooMuchWork as error:
+            task.status, task.message, task.version = "failed", str(error), task.version + 1
+            raise HTTPException(429, str(error)) from None
+        studio.queued[name] = job
+        async def watch() -> None:  # the client gave up: so does the paint
+            while (await http.receive())["type"] != "http.disconnect":
+                pass
+            studio.paints.cancel(job)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            result = await asyncio.wrap_future(job.future)
+        except Cancelled as error:
+            task.status, task.message, task.version = "cancelled", str(error), task.version + 1
+            raise HTTPException(409, f"the paint was {error}") from None
         except Exception as error:
             task.status, task.message, task.version = "failed", str(error), task.version + 1
             raise
+        finally:
+            watcher.cancel()
+            studio.queued.pop(name, None)
         task.status, task.version = "done", task.version + 1
         return result
+
+    @app.post("/api/tasks/{task}/cancel", summary="Cancel a queued or running paint")
+    async def cancel_task(task: str) -> dict[str, Any]:
+        job = studio.queued.get(task)
+        if job is None:
+            raise HTTPException(404, f"no paint {task!r} is queued or running.")
+        studio.paints.cancel(job)
+        return {"task": task, "cancelled": True}
 
     @app.post("/api/translate", summary="Translate or upscale an uploaded image with a run")
     async def post_translate(request: TranslateRequest) -> dict[str, Any]:
@@ -1043,7 +1108,7 @@ def create_app(
                 if current.version != seen:
                     seen = current.version
                     yield _sse(current.state())
-                if current.status != "running":
+                if current.status not in ("queued", "running"):
                     return
                 await asyncio.sleep(0.05)
 

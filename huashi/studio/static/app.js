@@ -15,8 +15,10 @@ const state = { runs: [], run: null, form: null, init: null, mask: null, job: nu
   }
 })();
 
+const CLIENT = Math.random().toString(36).slice(2, 14);  // this tab: the paint queue's client
+
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
+  const headers = Object.assign({ "X-Huashi-Client": CLIENT }, options.headers || {});
   const token = sessionStorage.getItem("huashi_token");
   if (token) headers["X-Huashi-Token"] = token;
   if (options.json !== undefined) {
@@ -217,8 +219,10 @@ function follow(task, bar, status) {
   events.onmessage = (e) => {
     const s = JSON.parse(e.data);
     if (s.total) bar.style.width = `${Math.max(3, (100 * s.done) / s.total)}%`;
+    bar.classList.toggle("queued", s.status === "queued");
+    if (status && s.status === "queued") status.textContent = `queued · ${s.position === 1 ? "next" : `${s.position} in line`}`;
     if (status && s.message && s.status === "running") status.textContent = `${s.message} · ${s.done}/${s.total}`;
-    if (s.status !== "running") events.close();
+    if (s.status !== "running" && s.status !== "queued") events.close();
   };
   return events;
 }
@@ -230,6 +234,8 @@ async function paint(request) {
   bar.style.width = "3%";
   $("p-go").disabled = true;
   $("p-status").textContent = "painting…";
+  state.painting = task;
+  $("p-cancel").classList.remove("hidden");
   const events = follow(task, bar, $("p-status"));
   try {
     const result = await api("/api/paint", { method: "POST", json: request });
@@ -244,9 +250,16 @@ async function paint(request) {
   } finally {
     events.close();
     $("p-go").disabled = false;
+    state.painting = null;
+    $("p-cancel").classList.add("hidden");
     setTimeout(() => { bar.style.width = "0"; }, 800);
   }
 }
+
+// Cancel: a queued paint leaves the queue, a running one stops at its next step.
+$("p-cancel").addEventListener("click", () => {
+  if (state.painting) api(`/api/tasks/${state.painting}/cancel`, { method: "POST" }).catch((err) => toast(err.message, true));
+});
 
 // Translate (Pix2Pix) or upscale (upsampler) the chosen input image.
 async function translateInput() {
