@@ -1016,6 +1016,7 @@ def create_app(
             task.status, task.message, task.version = "failed", str(error), task.version + 1
             raise HTTPException(429, str(error)) from None
         studio.queued[name] = job
+
         async def watch() -> None:  # the client gave up: so does the paint
             while (await http.receive())["type"] != "http.disconnect":
                 pass
