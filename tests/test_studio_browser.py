@@ -409,3 +409,48 @@ def test_the_api_link_opens_a_reference_drawn_offline(fresh, browser):
     wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "1")
     paint = browser.find_element(By.CSS_SELECTOR, ".endpoint[data-path='/api/paint']")
     assert "PaintRequest" in paint.text and "negative_prompt" in paint.text
+
+
+def test_a_queued_paint_shows_its_place_and_cancel_takes_it_back(tmp_path, browser):
+    from huashi.studio.server import Limits
+
+    real = api.paint
+
+    def slow_paint(run, *args, progress=None, **kwargs):  # a long paint: 30 s of steps
+        for step in range(3000):
+            progress(step, 3000, "slow")
+            time.sleep(0.01)
+        return real(run, *args, progress=progress, **kwargs)
+
+    port = free_port()
+    app = create_app(tmp_path / "runs", limits=Limits(workers=1))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "paint", slow_paint)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            open_page(browser, url)
+            browser.execute_script(  # another page's paint holds the only worker
+                "fetch('/api/paint', {method: 'POST', headers: {'Content-Type': "
+                "'application/json', 'X-Huashi-Client': 'other'}, body: JSON.stringify("
+                "{run: 'zoo:emoji-gan', task: 'blocker'})});"
+            )
+            wait(browser, lambda d: app.state.studio.tasks.get("blocker"))
+            browser.find_element(By.ID, "p-go").click()
+            status = browser.find_element(By.ID, "p-status")
+            wait(browser, lambda d: status.text == "queued · next")
+            assert "queued" in browser.find_element(By.ID, "p-bar").get_attribute("class")
+            browser.find_element(By.ID, "p-cancel").click()
+            wait(browser, lambda d: d.find_element(By.ID, "p-go").is_enabled())
+            assert "cancelled" in browser.find_element(By.ID, "toast").text
+            assert not browser.find_element(By.ID, "p-cancel").is_displayed()
+            assert cards(browser) == [] and app.state.studio.tasks["blocker"].status == "running"
+        finally:
+            urllib.request.urlopen(urllib.request.Request(f"{url}/api/tasks/blocker/cancel",
+                                                          method="POST"))  # fmt: skip
+            server.should_exit = True
+            thread.join(30)
