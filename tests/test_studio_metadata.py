@@ -124,3 +124,13 @@ def test_a_negative_prompt_steers_the_painting_and_is_written_and_read_back(tmp_
 
     with pytest.raises(HuashiError, match="needs a text-conditioned model"):
         api.paint("zoo:mnist-class-diffusion", n=1, steps=2, negative_prompt="a 7", device="cpu")
+
+
+def test_huashi_paint_takes_a_negative_prompt_and_writes_it(tmp_path):
+    from huashi.cli import main
+
+    out = tmp_path / "neg.png"
+    assert main(["paint", "zoo:shapes-ldm", "a red circle", "--negative-prompt", "a blue square",
+                 "--n", "1", "--steps", "3", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    fields, text = _chunk(tmp_path / "neg" / "seed-000000.png")
+    assert fields["negative_prompt"] == "a blue square" and "CFG scale: 4" in text
