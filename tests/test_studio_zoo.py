@@ -144,3 +144,19 @@ def test_an_a1111_png_with_a_negative_prompt_is_read_on_upload(fresh):
     assert (fields["prompt"], fields["negative_prompt"], fields["seed"]) == (
         "a star", "blurry, lowres", 77,
     )  # fmt: skip
+
+
+def test_compare_measures_a_zoo_painter_without_writing_into_the_zoo(fresh, reference_cache):  # noqa: F811
+    from huashi.zoo import zoo_root
+
+    client, runs = fresh
+    before = sorted(p.name for p in (zoo_root() / "emoji-gan").iterdir())
+    body = {"runs": ["zoo:emoji-gan"], "features": "zoo:reference-emoji", "n": 130, "speed_n": 2,
+            "grid_n": 4}  # fmt: skip
+    report = client.post("/api/compare", json=body)
+    assert report.status_code == 200, report.text
+    numbers = json.loads(
+        (runs / ".studio" / "reports" / f"{report.json()['report']}.json").read_text()
+    )
+    assert numbers["runs"][0]["eval"]["metrics"]["fid"] > 0  # measured, shown in the report
+    assert sorted(p.name for p in (zoo_root() / "emoji-gan").iterdir()) == before
