@@ -21,6 +21,7 @@ import torch
 MEDIAN_SHARE_FLAG = 0.75
 LOW_SHARE_FLAG = 0.10
 LOW_QUANTILE = 0.01
+BASELINE_IMAGES = 1000  # training images whose nearest other image sets the real distances
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ def nearest_neighbours(
     queries: torch.Tensor, keys: torch.Tensor, exclude_self: bool = False, chunk: int = 512
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distance from each query row to its nearest key row, and that key's index;
-    ``exclude_self``: queries are the keys, and each row's own entry is skipped."""
-    q, k = queries.flatten(1).double(), keys.flatten(1).double()
+    ``exclude_self``: query i is key i (the queries are the first keys), and is skipped."""
+    q, k = queries.flatten(1).float(), keys.flatten(1).float()
     distances, indices = [], []
     for start in range(0, len(q), chunk):
         d = torch.cdist(q[start : start + chunk], k)
@@ -73,13 +74,26 @@ def nearest_neighbours(
     return torch.cat(distances), torch.cat(indices)
 
 
-def copy_check(samples: torch.Tensor, training: torch.Tensor, space: str) -> CopyCheck:
+def copy_check(
+    samples: torch.Tensor, training: torch.Tensor, space: str, seed: int = 0
+) -> CopyCheck:
     """Compare the samples' nearest-training-image distances with the training images'
-    nearest-other-image distances (rows are samples; pixels or features, flattened)."""
+    nearest-other-image distances (rows are samples; pixels or features, flattened), the
+    latter from up to ``BASELINE_IMAGES`` training images picked by ``seed``."""
     distance, nearest = nearest_neighbours(samples, training)
-    real, _ = nearest_neighbours(training, training, exclude_self=True)
+    picked = torch.randperm(len(training), generator=torch.Generator().manual_seed(seed))
+    picked = picked[:BASELINE_IMAGES]
+    order = torch.cat([picked, _others(len(training), picked)])
+    real, _ = nearest_neighbours(training[order][: len(picked)], training[order],
+                                 exclude_self=True)  # fmt: skip
     return CopyCheck(space, distance, nearest, float(real.median()),
                      float(torch.quantile(real, LOW_QUANTILE)))  # fmt: skip
+
+
+def _others(count: int, picked: torch.Tensor) -> torch.Tensor:
+    keep = torch.ones(count, dtype=torch.bool)
+    keep[picked] = False
+    return torch.nonzero(keep).flatten()
 
 
 def closest_pairs(check: CopyCheck, count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
