@@ -454,6 +454,12 @@ def resolved_precision(family: Any, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def with_defaults(family: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with the family's defaults for what they leave out (sampler, steps, CFG,
+    strength), so every PNG's parameters say exactly how it was painted."""
+    return family.sampling_defaults(options) | options
+
+
 def _sample(
     run: str | Path | LoadedRun,
     n: int,
@@ -475,7 +481,7 @@ def _sample(
     loaded = _loaded(run, checkpoint, device)
     if "label" in options and loaded.family.condition == "class":
         options = options | {"label": parse_label(options["label"], loaded.family.data.class_names)}
-    options = resolved_precision(loaded.family, options)
+    options = with_defaults(loaded.family, resolved_precision(loaded.family, options))
     seeds = list(range(seed, seed + n))
     images = _generate(loaded, seeds, batch_size, tally, message, options)
     grid_path, files = None, []
@@ -586,7 +592,7 @@ def paint(
     family = loaded.family
     if "label" in options and family.condition == "class":
         options["label"] = parse_label(options["label"], family.data.class_names)
-    options = resolved_precision(family, options)
+    options = with_defaults(family, resolved_precision(family, options))
     notes = []
     if isinstance(options.get("init"), str):
         from huashi.diffusion.inputs import load_init
@@ -666,7 +672,10 @@ def _overview(rows: list[torch.Tensor], labels: list[str]) -> Any:
 def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
     check_output_file(out)
-    params = read_params(Path(png))
+    from huashi.metadata import localized
+
+    written = read_params(Path(png))
+    params = localized(written, png)  # relative runs and files (the studio's) found from the PNG
     if "latent" in params and "run" in params:  # an inverted or edited image (huashi invert)
         from huashi.latents import load_latent, render
 

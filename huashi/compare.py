@@ -229,14 +229,17 @@ def _measure_run(
     losses = run_dir / "losses.png"
     entry["losses"] = base64.b64encode(losses.read_bytes()).decode() if losses.exists() else None
 
+    fresh = None  # the newest checkpoint's evaluation, when made here
     if net is not None:
         checkpoints = list_checkpoints(run_dir / "checkpoints") if all_checkpoints else []
         for path in checkpoints[:-1]:  # older ones; the newest is measured below
             if not _evals_at(run_dir, net, n, int(checkpoint_progress(path).get("step", -1))):
                 evaluate(run_dir, net, n=n, checkpoint=path, device=device)
         if not _evals_at(run_dir, net, n, loaded.step):
-            evaluate(loaded, net, n=n)
+            fresh = evaluate(loaded, net, n=n)
     evals = _evals_of(run_dir, net)
+    if fresh is not None and "path" not in fresh:  # not saved: a zoo painter's folder
+        evals.append(fresh)
     newest = [e for e in evals if e.get("step") == loaded.step and not e.get("sampling_options")]
     entry["eval"] = max(newest, key=lambda e: e["n"]) if newest else (evals[-1] if evals else None)
     entry["history"] = [

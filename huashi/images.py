@@ -245,7 +245,7 @@ def save_png(image: Image.Image, path: Path, params: dict[str, Any] | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     info.add_text(METADATA_KEY, json.dumps({"huashi_version": __version__, **(params or {})}))
-    info.add_text(PARAMETERS_KEY, format_parameters(params or {}, image.size))
+    info.add_text(PARAMETERS_KEY, format_parameters(params or {}, image.size, near=path))
     tmp = path.with_name(path.name + ".tmp")
     image.save(tmp, format="PNG", pnginfo=info)
     os.replace(tmp, path)

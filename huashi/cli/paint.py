@@ -23,6 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("prompt", nargs="?", help="text prompt (text-conditioned models)")
     parser.add_argument(
+        "--negative-prompt",
+        help="text models: guide away from this prompt instead of the empty one",
+    )
+    parser.add_argument(
         "--label", help="the class (number or name) a class-conditioned model paints"
     )
     parser.add_argument(
@@ -82,6 +86,7 @@ def run_paint(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint, device=args.device, progress=progress,
             label=args.label, sampler=args.sampler, steps=args.steps, cfg=args.cfg, eta=args.eta,
             strength=args.strength, precision=args.precision, init=args.init, mask=args.mask,
+            negative_prompt=args.negative_prompt,
         )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")

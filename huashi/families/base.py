@@ -271,6 +271,11 @@ class Family(ABC):
         """The keyword options ``generate`` takes."""
         return tuple(f.name for f in dataclasses.fields(cls.sampling_options_class))
 
+    def sampling_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The values ``generate`` gives the options that ``options`` leave out, for the ones a
+        PNG's settings line reports (sampler, steps, cfg, strength); {} when there are none."""
+        return {}
+
     @classmethod
     def parse_sampling_options(cls, **options: Any) -> Any:
         """The typed sampling options (an instance of :attr:`sampling_options_class`); a value

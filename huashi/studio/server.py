@@ -1,10 +1,11 @@
 """The studio's HTTP API and page: ``create_app(runs_dir)`` returns a FastAPI app.
 
 Everything the page does goes through these endpoints (the OpenAPI schema is at
-``/openapi.json``, the interactive docs at ``/docs``); every endpoint calls :mod:`huashi.api`.
-Generation runs in worker threads (the server keeps answering), one lock per loaded model;
-loaded runs are kept in a small LRU cache. Only run folders directly under ``runs_dir`` are
-reachable, uploads are limited in bytes and pixels, and a bad request is a 4xx with a message.
+``/openapi.json``, a reference page drawn from it, offline, at ``/docs``); every endpoint
+calls :mod:`huashi.api`. Generation runs in worker threads (the server keeps answering), one
+lock per loaded model; loaded runs are kept in a small LRU cache. Only run folders directly
+under ``runs_dir`` and the zoo's painters (``zoo:NAME``) are reachable, uploads are limited in
+bytes and pixels and kept in a bounded folder, and a bad request is a 4xx with a message.
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ except ImportError:  # pragma: no cover - the extra is missing
 from huashi import __version__, api
 from huashi.latents import spaces_of
 from huashi.studio.jobs import ACTIVE, JobManager
+from huashi.studio.painters import display_name, group_of, is_zoo_name, zoo_cards, zoo_folder
+from huashi.studio.queue import Cancelled, PaintQueue, QueuedPaint, TooMuchWork
 
 log = logging.getLogger("huashi.studio")
 
 STATIC = Path(__file__).parent / "static"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+RUN = r"^(zoo:)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a run folder's name or a zoo painter's
 _NAME = re.compile(NAME)
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,119}$")
 _UPLOAD = re.compile(r"^[0-9a-f]{20}$")
@@ -79,6 +83,10 @@ class Limits:
     upload_pixels: int = 2048 * 2048
     loaded_runs: int = 3
     loaded_bytes: int = 2 * 2**30  # parameters held by the cache of loaded runs
+    request_work: int = MAX_N * MAX_SAMPLING_STEPS  # images x steps x passes of one paint
+    client_work: int = 2 * MAX_N * MAX_SAMPLING_STEPS  # queued or painting for one page
+    kept_uploads: int = 200  # the newest uploads kept; older ones are removed
+    upload_days: float = 7.0  # uploads older than this are removed
     workers: int = 2  # generation threads
 
 
@@ -99,8 +107,9 @@ class PaintRequest(BaseModel):
     left out are the run's own defaults. ``sweep`` paints the same seeds once per pass."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     prompt: str | None = Field(None, max_length=500)
+    negative_prompt: str | None = Field(None, max_length=500)
     label: int | None = Field(None, ge=0)
     sampler: str | None = Field(None, max_length=20)
     steps: int | None = Field(None, ge=1, le=MAX_SAMPLING_STEPS)
@@ -117,12 +126,22 @@ class PaintRequest(BaseModel):
     sweep: list[SweepPass] | None = Field(None, min_length=1, max_length=MAX_SWEEP)
 
 
+class TranslateRequest(BaseModel):
+    """Translate (a Pix2Pix run) or upscale (an upsampler run) the upload ``upload``."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=RUN)
+    upload: str = Field(pattern=_UPLOAD.pattern)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    task: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
 class EvalRequest(BaseModel):
     """Measure a run on ``n`` generated images with the feature network ``features`` (the
     name of a classifier or clip run in the runs folder, see ``GET /api/features``)."""
 
     model_config = ConfigDict(extra="forbid")
-    features: str = Field(pattern=NAME)
+    features: str = Field(pattern=RUN)
     n: int = Field(500, ge=2, le=MAX_EVAL_N)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     kid_subsets: int = Field(100, ge=1, le=1000)
@@ -135,7 +154,7 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     runs: list[str] = Field(min_length=1, max_length=MAX_COMPARE_RUNS)
-    features: str | None = Field(None, pattern=NAME)
+    features: str | None = Field(None, pattern=RUN)
     n: int = Field(500, ge=2, le=MAX_EVAL_N)
     force: bool = False
     speed_n: int = Field(8, ge=1, le=64)
@@ -170,7 +189,7 @@ class WalkRequest(BaseModel):
     a great circle (slerp) in z otherwise."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     seed_a: int = Field(ge=0, le=MAX_SEED)
     seed_b: int = Field(ge=0, le=MAX_SEED)
     steps: int = Field(8, ge=2, le=MAX_WALK)
@@ -181,7 +200,7 @@ class InvertRequest(BaseModel):
     """Find the latent (in ``space``) whose image matches the upload ``upload``."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     upload: str = Field(pattern=_UPLOAD.pattern)
     space: str = Field("w+", pattern=r"^(z|w|w\+)$")
     steps: int = Field(100, ge=1, le=MAX_INVERT_STEPS)
@@ -193,7 +212,7 @@ class DragRequest(BaseModel):
     in the image of the latent ``latent`` (an id from an inversion or an earlier drag)."""
 
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(pattern=NAME)
+    run: str = Field(pattern=RUN)
     latent: str = Field(pattern=_LATENT.pattern)
     points: list[list[float]] = Field(min_length=1, max_length=MAX_DRAG_POINTS)
     steps: int = Field(50, ge=1, le=MAX_DRAG_STEPS)
@@ -260,6 +279,8 @@ def paint_form(family: Any) -> dict[str, Any]:
         "truncation": "truncation" in accepts,
         "paintable": family.makes_images and family.condition != "image",
         "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
+        # captions seen in training: the page offers them as example prompts
+        "examples": list(family.preview_captions[:8]) if family.condition == "text" else [],
     }
     if steps:
         from huashi.diffusion.samplers import SAMPLERS
@@ -277,12 +298,14 @@ def paint_form(family: Any) -> dict[str, Any]:
 class Task:
     done: int = 0
     total: int = 0
-    status: str = "running"  # running, done, failed
+    status: str = "running"  # queued, running, done, failed, cancelled
     message: str = ""
     version: int = 0
+    position: int = 0  # a queued paint's place in the queue (1: next to start)
 
     def state(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "version"}
+        hidden = ("version",) if self.status == "queued" else ("version", "position")
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in hidden}
 
 
 class Studio:
@@ -295,18 +318,27 @@ class Studio:
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.limits = limits
         self.cache = RunCache(limits)
-        self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-paint")
+        self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-work")
+        self.paints = PaintQueue(limits.workers, limits.client_work)  # paints: fair, bounded
+        self.queued: dict[str, QueuedPaint] = {}  # paints waiting or running, by task
         self.tasks: OrderedDict[str, Task] = OrderedDict()
         self.jobs = JobManager(runs_dir, self.home / "jobs", max_jobs)
         self.reports = self.home / "reports"  # compare reports
         self.reports.mkdir(parents=True, exist_ok=True)
         self.measuring = threading.Lock()  # one eval or compare at a time
+        self.prune_uploads()  # what earlier sessions left
 
     async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     def run_dir(self, name: str) -> Path:
-        """The run folder ``name`` directly under the runs folder, or 404."""
+        """The run folder ``name`` directly under the runs folder (or the zoo folder of
+        ``zoo:NAME``), or 404."""
+        if is_zoo_name(name):
+            folder = zoo_folder(name)
+            if folder is None:
+                raise HTTPException(404, f"no zoo painter named {name!r}.")
+            return folder
         if not _NAME.match(name):
             raise HTTPException(404, f"no run named {name!r}.")
         path = (self.runs_dir / name).resolve()
@@ -314,11 +346,50 @@ class Studio:
             raise HTTPException(404, f"no run named {name!r} in the runs folder.")
         return path
 
+    def out_dir(self, run_dir: Path) -> Path:
+        """Where the studio keeps what it paints with a run: ``RUN/studio/``, and for a zoo
+        painter (whose folder may be read-only) ``.studio/zoo/NAME/`` in the runs folder."""
+        if run_dir.parent == self.runs_dir:
+            return run_dir / "studio"
+        return self.home / "zoo" / run_dir.name
+
+    def ref(self, path: Path) -> str:
+        """How a studio PNG names a run or file: relative to the runs folder, a zoo painter's
+        folder as ``zoo:NAME`` (``huashi regenerate`` finds both from the PNG)."""
+        from huashi.zoo import zoo_root
+
+        path = Path(path).resolve()
+        if path.parent == zoo_root().resolve():
+            return f"zoo:{path.name}"
+        try:
+            return str(path.relative_to(self.runs_dir))
+        except ValueError:
+            return str(path)
+
     def upload_path(self, upload_id: str) -> Path:
         path = self.uploads / f"{upload_id}.png"
         if not _UPLOAD.match(upload_id) or not path.is_file():
             raise HTTPException(404, f"no upload {upload_id!r}: upload the image first.")
         return path
+
+    def prune_uploads(self, keep: Path | None = None) -> int:
+        """Remove uploads beyond the newest ``limits.kept_uploads``, those older than
+        ``limits.upload_days`` and stale partial files; returns how many went."""
+        now = time.time()
+        files = []
+        for path in self.uploads.iterdir():
+            try:
+                files.append((path.stat().st_mtime, path))
+            except OSError:  # removed meanwhile
+                continue
+        files.sort(reverse=True)
+        old = now - self.limits.upload_days * 86400
+        doomed = [p for i, (mtime, p) in enumerate(files)
+                  if p != keep and (i >= self.limits.kept_uploads or mtime < old
+                                    or (p.suffix == ".tmp" and mtime < now - 3600))]  # fmt: skip
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        return len(doomed)
 
     def task(self, name: str | None) -> Task:
         task = Task()
@@ -357,25 +428,70 @@ def _summary(run_dir: Path) -> dict[str, Any]:
                         metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
     grid = run_dir / "samples.png"
     family = FAMILIES.get(config.family)
+    name = display_name(run_dir)
+    trained = _checkpoint_meta(newest) if newest is not None and not records else {}
     return {
-        "name": run_dir.name,
+        "name": name,
         "family": config.family,
+        "group": group_of(config.family, config.model),  # what it does (None: features)
         "makes_images": bool(family is None or family.makes_images),
         # the family class fills in the latent contract (asked without loading the weights)
         "latent": family is not None and family.latent_shape is not Family.latent_shape,
         "data": config.data.get("spec"),
         "resolution": config.data.get("resolution"),
-        "step": int(records[-1]["step"]) if records else 0,
+        # a run without its log (a zoo painter, a copied run) reads its checkpoint's record
+        "step": int(records[-1]["step"]) if records else int(trained.get("step", 0)),
         "steps": config.train.get("steps"),
-        "train_seconds": float(records[-1].get("train_seconds", 0)) if records else 0.0,
+        "train_seconds": float(records[-1].get("train_seconds", 0)) if records
+        else float(trained.get("train_seconds", 0.0)),
         "trained": newest is not None,
         "updated": max((p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()),
                        default=(run_dir / "config.json").stat().st_mtime),
-        "grid": f"/api/runs/{run_dir.name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
+        "grid": f"/api/runs/{name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
         if grid.exists()
         else None,
         "metrics": metrics,
     }  # fmt: skip
+
+
+def check_training(spec: dict[str, Any], run_dir: Path) -> None:
+    """Build the model and training configs a job with ``spec`` (api.train's arguments) would
+    build, so their checks run before the job is queued (HuashiError: a 422 naming the option)."""
+    from huashi.families import FAMILIES
+    from huashi.runs import RunConfig
+    from huashi.training.loop import TrainConfig
+
+    if spec.get("resume"):
+        saved = RunConfig.load(run_dir)
+        dataclasses.replace(saved.train_config(), **spec["train"])
+        return
+    family = FAMILIES[spec["family"]]
+    config = family.make_config(spec["model"])
+    check = getattr(family, "check_config", None)
+    if callable(check):
+        check(config)
+    try:
+        TrainConfig(**spec["train"])
+    except TypeError as error:  # a value of the wrong kind
+        raise HuashiError(f"train: {error}.") from None
+
+
+def paint_work(request: PaintRequest, family: Any) -> int:
+    """The work of a paint request: images x sampler steps (the run's default when left open;
+    1 for a family without steps), summed over a sweep's passes."""
+    if not family.sampling_steps:
+        return request.n * len(request.sweep or [None])
+    default = int(family.sampling_defaults({}).get("steps", 1))
+    steps = [p.steps for p in request.sweep] if request.sweep else [request.steps or default]
+    return request.n * sum(steps)
+
+
+def _checkpoint_meta(json_path: Path) -> dict[str, Any]:
+    """The JSON record of a checkpoint (step, train_seconds, ...), or {} when unreadable."""
+    try:
+        return json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _gallery_entry(run: str, path: Path) -> dict[str, Any]:
@@ -402,8 +518,21 @@ def _message(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path"))
-        parts.append(f"{where or 'request'}: {item.get('msg', 'invalid')}")
+        message = item.get("msg", "invalid")
+        if item.get("type") == "string_pattern_mismatch":  # say what is wanted, not the regex
+            message = _PATTERN_HELP.get(where, "use letters, digits, '.', '_' and '-'")
+            message = (
+                f"{item.get('input')!r} is not valid: {message}" if item.get("input") else message
+            )
+        parts.append(f"{where or 'request'}: {message}")
     return "; ".join(parts)
+
+
+_PATTERN_HELP = {
+    "run": "choose a run of the runs folder or a zoo painter (zoo:NAME)",
+    "features": "choose a feature network of GET /api/features",
+    "name": "a run name has letters, digits, '.', '_' and '-' (at most 100)",
+}
 
 
 def _sse(payload: dict[str, Any]) -> str:
@@ -429,6 +558,11 @@ def create_app(
     ``data_dir``, if given, is the one folder whose image folders the Train and Data pages may
     use besides the built-in datasets; ``max_jobs`` training jobs run at once (others queue).
     """
+    if is_zoo_name(str(runs_dir)):
+        raise HuashiError(
+            f"--runs {runs_dir} names the zoo, but --runs is the folder for your own runs (the "
+            "studio lists the zoo's painters anyway): give a folder such as runs/."
+        )
     runs_dir = Path(runs_dir).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     data_root = Path(data_dir).resolve() if data_dir else None
@@ -439,6 +573,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await asyncio.get_running_loop().run_in_executor(None, studio.jobs.close)
+        studio.paints.close()
         studio.pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
@@ -447,6 +582,8 @@ def create_app(
         description="Paint with, train and inspect huashi runs. Every page action is one of "
         "these endpoints.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI comes from a CDN: the own page below works offline
+        redoc_url=None,
     )
     app.state.studio = studio
 
@@ -471,9 +608,18 @@ def create_app(
                 )  # fmt: skip
         return await call_next(request)
 
+    def relative(text: str) -> str:
+        """``text`` without server paths: runs as their names, zoo folders as ``zoo:NAME``."""
+        from huashi.zoo import zoo_root
+
+        for root, prefix, whole in ((runs_dir, "", "the runs folder"),
+                                    (zoo_root().resolve(), "zoo:", "the zoo")):  # fmt: skip
+            text = text.replace(f"{root}/", prefix).replace(str(root), whole)
+        return text
+
     @app.exception_handler(HuashiError)
     async def huashi_error(_: Request, error: HuashiError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, 422)
+        return JSONResponse({"detail": relative(str(error))}, 422)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -483,7 +629,11 @@ def create_app(
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("studio request failed")
         return JSONResponse(
-            {"detail": f"the studio failed on this request ({type(error).__name__}: {error})."},
+            {
+                "detail": relative(
+                    f"the studio failed on this request ({type(error).__name__}: {error})."
+                )
+            },
             500,
         )
 
@@ -497,8 +647,14 @@ def create_app(
                 try:
                     runs.append(_summary(path))
                 except (HuashiError, OSError, KeyError, ValueError) as error:
-                    runs.append({"name": path.name, "error": str(error)})
+                    runs.append({"name": path.name, "error": relative(str(error))})
         return sorted(runs, key=lambda r: -r.get("updated", 0))
+
+    @app.get("/api/zoo", summary="The shipped painters (zoo:NAME) with their cards, by group")
+    def list_zoo() -> dict[str, Any]:
+        from huashi.studio.painters import GROUPS
+
+        return {"groups": GROUPS, "painters": [c for c in zoo_cards() if c["group"]]}
 
     @app.get("/api/runs/{run}", summary="One run: summary, paint form, gallery")
     async def get_run(run: str) -> dict[str, Any]:
@@ -519,7 +675,7 @@ def create_app(
 
     @app.get("/api/runs/{run}/gallery", summary="Images painted with a run, newest first")
     def gallery(run: str, limit: int = 60) -> list[dict[str, Any]]:
-        folder = studio.run_dir(run) / "studio"
+        folder = studio.out_dir(studio.run_dir(run))
         files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         return [_gallery_entry(run, p) for p in files[: max(1, min(limit, 500))]]
 
@@ -571,14 +727,20 @@ def create_app(
             out.append({"run": path.name, "kind": config.family,
                         "spec": f"{config.family}:{path.name}", "data": config.data.get("spec"),
                         "resolution": config.data.get("resolution")})  # fmt: skip
-        return out
+        return out + zoo_feature_networks()
+
+    def zoo_feature_networks() -> list[dict[str, Any]]:
+        """The zoo's reference networks (``zoo:reference-*``), the ones the CLI uses."""
+        return [{"run": card["name"], "kind": card["family"], "spec": card["name"],
+                 "data": card["data"], "resolution": card["resolution"]}
+                for card in zoo_cards() if card["group"] is None]  # fmt: skip
 
     def feature_spec(name: str) -> str:
         """The ``KIND:PATH`` spec of the feature-network run ``name`` (404 if it is not one)."""
         path = studio.run_dir(name)
         for net in feature_networks():
             if net["run"] == name:
-                return f"{net['kind']}:{path}"
+                return name if is_zoo_name(name) else f"{net['kind']}:{path}"
         raise HTTPException(
             422, f"features: run {name} is not a feature network (train a classifier or clip run)."
         )
@@ -593,9 +755,12 @@ def create_app(
         from huashi.runs import RunConfig
 
         config = RunConfig.load(studio.run_dir(run))
+        resolution = config.data.get("resolution")
         for net in nets:
             net["same_data"] = net["data"] == config.data.get("spec")
-        return sorted(nets, key=lambda net: not net["same_data"])
+        # same data first, then the same resolution (reference-emoji-128 for a 128 px run)
+        return sorted(nets, key=lambda net: (not net["same_data"],
+                                             net["resolution"] != resolution))  # fmt: skip
 
     def eval_table(record: dict[str, Any]) -> list[dict[str, str]]:
         """The record's metrics as table rows, labelled and formatted by the metric registry."""
@@ -698,7 +863,7 @@ def create_app(
 
     # --- painting ------------------------------------------------------------------------------
 
-    def paint(request: PaintRequest, task: Task) -> dict[str, Any]:
+    def paint(request: PaintRequest, task: Task, job: QueuedPaint | None = None) -> dict[str, Any]:
         from huashi.images import save_png, to_pil
 
         run_dir = studio.run_dir(request.run)
@@ -716,6 +881,12 @@ def create_app(
                     f"run {request.run} is not text-conditioned: leave the prompt out."
                 )
             options["prompt"] = request.prompt
+        if request.negative_prompt:
+            if form["condition"] != "text":
+                raise HuashiError(
+                    f"run {request.run} is not text-conditioned: leave the negative prompt out."
+                )
+            options["negative_prompt"] = request.negative_prompt
         if request.label is not None:
             if form["condition"] != "class":
                 raise HuashiError(f"run {request.run} is not class-conditioned: give no label.")
@@ -771,6 +942,8 @@ def create_app(
         seed = random.randrange(MAX_SEED - MAX_N) if request.seed is None else request.seed
 
         def progress(done: int, total: int, message: str) -> None:
+            if job is not None:
+                job.check()  # a cancelled paint stops at its next step
             task.done, task.total, task.message = done, total, message
             task.version += 1
 
@@ -781,7 +954,7 @@ def create_app(
                                 **options)  # fmt: skip
         seconds = time.perf_counter() - started
         base = {
-            "run": str(entry.run.run_dir),
+            "run": studio.ref(entry.run.run_dir),
             "checkpoint": entry.run.checkpoint.name,
             "step": entry.run.step,
             "family": entry.run.config.family,
@@ -795,8 +968,9 @@ def create_app(
             tag = f"-p{number}" if sweep else ""
             entries = []
             for s, image in zip(painted.seeds, one.images, strict=True):
-                path = run_dir / "studio" / f"{stamp}{tag}-s{s}.png"
-                meta = base | {"options": chosen, "seed": s, "studio": studio_info}
+                path = studio.out_dir(run_dir) / f"{stamp}{tag}-s{s}.png"
+                written = chosen | {k: studio.ref(Path(chosen[k])) for k in studio_info}
+                meta = base | {"options": written, "seed": s, "studio": studio_info}
                 save_png(to_pil(image), path, meta)
                 entries.append(_gallery_entry(request.run, path))
             passes.append({"sampler": one.sampler, "steps": one.steps,
@@ -814,16 +988,112 @@ def create_app(
         return result
 
     @app.post("/api/paint", summary="Paint images with a run; returns their ids and parameters")
-    async def post_paint(request: PaintRequest) -> dict[str, Any]:
-        studio.run_dir(request.run)  # 404 before any work
-        task = studio.task(request.task)
+    async def post_paint(request: PaintRequest, http: Request) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)  # 404 before any work
+        entry = await studio.in_thread(studio.cache.get, run_dir)
+        work = paint_work(request, entry.run.family)
+        if work > limits.request_work:
+            raise HTTPException(
+                422, f"this paint is {work} image-steps (images x steps x passes); one request "
+                     f"may be {limits.request_work}: ask for fewer images, steps or passes."
+            )  # fmt: skip
+        name = request.task or uuid.uuid4().hex
+        task = studio.task(name)
+
+        def changed(job: QueuedPaint) -> None:
+            task.status, task.position = ("queued" if job.position else "running"), job.position
+            if job.position:
+                task.message = f"queued: {job.position} in line"
+            task.version += 1
+
+        # the page names itself (one id per tab); else the client's address
+        client = http.headers.get("X-Huashi-Client") or (http.client.host if http.client else "")
+        job = QueuedPaint(str(run_dir), client[:100], work,
+                          lambda job: paint(request, task, job), changed)  # fmt: skip
         try:
-            result = await studio.in_thread(paint, request, task)
+            studio.paints.submit(job)
+        except TooMuchWork as error:
+            task.status, task.message, task.version = "failed", str(error), task.version + 1
+            raise HTTPException(429, str(error)) from None
+        studio.queued[name] = job
+
+        async def watch() -> None:  # the client gave up: so does the paint
+            while (await http.receive())["type"] != "http.disconnect":
+                pass
+            studio.paints.cancel(job)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            result = await asyncio.wrap_future(job.future)
+        except Cancelled as error:
+            task.status, task.message, task.version = "cancelled", str(error), task.version + 1
+            raise HTTPException(409, f"the paint was {error}") from None
         except Exception as error:
             task.status, task.message, task.version = "failed", str(error), task.version + 1
             raise
+        finally:
+            watcher.cancel()
+            studio.queued.pop(name, None)
         task.status, task.version = "done", task.version + 1
         return result
+
+    @app.post("/api/tasks/{task}/cancel", summary="Cancel a queued or running paint")
+    async def cancel_task(task: str) -> dict[str, Any]:
+        job = studio.queued.get(task)
+        if job is None:
+            raise HTTPException(404, f"no paint {task!r} is queued or running.")
+        studio.paints.cancel(job)
+        return {"task": task, "cancelled": True}
+
+    @app.post("/api/translate", summary="Translate or upscale an uploaded image with a run")
+    async def post_translate(request: TranslateRequest) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)
+        upload = studio.upload_path(request.upload)
+
+        def translate(task: Task) -> dict[str, Any]:
+            import shutil
+            import tempfile
+
+            from huashi.translate import translate as translate_images
+            from huashi.upscale import upscale
+
+            entry = studio.cache.get(run_dir)
+            group = group_of(entry.run.config.family, entry.run.config.model)
+            if group not in ("translate", "upscale"):
+                raise HuashiError(
+                    f"a {entry.run.config.family} run does not take an input image: paint with "
+                    "it instead (translate needs a pix2pix run, upscale an upsampler)."
+                )
+            out = studio.out_dir(run_dir)
+            with tempfile.TemporaryDirectory(dir=studio.home) as tmp, entry.lock:
+                make = translate_images if group == "translate" else upscale
+                result = make(entry.run, [upload], tmp, seed=request.seed,
+                              progress=task_progress(task))  # fmt: skip
+                stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+                path = out / f"{stamp}-{group}-s{request.seed}.png"
+                out.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(result.files[0]), path)
+                rewrite_refs(path)
+            return {"run": request.run, "images": [_gallery_entry(request.run, path)],
+                    "notes": result.notes}  # fmt: skip
+
+        return await as_task(request.task, translate)
+
+    def rewrite_refs(path: Path) -> None:
+        """Name the run and input of a translated or upscaled PNG as studio PNGs do."""
+        from PIL import Image
+
+        from huashi.images import read_params, save_png
+
+        params = read_params(path)
+        params.pop("huashi_version", None)
+        params["run"] = studio.ref(Path(params["run"]))
+        for record in (params, params.get("upscale") or {}):
+            if "input" in record:
+                record["input"] = studio.ref(Path(record["input"]))
+        with Image.open(path) as image:
+            image.load()
+            save_png(image, path, params)
 
     @app.get("/api/paint/{task}/events", summary="Progress of a paint request (server-sent events)")
     async def paint_events(task: str, wait: float = 30.0) -> StreamingResponse:
@@ -839,7 +1109,7 @@ def create_app(
                 if current.version != seen:
                     seen = current.version
                     yield _sse(current.state())
-                if current.status != "running":
+                if current.status not in ("queued", "running"):
                     return
                 await asyncio.sleep(0.05)
 
@@ -860,11 +1130,11 @@ def create_app(
         return run_dir, entry, spaces
 
     def run_params(entry: Loaded) -> dict[str, Any]:
-        return {"run": str(entry.run.run_dir), "checkpoint": entry.run.checkpoint.name,
+        return {"run": studio.ref(entry.run.run_dir), "checkpoint": entry.run.checkpoint.name,
                 "step": entry.run.step, "family": entry.run.config.family}  # fmt: skip
 
     def latent_file(run_dir: Path, latent_id: str) -> Path:
-        path = run_dir / "studio" / "latents" / f"{latent_id}.safetensors"
+        path = studio.out_dir(run_dir) / "latents" / f"{latent_id}.safetensors"
         if not _LATENT.match(latent_id) or not path.is_file():
             raise HTTPException(
                 404, f"no latent {latent_id!r} for run {run_dir.name}: invert first."
@@ -875,7 +1145,7 @@ def create_app(
         from huashi.latents import Latent, save_latent
 
         latent_id = uuid.uuid4().hex[:20]
-        save_latent(run_dir / "studio" / "latents" / f"{latent_id}.safetensors",
+        save_latent(studio.out_dir(run_dir) / "latents" / f"{latent_id}.safetensors",
                     Latent(tensor, space, str(run_dir), entry.run.checkpoint.name, {}, extra))  # fmt: skip
         return latent_id
 
@@ -906,7 +1176,7 @@ def create_app(
         options = {"truncation": truncation} if mapped else {}
         entries = []
         for i, image in enumerate(images):
-            path = run_dir / "studio" / f"{stamp}-walk{i:02d}.png"
+            path = studio.out_dir(run_dir) / f"{stamp}-walk{i:02d}.png"
             walk_info = {"seed_a": request.seed_a, "seed_b": request.seed_b, "space": space,
                          "index": i, "steps": request.steps, "t": i / (request.steps - 1)}  # fmt: skip
             save_png(
@@ -942,9 +1212,12 @@ def create_app(
             task.done, task.version = request.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.latent, result.space,
                                     {"psnr": result.psnr, "upload": request.upload})  # fmt: skip
-            path = run_dir / "studio" / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
+            path = (
+                studio.out_dir(run_dir)
+                / f"{time.strftime('%Y%m%d-%H%M%S')}-inv-{latent_id[:8]}.png"
+            )
             params = run_params(entry) | {"space": result.space,
-                                          "latent": str(latent_file(run_dir, latent_id)),
+                                          "latent": studio.ref(latent_file(run_dir, latent_id)),
                                           "studio": {"init": request.upload}}  # fmt: skip
             save_png(to_pil(result.image), path, params)
             return {"run": request.run, "image": _gallery_entry(request.run, path),
@@ -983,9 +1256,12 @@ def create_app(
             task.done, task.version = result.steps, task.version + 1
             latent_id = keep_latent(run_dir, entry, result.ws, "w+",
                                     {"from": request.latent, "points": request.points})  # fmt: skip
-            out = run_dir / "studio" / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
+            out = (
+                studio.out_dir(run_dir)
+                / f"{time.strftime('%Y%m%d-%H%M%S')}-drag-{latent_id[:8]}.png"
+            )
             params = run_params(entry) | {"space": "w+",
-                                          "latent": str(latent_file(run_dir, latent_id)),
+                                          "latent": studio.ref(latent_file(run_dir, latent_id)),
                                           "points": request.points}  # fmt: skip
             save_png(to_pil(result.image), out, params)
             return {"run": request.run, "image": _gallery_entry(request.run, out),
@@ -996,7 +1272,7 @@ def create_app(
 
     @app.get("/api/images/{run}/{image}.png", summary="A painted image (PNG with parameters)")
     async def image_file(run: str, image: str) -> FileResponse:
-        path = studio.run_dir(run) / "studio" / f"{image}.png"
+        path = studio.out_dir(studio.run_dir(run)) / f"{image}.png"
         if not _IMAGE.match(image) or not path.is_file():
             raise HTTPException(404, f"no image {run}/{image}.")
         return FileResponse(path, media_type="image/png")
@@ -1058,6 +1334,9 @@ def create_app(
             tmp = path.with_name(path.name + f".{uuid.uuid4().hex}.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
+        else:
+            path.touch()  # used again: kept as new
+        studio.prune_uploads(keep=path)
         parameters = None
         if PARAMETERS_KEY in text:
             parameters = parse_parameters(text[PARAMETERS_KEY])
@@ -1152,6 +1431,7 @@ def create_app(
                 "resume": False,
                 "train": train,
             }
+        check_training(spec, run_dir)  # a bad option is a 422 now, not a failed job later
         job = studio.jobs.submit(request.name, spec)
         return studio.jobs.describe(job)
 
@@ -1240,6 +1520,11 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_reference() -> FileResponse:
+        """The API reference: a page of this studio drawn from /openapi.json."""
+        return FileResponse(STATIC / "api.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
