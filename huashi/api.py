@@ -599,8 +599,6 @@ def paint(
 
         note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
         notes += [note] if note else []
-    if not sweep:  # a sweep names its own samplers and steps
-        options = _with_sampler_defaults(family, options)  # so every PNG records them
     from huashi.data import has_exact_captions
 
     if options.get("prompt") and n > 1 and has_exact_captions(loaded.config.data.get("spec")):
@@ -638,18 +636,6 @@ def paint(
             meta = {"run": str(loaded.run_dir.resolve()), "sweep": labels, "options": options}
             painted.overview = save_png(painted.overview_image, Path(out), meta)
     return painted
-
-
-def _with_sampler_defaults(family: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """A diffusion run's sampler, steps and (for a conditioned one) guidance filled in from its
-    config where not given: the same painting, with the parameters written down."""
-    config = family.config
-    if not family.sampling_steps or not hasattr(config, "sample_steps"):
-        return options
-    defaults = {"sampler": config.sampler, "steps": config.sample_steps}
-    if getattr(config, "condition", "none") != "none" and hasattr(config, "guidance"):
-        defaults["cfg"] = config.guidance
-    return defaults | options
 
 
 def _overview(rows: list[torch.Tensor], labels: list[str]) -> Any:
