@@ -43,6 +43,13 @@ from huashi.metrics.registry import (
     minimum_samples,
 )
 from huashi.runs import LoadedRun, load_run
+from huashi.validation import (
+    MAX_EVAL_SAMPLES,
+    check_count,
+    check_number,
+    check_sampling_options,
+    check_seed,
+)
 
 #: ``progress(done, total, message)``, told how much of a long task is done.
 Progress = Callable[[int, int, str], None]
@@ -313,7 +320,13 @@ def evaluate(
     Every registered metric whose needs the run and network offer is computed. Returns the
     record that is also saved as ``eval-<features>-<n>.json`` in the run folder;
     ``progress(done, n, message)`` counts the generated images."""
-    options = dict(options or {})
+    options = check_sampling_options(dict(options or {}))
+    check_count("--n", n, MAX_EVAL_SAMPLES, "FID is customarily measured on 50,000")
+    check_seed(seed, n)
+    for name, value in (("--batch-size", batch_size), ("--kid-subsets", kid_subsets),
+                        ("--kid-subset-size", kid_subset_size), ("pr_k", pr_k),
+                        ("is_splits", is_splits)):  # fmt: skip
+        check_number(name, value, 1, whole=True)
     loaded = _image_run(run, checkpoint, device)
     features = default_features(loaded) if features is None else features
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
