@@ -18,9 +18,11 @@ import torch
 from huashi import __version__, zoo
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, Family, get_family
-from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
+from huashi.features import file_hash
+from huashi.training.checkpoint import check_identity, latest_checkpoint, load_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig
+from huashi.training.resume import run_identity
 from huashi.validation import check_resolution, describe_type, fits_type, problems
 
 CONFIG_FILE = "config.json"
@@ -113,15 +115,35 @@ def build_family(config: RunConfig, device: torch.device) -> Family:
         **{k: tuple(v) if isinstance(v, list) else v for k, v in config.data_info.items()}
     )
     family_class.check_data(data_info, model_config)
-    built_on = {}
+    built_on, sources = {}, {}
     for name, path in family_class.required_runs(model_config).items():
         try:
-            built_on[name] = load_run(path, device=str(device)).family
+            loaded = load_run(path, device=str(device))
         except HuashiError as error:
             raise HuashiError(
                 f"cannot use {path} as the {name} run of this {config.family} model: {error}"
             ) from None
-    return family_class(model_config, data_info, device, **built_on)
+        built_on[name] = loaded.family
+        sources[name] = {"run": str(path), "checkpoint": loaded.checkpoint.name,
+                         "sha256": file_hash(loaded.checkpoint.with_suffix(".safetensors"))}  # fmt: skip
+    family = family_class(model_config, data_info, device, **built_on)
+    family.built_on = sources  # recorded in every checkpoint, checked when loaded again
+    return family
+
+
+def check_built_on(meta: dict[str, Any], family: Family, json_path: Path) -> None:
+    """The runs a model is built on (a latent diffusion model's autoencoder) must be the ones it
+    was trained with: another autoencoder decodes another latent space."""
+    now = getattr(family, "built_on", {}) or {}
+    for name, then in (meta.get("built_on") or {}).items():
+        if name in now and now[name]["sha256"] != then.get("sha256"):
+            raise HuashiError(
+                f"the {name} run {then.get('run')} changed since checkpoint {json_path} was "
+                f"written (its {then.get('checkpoint')} had sha256 {then.get('sha256')}; now "
+                f"{now[name]['checkpoint']}, {now[name]['sha256']}): this model works in the old "
+                "latent space. Put back that checkpoint of the autoencoder run (or delete its "
+                "newer ones), or train this model again."
+            )
 
 
 @dataclass
@@ -156,6 +178,9 @@ def load_weights(
     if not path.is_absolute() and not path.exists():
         path = run_dir / "checkpoints" / path
     tensors, meta = load_checkpoint(path)
+    identity = run_identity(config.family, config.model, config.data, config.train)
+    check_identity(meta, identity, path, run_dir)
+    check_built_on(meta, family, path)
     family.load_state_tensors(tensors, meta, weights_only=True)
     family.train(False)
     return LoadedRun(run_dir, config, family, path.with_suffix(".json"), int(meta["step"]))

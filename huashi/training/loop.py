@@ -290,6 +290,8 @@ class Trainer:
         }
         if self.identity is not None:
             meta["run_identity"] = self.identity
+        if getattr(self.family, "built_on", None):
+            meta["built_on"] = self.family.built_on  # e.g. the autoencoder's weights hash
         if self.scaler is not None:
             meta["grad_scaler"] = self.scaler.state_dict()
         if self.dist.active:
@@ -313,6 +315,9 @@ class Trainer:
                 f"configuration: identity {theirs}, this run is {self.identity}): remove it from "
                 f"{self.checkpoint_dir}, or resume the run it came from."
             )
+        from huashi.runs import check_built_on
+
+        check_built_on(meta, self.family, json_path)
         missing = sorted(set(self.family.optimizers) - set(meta["optimizers"]))
         if missing:
             raise HuashiError(
