@@ -328,6 +328,7 @@ def evaluate(
                         ("is_splits", is_splits)):  # fmt: skip
         check_number(name, value, 1, whole=True)
     loaded = _image_run(run, checkpoint, device)
+    loaded.family.parse_sampling_options(**options)  # names and types, before any work
     features = default_features(loaded) if features is None else features
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)

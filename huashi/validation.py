@@ -410,6 +410,8 @@ def check_new_run_folder(out: str | Path, data: str | Path | None = None) -> Pat
     :data:`RUN_FILES` must be an earlier huashi run (its config.json says so)."""
     if str(out).strip() == "":
         raise HuashiError("--out is empty: give a new folder for the run, e.g. runs/my-run.")
+    if data is not None and not str(data).strip():
+        raise HuashiError("--data is empty: give a dataset name or an image folder.")
     path = Path(out).expanduser().absolute().resolve()
     if path == Path(path.anchor):
         raise HuashiError(f"--out {out} is the filesystem root: give a folder for the run.")
