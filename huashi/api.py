@@ -161,6 +161,23 @@ def _resolve_config(
     return saved
 
 
+def _absolute_run_paths(family_class: Any, model_config: Any) -> Any:
+    """The config with the runs it is built on (``--latent runs/vae``) as absolute paths, so
+    that ``resume`` and ``sample`` find them from any folder."""
+    from huashi import zoo
+
+    runs = {str(path) for path in family_class.required_runs(model_config).values()}
+    changes = {}
+    for f in dataclasses.fields(model_config):
+        value = getattr(model_config, f.name)
+        relative = (
+            isinstance(value, str) and not zoo.is_zoo(value) and not Path(value).is_absolute()
+        )
+        if relative and value in runs and Path(value).exists():
+            changes[f.name] = str(Path(value).resolve())
+    return dataclasses.replace(model_config, **changes) if changes else model_config
+
+
 def _checking_new_run_folder(function: Callable) -> Callable:
     """Decorator of :func:`train`: a new run's folder is checked (:func:`check_new_run_folder`)
     before the run lock creates it."""
@@ -215,7 +232,7 @@ def train(
         if family is None or data is None:
             raise HuashiError("a new run needs a model family and --data.")
         family_class = get_family(family)
-        model_config = family_class.make_config(model or {})
+        model_config = _absolute_run_paths(family_class, family_class.make_config(model or {}))
         train_config = TrainConfig(**train_options)
         data_spec = {
             "spec": data,

@@ -172,11 +172,12 @@ def load_weights(
 ) -> LoadedRun:
     """Put the weights of the run's newest checkpoint (or ``checkpoint``) into ``family`` (built
     by :func:`build_family`) and set it to sampling mode."""
-    path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
+    folder = zoo.resolve(run_dir)  # zoo:NAME is a shipped run's folder
+    path = Path(checkpoint) if checkpoint else latest_checkpoint(folder / "checkpoints")
     if path is None:
         raise HuashiError(f"run {run_dir} has no checkpoint yet: train it first (huashi train).")
     if not path.is_absolute() and not path.exists():
-        path = run_dir / "checkpoints" / path
+        path = folder / "checkpoints" / path
     tensors, meta = load_checkpoint(path)
     identity = run_identity(config.family, config.model, config.data, config.train)
     check_identity(meta, identity, path, run_dir)

@@ -5,6 +5,7 @@ safetensors header; a latent model notices that its autoencoder changed)."""
 
 import errno
 import json
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -273,17 +274,48 @@ def test_weights_of_another_step_are_refused(tmp_path):
         api.load_run(tmp_path, cache=False)
 
 
-def test_a_latent_model_notices_that_its_autoencoder_changed(tmp_path, capsys):
+def test_a_latent_model_notices_that_its_autoencoder_changed(tmp_path, capsys, monkeypatch):
     vae, ldm = tmp_path / "vae", tmp_path / "ldm"
     api.train(vae, "kl-vae", "shapes", 16, steps=2, checkpoint_every=2,
               model={"width": 8, "max_width": 16, "factor": 4}, **SHAPES, **FAST)  # fmt: skip
-    api.train(ldm, "diffusion", "shapes", 16, steps=2, model=UNET | {"latent": str(vae)},
+    monkeypatch.chdir(tmp_path)  # --latent vae, a relative path, is saved as an absolute one
+    api.train("ldm", "diffusion", "shapes", 16, steps=2, model=UNET | {"latent": "vae"},
               **SHAPES, **FAST)  # fmt: skip
+    assert json.loads((ldm / "config.json").read_text())["model"]["latent"] == str(vae)
+    monkeypatch.chdir(vae)
+    assert main(["sample", str(ldm), "--n", "2", "--out", str(tmp_path / "ok.png")]) == 0
     saved = json.loads((ldm / "checkpoints" / "step-00000002.json").read_text())["built_on"]
     assert saved["autoencoder"]["checkpoint"] == "step-00000002.json"
     api.train(vae, resume=True, steps=4, progress=False)  # the autoencoder trains on
+    api.clear_run_cache()  # (a new process: the loaded-run cache does not hash built-on runs)
     argv = ["sample", str(ldm), "--n", "2", "--out", str(tmp_path / "x.png")]
     err = one_line_error(capsys, argv)
     assert "the autoencoder run" in err and "changed since" in err
     with pytest.raises(HuashiError, match="autoencoder run .* changed since checkpoint"):
         api.train(ldm, resume=True, steps=4, progress=False)
+
+
+# --- remedies that work -----------------------------------------------------------------------
+
+
+def test_a_divergence_before_the_first_checkpoint_suggests_a_command_that_works(tmp_path):
+    from huashi.training.loop import TrainingDiverged
+
+    model = {"g_width": 4, "d_width": 4, "z_dim": 8, "lr": 1e6}
+    with pytest.raises(TrainingDiverged) as caught:
+        api.train(tmp_path, "dcgan", "shapes", 16, model=model, steps=6, checkpoint_every=100,
+                  **SHAPES, **FAST)  # fmt: skip
+    message = str(caught.value)
+    assert "before its first checkpoint" in message and "--resume" not in message
+    command = message.split("`")[1]
+    assert "--steps 6 --lr 2e-05" in command and "--config" in command  # the default's tenth, not a tenth of 1e6
+    assert main([*shlex.split(command)[1:], "--steps", "2", "--quiet"]) == 0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["lr"] == 2e-5 and saved["train"]["precision"] == "fp32"
+
+
+def test_a_zoo_autoencoder_interpolates(tmp_path):
+    image = tmp_path / "a.png"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(image)
+    argv = ["interpolate", "zoo:shapes-kl-vae", str(image), str(image), "--steps", "2"]
+    assert main([*argv, "--out", str(tmp_path / "walk.png")]) == 0
