@@ -308,7 +308,9 @@ def test_a_divergence_before_the_first_checkpoint_suggests_a_command_that_works(
     message = str(caught.value)
     assert "before its first checkpoint" in message and "--resume" not in message
     command = message.split("`")[1]
-    assert "--steps 6 --lr 2e-05" in command and "--config" in command  # the default's tenth, not a tenth of 1e6
+    assert (
+        "--steps 6 --lr 2e-05" in command and "--config" in command
+    )  # the default's tenth, not a tenth of 1e6
     assert main([*shlex.split(command)[1:], "--steps", "2", "--quiet"]) == 0
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model"]["lr"] == 2e-5 and saved["train"]["precision"] == "fp32"
@@ -319,3 +321,47 @@ def test_a_zoo_autoencoder_interpolates(tmp_path):
     Image.new("RGB", (32, 32), (200, 30, 30)).save(image)
     argv = ["interpolate", "zoo:shapes-kl-vae", str(image), str(image), "--steps", "2"]
     assert main([*argv, "--out", str(tmp_path / "walk.png")]) == 0
+
+
+# --- a disk that fills during training --------------------------------------------------------
+
+
+def test_a_log_write_the_disk_refuses_keeps_training(tmp_path, capsys, monkeypatch):
+    from huashi.training.logging import RunLog
+
+    real = RunLog.write
+
+    def full_at_step_2(self, record):
+        if record["step"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, record)
+
+    monkeypatch.setattr(RunLog, "write", full_at_step_2)
+    model = {"g_width": 4, "d_width": 4, "z_dim": 8}
+    result = api.train(tmp_path, "dcgan", "shapes", 16, model=model, steps=3, **SHAPES, **FAST)
+    assert result.step == 3 and not result.interrupted
+    assert "could not write the log at step 2" in capsys.readouterr().err
+    steps = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 3]
+
+
+def test_a_log_write_the_disk_refuses_leaves_no_torn_line(tmp_path, monkeypatch):
+    from huashi.training.logging import RunLog
+
+    log = RunLog(tmp_path / "log.jsonl")
+    log.write({"step": 1})
+    real_open = Path.open
+
+    def torn(self, mode="r", *args, **kwargs):
+        handle = real_open(self, mode, *args, **kwargs)
+        if mode == "a":  # half a line reaches the disk, then it is full
+            handle.write('{"step": 2, "lo')
+            handle.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return handle
+
+    monkeypatch.setattr(Path, "open", torn)
+    with pytest.raises(OSError):
+        log.write({"step": 2, "loss": 1.0})
+    monkeypatch.undo()
+    assert (tmp_path / "log.jsonl").read_text() == '{"step": 1}\n'

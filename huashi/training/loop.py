@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -494,7 +495,7 @@ class Trainer:
                     if logging_now:
                         record = {"step": self.step, "images_seen": self.images_seen}
                         record |= {"train_seconds": round(self.train_seconds, 3), **losses}
-                        log.write(record)
+                        self._keep_going(partial(log.write, record), "the log")
                         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                     for callback in self.callbacks:
                         callback(self, losses)
