@@ -635,6 +635,8 @@ def paint(
 
         note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
         notes += [note] if note else []
+    if sweep:
+        check_count("--sweep's number of passes", len(sweep), 32, "sweep fewer pairs")
     pairs = [(None, None)] if not sweep else [(str(s), int(k)) for s, k in sweep]
     if sweep and not family.sampling_steps:
         raise HuashiError(

@@ -118,6 +118,7 @@ def write_mixing_grid(
     """Load a run, make its :func:`mixing_grid` and write it as a PNG with its parameters."""
     from huashi.runs import load_run
 
+    check_count("--mix", len(seeds), 64, "a grid of (seeds + 1)² images; mix fewer seeds")
     loaded = load_run(run, checkpoint, device)
     images = mixing_grid(loaded.family, seeds, layers, truncation, **options)
     params = {

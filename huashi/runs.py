@@ -18,8 +18,13 @@ import torch
 from huashi import __version__, zoo
 from huashi.errors import HuashiError
 from huashi.families import FAMILIES, DataInfo, Family, get_family
-from huashi.features import file_hash
-from huashi.training.checkpoint import check_identity, latest_checkpoint, load_checkpoint
+from huashi.training.checkpoint import (
+    check_built_on,
+    check_identity,
+    latest_checkpoint,
+    load_checkpoint,
+    weights_hash,
+)
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig
 from huashi.training.resume import run_identity
@@ -125,25 +130,10 @@ def build_family(config: RunConfig, device: torch.device) -> Family:
             ) from None
         built_on[name] = loaded.family
         sources[name] = {"run": str(path), "checkpoint": loaded.checkpoint.name,
-                         "sha256": file_hash(loaded.checkpoint.with_suffix(".safetensors"))}  # fmt: skip
+                         "sha256": weights_hash(loaded.checkpoint.with_suffix(".safetensors"))}  # fmt: skip
     family = family_class(model_config, data_info, device, **built_on)
     family.built_on = sources  # recorded in every checkpoint, checked when loaded again
     return family
-
-
-def check_built_on(meta: dict[str, Any], family: Family, json_path: Path) -> None:
-    """The runs a model is built on (a latent diffusion model's autoencoder) must be the ones it
-    was trained with: another autoencoder decodes another latent space."""
-    now = getattr(family, "built_on", {}) or {}
-    for name, then in (meta.get("built_on") or {}).items():
-        if name in now and now[name]["sha256"] != then.get("sha256"):
-            raise HuashiError(
-                f"the {name} run {then.get('run')} changed since checkpoint {json_path} was "
-                f"written (its {then.get('checkpoint')} had sha256 {then.get('sha256')}; now "
-                f"{now[name]['checkpoint']}, {now[name]['sha256']}): this model works in the old "
-                "latent space. Put back that checkpoint of the autoencoder run (or delete its "
-                "newer ones), or train this model again."
-            )
 
 
 @dataclass

@@ -37,9 +37,9 @@ RANGES: dict[str, tuple[float, float | None, bool]] = {
     **dict.fromkeys(
         (
             "steps", "batch_size", "accumulate", "log_every", "sample_every",
-            "checkpoint_every", "z_dim", "width", "base_channels", "heads",
-            "norm_groups", "timesteps", "sample_steps", "text_length", "embed_dim",
-            "text_hidden", "cond_dim", "factor", "z_channels", "d_steps", "r1_every",
+            "checkpoint_every", "z_dim", "width", "base_channels",
+            "norm_groups", "text_length", "embed_dim",
+            "text_hidden", "cond_dim", "factor", "z_channels", "r1_every",
             "g_max_mult", "channel_mults", "attention_resolutions",
         ),
         _ONE_OR_MORE,
@@ -47,7 +47,7 @@ RANGES: dict[str, tuple[float, float | None, bool]] = {
     **dict.fromkeys(
         (
             "keep_last", "max_minutes", "weight_decay", "grad_clip", "guidance",
-            "instance_noise", "instance_noise_steps", "adv_start", "clip", "res_blocks",
+            "instance_noise", "instance_noise_steps", "adv_start", "clip",
             "d_layers", "dropout_blocks", "disc_layers",
         ),
         _ZERO_OR_MORE,
@@ -59,6 +59,10 @@ RANGES: dict[str, tuple[float, float | None, bool]] = {
     **dict.fromkeys(("temperature", "min_snr_gamma"), _POSITIVE),
     "seed": (0, 2**32, True),  # a training seed is mixed with step and epoch numbers
     "n_fixed": (1, 1_001, True),  # the progress grid: at most MAX_GRID_IMAGES
+    # Counts whose huge values hang before any size check could see them:
+    "timesteps": (1, 100_001, True), "sample_steps": (1, 100_001, True),
+    "heads": (1, 1_025, True), "d_steps": (1, 101, True),
+    "mapping_layers": (1, 65, True), "res_blocks": (0, 65, True),
 }  # fmt: skip
 
 

@@ -126,6 +126,8 @@ def test_a_disk_error_during_the_work_is_one_line(runs, tmp_path, capsys, monkey
         ("data preview", ["--n", "-1"], "--n must be >= 1"),
         ("data preview", ["--data-option", "n=100000000000"], "limit of 8 GB"),
         ("translate", ["--batch-size", "0"], "--batch-size must be >= 1"),
+        ("sample-stylegan", ["--mix", *map(str, range(100))], "--mix 100 is more than"),
+        ("paint", ["--sweep", ",".join(["ddim:2"] * 40)], "limit of 32"),
     ],
 )
 def test_out_of_range_numbers_are_refused_before_the_work(
@@ -176,6 +178,20 @@ def test_a_huge_model_is_refused_before_allocating(tmp_path, capsys):
         capsys, [*argv, "--seed", BIG_SEED]
     )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "family, flags, message",
+    [
+        ("diffusion", ["--timesteps", "1000000000"], "--timesteps must be >= 1 and <= 100,000"),
+        ("diffusion", ["--heads", "3", "--base-channels", "8"], "--heads 3 does not divide"),
+        ("gan", ["--d-steps", "1000000000"], "--d-steps must be >= 1 and <= 100"),
+        ("stylegan", ["--mapping-layers", "1000000"], "--mapping-layers must be >= 1 and <= 64"),
+    ],
+)
+def test_counts_that_would_hang_are_bounded(tmp_path, capsys, family, flags, message):
+    argv = ["train", family, "--data", "shapes", "--data-option", "n=16", "--resolution", "16"]
+    assert message in one_line_error(capsys, [*argv, "--out", str(tmp_path / "r"), *flags])
 
 
 def test_a_new_run_never_lands_on_the_users_files(runs, tmp_path, capsys, monkeypatch):

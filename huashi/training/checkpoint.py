@@ -136,6 +136,15 @@ def architecture_hash(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()[:16]
 
 
+def weights_hash(path: Path) -> str:
+    """sha256 of a checkpoint's weights file (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def checkpoint_header(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, str]:
     """The identity written into the safetensors header (text only): format, run identity,
     family, architecture hash and step."""
@@ -177,6 +186,21 @@ def check_identity(meta: dict[str, Any], identity: str, json_path: Path, run_dir
             f"checkpoint {json_path} belongs to another run (identity {theirs}; {run_dir} is "
             f"{identity}): use it from the run folder it was trained in."
         )
+
+
+def check_built_on(meta: dict[str, Any], family: Any, json_path: Path) -> None:
+    """The runs a model is built on (a latent diffusion model's autoencoder) must be the ones it
+    was trained with: another autoencoder decodes another latent space."""
+    now = getattr(family, "built_on", {}) or {}
+    for name, then in (meta.get("built_on") or {}).items():
+        if name in now and now[name]["sha256"] != then.get("sha256"):
+            raise HuashiError(
+                f"the {name} run {then.get('run')} changed since checkpoint {json_path} was "
+                f"written (its {then.get('checkpoint')} had sha256 {then.get('sha256')}; now "
+                f"{now[name]['checkpoint']}, {now[name]['sha256']}): this model works in the old "
+                "latent space. Put back that checkpoint of the autoencoder run (or delete its "
+                "newer ones), or train this model again."
+            )
 
 
 #: The JSON fields of a checkpoint: (type, required). Numbers must also be >= 0.

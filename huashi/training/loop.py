@@ -34,6 +34,7 @@ from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
 from huashi.training import distributed
 from huashi.training.checkpoint import (
+    check_built_on,
     check_training_meta,
     latest_checkpoint,
     load_checkpoint,
@@ -317,8 +318,6 @@ class Trainer:
                 f"configuration: identity {theirs}, this run is {self.identity}): remove it from "
                 f"{self.checkpoint_dir}, or resume the run it came from."
             )
-        from huashi.runs import check_built_on
-
         check_built_on(meta, self.family, json_path)
         missing = sorted(set(self.family.optimizers) - set(meta["optimizers"]))
         if missing:
