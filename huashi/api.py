@@ -329,15 +329,25 @@ def load_run(
         return load(run_dir, path, device)  # (load raises the clear errors)
     key = (str(run_dir.resolve()), str(path.resolve()), path.stat().st_mtime_ns, str(device))
     with _run_cache_lock:
-        if key in _run_cache:
+        if key in _run_cache and not _built_on_changed(_run_cache[key]):
             _run_cache.move_to_end(key)
             return _run_cache[key]
-    loaded = load(run_dir, path, device)
+    loaded = load(run_dir, path, device)  # (a changed autoencoder is refused here)
     with _run_cache_lock:
         _run_cache[key] = loaded
         while len(_run_cache) > RUN_CACHE_SIZE:
             _run_cache.popitem(last=False)
     return loaded
+
+
+def _built_on_changed(loaded: LoadedRun) -> bool:
+    """Whether a run this one is built on (a latent model's autoencoder) has a newer
+    checkpoint than the one loaded with it."""
+    for source in (getattr(loaded.family, "built_on", None) or {}).values():
+        newest = latest_checkpoint(Path(source["run"]) / "checkpoints")
+        if newest is None or newest.name != source["checkpoint"]:
+            return True
+    return False
 
 
 def clear_run_cache() -> None:

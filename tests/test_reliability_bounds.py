@@ -276,6 +276,9 @@ def test_another_runs_weights_copied_in_are_refused_on_resume_and_sample(runs, t
         shutil.copy(other / f"checkpoints/step-00000002{suffix}", both / "checkpoints")
     argv = ["sample", str(both), "--n", "2", "--out", str(tmp_path / "y.png")]
     assert "belongs to another run" in one_line_error(capsys, argv)
+    checkpoint = str(other / "checkpoints" / "step-00000002.json")  # or named by --checkpoint
+    argv = ["sample", str(tmp_path / "both"), "--checkpoint", checkpoint, "--out", argv[-1]]
+    assert "belongs to another run" in one_line_error(capsys, argv)
 
 
 def test_weights_of_another_step_are_refused(tmp_path):
@@ -303,7 +306,6 @@ def test_a_latent_model_notices_that_its_autoencoder_changed(tmp_path, capsys, m
     saved = json.loads((ldm / "checkpoints" / "step-00000002.json").read_text())["built_on"]
     assert saved["autoencoder"]["checkpoint"] == "step-00000002.json"
     api.train(vae, resume=True, steps=4, progress=False)  # the autoencoder trains on
-    api.clear_run_cache()  # (a new process: the loaded-run cache does not hash built-on runs)
     argv = ["sample", str(ldm), "--n", "2", "--out", str(tmp_path / "x.png")]
     err = one_line_error(capsys, argv)
     assert "the autoencoder run" in err and "changed since" in err
