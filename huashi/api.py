@@ -776,11 +776,13 @@ def evaluate(
     **settings: Any,
 ) -> EvalResult:
     """Measure ``run`` on ``n`` generated images with the feature network ``features``
-    (``classifier:RUN``, ``clip:RUN`` or ``inception:WEIGHTS``; default: the dataset's shipped
-    reference network, ``zoo:reference-<dataset>``) against its real data, with
-    every registered metric that applies; ``options`` are sampling options (e.g. steps).
-    ``settings`` go to :func:`huashi.evaluate.evaluate` (split, batch_size, kid_subsets,
-    kid_subset_size, pr_k, is_splits, cache, save). ``progress`` counts the generated images."""
+    (``classifier:RUN``, ``clip:RUN``, ``texture:SPEC`` or ``inception:WEIGHTS``; default: the
+    dataset's validated view, ``texture:zoo:reference-<dataset>``, with the plain reference
+    network as the second view) against its real data, with every registered metric that
+    applies, the FID's multiple of its floor and the copy check; ``options`` are sampling
+    options (e.g. steps). ``settings`` go to :func:`huashi.evaluate.evaluate` (split,
+    batch_size, kid_subsets, kid_subset_size, pr_k, is_splits, cache, save, also).
+    ``progress`` counts the generated images."""
     from huashi.evaluate import EvalWarning
     from huashi.evaluate import evaluate as measure
 
@@ -791,6 +793,52 @@ def evaluate(
                          options=options, progress=progress, **settings)  # fmt: skip
     path = Path(record["path"]) if "path" in record else None
     return EvalResult(record["metrics"], record, path, list(record["warnings"]))
+
+
+def validate_features(
+    features: str, run: str | Path | None = None, seed: int = 0, device: str = "auto",
+    out: str | Path | None = None,
+):  # fmt: skip
+    """The validation ladder (:mod:`huashi.metrics.ladder`) of a feature network on the real
+    images it was trained on; ``run``: a GAN run whose checkpoints at a quarter, half and all
+    of its steps add the last ladder. Writes the report as JSON to ``out`` when given."""
+    from huashi.data import load_dataset
+    from huashi.features import load_features
+    from huashi.metrics.ladder import validate
+
+    net = load_features(features, device)
+    data = net.trained_on or {}
+    if "spec" not in data:
+        raise HuashiError(f"{features} does not say what it was trained on: validate an "
+                          "in-domain network (zoo:reference-*, clip:RUN, classifier:RUN).")  # fmt: skip
+    dataset = load_dataset(str(data["spec"]), resolution=int(data["resolution"]),
+                           **(data.get("options") or {}))  # fmt: skip
+    batch = dataset.batch(torch.arange(len(dataset)))
+    images = batch["target"] if "target" in batch else batch["image"]
+    count = len(images) // 2
+    report = validate(net.features, images, batch.get("label"),
+                      _ladder_checkpoints(run, count, device) if run else (), seed,
+                      features, str(data["spec"]))  # fmt: skip
+    if out is not None:
+        Path(out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def _ladder_checkpoints(run: str | Path, count: int, device: str) -> list[tuple[str, torch.Tensor]]:
+    """(label, ``count`` images) from a run's checkpoints nearest a quarter, half and all of
+    its last step, earliest first."""
+    from huashi.evaluate import generate_all
+
+    checkpoints = sorted(Path(run, "checkpoints").glob("step-*.json"))
+    if not checkpoints:
+        raise HuashiError(f"{run} has no checkpoints: pass a trained GAN run to --run.")
+    steps = [int(p.stem.split("-")[1]) for p in checkpoints]
+    out = []
+    for part in (0.25, 0.5, 1.0):
+        step = min(steps, key=lambda s, t=part * steps[-1]: abs(s - t))
+        loaded = load_run(run, checkpoints[steps.index(step)], device)
+        out.append((f"step {step} of {steps[-1]}", generate_all(loaded, list(range(count)))))
+    return out
 
 
 @dataclass

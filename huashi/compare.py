@@ -29,6 +29,7 @@ from huashi.errors import HuashiError
 from huashi.evaluate import EvalWarning, Progress, checkpoint_progress, evaluate
 from huashi.features import FeatureNet, load_features
 from huashi.images import make_grid
+from huashi.metrics.floor import format_multiple
 from huashi.metrics.registry import METRICS, format_value
 from huashi.runs import RunConfig, load_run
 from huashi.training.checkpoint import list_checkpoints
@@ -107,6 +108,21 @@ def _evals_of(run_dir: Path, net: FeatureNet | None) -> list[dict[str, Any]]:
 def _summary_metric(record: dict[str, Any] | None, name: str) -> str:
     """A registered metric of an evaluation record as table text ("–" when not measured)."""
     return format_value(name, (record or {}).get("metrics", {}).get(name))
+
+
+def _floor_cell(record: dict[str, Any] | None) -> str:
+    """The FID's floor multiple under each view of a record, e.g. "3.8× texture, 1.4× plain"."""
+    views = (record or {}).get("yardsticks", {}).get("views", [])
+    cells = [f"{format_multiple(v['multiple'])} {v['network']}" for v in views if "multiple" in v]
+    return ", ".join(cells) or "–"
+
+
+def _copy_cell(record: dict[str, Any] | None) -> str:
+    check = (record or {}).get("yardsticks", {}).get("copy_check")
+    if not check:
+        return "–"
+    share = check["pixels"]["share_below_real_median"]
+    return f"{'COPIES' if check['flagged'] else 'clean'} ({share:.0%} below the real median)"
 
 
 def compare(
@@ -334,6 +350,7 @@ def _html(
     for w in warnings:
         parts.append(f"<p class='warn'>{esc(w)}</p>")
     columns = ["run", "family", "step", "images seen", "train time (s)", "sampling img/s",
+               "FID × floor (views)", "copy check",
                *(metric.label for metric in METRICS.values())]  # fmt: skip
     parts.append(
         "<h2>Metrics</h2><table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
@@ -342,6 +359,7 @@ def _html(
         r = e["eval"]
         cells = [esc(e["name"]), esc(e["family"]), _fmt(e["step"]), _fmt(e["images_seen"]),
                  _fmt(e["train_seconds"], 4), _fmt(e["sampling_images_per_second"]),
+                 esc(_floor_cell(r)), esc(_copy_cell(r)),
                  *(_summary_metric(r, name) for name in METRICS)]  # fmt: skip
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table>")

@@ -283,8 +283,19 @@ def _metric_inputs(
 
 
 def default_features(run: LoadedRun) -> str:
-    """The shipped reference network of the run's dataset (the one trained at the run's
-    resolution when one ships), so scores compare across runs."""
+    """The validated view of the run's dataset: the shipped reference network (the one trained
+    at the run's resolution when one ships) with texture statistics (docs/metrics.md), so
+    scores compare across runs."""
+    return f"texture:{_reference(run)}"
+
+
+def second_view(run: LoadedRun) -> str:
+    """The other view reported beside the default one: the shipped reference network's own
+    pooled features (what is painted, not how)."""
+    return _reference(run)
+
+
+def _reference(run: LoadedRun) -> str:
     from huashi.zoo import reference_features
 
     spec = reference_features(str(run.config.data["spec"]), int(run.config.data["resolution"]))
@@ -313,13 +324,19 @@ def evaluate(
     save: bool = True,
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    also: Sequence[str | FeatureNet] | None = None,
 ) -> dict[str, Any]:
     """Measure ``run`` with the feature network ``features`` on ``n`` generated images (seeds
     ``seed .. seed+n-1``) against up to ``n`` real images of the run's dataset ``split``
     (default: "train", or "test" for image-to-image runs, which are measured on held-out pairs).
-    Every registered metric whose needs the run and network offer is computed. Returns the
-    record that is also saved as ``eval-<features>-<n>.json`` in the run folder;
-    ``progress(done, n, message)`` counts the generated images."""
+    Every registered metric whose needs the run and network offer is computed, and beside them
+    (:mod:`huashi.yardsticks`) the FID's multiple of its real-vs-real floor under ``features``
+    and each network of ``also`` (default with default features: the reference network's own
+    view), and the copy check. Returns the record that is also saved as
+    ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
+    it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
+    from huashi import yardsticks
+
     options = check_sampling_options(dict(options or {}))
     check_count("--n", n, MAX_EVAL_SAMPLES, "FID is customarily measured on 50,000")
     check_seed(seed, n)
@@ -329,8 +346,11 @@ def evaluate(
         check_number(name, value, 1, whole=True)
     loaded = _image_run(run, checkpoint, device)
     loaded.family.parse_sampling_options(**options)  # names and types, before any work
-    features = default_features(loaded) if features is None else features
+    if features is None:
+        features = default_features(loaded)
+        also = [second_view(loaded)] if also is None else also
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
+    others = [x if isinstance(x, FeatureNet) else load_features(x, device) for x in also or ()]
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
     dim = _feature_dim(net, loaded)
     metrics = applicable(offered_needs(loaded, net))
@@ -368,9 +388,12 @@ def evaluate(
 
     record = _record(loaded, net, n, seed, condition, options, batch_size, gen_seconds, dim,
                      real_described | {"reference_cache": cache_state}, values, settings, notes)  # fmt: skip
-    if save and not _in_zoo(loaded.run_dir):  # a shipped painter's folder stays as shipped
-        newest = checkpoint is None
-        path = eval_path(loaded.run_dir, net, n, None if newest else loaded.step)
+    writes = save and not _in_zoo(loaded.run_dir)  # a shipped painter's folder stays as shipped
+    path = eval_path(loaded.run_dir, net, n, None if checkpoint is None else loaded.step)
+    picture = path.with_name(path.stem + "-copies.png") if writes else None
+    record["yardsticks"] = yardsticks.measure(loaded, [net, *others], fake, split, seed, cache,
+                                              check_copies=condition != "image", picture=picture)  # fmt: skip
+    if writes:
         path.write_text(json.dumps(record, indent=2) + "\n")
         record["path"] = str(path)
     return record

@@ -4,6 +4,10 @@
                       features; also image/text embeddings for CLIP score.
 - ``classifier:RUN``  a huashi classifier run (in-domain, labelled data): penultimate features;
                       softmax for the Inception Score.
+- ``texture:SPEC``    an in-domain network's pooled features joined with texture statistics
+                      (its first layer's responses, gradient histograms at three scales),
+                      each block scaled to unit variance over its training set
+                      (:mod:`huashi.models.features.texture`).
 - ``inception:PATH``  torchvision's Inception-v3 with weights from a local file (.safetensors,
                       or a .pth state dict read with ``torch.load(weights_only=True)``):
                       2048-d pool features, 1000-class logits. Nothing is downloaded.
@@ -73,6 +77,7 @@ class FeatureNet:
     embed_text: Callable[[Sequence[str]], torch.Tensor] | None = None
     embed_images: Callable[[torch.Tensor], torch.Tensor] | None = None
     notes: list[str] = field(default_factory=list)
+    first_conv: torch.nn.Conv2d | None = None  # in-domain networks: read by the texture view
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, torch.float32)
@@ -117,7 +122,7 @@ class FeatureNet:
         """A file-name-safe name: ``clip-<run folder>`` / ``inception-<hash>``."""
         if self.kind == "inception":
             return f"inception-{self.checkpoint_hash[:8]}"
-        return f"{self.kind}-{Path(self.spec.split(':', 1)[1]).name}"
+        return f"{self.kind}-{Path(self.spec.rsplit(':', 1)[1]).name}"
 
     def describe(self, image_size: int | None = None, image_channels: int | None = None) -> dict:
         """How features are made: network, checkpoint hash, input conversion."""
@@ -144,6 +149,8 @@ def load_features(spec: str, device: str | torch.device = "cpu") -> FeatureNet:
     """Load a feature network from ``clip:RUN``, ``classifier:RUN``, ``inception:PATH`` or a
     shipped one, ``zoo:NAME`` (e.g. ``zoo:reference-emoji``)."""
     kind, _, where = str(spec).partition(":")
+    if kind == "texture":
+        return texture_view(load_features(where, device), spec)
     if kind == "zoo":
         from huashi import zoo
 
@@ -155,8 +162,8 @@ def load_features(spec: str, device: str | torch.device = "cpu") -> FeatureNet:
     if kind in ("clip", "classifier") and where:
         return _load_run_features(kind, where, spec, device)
     raise HuashiError(
-        f"unknown feature network '{spec}': write clip:RUN, classifier:RUN, zoo:NAME or "
-        "inception:PATH_TO_WEIGHTS."
+        f"unknown feature network '{spec}': write clip:RUN, classifier:RUN, zoo:NAME, "
+        "texture:SPEC or inception:PATH_TO_WEIGHTS."
     )
 
 
@@ -193,14 +200,82 @@ def _load_run_features(kind: str, where: str, spec: str, device: torch.device) -
             feats = net.features(x)
             return feats, net.head(feats)
 
-        return FeatureNet(**common, extract=extract, class_names=tuple(info["class_names"]))
+        return FeatureNet(**common, extract=extract, class_names=tuple(info["class_names"]),
+                          first_conv=net.encoder.first_conv)  # fmt: skip
     clip_model = loaded.family.modules["clip"]
     return FeatureNet(
         **common,
         extract=lambda x: (clip_model.features(x), None),
         embed_text=loaded.family.embed_text,
         embed_images=clip_model.embed_images,
+        first_conv=clip_model.encoder.first_conv,
     )
+
+
+TEXTURE_VERSION = 1
+
+
+def texture_view(base: FeatureNet, spec: str) -> FeatureNet:
+    """``base``'s pooled features joined with texture statistics (first-layer responses and
+    gradient histograms), each block divided by the square root of its total variance over
+    the images ``base`` was trained on (cached), so that content and texture weigh alike."""
+    from huashi.models.features.texture import first_layer_statistics, gradient_histograms
+
+    if base.first_conv is None or base.trained_on is None:
+        raise HuashiError(
+            f"texture: needs an in-domain network (clip:RUN, classifier:RUN or zoo:NAME), "
+            f"not {base.spec}."
+        )
+    conv = base.first_conv
+
+    def blocks(x: torch.Tensor) -> list[torch.Tensor]:
+        return [base.extract(x)[0], first_layer_statistics(conv, x), gradient_histograms(x)]
+
+    scales = _texture_scales(base, blocks)
+
+    def extract(x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return torch.cat([b / s for b, s in zip(blocks(x), scales, strict=True)], 1), None
+
+    return FeatureNet(
+        spec=spec, kind="texture", checkpoint_hash=base.checkpoint_hash,
+        resolution=base.resolution, channels=base.channels, device=base.device,
+        extract=extract, trained_on=base.trained_on,
+        notes=[*base.notes, "texture view: pooled features + first-layer statistics + "
+               "gradient histograms, each block scaled to unit total variance on "
+               f"{base.trained_on.get('spec')}"],
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def _texture_scales(base: FeatureNet, blocks: Callable) -> list[float]:
+    """Square roots of each block's total variance over ``base``'s training images."""
+    from safetensors.torch import load_file, save_file
+
+    from huashi.data import load_dataset
+    from huashi.data.cache import cache_root
+
+    data = base.trained_on or {}
+    key_text = json.dumps({"texture_scales": TEXTURE_VERSION, "net": base.checkpoint_hash,
+                           "data": {k: data.get(k) for k in ("spec", "resolution", "options")}},
+                          sort_keys=True, default=str)  # fmt: skip
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
+    path = cache_root() / "reference" / f"texture-{key}.safetensors"
+    if path.exists():
+        return load_file(str(path))["scales"].tolist()
+    dataset = load_dataset(str(data["spec"]), resolution=int(data["resolution"]),
+                           **(data.get("options") or {}))  # fmt: skip
+    images = dataset.batch(torch.arange(len(dataset)))["image"]
+    parts: list[list[torch.Tensor]] = [[], [], []]
+    for start in range(0, len(images), 256):
+        x = base.prepare(images[start : start + 256])
+        for part, block in zip(parts, blocks(x), strict=True):
+            part.append(block.float().cpu())
+    scales = torch.stack([torch.cat(p).var(0).sum().sqrt().clamp_min(1e-12) for p in parts])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"scales": scales.double()}, str(tmp), metadata={"key": key_text})
+    tmp.replace(path)
+    return scales.tolist()
 
 
 def load_inception_module(where: str, device: torch.device) -> torch.nn.Module:

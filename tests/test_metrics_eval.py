@@ -99,6 +99,7 @@ def test_compare_writes_one_self_contained_page(tmp_path) -> None:
     assert page.count("data:image/png;base64,") >= 4  # two grids, two loss plots
     assert "http://" not in page.replace("http://www.w3.org", "") and "<script" not in page
     assert a.name in page and b.name in page and "FID" in page
+    assert page.count(f"× classifier:{cls}") == 2 and page.count("clean (") == 2  # yardsticks
     numbers = json.loads(out.with_suffix(".json").read_text())
     assert [r["step"] for r in numbers["runs"]] == [2, 4]
     assert all(r["sampling_images_per_second"] > 0 for r in numbers["runs"])

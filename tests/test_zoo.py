@@ -95,7 +95,7 @@ def test_eval_uses_the_datasets_reference_network_or_says_what_to_pass(tiny_run,
     (zoo_root / "reference-shapes").mkdir(parents=True)
     card = {"name": "reference-shapes", "family": "classifier", "description": "test"}
     (zoo_root / "reference-shapes" / "card.json").write_text(json.dumps(card))
-    assert default_features(loaded) == f"classifier:{zoo_root / 'reference-shapes'}"
+    assert default_features(loaded) == "texture:zoo:reference-shapes"
 
 
 def test_a_reference_network_trained_at_the_runs_resolution_is_preferred(tiny_run, zoo_root):
@@ -103,11 +103,11 @@ def test_a_reference_network_trained_at_the_runs_resolution_is_preferred(tiny_ru
         (zoo_root / name).mkdir(parents=True)
         card = {"name": name, "family": family, "description": "test"}
         (zoo_root / name / "card.json").write_text(json.dumps(card))
-    assert zoo.reference_features("shapes", 64) == f"clip:{zoo_root / 'reference-shapes-64'}"
-    assert zoo.reference_features("shapes") == f"classifier:{zoo_root / 'reference-shapes'}"
+    assert zoo.reference_features("shapes", 64) == "zoo:reference-shapes-64"
+    assert zoo.reference_features("shapes") == "zoo:reference-shapes"
     # the tiny run paints 16 px: no 16 px network ships, so the dataset's own one is used
     loaded = api.load_run(tiny_run)
-    assert default_features(loaded) == f"classifier:{zoo_root / 'reference-shapes'}"
+    assert default_features(loaded) == "texture:zoo:reference-shapes"
 
 
 SHIPPED = [e for e in zoo.list_zoo() if e.scores.get("fid_check") is not None]

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import parse_key_values, progress_bar
+from huashi.errors import HuashiError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval", help="measure a run: FID, KID, precision/recall, IS, CLIP score, ..."
     )
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", type=Path, nargs="?", help="the run to measure")
     parser.add_argument(
         "--features",
         help="feature network: clip:RUN, classifier:RUN or inception:PATH_TO_WEIGHTS "
@@ -35,6 +36,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--option", action="append", metavar="KEY=VALUE", help="sampling option, e.g. steps=25"
     )
+    parser.add_argument(
+        "--also", action="append", metavar="FEATURES",
+        help="another view to report the FID's floor multiple under (default with the default "
+        "features: the plain reference network)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--validate", metavar="FEATURES",
+        help="instead of measuring a run: the validation ladder of a feature network, e.g. "
+        "zoo:reference-emoji or texture:zoo:reference-emoji (docs/metrics.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ladder-run", type=Path, metavar="RUN",
+        help="with --validate: a GAN run whose checkpoints at 1/4, 1/2 and all of its steps "
+        "form the last ladder",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, help="with --validate: write the report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_eval)
 
@@ -43,11 +60,19 @@ def format_table(record: dict) -> str:
     """The metrics of an evaluation record (labels and formats from the metric registry) and how
     they were made, as aligned text lines."""
     from huashi.metrics.registry import METRICS, format_value
+    from huashi.yardsticks import describe_copies, describe_floor
 
     m = record["metrics"]
     rows = [(metric.label, format_value(name, m[name])) for name, metric in METRICS.items()
             if name in m]  # fmt: skip
     f, real = record["features"], record["real"]
+    sticks = record.get("yardsticks", {})
+    rows += [("FID vs floor" if i == 0 else "other view", describe_floor(view))
+             for i, view in enumerate(sticks.get("views", []))]  # fmt: skip
+    if sticks.get("disagreement"):
+        rows.append(("finding", sticks["disagreement"]))
+    if "copy_check" in sticks:
+        rows.append(("copy check", describe_copies(sticks["copy_check"])))
     rows += [
         ("features", f"{f['spec']} (sha256 {f['checkpoint_sha256']}, resize {f.get('resize')})"),
         ("samples", f"{record['n']} generated (seeds {record['seeds']}), {real['size']} real "
@@ -60,12 +85,21 @@ def format_table(record: dict) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.validate:
+        report = api.validate_features(args.validate, args.ladder_run, args.seed, args.device,
+                                       args.out)  # fmt: skip
+        print(report.markdown())
+        if args.out:
+            print(f"wrote {args.out}")
+        return 0 if report.passed else 1
+    if args.run_dir is None:
+        raise HuashiError("huashi eval needs a run folder (or --validate FEATURES).")
     with progress_bar(not args.quiet) as progress:
         result = api.evaluate(
             args.run_dir, args.features, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
             device=args.device, options=parse_key_values(args.option), progress=progress,
             split=args.split, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
-            kid_subset_size=args.kid_subset_size, cache=not args.no_cache,
+            kid_subset_size=args.kid_subset_size, cache=not args.no_cache, also=args.also,
         )  # fmt: skip
     for warning in result.warnings:
         print(f"huashi: warning: {warning}")

@@ -135,7 +135,8 @@ def add_to_zoo(
 
 
 def reference_features(dataset: str, resolution: int | None = None) -> str | None:
-    """The shipped feature network for a built-in dataset, as a ``--features`` spec, or None.
+    """The shipped feature network for a built-in dataset, as a ``--features`` spec
+    (``zoo:reference-<dataset>``), or None.
 
     With ``resolution``, a network trained at that size (``reference-<dataset>-<resolution>``)
     is preferred when one ships, so detail finer than the 32 px reference sees is measured."""
@@ -143,5 +144,5 @@ def reference_features(dataset: str, resolution: int | None = None) -> str | Non
     for name in [*names, f"reference-{dataset}"]:
         folder = zoo_root() / name
         if (folder / CARD).is_file():
-            return f"{_entry(folder).family}:{folder}"
+            return f"zoo:{name}"
     return None

@@ -33,6 +33,11 @@ class ConvEncoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.feature_dim = widths[-1]
 
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        """The first convolution (read by the texture view, :mod:`.texture`)."""
+        return self.body[0][0]
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images [B, C, H, W] in [-1, 1] -> pooled features [B, feature_dim]."""
         return self.body(images).mean(dim=(2, 3))

@@ -1,0 +1,134 @@
+"""The yardsticks beside every score (M6): FID as a multiple of its real-vs-real floor under
+each view (feature network), and the copy check against the training images.
+
+:func:`huashi.evaluate.evaluate` calls :func:`measure` with the generated images; the pure
+statistics live in :mod:`huashi.metrics.floor` and :mod:`huashi.metrics.copy_check`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from huashi.features import FeatureNet
+from huashi.metrics.copy_check import CopyCheck, closest_pairs, copy_check
+from huashi.metrics.floor import floor_multiple, format_fid, format_multiple, real_halves
+from huashi.runs import LoadedRun
+
+DISAGREEMENT = 2.0  # views whose floor multiples differ by more than this are a finding
+
+
+def whole_split(run: LoadedRun, split: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every image of the run's dataset ``split`` (batch, description), in a seeded order."""
+    from huashi.evaluate import load_real
+
+    return load_real(run, split, 10**12, seed)
+
+
+def floor_view(
+    net: FeatureNet, fake: torch.Tensor, real: torch.Tensor, described: dict, seed: int,
+    cache: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """FID of ``fake`` against half A of ``real`` and its floor (half B against half A) at
+    equal n, under ``net``; a note instead when the halves are too small for FID."""
+    from huashi.evaluate import real_features
+
+    feats, _ = real_features(net, real, described, cache)
+    half_a, half_b = real_halves(len(feats), seed)
+    k = min(len(fake), len(half_b))
+    dim = feats.shape[1]
+    if k <= dim:
+        return {"network": net.spec, "note": f"the real split's halves ({len(half_b)}) or the "
+                f"samples ({len(fake)}) are too few for {dim}-dim features: no floor"}  # fmt: skip
+    result = floor_multiple(feats[half_a], feats[half_b], net.features(fake[:k]))
+    return {"network": net.spec, "kind": net.kind} | result.to_dict()
+
+
+def describe_floor(view: dict[str, Any]) -> str:
+    """``FID 0.29 = 1.6× floor (n 564, zoo:reference-emoji)``, or the view's note."""
+    if "multiple" not in view:
+        return f"{view['network']}: {view['note']}"
+    return format_fid(view["fid"], view["multiple"], view["n"], view["network"])
+
+
+def disagreement(views: list[dict[str, Any]]) -> str | None:
+    """A sentence when two views' floor multiples differ by more than ``DISAGREEMENT``x."""
+    measured = [v for v in views if "multiple" in v]
+    if len(measured) < 2:
+        return None
+    low = min(measured, key=lambda v: v["multiple"])
+    high = max(measured, key=lambda v: v["multiple"])
+    if high["multiple"] <= DISAGREEMENT * low["multiple"]:
+        return None
+    return (f"the views disagree: {format_multiple(high['multiple'])} the floor under "
+            f"{high['network']} but {format_multiple(low['multiple'])} under {low['network']} "
+            "(docs/metrics.md: what each view sees)")  # fmt: skip
+
+
+def copies(
+    net: FeatureNet, fake: torch.Tensor, training: torch.Tensor, described: dict,
+    cache: bool = True,
+) -> tuple[CopyCheck, CopyCheck]:  # fmt: skip
+    """The copy check of ``fake`` against the ``training`` images in ``net``'s feature space
+    and in pixels (both at the generated images' size)."""
+    from huashi.evaluate import real_features
+
+    train_feats, _ = real_features(net, training, described, cache)
+    in_features = copy_check(net.features(fake), train_feats, "features")
+    return in_features, copy_check(fake, at_size(training, fake), "pixels")
+
+
+def at_size(images: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``images`` resized (bilinear, antialiased) to ``like``'s height and width."""
+    if images.shape[-2:] == like.shape[-2:]:
+        return images
+    return torch.nn.functional.interpolate(images, size=like.shape[-2:], mode="bilinear",
+                                           antialias=True)  # fmt: skip
+
+
+def copies_picture(check: CopyCheck, fake: torch.Tensor, training: torch.Tensor, path: Path):
+    """The samples closest to a training image (top row) above those images (bottom row)."""
+    from huashi.images import make_grid
+
+    order, nearest = closest_pairs(check)
+    grid = make_grid(torch.cat([fake[order].float(), training[nearest].float()]), nrow=len(order))
+    scale = max(1, 96 // fake.shape[-1])
+    grid.resize((grid.width * scale, grid.height * scale), 0).save(path)
+    return path
+
+
+def measure(
+    run: LoadedRun, nets: list[FeatureNet], fake: torch.Tensor, split: str, seed: int,
+    cache: bool = True, check_copies: bool = True, picture: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The floor of each view and (``check_copies``) the copy check against the train split
+    under the first view; ``picture``: where to draw the closest pairs."""
+    real, described = whole_split(run, split, seed)
+    reference = real["target"] if "target" in real else real["image"]
+    views = [floor_view(net, fake, reference, described, seed, cache) for net in nets]
+    out: dict[str, Any] = {"views": views, "disagreement": disagreement(views)}
+    if check_copies:
+        train, train_described = (real, described) if split == "train" else whole_split(
+            run, "train", seed)  # fmt: skip
+        in_features, in_pixels = copies(nets[0], fake, train["image"], train_described, cache)
+        out["copy_check"] = {
+            "network": nets[0].spec, "training_images": len(train["image"]),
+            "features": in_features.summary(), "pixels": in_pixels.summary(),
+            "flagged": in_features.flagged or in_pixels.flagged,
+        }  # fmt: skip
+        if picture is not None:
+            pixels = at_size(train["image"], fake)
+            out["copy_check"]["picture"] = str(copies_picture(in_pixels, fake, pixels, picture))
+    return out
+
+
+def describe_copies(check: dict[str, Any]) -> str:
+    """One line: the shares below the real median in both spaces, and the verdict."""
+    f, p = check["features"], check["pixels"]
+    verdict = ("COPIES: samples sit on training images" if check["flagged"]
+               else "no sign of copying")  # fmt: skip
+    return (f"{f['share_below_real_median']:.0%} (features) / {p['share_below_real_median']:.0%} "
+            f"(pixels) of samples closer to a training image than the median real pair "
+            f"(about 50 % expected): {verdict}")  # fmt: skip

@@ -1,0 +1,106 @@
+"""Paint the 60 images of the labelled shapes set (run once; the PNGs are committed).
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python tests/data/shapes_labelled/paint.py
+
+Sources (the ``source`` of each entry in ``labels.json``):
+
+- ``zoo:shapes-ldm``: the README's headline prompt, seeds 0-7, and 36 random captions with
+  colours drawn evenly and red, orange and brown drawn twice as often (the colours that get
+  confused), each at its own seed, with the run's own sampler (dpmpp-2m, 20 steps, cfg 4);
+- ``zoo:shapes-ldm cfg 1.5 steps 8``: 8 random captions painted with weak guidance and few steps
+  (the blurrier, less saturated pictures of an under-trained or badly sampled model);
+- ``zoo:shapes-kl-vae reconstruction``: 8 test images of the dataset through the autoencoder.
+
+Images 00-59 were painted and labelled first (``part``: ``dev``, or ``held-out`` for every third
+image); the reader was improved looking only at the ``dev`` part. Images 60-83 (``part``:
+``fresh``: 16 + 4 + 4 from the same sources, new captions and seeds) were painted and labelled
+after the reader was settled.
+
+This writes ``images/NN.png`` and ``painted.json`` (prompt and source of each image); the labels
+(``labels.json``) were then written by a person looking at enlarged images, not by the reader,
+and without looking at the prompts (except the headline prompt's, which is known).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import torch
+
+from huashi import api
+from huashi.data import load_dataset
+from huashi.data.shapes import SHAPES_ATTRIBUTES, make_caption
+from huashi.images import to_uint8
+
+HERE = Path(__file__).parent
+HEADLINE = "a large red star in the center on a white background"
+
+
+def random_captions(n: int, rng: random.Random) -> list[str]:
+    """``n`` captions; red, orange and brown twice as likely as the other colours."""
+    colors = SHAPES_ATTRIBUTES["color"] + ["red", "orange", "brown"]
+    captions = []
+    for _ in range(n):
+        scene = {key: rng.choice(values) for key, values in SHAPES_ATTRIBUTES.items()}
+        scene["color"] = rng.choice(colors)
+        captions.append(make_caption(scene))
+    return captions
+
+
+def reconstructions(vae: api.LoadedRun, n: int, seed: int) -> list:
+    """``n`` test images of the dataset (drawn with ``seed``) through the autoencoder."""
+    real = load_dataset("shapes", 32, split="test", n=n, seed=seed, cache=False)
+    batch = real.batch(torch.arange(len(real)))["image"].float()
+    rebuilt = vae.family.reconstruct(batch).cpu()
+    source = "zoo:shapes-kl-vae reconstruction"
+    return [(rebuilt[k], caption, source, k) for k, caption in enumerate(real.captions)]
+
+
+def main() -> None:
+    from PIL import Image
+
+    rng = random.Random(27)
+    ldm = api.load_run("zoo:shapes-ldm", device="cpu")
+    entries: list[tuple[torch.Tensor, str, str, int]] = []
+    for seed in range(8):
+        image = api.paint(ldm, HEADLINE, n=1, seed=seed, per_image=False, device="cpu").images
+        entries.append((image[0], HEADLINE, "zoo:shapes-ldm", seed))
+    for k, caption in enumerate(random_captions(36, rng)):
+        seed = 100 + k
+        image = api.paint(ldm, caption, n=1, seed=seed, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", seed))
+    for k, caption in enumerate(random_captions(8, rng)):
+        seed = 200 + k
+        image = api.paint(
+            ldm, caption, n=1, seed=seed, per_image=False, device="cpu", cfg=1.5, steps=8
+        ).images
+        entries.append((image[0], caption, "zoo:shapes-ldm cfg 1.5 steps 8", seed))
+    vae = api.load_run("zoo:shapes-kl-vae", device="cpu")
+    entries += reconstructions(vae, 8, seed=27)
+    # the fresh held-out part, painted after the reader was settled
+    fresh = random.Random(28)
+    for k, caption in enumerate(random_captions(16, fresh)):
+        seed = 300 + k
+        image = api.paint(ldm, caption, n=1, seed=seed, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", seed))
+    for k, caption in enumerate(random_captions(4, fresh)):
+        seed = 400 + k
+        image = api.paint(
+            ldm, caption, n=1, seed=seed, per_image=False, device="cpu", cfg=1.5, steps=8
+        ).images
+        entries.append((image[0], caption, "zoo:shapes-ldm cfg 1.5 steps 8", seed))
+    entries += reconstructions(vae, 4, seed=28)
+
+    (HERE / "images").mkdir(exist_ok=True)
+    painted = []
+    for i, (image, caption, source, seed) in enumerate(entries):
+        pixels = to_uint8(image[None].float().cpu())[0].permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(HERE / "images" / f"{i:02d}.png")
+        painted.append({"file": f"{i:02d}.png", "prompt": caption, "source": source, "seed": seed})
+    (HERE / "painted.json").write_text(json.dumps(painted, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
