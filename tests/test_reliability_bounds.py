@@ -128,6 +128,7 @@ def test_a_disk_error_during_the_work_is_one_line(runs, tmp_path, capsys, monkey
         ("translate", ["--batch-size", "0"], "--batch-size must be >= 1"),
         ("sample-stylegan", ["--mix", *map(str, range(100))], "--mix 100 is more than"),
         ("paint", ["--sweep", ",".join(["ddim:2"] * 40)], "limit of 32"),
+        ("paint", ["--sampler", "euler", "--steps", "100000000"], "100 training timesteps"),
     ],
 )
 def test_out_of_range_numbers_are_refused_before_the_work(

@@ -419,6 +419,11 @@ class Diffusion(Family):
         sampler = opts.sampler or self.config.sampler
         steps = self.config.sample_steps if opts.steps is None else opts.steps
         samplers.check_sampler(sampler, steps)
+        if opts.steps is not None and steps > self.config.timesteps:
+            raise HuashiError(
+                f"--steps {steps} is more than this model's {self.config.timesteps} training "
+                f"timesteps: give at most {self.config.timesteps}."
+            )
         n = len(seeds)
         cond, uncond = self._condition(n, opts.prompt, opts.label)
         cfg = self.config.guidance if opts.cfg is None else float(opts.cfg)
