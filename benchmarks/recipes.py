@@ -189,6 +189,17 @@ def table(results: list[dict]) -> str:
         "halves of the real data: the best any painter can score). Lower FID/KID is better;",
         "compare FIDs only at equal n. Train with `huashi train --recipe NAME --out RUN`.",
         "",
+        "**Read these FIDs as the plain view's.** They were measured before the yardsticks were",
+        'validated (issue 27, docs/metrics.md "Yardsticks"). The plain network is blind to',
+        "speckle and noise, so it is far too kind to young GANs: re-measured on 2026-12-07 as",
+        "multiples of the real-vs-real floor, `zoo:emoji-gan` reads 3.8× under the validated",
+        "texture view against 1.4× under the plain one, and a fresh `emoji-gan-10min` run 8.2×",
+        "against 2.0×. The order of rows within a table held under both views where it was",
+        "checked (emoji GANs at 1,100, 2,200 and 3,600 steps); the distances to real did not.",
+        "On shapes and mnist no view passes its validation ladder yet, and there the two views",
+        "disagree by orders of magnitude (`zoo:shapes-ldm`: 0.95× plain, 1,220× texture):",
+        "docs/metrics.md says why.",
+        "",
     ]
     by_cell: dict[tuple, list[dict]] = {}
     for result in results:

@@ -282,17 +282,27 @@ def _metric_inputs(
     return inputs
 
 
+def default_views(run: LoadedRun) -> tuple[list[str], str | None]:
+    """The views of the run's dataset's shipped reference network (the one trained at the
+    run's resolution when one ships), the one that passed its validation ladder first: the
+    texture view ``texture:zoo:reference-<dataset>`` unless only the plain one passed
+    (docs/metrics.md); and a note when neither passed."""
+    from huashi.zoo import resolve, zoo_entry
+
+    reference = _reference(run)
+    passed = zoo_entry(resolve(reference)).scores.get("ladder_passed", {})
+    texture = f"texture:{reference}"
+    views = [texture, reference] if passed.get("texture") else [reference, texture]
+    note = None
+    if not any(passed.values()):
+        note = (f"no view of {reference} passes its validation ladder yet (docs/metrics.md): "
+                "read its floor multiples with care")  # fmt: skip
+    return views, note
+
+
 def default_features(run: LoadedRun) -> str:
-    """The validated view of the run's dataset: the shipped reference network (the one trained
-    at the run's resolution when one ships) with texture statistics (docs/metrics.md), so
-    scores compare across runs."""
-    return f"texture:{_reference(run)}"
-
-
-def second_view(run: LoadedRun) -> str:
-    """The other view reported beside the default one: the shipped reference network's own
-    pooled features (what is painted, not how)."""
-    return _reference(run)
+    """The first of :func:`default_views`: what ``huashi eval`` measures with by default."""
+    return default_views(run)[0][0]
 
 
 def _reference(run: LoadedRun) -> str:
@@ -335,8 +345,6 @@ def evaluate(
     view), and the copy check. Returns the record that is also saved as
     ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
     it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
-    from huashi import yardsticks
-
     options = check_sampling_options(dict(options or {}))
     check_count("--n", n, MAX_EVAL_SAMPLES, "FID is customarily measured on 50,000")
     check_seed(seed, n)
@@ -346,26 +354,32 @@ def evaluate(
         check_number(name, value, 1, whole=True)
     loaded = _image_run(run, checkpoint, device)
     loaded.family.parse_sampling_options(**options)  # names and types, before any work
-    if features is None:
-        features = default_features(loaded)
-        also = [second_view(loaded)] if also is None else also
+    condition = loaded.family.condition
+    split = split or ("test" if condition == "image" else "train")
+    defaulted, view_note = features is None, None
+    if defaulted:
+        (features, second), view_note = default_views(loaded)
+        also = [second] if also is None else also
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
     others = [x if isinstance(x, FeatureNet) else load_features(x, device) for x in also or ()]
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
     dim = _feature_dim(net, loaded)
+    if defaulted and others and _split_size(loaded, split) <= dim:  # too few held-out images
+        view_note = (f"the {split} split is too small for {net.spec}'s {dim} dimensions: "
+                     f"measured under {others[0].spec}")  # fmt: skip
+        net, others = others[0], [net]
+        dim = _feature_dim(net, loaded)
     metrics = applicable(offered_needs(loaded, net))
     need, what = minimum_samples(metrics, settings, dim)
     if n < need:
         raise HuashiError(f"{what} needs at least {need} samples, got --n {n}: raise --n.")
-    notes = _check_network(net, loaded)
+    notes = _check_network(net, loaded) + ([view_note] if view_note else [])
     if n < RELIABLE_FACTOR * dim:
         notes.append(
             f"FID from {n} samples of {dim}-dim features is dominated by estimation bias (use "
             f"at least {RELIABLE_FACTOR * dim}); compare FIDs only at equal n, or prefer KID"
         )
 
-    condition = loaded.family.condition
-    split = split or ("test" if condition == "image" else "train")
     real, real_described = load_real(loaded, split, n, seed)
     require_samples(f"the real set ({real_described['dataset']}, {split})", len(real["image"]),
                     need, what)  # fmt: skip
@@ -391,12 +405,39 @@ def evaluate(
     writes = save and not _in_zoo(loaded.run_dir)  # a shipped painter's folder stays as shipped
     path = eval_path(loaded.run_dir, net, n, None if checkpoint is None else loaded.step)
     picture = path.with_name(path.stem + "-copies.png") if writes else None
-    record["yardsticks"] = yardsticks.measure(loaded, [net, *others], fake, split, seed, cache,
-                                              check_copies=condition != "image", picture=picture)  # fmt: skip
+    record["yardsticks"] = _yardsticks(loaded, [net, *others], fake, split, seed, cache,
+                                       condition != "image", picture)  # fmt: skip
     if writes:
         path.write_text(json.dumps(record, indent=2) + "\n")
         record["path"] = str(path)
     return record
+
+
+def _yardsticks(
+    run: LoadedRun, nets: list[FeatureNet], fake: torch.Tensor, split: str, seed: int,
+    cache: bool, check_copies: bool, picture: Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Floor multiples under each view against the whole real split, and the copy check
+    against the whole train split (:mod:`huashi.yardsticks`)."""
+    from huashi import yardsticks
+
+    whole = load_real(run, split, 10**12, seed)
+    train = None
+    if check_copies:
+        train = whole if split == "train" else load_real(run, "train", 10**12, seed)
+
+    def encode(net: FeatureNet, images: torch.Tensor, described: dict) -> torch.Tensor:
+        return real_features(net, images, described, cache)[0]
+
+    return yardsticks.measure(nets, fake, *whole, seed, encode, train, picture)
+
+
+def _split_size(run: LoadedRun, split: str) -> int:
+    from huashi.data import load_dataset
+
+    data = run.config.data
+    return len(load_dataset(data["spec"], resolution=data["resolution"], split=split,
+                            **data["options"]))  # fmt: skip
 
 
 def _in_zoo(run_dir: Path) -> bool:

@@ -7,6 +7,7 @@ statistics live in :mod:`huashi.metrics.floor` and :mod:`huashi.metrics.copy_che
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +16,20 @@ import torch
 from huashi.features import FeatureNet
 from huashi.metrics.copy_check import CopyCheck, closest_pairs, copy_check
 from huashi.metrics.floor import floor_multiple, format_fid, format_multiple, real_halves
-from huashi.runs import LoadedRun
+
+#: ``encode(net, images, description)``: features of real images, cached by description.
+Encode = Callable[[FeatureNet, torch.Tensor, dict], torch.Tensor]
 
 DISAGREEMENT = 2.0  # views whose floor multiples differ by more than this are a finding
 
 
-def whole_split(run: LoadedRun, split: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every image of the run's dataset ``split`` (batch, description), in a seeded order."""
-    from huashi.evaluate import load_real
-
-    return load_real(run, split, 10**12, seed)
-
-
 def floor_view(
     net: FeatureNet, fake: torch.Tensor, real: torch.Tensor, described: dict, seed: int,
-    cache: bool = True,
+    encode: Encode,
 ) -> dict[str, Any]:  # fmt: skip
     """FID of ``fake`` against half A of ``real`` and its floor (half B against half A) at
     equal n, under ``net``; a note instead when the halves are too small for FID."""
-    from huashi.evaluate import real_features
-
-    feats, _ = real_features(net, real, described, cache)
+    feats = encode(net, real, described)
     half_a, half_b = real_halves(len(feats), seed)
     k = min(len(fake), len(half_b))
     dim = feats.shape[1]
@@ -68,14 +62,11 @@ def disagreement(views: list[dict[str, Any]]) -> str | None:
 
 
 def copies(
-    net: FeatureNet, fake: torch.Tensor, training: torch.Tensor, described: dict,
-    cache: bool = True,
-) -> tuple[CopyCheck, CopyCheck]:  # fmt: skip
+    net: FeatureNet, fake: torch.Tensor, training: torch.Tensor, described: dict, encode: Encode
+) -> tuple[CopyCheck, CopyCheck]:
     """The copy check of ``fake`` against the ``training`` images in ``net``'s feature space
     and in pixels (both at the generated images' size)."""
-    from huashi.evaluate import real_features
-
-    train_feats, _ = real_features(net, training, described, cache)
+    train_feats = encode(net, training, described)
     in_features = copy_check(net.features(fake), train_feats, "features")
     return in_features, copy_check(fake, at_size(training, fake), "pixels")
 
@@ -100,26 +91,26 @@ def copies_picture(check: CopyCheck, fake: torch.Tensor, training: torch.Tensor,
 
 
 def measure(
-    run: LoadedRun, nets: list[FeatureNet], fake: torch.Tensor, split: str, seed: int,
-    cache: bool = True, check_copies: bool = True, picture: Path | None = None,
+    nets: list[FeatureNet], fake: torch.Tensor, real: dict[str, Any], described: dict,
+    seed: int, encode: Encode, train: tuple[dict[str, Any], dict] | None = None,
+    picture: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The floor of each view and (``check_copies``) the copy check against the train split
-    under the first view; ``picture``: where to draw the closest pairs."""
-    real, described = whole_split(run, split, seed)
+    """The floor of each view against the whole real split ``real`` (a batch and its
+    description) and, given the ``train`` split, the copy check under the first view;
+    ``picture``: where to draw the closest pairs."""
     reference = real["target"] if "target" in real else real["image"]
-    views = [floor_view(net, fake, reference, described, seed, cache) for net in nets]
+    views = [floor_view(net, fake, reference, described, seed, encode) for net in nets]
     out: dict[str, Any] = {"views": views, "disagreement": disagreement(views)}
-    if check_copies:
-        train, train_described = (real, described) if split == "train" else whole_split(
-            run, "train", seed)  # fmt: skip
-        in_features, in_pixels = copies(nets[0], fake, train["image"], train_described, cache)
+    if train is not None:
+        batch, train_described = train
+        in_features, in_pixels = copies(nets[0], fake, batch["image"], train_described, encode)
         out["copy_check"] = {
-            "network": nets[0].spec, "training_images": len(train["image"]),
+            "network": nets[0].spec, "training_images": len(batch["image"]),
             "features": in_features.summary(), "pixels": in_pixels.summary(),
             "flagged": in_features.flagged or in_pixels.flagged,
         }  # fmt: skip
         if picture is not None:
-            pixels = at_size(train["image"], fake)
+            pixels = at_size(batch["image"], fake)
             out["copy_check"]["picture"] = str(copies_picture(in_pixels, fake, pixels, picture))
     return out
 

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from huashi import api, zoo
 from huashi.cli import main
 from huashi.errors import HuashiError
-from huashi.evaluate import default_features
+from huashi.evaluate import default_features, default_views
 from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
 
 
@@ -95,7 +95,11 @@ def test_eval_uses_the_datasets_reference_network_or_says_what_to_pass(tiny_run,
     (zoo_root / "reference-shapes").mkdir(parents=True)
     card = {"name": "reference-shapes", "family": "classifier", "description": "test"}
     (zoo_root / "reference-shapes" / "card.json").write_text(json.dumps(card))
-    assert default_features(loaded) == "texture:zoo:reference-shapes"
+    assert default_features(loaded) == "zoo:reference-shapes"  # its card: no ladder passed
+    card["scores"] = {"ladder_passed": {"texture": True, "plain": False}}
+    (zoo_root / "reference-shapes" / "card.json").write_text(json.dumps(card))
+    assert default_views(loaded) == (["texture:zoo:reference-shapes", "zoo:reference-shapes"],
+                                     None)  # fmt: skip
 
 
 def test_a_reference_network_trained_at_the_runs_resolution_is_preferred(tiny_run, zoo_root):
@@ -107,7 +111,7 @@ def test_a_reference_network_trained_at_the_runs_resolution_is_preferred(tiny_ru
     assert zoo.reference_features("shapes") == "zoo:reference-shapes"
     # the tiny run paints 16 px: no 16 px network ships, so the dataset's own one is used
     loaded = api.load_run(tiny_run)
-    assert default_features(loaded) == "texture:zoo:reference-shapes"
+    assert default_features(loaded) == "zoo:reference-shapes"
 
 
 SHIPPED = [e for e in zoo.list_zoo() if e.scores.get("fid_check") is not None]

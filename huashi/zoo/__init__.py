@@ -54,6 +54,11 @@ def list_zoo() -> list[ZooEntry]:
     return [_entry(folder) for folder in sorted(root.iterdir()) if (folder / CARD).is_file()]
 
 
+def zoo_entry(folder: Path) -> ZooEntry:
+    """The card of the zoo entry in ``folder``."""
+    return _entry(folder)
+
+
 def _entry(folder: Path) -> ZooEntry:
     try:
         card = json.loads((folder / CARD).read_text())
