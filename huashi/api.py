@@ -10,6 +10,8 @@ in several threads at once gives each thread the images it would get alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import random
 import threading
@@ -39,10 +41,19 @@ from huashi.training.loop import TrainConfig, Trainer, TrainResult
 from huashi.translate import TranslateResult, evaluate_pairs, retranslate
 from huashi.upscale import UpscaleResult
 from huashi.validation import (
+    MAX_GRID_IMAGES,
+    MAX_SAMPLES,
+    check_count,
+    check_new_run_folder,
+    check_number,
     check_output_dir,
     check_output_file,
+    check_parameter_count,
     check_resolution,
     check_sample_request,
+    check_sampling_options,
+    check_seed,
+    model_parameter_count,
 )
 
 __all__ = [
@@ -151,6 +162,38 @@ def _resolve_config(
     return saved
 
 
+def _absolute_run_paths(family_class: Any, model_config: Any) -> Any:
+    """The config with the runs it is built on (``--latent runs/vae``) as absolute paths, so
+    that ``resume`` and ``sample`` find them from any folder."""
+    from huashi import zoo
+
+    runs = {str(path) for path in family_class.required_runs(model_config).values()}
+    changes = {}
+    for f in dataclasses.fields(model_config):
+        value = getattr(model_config, f.name)
+        relative = (
+            isinstance(value, str) and not zoo.is_zoo(value) and not Path(value).is_absolute()
+        )
+        if relative and value in runs and Path(value).exists():
+            changes[f.name] = str(Path(value).resolve())
+    return dataclasses.replace(model_config, **changes) if changes else model_config
+
+
+def _checking_new_run_folder(function: Callable) -> Callable:
+    """Decorator of :func:`train`: a new run's folder is checked (:func:`check_new_run_folder`)
+    before the run lock creates it."""
+
+    @functools.wraps(function)
+    def wrapper(out: str | Path, *args: Any, **kwargs: Any) -> Any:
+        given = inspect.signature(function).bind(out, *args, **kwargs).arguments
+        if not given.get("resume"):
+            check_new_run_folder(out, given.get("data"))
+        return function(out, *args, **kwargs)
+
+    return wrapper
+
+
+@_checking_new_run_folder
 @holding_run_lock
 def train(
     out: str | Path,
@@ -193,7 +236,7 @@ def train(
         if family is None or data is None:
             raise HuashiError("a new run needs a model family and --data.")
         family_class = get_family(family)
-        model_config = family_class.make_config(model or {})
+        model_config = _absolute_run_paths(family_class, family_class.make_config(model or {}))
         train_config = TrainConfig(**train_options)
         data_spec = {
             "spec": data,
@@ -238,6 +281,9 @@ def train(
             f"{config.data_info} now): resume needs the same data."
         )
     device = pick_device(train_config.device)
+    count = model_parameter_count(family_class, model_config, info)
+    if count is not None:
+        check_parameter_count(count, family_class.name)
     _seed_everything(train_config.seed)
     model_family = build_family(config, device)
     trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)
@@ -287,15 +333,25 @@ def load_run(
         return load(run_dir, path, device)  # (load raises the clear errors)
     key = (str(run_dir.resolve()), str(path.resolve()), path.stat().st_mtime_ns, str(device))
     with _run_cache_lock:
-        if key in _run_cache:
+        if key in _run_cache and not _built_on_changed(_run_cache[key]):
             _run_cache.move_to_end(key)
             return _run_cache[key]
-    loaded = load(run_dir, path, device)
+    loaded = load(run_dir, path, device)  # (a changed autoencoder is refused here)
     with _run_cache_lock:
         _run_cache[key] = loaded
         while len(_run_cache) > RUN_CACHE_SIZE:
             _run_cache.popitem(last=False)
     return loaded
+
+
+def _built_on_changed(loaded: LoadedRun) -> bool:
+    """Whether a run this one is built on (a latent model's autoencoder) has a newer
+    checkpoint than the one loaded with it."""
+    for source in (getattr(loaded.family, "built_on", None) or {}).values():
+        newest = latest_checkpoint(Path(source["run"]) / "checkpoints")
+        if newest is None or newest.name != source["checkpoint"]:
+            return True
+    return False
 
 
 def clear_run_cache() -> None:
@@ -474,6 +530,8 @@ def _sample(
     options: dict[str, Any],
 ) -> SampleResult:
     check_sample_request(n, batch_size)
+    check_seed(seed, n)
+    check_sampling_options(options)
     if out is not None:
         if Path(out).suffix.lower() != ".png":
             raise HuashiError(f"--out must name a .png file, got {out}.")
@@ -607,6 +665,8 @@ def paint(
             "trained on it paints nearly the same picture for every seed of one prompt: vary "
             "the prompt, not the seed, for variety."
         )
+    if sweep:
+        check_count("--sweep's number of passes", len(sweep), 32, "sweep fewer pairs")
     pairs = [(None, None)] if not sweep else [(str(s), int(k)) for s, k in sweep]
     if tiny.enabled():  # the docs' tests (huashi/tiny.py)
         n, options = tiny.cap("n", n), tiny.sampling(options)
@@ -692,13 +752,19 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         image = retranslate(params)
     else:
         loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
-        options = dict(params.get("options", {}))
+        options = check_sampling_options(dict(params.get("options", {})))
         if "precision" in loaded.family.sampling_option_names():
             options.setdefault("precision", "fp32")  # PNGs from before it was recorded: fp32
-        seeds = [params["seed"]]
+        seeds = [check_seed(params["seed"], name=f"{png}'s seed")]
         if "batch" in params:  # painted among others: the same batch again, this image of it
-            first, count = params["batch"]
-            seeds = list(range(first, first + count))
+            batch = params["batch"]
+            if not isinstance(batch, list) or len(batch) != 2:
+                raise HuashiError(f"{png}'s batch must be [first seed, count], not {batch!r}.")
+            first, count = batch
+            check_count(
+                f"{png}'s batch size", count, MAX_SAMPLES, "its parameters were edited or damaged"
+            )
+            seeds = list(range(check_seed(first, count, f"{png}'s batch"), first + count))
             if params["seed"] not in seeds:
                 raise HuashiError(
                     f"{png} says seed {params['seed']} was painted in the batch of seeds "
@@ -901,6 +967,8 @@ def translate(
     from huashi.translate import translate as run_translate
 
     check_output_dir(out)
+    check_number("--batch-size", batch_size, 1, whole=True)
+    check_seed(seed)
     return run_translate(_loaded(run, checkpoint, device), inputs, out, seed=seed,
                          batch_size=batch_size, progress=progress)  # fmt: skip
 
@@ -924,6 +992,8 @@ def upscale(
     from huashi.upscale import upscale as run_upscale
 
     check_output_dir(out)
+    check_number("--batch-size", batch_size, 1, whole=True)
+    check_seed(seed)
     return run_upscale(_loaded(run, checkpoint, device), inputs, out, seed=seed,
                        batch_size=batch_size, progress=progress, prompt=prompt)  # fmt: skip
 
@@ -975,6 +1045,7 @@ def preview_data(
     from huashi.data.preview import preview_grid
 
     check_resolution(resolution)
+    check_count("--n", n, MAX_GRID_IMAGES, "preview fewer images")
     name = Path(spec).name if Path(spec).exists() else spec
     path = check_output_file(Path(out) if out else Path(f"{name}-preview.png"))
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))

@@ -35,6 +35,7 @@ from huashi.runs import RunConfig, load_run
 from huashi.training.checkpoint import list_checkpoints
 from huashi.training.device import pick_device
 from huashi.training.logging import read_log
+from huashi.validation import check_output_file
 
 DEFAULT_STEPS = (5, 10, 25, 50)
 
@@ -145,6 +146,7 @@ def compare(
     families with sampling steps). ``progress(done, total, message)`` counts the runs measured."""
     if len(runs) < 1:
         raise HuashiError("compare needs at least one run folder.")
+    check_output_file(out)
     run_dirs = [Path(r) for r in runs]
     configs = {str(r): RunConfig.load(r) for r in run_dirs}
     warnings = check_same_data(configs, force)

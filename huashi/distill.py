@@ -34,6 +34,7 @@ from huashi.images import make_grid, save_png, to_pil
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import LoadedRun, load_run
 from huashi.training.checkpoint import latest_checkpoint
+from huashi.validation import check_number, check_sampling_options, check_seed
 
 TASKS = ("img2img", "edges")
 MANIFEST = "manifest.json"
@@ -321,6 +322,9 @@ def distill(
         raise HuashiError(f"unknown --task '{task}': use {' or '.join(TASKS)}.")
     if pairs < 1 or heldout < 1:
         raise HuashiError("--pairs and --heldout must be at least 1.")
+    check_number("--strength", strength)
+    check_sampling_options({"cfg": cfg} if cfg is not None else {})
+    check_seed(seed, pairs + heldout)
     out = Path(out)
     loaded = load_run(teacher, device=device)
     if loaded.config.family != "diffusion":

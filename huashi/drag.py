@@ -28,6 +28,12 @@ import torch.nn.functional as F
 from huashi.drag_check import HandleCheck, check_drag
 from huashi.editing import needs_mapping
 from huashi.errors import HuashiError
+from huashi.validation import (
+    MAX_OPTIMIZATION_STEPS,
+    check_count,
+    check_number,
+    check_output_dir,
+)
 
 
 @dataclass
@@ -231,6 +237,9 @@ def drag_file(
     from huashi.latents import Latent, load_latent, save_latent, to_ws
     from huashi.runs import load_run
 
+    check_output_dir(out)
+    check_count("--steps", steps, MAX_OPTIMIZATION_STEPS, "lower --steps")
+    check_number("--lr", lr, 0, low_included=False)
     loaded = load_run(run, checkpoint, device)
     family = loaded.family
     latent = load_latent(latent_path)

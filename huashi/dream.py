@@ -37,6 +37,14 @@ from torch import nn
 
 from huashi.errors import HuashiError
 from huashi.features import convert_channels, file_hash, load_inception_module
+from huashi.validation import (
+    MAX_OPTIMIZATION_STEPS,
+    MAX_RESOLUTION,
+    check_count,
+    check_number,
+    check_output_file,
+    check_seed,
+)
 
 INCEPTION_SIZE = 299
 INCEPTION_MIN = 75  # torchvision's Inception-v3 needs inputs of at least 75x75
@@ -264,6 +272,20 @@ class DreamSettings:
     seed: int = 0
 
     def check(self, net: DreamNet) -> None:
+        for name in ("octave_scale", "lr", "scale", "rotate", "background", "tv", "decay",
+                     "range_weight", "noise"):  # fmt: skip
+            flag = "--range" if name == "range_weight" else "--" + name.replace("_", "-")
+            check_number(flag, getattr(self, name))
+        check_number("--octaves", self.octaves, 1, 64, whole=True)
+        check_number("--copies", self.copies, 1, whole=True)
+        check_number("--steps", self.steps, 1, whole=True)
+        if self.size is not None:
+            check_number("--size", self.size, 1, MAX_RESOLUTION, whole=True)
+        check_count(
+            "--steps x --octaves x --copies", self.steps * self.octaves * self.copies,
+            MAX_OPTIMIZATION_STEPS, "lower --steps, --octaves or --copies",
+        )  # fmt: skip
+        check_seed(self.seed)
         if self.objective not in OBJECTIVES:
             raise HuashiError(f"unknown objective '{self.objective}': use {', '.join(OBJECTIVES)}.")
         if self.steps < 1 or self.lr <= 0 or self.jitter < 0:
@@ -399,6 +421,10 @@ def dream(
         if unknown:
             raise HuashiError(f"unknown dream option(s): {', '.join(unknown)}.")
         settings = DreamSettings(**options)
+    if out is not None:
+        if Path(out).suffix.lower() != ".png":
+            raise HuashiError(f"--out must name a .png file, got {out}.")
+        check_output_file(out)
     net = net if isinstance(net, DreamNet) else load_dream_net(net, device=device)
     settings.check(net)
     size = settings.size or net.resolution

@@ -28,6 +28,7 @@ from huashi.families.base import noise_for_seeds
 from huashi.images import make_grid, save_png
 from huashi.latent_paths import lerp, slerp
 from huashi.latents import load_latent, render, to_ws
+from huashi.validation import MAX_GRID_IMAGES, check_count, check_number, check_output_file
 
 #: How many z are drawn to estimate a class mean or a direction's spread.
 SAMPLES = 256
@@ -117,6 +118,7 @@ def write_mixing_grid(
     """Load a run, make its :func:`mixing_grid` and write it as a PNG with its parameters."""
     from huashi.runs import load_run
 
+    check_count("--mix", len(seeds), 64, "a grid of (seeds + 1)² images; mix fewer seeds")
     loaded = load_run(run, checkpoint, device)
     images = mixing_grid(loaded.family, seeds, layers, truncation, **options)
     params = {
@@ -274,16 +276,24 @@ def direction(
 def parse_strengths(text: str | Sequence[float]) -> list[float]:
     """ "-3..3" (7 steps), "-3..3:5" (5 steps) or "1,2,4" -> strengths."""
     if not isinstance(text, str):
-        return [float(s) for s in text]
+        return _checked_strengths([float(s) for s in text])
     match = re.fullmatch(r"\s*(-?[\d.]+)\.\.(-?[\d.]+)(?::(\d+))?\s*", text)
     try:
         if match:
             lo, hi = float(match.group(1)), float(match.group(2))
             n = int(match.group(3) or 7)
-            return torch.linspace(lo, hi, max(n, 2)).tolist()
-        return [float(s) for s in text.split(",")]
+            check_count("--strength's number of steps", n, MAX_GRID_IMAGES, "ask for fewer")
+            return _checked_strengths(torch.linspace(lo, hi, max(n, 2)).tolist())
+        return _checked_strengths([float(s) for s in text.split(",")])
     except ValueError:
         raise HuashiError(f"bad --strength {text!r}: write -3..3, -3..3:5 or 1,2,4.") from None
+
+
+def _checked_strengths(strengths: list[float]) -> list[float]:
+    check_count("--strength's number of values", len(strengths), MAX_GRID_IMAGES, "ask for fewer")
+    for value in strengths:
+        check_number("--strength", value)
+    return strengths
 
 
 @torch.no_grad()
@@ -337,6 +347,11 @@ def edit_file(
     inversion of a ``toward`` image."""
     from huashi.runs import load_run
 
+    check_output_file(out)
+    if toward is not None:
+        check_count("--steps", steps, MAX_GRID_IMAGES, "walk in fewer steps")
+    else:
+        parse_strengths(strengths)
     loaded = load_run(run, checkpoint, device)
     family = loaded.family
     latent = load_latent(latent_path)

@@ -36,6 +36,7 @@ from huashi.families.base import Family
 from huashi.families.dcgan import DCGAN
 from huashi.families.gan import GAN
 from huashi.families.pix2pix import Pix2Pix
+from huashi.validation import check_output_file
 
 FORMATS = ("onnx",)
 OPSET = 17
@@ -248,6 +249,7 @@ def export_run(
 
     if format not in FORMATS:
         raise HuashiError(f"unknown export format '{format}': choose one of {', '.join(FORMATS)}.")
+    check_output_file(out)
     loaded = load_run(run, checkpoint, device="cpu")
     name = str(run)  # a zoo name stays a name; a folder is recorded by its absolute path
     metadata = {"run": name if name.startswith("zoo:") else str(Path(run).resolve())}

@@ -269,4 +269,12 @@ def read_params(path: Path) -> dict[str, Any]:
         raise HuashiError(f"{path} is not a readable PNG image.") from None
     if text is None:
         raise HuashiError(f"{path} carries no huashi parameters (it was not made by huashi).")
-    return json.loads(text)
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HuashiError(
+            f"{path}: its huashi parameters are damaged (not JSON: {error})."
+        ) from None
+    if not isinstance(params, dict):
+        raise HuashiError(f"{path}: its huashi parameters are damaged (not a JSON object).")
+    return params

@@ -22,6 +22,7 @@ from huashi.images import save_grid
 from huashi.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, build_family, load_weights
 from huashi.training.device import pick_device
+from huashi.validation import MAX_GRID_IMAGES, check_count
 
 PATHS = ("linear", "slerp")
 #: "data:12" names image 12 of the run's training set instead of a file.
@@ -84,6 +85,7 @@ def interpolate(
     the parameters in its metadata."""
     if steps < 2:
         raise HuashiError(f"--steps must be at least 2 (the two ends), got {steps}.")
+    check_count("--steps", steps, MAX_GRID_IMAGES, "walk in fewer steps")
     if path not in PATHS:
         raise HuashiError(f"unknown --path {path!r}: choose one of {', '.join(PATHS)}.")
     if out is not None and Path(out).suffix.lower() != ".png":

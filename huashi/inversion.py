@@ -27,6 +27,12 @@ from huashi.errors import HuashiError
 from huashi.families.base import noise_for_seeds
 from huashi.images import make_grid, save_png, to_pil
 from huashi.latents import Latent, check_space, render, save_latent, spaces_of
+from huashi.validation import (
+    MAX_OPTIMIZATION_STEPS,
+    check_count,
+    check_number,
+    check_output_dir,
+)
 
 #: How many seeds are tried to start a z-space inversion.
 Z_CANDIDATES = 16
@@ -196,8 +202,10 @@ def invert_many(
     loss and latent are its own, so each result is what :func:`invert` finds for it alone (up
     to rounding); a batch only runs faster. ``on_step(done, steps, message)`` reports progress."""
     check_space(family, space)
-    if steps < 1:
-        raise HuashiError("--steps must be at least 1.")
+    check_count("--steps", steps, MAX_OPTIMIZATION_STEPS, "lower --steps")
+    check_number("--lr", lr, 0, low_included=False)
+    check_number("--feature-weight", feature_weight, 0)
+    check_number("--noise-weight", noise_weight, 0)
     if optimize_noise and not hasattr(family, "const_noise"):
         raise HuashiError(
             f"--optimize-noise needs a generator with noise inputs (stylegan); a {family.name} "
@@ -341,12 +349,28 @@ __all__ = [
 ]  # fmt: skip
 
 
-def read_mask(path: str | Path, resolution: int) -> torch.Tensor:
-    """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray)."""
+def read_mask(path: str | Path, resolution: int, image: str | Path | None = None) -> torch.Tensor:
+    """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray). With
+    ``image``, the mask must have that image's size (a mask of another size marks other pixels)
+    and must leave some pixels known."""
+    from huashi.images import open_image
     from huashi.interpolate import read_image
 
+    if image is not None and Path(image).is_file():
+        with open_image(path, "mask") as m, open_image(image) as i:
+            if m.size != i.size:
+                raise HuashiError(
+                    f"--mask {path} is {m.size[0]}x{m.size[1]} pixels but the image {image} is "
+                    f"{i.size[0]}x{i.size[1]}: give a mask of the image's size."
+                )
     gray, _ = read_image(path, 1, resolution)
-    return (gray >= 0).float()
+    hole = (gray >= 0).float()
+    if image is not None and bool(hole.all()):
+        raise HuashiError(
+            f"--mask {path} is white everywhere, so no pixel of the image is known: paint the "
+            "pixels to keep black."
+        )
+    return hole
 
 
 def invert_file(
@@ -373,10 +397,11 @@ def invert_file(
     from huashi.interpolate import read_image
     from huashi.runs import load_run
 
+    check_output_dir(out)
     loaded = load_run(run, checkpoint, device)
     info = loaded.config.data_info
     target, notes = read_image(image, int(info["channels"]), int(info["resolution"]))
-    known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]))
+    known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]), image)
     result = invert(
         loaded.family, target, space, steps, lr, known, features, feature_weight,
         optimize_noise=optimize_noise, noise_weight=noise_weight, on_step=on_step, **options,

@@ -153,7 +153,7 @@ def test_img2img_of_another_size_is_resized_with_a_note_and_masks_must_match(
         (["a red apple"], "not text-conditioned"),
         (["--label", "5"], "out of range: this model knows 2 classes (0..1: 0=zero, 1=one)"),
         (["--sampler", "plms"], "choose one of ddpm, ddim, dpmpp-2m, euler, heun"),
-        (["--steps", "0"], "at least 1"),
+        (["--steps", "0"], ">= 1, not 0"),
         (["--sweep", "ddim10"], "SAMPLER:STEPS"),
         (["--init", "nowhere.png"], "does not exist"),
     ],

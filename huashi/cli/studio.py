@@ -68,6 +68,8 @@ def run_studio(args: argparse.Namespace) -> int:
         )
     if args.jobs < 1:
         raise HuashiError("--jobs must be at least 1.")
+    if not 0 <= args.port <= 65535:
+        raise HuashiError(f"--port must be from 0 to 65535 (e.g. 7860), not {args.port}.")
     try:
         import uvicorn
     except ImportError:

@@ -19,6 +19,7 @@ from huashi.data import calligraphy, emoji, folder, mnist, shapes, stream, torch
 from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
 from huashi.data.cache import cached
 from huashi.errors import HuashiError
+from huashi.validation import check_dataset_size
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ def load_dataset(
     if channels not in (None, 1, 3):
         raise HuashiError(f"channels must be 1 (grayscale), 3 (RGB) or None, not {channels}.")
     spec = str(spec)
+    if not spec.strip():
+        raise HuashiError(
+            f"--data is empty: give a dataset name ({', '.join(DATASETS)}) or an image folder."
+        )
+    if options.get("n") is not None:
+        check_dataset_size(options["n"], resolution)
     if spec in DATASETS:
         name, entry = spec, DATASETS[spec]
     elif spec.startswith("folder:") or _looks_like_path(spec):

@@ -292,6 +292,7 @@ class Family(ABC):
                 f"{', '.join(valid)}."
             )
         given = {name: value for name, value in options.items() if value is not None}
+        check_values(cls.sampling_options_class, given, "sampling")  # types; NaN and inf refused
         return cls.sampling_options_class(**given)
 
     # --- what each family writes -------------------------------------------------------------

@@ -443,6 +443,11 @@ class Diffusion(Family):
         default_steps = tiny.cap("steps", self.config.sample_steps)  # HUASHI_DOCS_TINY: 2
         steps = default_steps if opts.steps is None else opts.steps
         samplers.check_sampler(sampler, steps)
+        if opts.steps is not None and steps > self.config.timesteps:
+            raise HuashiError(
+                f"--steps {steps} is more than this model's {self.config.timesteps} training "
+                f"timesteps: give at most {self.config.timesteps}."
+            )
         n = len(seeds)
         cond, uncond = self._condition(n, opts.prompt, opts.label)
         if opts.negative_prompt is not None:

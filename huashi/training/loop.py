@@ -12,12 +12,14 @@ import dataclasses
 import math
 import os
 import random
+import shlex
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from huashi.families.base import Family, StepContext
 from huashi.images import save_grid
 from huashi.training import distributed, stopping
 from huashi.training.checkpoint import (
+    check_built_on,
     check_training_meta,
     latest_checkpoint,
     load_checkpoint,
@@ -302,6 +305,8 @@ class Trainer:
         }
         if self.identity is not None:
             meta["run_identity"] = self.identity
+        if getattr(self.family, "built_on", None):
+            meta["built_on"] = self.family.built_on  # e.g. the autoencoder's weights hash
         if self.scaler is not None:
             meta["grad_scaler"] = self.scaler.state_dict()
         if self.dist.active:
@@ -325,6 +330,7 @@ class Trainer:
                 f"configuration: identity {theirs}, this run is {self.identity}): remove it from "
                 f"{self.checkpoint_dir}, or resume the run it came from."
             )
+        check_built_on(meta, self.family, json_path)
         missing = sorted(set(self.family.optimizers) - set(meta["optimizers"]))
         if missing:
             raise HuashiError(
@@ -506,7 +512,7 @@ class Trainer:
                     if logging_now:
                         record = {"step": self.step, "images_seen": self.images_seen}
                         record |= {"train_seconds": round(self.train_seconds, 3), **losses}
-                        log.write(record)
+                        self._keep_going(partial(log.write, record), "the log")
                         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                     for callback in self.callbacks:
                         callback(self, losses)
@@ -591,25 +597,36 @@ class Trainer:
 
     def _diverged_message(self, problem: str) -> str:
         last = latest_checkpoint(self.checkpoint_dir)
-        kept = f"the last good checkpoint {last} is kept" if last else "no checkpoint was written"
+        if last is None:
+            return (
+                f"training diverged at step {self.step} ({problem}) before its first checkpoint;"
+                f" start it again with lower learning rates and full precision: "
+                f"`{self.rescue_command()}`."
+            )
         return (
-            f"training diverged at step {self.step} ({problem}); {kept}. Continue from it with "
-            f"lower learning rates and full precision: `{self.rescue_command()}`."
+            f"training diverged at step {self.step} ({problem}); the last good checkpoint {last}"
+            f" is kept. Continue from it with lower learning rates and full precision: "
+            f"`{self.rescue_command()}`."
         )
 
     def rescue_command(self) -> str:
-        """The command that resumes this run with a tenth of its learning rates in fp32."""
+        """The command that continues this run (or, before its first checkpoint, starts it
+        again from its saved config) to the same step count, in fp32, with a tenth of its
+        learning rates, or of the family's defaults where the run's were higher."""
         config = self.family.config
-        flags = [
-            f"--{f.name.replace('_', '-')} {getattr(config, f.name) / 10:g}"
-            for f in dataclasses.fields(config)
-            if (f.name == "lr" or f.name.startswith("lr_") or f.name.endswith("_lr"))
-            and isinstance(getattr(config, f.name), (int, float))
-        ]
-        return " ".join(
-            ["huashi train", self.family.name, "--out", str(self.run_dir), "--resume", *flags]
-            + ["--precision fp32"]
-        )
+        flags = []
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            is_rate = f.name == "lr" or f.name.startswith("lr_") or f.name.endswith("_lr")
+            if is_rate and isinstance(value, (int, float)) and not isinstance(value, bool):
+                default = f.default if isinstance(f.default, (int, float)) else value
+                flags.append(f"--{f.name.replace('_', '-')} {min(value, default) / 10:g}")
+        out, steps = shlex.quote(str(self.run_dir)), f"--steps {self.config.steps}"
+        start = ["huashi train", self.family.name, "--out", out, steps, "--resume"]
+        if latest_checkpoint(self.checkpoint_dir) is None:
+            config_file = shlex.quote(str(self.run_dir / "config.json"))
+            start = ["huashi train", self.family.name, "--config", config_file, "--out", out, steps]
+        return " ".join([*start, *flags, "--precision fp32"])
 
 
 class PreviewInterrupted(Exception):
