@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from huashi import api
-from huashi.tools.dream import dream, load_dream_net
+from huashi.tools.dream import dream
+from huashi.tools.dream_net import load_dream_net
 
 #: the docs' former class-dream recipe, and the same with transformation robustness
 BASE = {"objective": "class", "octaves": 1, "steps": 40, "lr": 0.05, "jitter": 1, "tv": 2.0,

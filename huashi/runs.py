@@ -19,9 +19,16 @@ from huashi import __version__, zoo
 from huashi.core.errors import HuashiError
 from huashi.core.validation import check_resolution, describe_type, fits_type, problems
 from huashi.families import FAMILIES, DataInfo, Family, get_family
-from huashi.training.checkpoint import latest_checkpoint, load_checkpoint
+from huashi.training.checkpoint import (
+    check_built_on,
+    check_identity,
+    latest_checkpoint,
+    load_checkpoint,
+    weights_hash,
+)
 from huashi.training.device import pick_device
 from huashi.training.loop import TrainConfig
+from huashi.training.resume import run_identity
 
 CONFIG_FILE = "config.json"
 
@@ -122,15 +129,20 @@ def make_family(
     """The model of typed, checked configs, untrained, with the runs it is built on
     (``Family.required_runs``, e.g. a latent diffusion model's autoencoder) loaded and passed
     in."""
-    built_on = {}
+    built_on, sources = {}, {}
     for name, path in family_class.required_runs(model_config).items():
         try:
-            built_on[name] = load_run(path, device=str(device)).family
+            loaded = load_run(path, device=str(device))
         except HuashiError as error:
             raise HuashiError(
                 f"cannot use {path} as the {name} run of this {family_class.name} model: {error}"
             ) from None
-    return family_class(model_config, data_info, device, **built_on)
+        built_on[name] = loaded.family
+        sources[name] = {"run": str(path), "checkpoint": loaded.checkpoint.name,
+                         "sha256": weights_hash(loaded.checkpoint.with_suffix(".safetensors"))}  # fmt: skip
+    family = family_class(model_config, data_info, device, **built_on)
+    family.built_on = sources  # recorded in every checkpoint, checked when loaded again
+    return family
 
 
 @dataclass
@@ -159,12 +171,16 @@ def load_weights(
 ) -> LoadedRun:
     """Put the weights of the run's newest checkpoint (or ``checkpoint``) into ``family`` (built
     by :func:`build_family`) and set it to sampling mode."""
-    path = Path(checkpoint) if checkpoint else latest_checkpoint(run_dir / "checkpoints")
+    folder = zoo.resolve(run_dir)  # zoo:NAME is a shipped run's folder
+    path = Path(checkpoint) if checkpoint else latest_checkpoint(folder / "checkpoints")
     if path is None:
         raise HuashiError(f"run {run_dir} has no checkpoint yet: train it first (huashi train).")
     if not path.is_absolute() and not path.exists():
-        path = run_dir / "checkpoints" / path
+        path = folder / "checkpoints" / path
     tensors, meta = load_checkpoint(path)
+    identity = run_identity(config.family, config.model, config.data, config.train)
+    check_identity(meta, identity, path, run_dir)
+    check_built_on(meta, family, path)
     family.load_state_tensors(tensors, meta, weights_only=True)
     family.train(False)
     return LoadedRun(run_dir, config, family, path.with_suffix(".json"), int(meta["step"]))

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from huashi.api.runs import Progress, load_run, resolve_run
+from huashi.core import tiny
 from huashi.core.errors import HuashiError
 from huashi.runs import LoadedRun, RunConfig
 
@@ -52,6 +53,9 @@ def evaluate(
     from huashi.metrics.evaluate import evaluate as measure
 
     loaded = resolve_run(run, checkpoint, device)
+    n = tiny.cap("eval_n", n)
+    if options and "steps" in options:
+        options = {**options, "steps": tiny.cap("steps", options["steps"])}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvalWarning)  # they are in the record
         record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
@@ -131,6 +135,9 @@ def compare(
     sampler_steps, speed_n, grid_n, device, title, notes). ``progress`` counts the runs."""
     from huashi.metrics.compare import compare as write_page
 
+    n = tiny.cap("eval_n", n)
+    if tiny.enabled():  # one sampler step count, few images timed and shown
+        options |= {"sampler_steps": [tiny.CAPS["steps"]], "speed_n": 4, "grid_n": 4}
     path = write_page(runs, out, features=features, n=n, progress=progress, **options)
     numbers_path = path.with_suffix(".json")
     numbers = json.loads(numbers_path.read_text())

@@ -12,9 +12,17 @@ from typing import Any
 import torch
 
 from huashi.api.runs import Progress, load_run, resolve_run
+from huashi.core import tiny
 from huashi.core.errors import HuashiError
 from huashi.core.images import labelled_rows, make_grid, read_params, save_png, to_pil
-from huashi.core.validation import check_output_file, check_sample_request
+from huashi.core.validation import (
+    MAX_SAMPLES,
+    check_count,
+    check_output_file,
+    check_sample_request,
+    check_sampling_options,
+    check_seed,
+)
 from huashi.runs import LoadedRun
 from huashi.tools.translate import retranslate
 
@@ -110,8 +118,16 @@ def sample(
     With ``out`` (a .png path) the grid is written there and, with ``per_image``, each image to
     ``<out stem>/seed-<seed>.png``; every PNG carries the parameters that regenerate it.
     """
+    if tiny.enabled():  # the docs' tests (huashi/core/tiny.py)
+        n, options = tiny.cap("n", n), tiny.sampling(options)
     return _sample(run, n, seed, out, batch_size, per_image, checkpoint, device,
                    _Tally(progress, n), "sampling", options)  # fmt: skip
+
+
+def with_defaults(family: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with the family's defaults for what they leave out (sampler, steps, CFG,
+    strength), so every PNG's parameters say exactly how it was painted."""
+    return family.sampling_defaults(options) | options
 
 
 def _sample(
@@ -128,6 +144,8 @@ def _sample(
     options: dict[str, Any],
 ) -> SampleResult:
     check_sample_request(n, batch_size)
+    check_seed(seed, n)
+    check_sampling_options(options)
     if out is not None:
         if Path(out).suffix.lower() != ".png":
             raise HuashiError(f"--out must name a .png file, got {out}.")
@@ -135,7 +153,7 @@ def _sample(
     loaded = resolve_run(run, checkpoint, device)
     if "label" in options and loaded.family.condition == "class":
         options = options | {"label": parse_label(options["label"], loaded.family.data.class_names)}
-    options = loaded.family.resolve_precision(options)
+    options = with_defaults(loaded.family, loaded.family.resolve_precision(options))
     seeds = list(range(seed, seed + n))
     images = _generate(loaded, seeds, batch_size, tally, message, options)
     grid_path, files = None, []
@@ -246,14 +264,27 @@ def paint(
     family = loaded.family
     if "label" in options and family.condition == "class":
         options["label"] = parse_label(options["label"], family.data.class_names)
-    options = family.resolve_precision(options)
+    options = with_defaults(family, family.resolve_precision(options))
     notes = []
     if isinstance(options.get("init"), str):
         from huashi.diffusion.inputs import load_init
 
         note = load_init(options["init"], family.data.channels, family.data.resolution)[2]
         notes += [note] if note else []
+    from huashi.data import has_exact_captions
+
+    if options.get("prompt") and n > 1 and has_exact_captions(loaded.config.data.get("spec")):
+        notes.append(
+            f"{loaded.config.data['spec']} has exactly one picture per caption, so a model "
+            "trained on it paints nearly the same picture for every seed of one prompt: vary "
+            "the prompt, not the seed, for variety."
+        )
+    if sweep:
+        check_count("--sweep's number of passes", len(sweep), 32, "sweep fewer pairs")
     pairs = [(None, None)] if not sweep else [(str(s), int(k)) for s, k in sweep]
+    if tiny.enabled():  # the docs' tests (huashi/core/tiny.py)
+        n, options = tiny.cap("n", n), tiny.sampling(options)
+        pairs = [(s, k if k is None else tiny.cap("steps", k)) for s, k in pairs]
     if sweep and not family.sampling_steps:
         raise HuashiError(
             f"a {loaded.config.family} model has no sampler or steps to sweep: drop --sweep."
@@ -284,7 +315,10 @@ def paint(
 def regenerate(png: str | Path, out: str | Path) -> Path:
     """Make an image again from the parameters stored in a single-image huashi PNG."""
     check_output_file(out)
-    params = read_params(Path(png))
+    from huashi.core.metadata import localized
+
+    written = read_params(Path(png))
+    params = localized(written, png)  # relative runs and files (the studio's) found from the PNG
     if "latent" in params and "run" in params:  # an inverted or edited image (huashi invert)
         from huashi.gan.latents import load_latent, render
 
@@ -315,13 +349,19 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         image = retranslate(params)
     else:
         loaded = load_run(params["run"], Path(params["run"]) / "checkpoints" / params["checkpoint"])
-        options = dict(params.get("options", {}))
+        options = check_sampling_options(dict(params.get("options", {})))
         if "precision" in loaded.family.sampling_option_names():
             options.setdefault("precision", "fp32")  # PNGs from before it was recorded: fp32
-        seeds = [params["seed"]]
+        seeds = [check_seed(params["seed"], name=f"{png}'s seed")]
         if "batch" in params:  # painted among others: the same batch again, this image of it
-            first, count = params["batch"]
-            seeds = list(range(first, first + count))
+            batch = params["batch"]
+            if not isinstance(batch, list) or len(batch) != 2:
+                raise HuashiError(f"{png}'s batch must be [first seed, count], not {batch!r}.")
+            first, count = batch
+            check_count(
+                f"{png}'s batch size", count, MAX_SAMPLES, "its parameters were edited or damaged"
+            )
+            seeds = list(range(check_seed(first, count, f"{png}'s batch"), first + count))
             if params["seed"] not in seeds:
                 raise HuashiError(
                     f"{png} says seed {params['seed']} was painted in the batch of seeds "

@@ -55,10 +55,10 @@ class RunCache:
         folder = str(run_dir.resolve())
         key = (folder, str(path.resolve()), path.stat().st_mtime_ns, str(device))
         with self.lock:
-            if key in self.entries:
+            if key in self.entries and not _built_on_changed(self.entries[key].run):
                 self.entries.move_to_end(key)
                 return self.entries[key]
-            entry = _entry(load(run_dir, path, device))
+            entry = _entry(load(run_dir, path, device))  # (a changed autoencoder is refused)
             for old in [k for k in self.entries if (k[0], k[3]) == (folder, key[3])]:
                 del self.entries[old]  # another checkpoint of the same run
             self.entries[key] = entry
@@ -76,6 +76,16 @@ class RunCache:
         """Forget every loaded run (their memory is freed when nothing else holds them)."""
         with self.lock:
             self.entries.clear()
+
+
+def _built_on_changed(loaded: LoadedRun) -> bool:
+    """Whether a run this one is built on (a latent model's autoencoder) has a newer
+    checkpoint than the one loaded with it."""
+    for source in (getattr(loaded.family, "built_on", None) or {}).values():
+        newest = latest_checkpoint(Path(source["run"]) / "checkpoints")
+        if newest is None or newest.name != source["checkpoint"]:
+            return True
+    return False
 
 
 def _entry(loaded: LoadedRun) -> CachedRun:

@@ -10,10 +10,19 @@ from typing import Any, NamedTuple
 import torch
 
 from huashi.api.runs import Progress, resolve_run
-from huashi.core.validation import check_output_dir, check_output_file, check_resolution
+from huashi.core.validation import (
+    MAX_GRID_IMAGES,
+    check_count,
+    check_number,
+    check_output_dir,
+    check_output_file,
+    check_resolution,
+    check_seed,
+)
 from huashi.runs import LoadedRun
 from huashi.tools.distill import DistillReport
-from huashi.tools.dream import DreamSettings, dream, list_layers, load_dream_net
+from huashi.tools.dream import DreamSettings, dream
+from huashi.tools.dream_net import list_layers, load_dream_net
 from huashi.tools.export import ExportResult
 from huashi.tools.interpolate import Interpolation
 from huashi.tools.translate import TranslateResult, evaluate_pairs
@@ -27,6 +36,7 @@ __all__ = [
     "dream",
     "evaluate_pairs",
     "export",
+    "export_data",
     "interpolate",
     "list_layers",
     "load_dream_net",
@@ -51,6 +61,8 @@ def translate(
     from huashi.tools.translate import translate as run_translate
 
     check_output_dir(out)
+    check_number("--batch-size", batch_size, 1, whole=True)
+    check_seed(seed)
     return run_translate(resolve_run(run, checkpoint, device), inputs, out, seed=seed,
                          batch_size=batch_size, progress=progress)  # fmt: skip
 
@@ -74,6 +86,8 @@ def upscale(
     from huashi.tools.upscale import upscale as run_upscale
 
     check_output_dir(out)
+    check_number("--batch-size", batch_size, 1, whole=True)
+    check_seed(seed)
     return run_upscale(resolve_run(run, checkpoint, device), inputs, out, seed=seed,
                        batch_size=batch_size, progress=progress, prompt=prompt)  # fmt: skip
 
@@ -125,6 +139,7 @@ def preview_data(
     from huashi.data.preview import preview_grid
 
     check_resolution(resolution)
+    check_count("--n", n, MAX_GRID_IMAGES, "preview fewer images")
     name = Path(spec).name if Path(spec).exists() else spec
     path = check_output_file(Path(out) if out else Path(f"{name}-preview.png"))
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
@@ -134,6 +149,30 @@ def preview_data(
     if progress is not None:
         progress(2, 2, "wrote the grid")
     return DataPreview(path, dataset_summary(dataset))
+
+
+def export_data(
+    spec: str,
+    out: str | Path,
+    n: int = 1,
+    indices: list[int] | None = None,
+    caption: str | None = None,
+    resolution: int = 64,
+    split: str = "train",
+    target: bool = False,
+    data_options: dict[str, Any] | None = None,
+) -> list:
+    """Write real images of a dataset as PNGs (``out``: a folder, or one ``.png`` file); pick
+    them by ``indices``, by ``caption`` (exact, else contained) or take the first ``n``.
+
+    Returns the written files (:class:`huashi.data.export.ExportedImage`: path, index, text)."""
+    from huashi.data import load_dataset
+    from huashi.data.export import export_images, select
+
+    check_resolution(resolution)
+    dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
+    dataset.info["split"] = split
+    return export_images(dataset, select(dataset, n, indices, caption), Path(out), target)
 
 
 def distill(

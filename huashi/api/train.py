@@ -4,6 +4,8 @@ once into typed configs and hands them to the training loop."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -13,8 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from huashi.core import tiny
 from huashi.core.errors import HuashiError
-from huashi.core.validation import check_resolution
+from huashi.core.validation import (
+    check_new_run_folder,
+    check_parameter_count,
+    check_resolution,
+    model_parameter_count,
+)
 from huashi.families import DataInfo, get_family
 from huashi.runs import RunConfig, make_family
 from huashi.tools.translate import evaluate_pairs
@@ -94,6 +102,38 @@ def _resolve_config(
     return saved
 
 
+def _absolute_run_paths(family_class: Any, model_config: Any) -> Any:
+    """The config with the runs it is built on (``--latent runs/vae``) as absolute paths, so
+    that ``resume`` and ``sample`` find them from any folder."""
+    from huashi import zoo
+
+    runs = {str(path) for path in family_class.required_runs(model_config).values()}
+    changes = {}
+    for f in dataclasses.fields(model_config):
+        value = getattr(model_config, f.name)
+        relative = (
+            isinstance(value, str) and not zoo.is_zoo(value) and not Path(value).is_absolute()
+        )
+        if relative and value in runs and Path(value).exists():
+            changes[f.name] = str(Path(value).resolve())
+    return dataclasses.replace(model_config, **changes) if changes else model_config
+
+
+def _checking_new_run_folder(function: Callable) -> Callable:
+    """Decorator of :func:`train`: a new run's folder is checked (:func:`check_new_run_folder`)
+    before the run lock creates it."""
+
+    @functools.wraps(function)
+    def wrapper(out: str | Path, *args: Any, **kwargs: Any) -> Any:
+        given = inspect.signature(function).bind(out, *args, **kwargs).arguments
+        if not given.get("resume"):
+            check_new_run_folder(out, given.get("data"))
+        return function(out, *args, **kwargs)
+
+    return wrapper
+
+
+@_checking_new_run_folder
 @holding_run_lock
 def train(
     out: str | Path,
@@ -122,6 +162,9 @@ def train(
             recipe, family, data, resolution, model, data_options, train_options
         )
 
+    if tiny.enabled():  # the docs' tests (huashi/core/tiny.py)
+        train_options = tiny.train_options(train_options, resume)
+        model = model if resume else tiny.model_options(family, model)
     run_dir = Path(out)
     unknown = sorted(set(train_options) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
@@ -133,7 +176,7 @@ def train(
         if family is None or data is None:
             raise HuashiError("a new run needs a model family and --data.")
         family_class = get_family(family)
-        model_config = family_class.make_config(model or {})
+        model_config = _absolute_run_paths(family_class, family_class.make_config(model or {}))
         train_config = TrainConfig(**train_options)
         data_spec = {
             "spec": data,
@@ -178,6 +221,9 @@ def train(
             f"{config.data_info} now): resume needs the same data."
         )
     device = pick_device(train_config.device)
+    count = model_parameter_count(family_class, model_config, info)
+    if count is not None:
+        check_parameter_count(count, family_class.name)
     _seed_everything(train_config.seed)
     model_family = make_family(family_class, model_config, info, device)  # typed, checked once
     trainer = Trainer(model_family, dataset, train_config, run_dir, list(callbacks), progress)

@@ -34,7 +34,9 @@ from huashi.cli import (
     zoo,
 )
 from huashi.cli import eval as eval_command
-from huashi.core.errors import HuashiError
+from huashi.core import tiny
+from huashi.core.errors import HuashiError, system_error_line
+from huashi.core.validation import check_text
 from huashi.training import distributed
 
 COMMANDS = [
@@ -74,11 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        argv = train.with_recipe_family(list(sys.argv[1:] if argv is None else argv))
+        argv = list(sys.argv[1:] if argv is None else argv)
+        for value in argv:
+            check_text(value, "an argument")
+        argv = train.with_recipe_family(argv)
     except HuashiError as error:
         print(f"huashi: error: {error}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
+    if tiny.enabled():  # the docs' tests: tiny sizes (huashi/cli/tiny.py)
+        tiny.shrink(args)
     try:
         return distributed.finish(args.run(args) or 0)  # under torchrun: all ranks end together
     except HuashiError as error:
@@ -87,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("huashi: interrupted.", file=sys.stderr)
         return 130
+    except (OSError, MemoryError, RuntimeError) as error:
+        line = system_error_line(error)
+        if line is None:
+            raise
+        print(f"huashi: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

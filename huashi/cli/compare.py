@@ -50,7 +50,7 @@ def parse_steps(text: str) -> list[int] | None:
 
 def run_compare(args: argparse.Namespace) -> int:
     steps = parse_steps(args.sampler_steps)
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, "loading the runs") as progress:
         result = api.compare(
             args.runs, args.out, features=args.features, n=args.n, progress=progress,
             force=args.force, all_checkpoints=args.all_checkpoints, sampler_steps=steps,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from huashi import api
@@ -39,23 +40,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", default="fp32", help="student training precision")
     parser.add_argument("--speed-batch", type=int, default=16, help="0 skips the speed test")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run_distill)
 
 
 def run_distill(args: argparse.Namespace) -> int:
 
-    def show(stage: str, done: int, total: int) -> None:
-        if done == total or done % 50 == 0:
-            print(f"teacher: {stage} pairs {done}/{total}", file=sys.stderr)
+    # Loading the teacher and its text encoder takes a while: said after a second of silence
+    # (a quick error stays one line).
+    loading = f"distill: loading the teacher {args.teacher} ..."
+    timer = threading.Timer(1.0, lambda: print(loading, file=sys.stderr, flush=True))
 
-    report = api.distill(
-        args.teacher, args.data, args.out, pairs=args.pairs, heldout=args.heldout,
-        task=args.task, prompt=args.prompt, label=args.label, strength=args.strength,
-        teacher_steps=args.teacher_steps, sampler=args.sampler, cfg=args.cfg, seed=args.seed,
-        data_options=parse_key_values(args.data_option),
-        student=parse_key_values(args.student_option), speed_batch=args.speed_batch,
-        device=args.device, progress=show, steps=args.steps, batch_size=args.batch_size,
-        precision=args.precision,
-    )  # fmt: skip
+    def show(stage: str, done: int, total: int) -> None:
+        timer.cancel()
+        if not args.quiet and (done == total or done % 50 == 0 or done == 1):
+            print(f"teacher: {stage} pairs {done}/{total}", file=sys.stderr, flush=True)
+
+    if not args.quiet:
+        timer.start()
+    try:
+        report = api.distill(
+            args.teacher, args.data, args.out, pairs=args.pairs, heldout=args.heldout,
+            task=args.task, prompt=args.prompt, label=args.label, strength=args.strength,
+            teacher_steps=args.teacher_steps, sampler=args.sampler, cfg=args.cfg, seed=args.seed,
+            data_options=parse_key_values(args.data_option),
+            student=parse_key_values(args.student_option), speed_batch=args.speed_batch,
+            device=args.device, progress=show, train_progress=not args.quiet, steps=args.steps,
+            batch_size=args.batch_size, precision=args.precision,
+        )  # fmt: skip
+    finally:
+        timer.cancel()
     print(report.summary())
     return 0

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import progress_bar
+
+DRAG_FILES = ("before.png", "after.png", "frames.png", "latent.safetensors")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,14 +29,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", type=int, help="how many first w+ layers move (default half)")
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = api.drag(
-        args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,
-        args.layers, args.checkpoint, args.device,
-    )  # fmt: skip
+
+    with progress_bar(not args.quiet, f"dragging {args.latent} ({args.steps} steps)"):
+        result = api.drag(
+            args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,
+            args.layers, args.checkpoint, args.device,
+        )  # fmt: skip
     where = ", ".join(f"({x:g}, {y:g})" for x, y in result.handles)
-    print(f"{result.steps} steps; handles now at {where}; wrote {args.out}/")
+    print(f"{result.steps} steps; tracked handles now at {where}")
+    for check in result.checks:  # whether the content itself moved, not only the points
+        print(check.describe())
+    files = ", ".join(f"{args.out}/{name}" for name in DRAG_FILES)
+    print(f"wrote {files}")
     return 0

@@ -5,10 +5,10 @@ DeepDream with a classifier or clip run (or inception:PATH); ``--class K`` dream
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import progress_bar
 from huashi.core.errors import HuashiError
 
 
@@ -52,13 +52,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--out", type=Path, default=Path("dream.png"), help="output PNG")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run_dream)
 
 
 def run_dream(args: argparse.Namespace) -> int:
     if args.list_layers:
-        net = api.load_dream_net(args.list_layers, args.checkpoint, args.device)
-        for name, kind, shape in api.list_layers(net):
+        with progress_bar(not args.quiet, f"loading {args.list_layers} and tracing its layers"):
+            net = api.load_dream_net(args.list_layers, args.checkpoint, args.device)
+            layers = api.list_layers(net)
+        for name, kind, shape in layers:
             print(f"{name:32} {kind:20} {'x'.join(str(s) for s in shape)}")
         return 0
     if not args.run_dir or not args.start:
@@ -79,14 +82,16 @@ def run_dream(args: argparse.Namespace) -> int:
         tv=args.tv, decay=args.decay, range_weight=args.range_weight, size=args.size,
         noise=args.noise, seed=args.seed,
     )  # fmt: skip
-    net = api.load_dream_net(args.run_dir, args.checkpoint, args.device)
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as bar:
+        net = api.load_dream_net(args.run_dir, args.checkpoint, args.device)
 
-    def show(p) -> None:
-        if p.step == settings.steps - 1:
-            print(f"octave {p.octave + 1}/{settings.octaves} ({p.size} px): {p.objective:.4f}",
-                  file=sys.stderr)  # fmt: skip
+        def show(p) -> None:
+            if bar is not None:
+                done = p.octave * settings.steps + p.step + 1
+                message = f"dreaming, octave {p.octave + 1}/{settings.octaves} ({p.size} px)"
+                bar(done, settings.octaves * settings.steps, message)
 
-    result = api.dream(net, args.start, settings, out=args.out, progress=show)
+        result = api.dream(net, args.start, settings, out=args.out, progress=show)
     first, last = result.history[0][0], result.history[-1][-1]
     print(f"wrote {result.files[0]} and {result.files[1]} (objective {first:.4f} -> {last:.4f})")
     return 0

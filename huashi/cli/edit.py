@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,13 +34,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # let "--strength -3..3" read -3..3 as a value, not as an option (argparse only knows plain
     # negative numbers)
     parser._negative_number_matcher = re.compile(r"^-\d[\d.]*(\.\.-?[\d.]+)?(:\d+)?$")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = api.edit(
-        args.run_dir, args.latent, args.out, args.direction, args.strength, args.layers,
-        args.toward, args.steps, checkpoint=args.checkpoint, device=args.device, clip=args.clip,
-    )  # fmt: skip
+
+    doing = f"walking toward {args.toward}" if args.toward else f"editing {args.latent}"
+    with progress_bar(not args.quiet, doing) as bar:
+        path = api.edit(
+            args.run_dir, args.latent, args.out, args.direction, args.strength, args.layers,
+            args.toward, args.steps, checkpoint=args.checkpoint, device=args.device, clip=args.clip,
+            on_step=bar,
+        )  # fmt: skip
     print(f"wrote {path}")
     return 0

@@ -94,7 +94,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0 if report.passed else 1
     if args.run_dir is None:
         raise HuashiError("huashi eval needs a run folder (or --validate FEATURES).")
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.evaluate(
             args.run_dir, args.features, n=args.n, seed=args.seed, checkpoint=args.checkpoint,
             device=args.device, options=parse_key_values(args.option), progress=progress,

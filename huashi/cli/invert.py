@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,16 +40,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", help="the caption of a text-conditional model")
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("label", args.label), ("prompt", args.prompt)) if v is not None}
-    result, notes = api.invert(
-        args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
-        args.feature_weight, args.lr, args.checkpoint, args.device,
-        optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, **options,
-    )  # fmt: skip
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as bar:
+        result, notes = api.invert(
+            args.run_dir, args.image, args.out, args.space, args.steps, args.mask, args.features,
+            args.feature_weight, args.lr, args.checkpoint, args.device,
+            optimize_noise=args.optimize_noise, noise_weight=args.noise_weight, on_step=bar,
+            **options,
+        )  # fmt: skip
     for note in notes:
         print(f"note: {note}")
     print(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,29 +79,60 @@ def picked(args: argparse.Namespace, names: list[str]) -> dict[str, Any]:
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[int, int, str], None] | None]:
+def progress_bar(
+    enabled: bool = True, doing: str = "working"
+) -> Iterator[Callable[[int, int, str], None] | None]:
     """A tqdm bar (on stderr) driven by an API ``progress(done, total, message)`` callback; yields
-    the callback, or None when ``enabled`` is false. The bar appears at the first report and is
-    cleared at the end."""
+    the callback, or None when ``enabled`` is false. A command still busy after a second and not
+    yet reporting shows what it is doing (``doing``) with the seconds since it began, refreshed
+    every second, so a long start (loading a model, decoding a dataset) is never silent; rates
+    and the ETA count from the start, not from the first report. The bar is cleared at the end;
+    a command done within a second shows none."""
     if not enabled:
         yield None
         return
-    bar = None
+    from tqdm import tqdm
 
-    def update(done: int, total: int, message: str) -> None:
+    started = time.time()
+    bar: tqdm | None = None
+    lock = threading.Lock()
+    reported, finished = threading.Event(), threading.Event()
+
+    def show() -> tqdm:
         nonlocal bar
         if bar is None:
-            from tqdm import tqdm
+            waiting = "{desc} ... {elapsed}"
+            bar = tqdm(total=None, desc=doing, leave=False, dynamic_ncols=True, bar_format=waiting)
+            bar.start_t = started  # elapsed time and rates from the command's start
+        return bar
 
-            bar = tqdm(total=total, leave=False, dynamic_ncols=True)
-        bar.total = total
-        bar.n = done
-        bar.set_description(message, refresh=False)
-        bar.refresh()
+    def heartbeat() -> None:
+        if finished.wait(1.0):
+            return
+        while not reported.is_set() and not finished.is_set():
+            with lock:
+                if not reported.is_set():
+                    show().refresh()
+            finished.wait(1.0)
 
+    def update(done: int, total: int, message: str) -> None:
+        with lock:
+            line = show()
+            if not reported.is_set():
+                reported.set()
+                line.bar_format = None  # the usual bar from now on
+            line.total = total
+            line.n = done
+            line.set_description(message, refresh=False)
+            line.refresh()
+
+    ticker = threading.Thread(target=heartbeat, daemon=True)
+    ticker.start()
     try:
         yield update
     finally:
+        finished.set()
+        ticker.join()
         if bar is not None:
             bar.close()
 

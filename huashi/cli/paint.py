@@ -23,6 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("prompt", nargs="?", help="text prompt (text-conditioned models)")
     parser.add_argument(
+        "--negative-prompt",
+        help="text models: guide away from this prompt instead of the empty one",
+    )
+    parser.add_argument(
         "--label", help="the class (number or name) a class-conditioned model paints"
     )
     parser.add_argument(
@@ -75,13 +79,14 @@ def parse_sweep(text: str) -> list[tuple[str, int]]:
 def run_paint(args: argparse.Namespace) -> int:
     sweep = parse_sweep(args.sweep) if args.sweep else None
     set_threads(args.threads)
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.paint(
             args.run_dir, args.prompt, n=args.n, seed=args.seed, out=args.out, sweep=sweep,
             per_image=not args.no_per_image, batch_size=args.batch_size,
             checkpoint=args.checkpoint, device=args.device, progress=progress,
             label=args.label, sampler=args.sampler, steps=args.steps, cfg=args.cfg, eta=args.eta,
             strength=args.strength, precision=args.precision, init=args.init, mask=args.mask,
+            negative_prompt=args.negative_prompt,
         )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")

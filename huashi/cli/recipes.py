@@ -15,18 +15,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _measured(values: dict | None) -> str:
     if not values:
         return "not measured yet"
-    shown = [
-        f"{key} {values[key]}" for key in ("fid", "held_out_l1", "train_minutes") if key in values
-    ]
+    shown = [f"{key} {values[key]}" for key in ("fid", "held_out_l1") if key in values]
+    if "train_minutes" in values:
+        shown.append(f"took {values['train_minutes']:g} min")
     return ", ".join(shown) or "measured"
 
 
 def run_recipes(args: argparse.Namespace) -> int:
-    print(f"{'recipe':<30} {'family':<10} {'data':<12} {'px':>4} {'min':>5}  measured")
+    print(f"{'recipe':<30} {'family':<10} {'data':<12} {'px':>4} {'cap':>5}  measured")
     for recipe in api.recipes():
         print(
             f"{recipe.name:<30} {recipe.family:<10} {recipe.data:<12} {recipe.resolution:>4} "
             f"{recipe.budget_minutes:>5g}  {_measured(recipe.measured)}"
         )
+    print(
+        "cap: a recipe trains its steps but stops at this many minutes of training steps, "
+        "whichever comes first; the caps were set on a quiet 2-core CPU, and a busier or slower "
+        "machine reaches fewer steps in them. 'took': what a measured run took, wall clock, on "
+        "the machine its card names (huashi/recipes/NAME.json, measured.machine); it can "
+        "exceed the cap."
+    )
     print("train one with: huashi train --recipe NAME --out RUN (flags beside it override it)")
     return 0

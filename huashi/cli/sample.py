@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import add_threads_flag, progress_bar
-from huashi.training.device import set_threads
+from huashi.training.device import PRECISIONS, set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +55,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--label", help="the class (number or name) a class-conditional model paints"
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="families that paint in autocast (diffusion): auto (default) = bf16 where it is "
+        "fast, else fp32; the PNGs record the one used",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_flag(parser)
     parser.set_defaults(run=run_sample)
@@ -62,30 +68,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     again = subparsers.add_parser("regenerate", help="make an image again from its PNG metadata")
     again.add_argument("image", type=Path)
     again.add_argument("--out", type=Path, required=True)
+    again.add_argument("--quiet", action="store_true", help="no progress line")
     again.set_defaults(run=run_regenerate)
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    options = {k: v for k, v in (("prompt", args.prompt), ("label", args.label)) if v is not None}
+    given = (("prompt", args.prompt), ("label", args.label), ("precision", args.precision))
+    options = {k: v for k, v in given if v is not None}
     options |= prompt_mixing(args)
     set_threads(args.threads)
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.sample(
             args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
             per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
             progress=progress, **options,
         )  # fmt: skip
-    folder = (
-        f" and {len(result.files)} images in {args.out.parent / args.out.stem}/"
-        if result.files
-        else ""
-    )
-    print(f"wrote {result.grid}{folder}")
+    print(f"wrote {result.grid}{_folder_note(result.files, args.out)}")
     return 0
 
 
+def _folder_note(files: list, out: Path) -> str:
+    """`` and N images in FOLDER/`` for the single images written beside a grid."""
+    return f" and {len(files)} images in {out.parent / out.stem}/" if files else ""
+
+
 def run_regenerate(args: argparse.Namespace) -> int:
-    print(f"wrote {api.regenerate(args.image, args.out)}")
+    with progress_bar(not args.quiet, f"regenerating {args.image}"):
+        path = api.regenerate(args.image, args.out)
+    print(f"wrote {path}")
     return 0
 
 
@@ -123,5 +133,5 @@ def run_styled(args: argparse.Namespace) -> int:
         per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
         truncation=truncation, **options,
     )  # fmt: skip
-    print(f"wrote {result.grid}" + (f" and {len(result.files)} images" if result.files else ""))
+    print(f"wrote {result.grid}{_folder_note(result.files, args.out)}")
     return 0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from huashi import api
@@ -68,6 +71,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     resume = subparsers.add_parser("resume", help="continue a run from its newest checkpoint")
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--steps", type=int, help="train up to this many steps in all")
+    resume.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop after this many minutes of training in all, over every session (0 = no "
+        "limit; default: the run's own cap, e.g. its recipe's budget)",
+    )
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(run=run_resume)
 
@@ -109,18 +118,20 @@ def run_train(args: argparse.Namespace) -> int:
     resolution = getattr(args, "resolution", file_data.get("resolution"))
     if getattr(args, "from_size", None) or getattr(args, "to_size", None):
         resolution = _from_to(args, resolution, model)
-    result = api.train(
-        args.out,
-        family=args.family,
-        data=getattr(args, "data", file_data.get("spec")),
-        resolution=resolution,
-        model=model,
-        data_options=data_options,
-        resume=args.resume,
-        progress=not args.quiet,
-        recipe=args.recipe,
-        **train_options,
-    )
+    with _preparing(args.out, args.quiet) as started:
+        result = api.train(
+            args.out,
+            callbacks=[started],
+            family=args.family,
+            data=getattr(args, "data", file_data.get("spec")),
+            resolution=resolution,
+            model=model,
+            data_options=data_options,
+            resume=args.resume,
+            progress=not args.quiet,
+            recipe=args.recipe,
+            **train_options,
+        )
     return _report(result)
 
 
@@ -143,20 +154,41 @@ def _from_to(args: argparse.Namespace, resolution: int | None, model: dict) -> i
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    options = {"steps": args.steps} if args.steps else {}
-    result = api.train(args.run_dir, resume=True, progress=not args.quiet, **options)
+    options: dict = {"steps": args.steps} if args.steps else {}
+    if args.max_minutes is not None:
+        if args.max_minutes < 0:
+            raise HuashiError(
+                f"--max-minutes must be 0 (no limit) or more, not {args.max_minutes:g}."
+            )
+        options["max_minutes"] = args.max_minutes
+    with _preparing(args.run_dir, args.quiet) as started:
+        result = api.train(
+            args.run_dir, resume=True, progress=not args.quiet, callbacks=[started], **options
+        )
     return _report(result)
+
+
+@contextmanager
+def _preparing(run_dir: object, quiet: bool) -> Iterator[Callable[..., None]]:
+    """Say what happens before the first step ends (loading data, a text encoder, building the
+    model: it can take many seconds) when it has not ended after a second; a quick error stays
+    one line. Yields the training callback that marks the first step done."""
+    message = f"{run_dir}: loading the data, building the model, first step ..."
+    timer = threading.Timer(1.0, lambda: print(message, file=sys.stderr, flush=True))
+    if not quiet and distributed.current().is_main:
+        timer.start()
+    try:
+        yield lambda *_: timer.cancel()
+    finally:
+        timer.cancel()
 
 
 def _report(result: TrainResult) -> int:
     if not distributed.current().is_main:  # under torchrun, rank 0 reports for all
         return 130 if result.interrupted else 0
     if result.interrupted:
-        print(
-            f"stopped at step {result.step}; checkpoint {result.checkpoint} saved. Continue with "
-            f"`huashi resume {result.run_dir}`.",
-            file=sys.stderr,
-        )
+        print(f"checkpoint {result.checkpoint} saved.", file=sys.stderr)
+        print(result.stop_line(), file=sys.stderr)
         return 130
     written = [name for name in ("samples.png", "losses.png") if (result.run_dir / name).exists()]
     print(
@@ -166,4 +198,5 @@ def _report(result: TrainResult) -> int:
         from huashi.cli.translate import format_report
 
         print(format_report(result.reports["pairs_eval"]))
+    print(result.stop_line())
     return 0

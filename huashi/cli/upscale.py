@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with progress_bar(not args.quiet) as progress:
+    with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.upscale(
             args.run_dir, list(args.inputs), args.out, seed=args.seed, batch_size=args.batch_size,
             checkpoint=args.checkpoint, device=args.device, progress=progress,

@@ -245,7 +245,7 @@ def save_png(image: Image.Image, path: Path, params: dict[str, Any] | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     info.add_text(METADATA_KEY, json.dumps({"huashi_version": __version__, **(params or {})}))
-    info.add_text(PARAMETERS_KEY, format_parameters(params or {}, image.size))
+    info.add_text(PARAMETERS_KEY, format_parameters(params or {}, image.size, near=path))
     tmp = path.with_name(path.name + ".tmp")
     image.save(tmp, format="PNG", pnginfo=info)
     os.replace(tmp, path)
@@ -269,7 +269,15 @@ def read_params(path: Path) -> dict[str, Any]:
         raise HuashiError(f"{path} is not a readable PNG image.") from None
     if text is None:
         raise HuashiError(f"{path} carries no huashi parameters (it was not made by huashi).")
-    return json.loads(text)
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HuashiError(
+            f"{path}: its huashi parameters are damaged (not JSON: {error})."
+        ) from None
+    if not isinstance(params, dict):
+        raise HuashiError(f"{path}: its huashi parameters are damaged (not a JSON object).")
+    return params
 
 
 def read_image_tensor(

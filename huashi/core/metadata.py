@@ -70,9 +70,51 @@ def model_hash(run: str | Path, checkpoint: str) -> str | None:
     return _file_hash(str(weights), stat.st_size, stat.st_mtime_ns)
 
 
-def format_parameters(params: dict[str, Any], size: tuple[int, int]) -> str:
+def locate(path: str, near: str | Path | None = None) -> Path:
+    """A run folder or file that a PNG's parameters name: ``zoo:NAME`` is the zoo's folder, an
+    absolute path itself; a relative one (the studio writes them relative to its runs folder)
+    is taken from the current folder when it is there, else from the nearest folder above the
+    PNG ``near`` that holds it."""
+    if str(path).startswith("zoo:"):
+        from huashi.core.zoo_folders import resolve
+
+        return resolve(path)
+    found = Path(path)
+    if found.is_absolute() or found.exists() or near is None:
+        return found
+    for folder in Path(near).resolve().parents:
+        if (folder / found).exists():
+            return folder / found
+    return found
+
+
+def localized(params: dict[str, Any], near: str | Path) -> dict[str, Any]:
+    """``params`` with its run and the files it names (init, mask, latent, input) located
+    (:func:`locate`) from the PNG ``near``: what ``huashi regenerate`` loads."""
+    out = dict(params)
+    if isinstance(out.get("run"), str):
+        out["run"] = str(locate(out["run"], near))
+    for key in ("latent", "input"):
+        if isinstance(out.get(key), str):
+            out[key] = str(locate(out[key], near))
+    options = dict(out.get("options") or {})
+    for key in ("init", "mask"):
+        if isinstance(options.get(key), str):
+            options[key] = str(locate(options[key], near))
+    if "options" in out:
+        out["options"] = options
+    record = out.get("upscale")
+    if isinstance(record, dict) and isinstance(record.get("input"), str):
+        out["upscale"] = record | {"input": str(locate(record["input"], near))}
+    return out
+
+
+def format_parameters(
+    params: dict[str, Any], size: tuple[int, int], near: str | Path | None = None
+) -> str:
     """The ``parameters`` text for an image of ``size`` (width, height) made with ``params``
-    (huashi's own record: ``seed``/``seeds``, ``options``, ``run``, ``checkpoint``, ...)."""
+    (huashi's own record: ``seed``/``seeds``, ``options``, ``run``, ``checkpoint``, ...);
+    ``near``, the PNG's path, locates a run named relative to it (:func:`locate`)."""
     options = params.get("options") or {}
     prompt = options.get("prompt")
     if isinstance(prompt, (list, tuple)):
@@ -89,9 +131,13 @@ def format_parameters(params: dict[str, Any], size: tuple[int, int]) -> str:
         pairs.append(("Seed", int(seed)))
     pairs.append(("Size", f"{size[0]}x{size[1]}"))
     if params.get("run"):
-        pairs.append(("Model", Path(str(params["run"])).name))
+        pairs.append(("Model", Path(str(params["run"])).name.removeprefix("zoo:")))
         if params.get("checkpoint"):
-            digest = model_hash(params["run"], str(params["checkpoint"]))
+            try:
+                run = locate(str(params["run"]), near)
+            except Exception:  # noqa: BLE001 - a zoo name that is not installed: no hash
+                run = Path(str(params["run"]))
+            digest = model_hash(run, str(params["checkpoint"]))
             if digest:
                 pairs.append(("Model hash", digest))
     if options.get("strength") is not None and options.get("init"):
@@ -107,7 +153,9 @@ def format_parameters(params: dict[str, Any], size: tuple[int, int]) -> str:
         pairs.append(("Training step", int(params["step"])))
     pairs.append(("Version", f"huashi {__version__}"))
     line = ", ".join(f"{key}: {_quote(value)}" for key, value in pairs)
-    return f"{prompt or ''}\n{line}"
+    negative = options.get("negative_prompt")
+    negative = f"Negative prompt: {negative}\n" if negative else ""
+    return f"{prompt or ''}\n{negative}{line}"
 
 
 def parse_parameters(text: str) -> dict[str, Any]:

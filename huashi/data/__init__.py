@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from huashi.core.errors import HuashiError
+from huashi.core.validation import check_dataset_size
 from huashi.data import calligraphy, emoji, folder, mnist, shapes, stream, torchvision_sets
 from huashi.data.base import ImageSet, to_channels, to_uint8, to_unit_range
 from huashi.data.cache import cached
@@ -109,6 +110,12 @@ def load_dataset(
     if channels not in (None, 1, 3):
         raise HuashiError(f"channels must be 1 (grayscale), 3 (RGB) or None, not {channels}.")
     spec = str(spec)
+    if not spec.strip():
+        raise HuashiError(
+            f"--data is empty: give a dataset name ({', '.join(DATASETS)}) or an image folder."
+        )
+    if options.get("n") is not None:
+        check_dataset_size(options["n"], resolution)
     if spec in DATASETS:
         name, entry = spec, DATASETS[spec]
     elif spec.startswith("folder:") or _looks_like_path(spec):

@@ -7,10 +7,9 @@ resume) is the shared machinery in :mod:`huashi.training`, which drives a family
 
 What shared code may ask a family, instead of testing its class, name, attributes or config:
 
-- ``condition`` ("none", "class", "text" or "image"), ``conditions`` (all it takes) and
-  ``sampling_options_class``, the dataclass of the options ``generate`` takes
-  (``parse_sampling_options`` refuses unknown ones); labels and prompts are checked by
-  :mod:`huashi.families.conditioning`, the same for all;
+- ``condition`` ("none", "class", "text" or "image"), ``conditions`` (all it takes),
+  ``sampling_options_class`` (what ``generate`` takes; unknown options are refused) and
+  ``sampling_defaults``; labels and prompts are checked by :mod:`~huashi.families.conditioning`;
 - its abilities: ``paints_from_seeds``, ``paints_from_prompt``, ``translates``,
   ``repaints_images`` (img2img), ``upscales``, ``makes_images``, ``feature_kind`` (a feature
   network for metrics and DeepDream), ``discriminator_features``, and ``onnx_graph`` (what it
@@ -22,10 +21,9 @@ What shared code may ask a family, instead of testing its class, name, attribute
   :class:`~huashi.families.autoencoder.LatentAutoencoder`), which
   :func:`huashi.runs.make_family` loads and passes in.
 
-Generating never leaves module state changed (see :meth:`Family.sampling_mode`). Every
-registered family is held to these promises by ``tests/families/test_family_contract.py``. The families
-may import the building blocks (core, data, text, diffusion, augment, losses, models), the
-training package and the zoo; never the run loader or anything above it.
+Generating never leaves module state changed (:meth:`Family.sampling_mode`); every family is
+held to these promises by ``tests/families/test_family_contract.py``. Families may import the
+building blocks, the training package and the zoo; never the run loader or anything above.
 """
 
 from __future__ import annotations
@@ -198,6 +196,11 @@ class Family(ABC):
         """The keyword options ``generate`` takes."""
         return tuple(f.name for f in dataclasses.fields(cls.sampling_options_class))
 
+    def sampling_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The values ``generate`` gives the options that ``options`` leave out, for the ones a
+        PNG's settings line reports (sampler, steps, cfg, strength); {} when there are none."""
+        return {}
+
     @classmethod
     def parse_sampling_options(cls, **options: Any) -> Any:
         """The typed sampling options (an instance of :attr:`sampling_options_class`); a value
@@ -214,6 +217,7 @@ class Family(ABC):
                 f"{', '.join(valid)}."
             )
         given = {name: value for name, value in options.items() if value is not None}
+        check_values(cls.sampling_options_class, given, "sampling")  # types; NaN and inf refused
         return cls.sampling_options_class(**given)
 
     def resolve_precision(self, options: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from huashi import zoo
+from huashi.core import tiny
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
 from huashi.diffusion import samplers
@@ -122,6 +123,7 @@ class DiffusionSampling:
     init: Any = None
     strength: float | None = None
     mask: Any = None
+    negative_prompt: str | None = None  # guidance away from it instead of the empty prompt
 
 
 #: The training-progress grids: this many images, this many sampling steps at most.
@@ -329,6 +331,28 @@ class Diffusion(Family):
             return {"context": tokens, "context_mask": mask}, null
         return {}, {}
 
+    def _negative(self, n: int, negative_prompt: str) -> dict:
+        """The U-Net's text condition of the negative prompt: classifier-free guidance then
+        steers away from it rather than from the empty prompt (F7)."""
+        if self.condition != "text":
+            raise HuashiError(
+                f"a negative prompt needs a text-conditioned model; this one is conditioned on "
+                f"{self.condition}: drop the negative prompt."
+            )
+        tokens, mask = self._text([negative_prompt] * n)
+        return {"context": tokens, "context_mask": mask}
+
+    def sampling_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The sampler, steps, guidance scale (and img2img strength) that ``generate`` uses
+        when ``options`` leave them out, so a PNG can record every setting."""
+        defaults: dict[str, Any] = {"sampler": self.config.sampler,
+                                    "steps": self.config.sample_steps}  # fmt: skip
+        if self.condition != "none":
+            defaults["cfg"] = self.config.guidance
+        if options.get("init") is not None:
+            defaults["strength"] = 0.6 if options.get("mask") is None else 1.0
+        return defaults
+
     def _model_fn(self, unet, cond: dict, uncond: dict, cfg: float, precision: str):
         """ε̂(x, t) for the samplers. With guidance, the conditional and unconditional passes
         run as one forward of a doubled batch; without a condition to guide towards (``cond is
@@ -413,10 +437,18 @@ class Diffusion(Family):
         """
         opts: DiffusionSampling = self.parse_sampling_options(**options)
         sampler = opts.sampler or self.config.sampler
-        steps = self.config.sample_steps if opts.steps is None else opts.steps
+        default_steps = tiny.cap("steps", self.config.sample_steps)  # HUASHI_DOCS_TINY: 2
+        steps = default_steps if opts.steps is None else opts.steps
         samplers.check_sampler(sampler, steps)
+        if opts.steps is not None and steps > self.config.timesteps:
+            raise HuashiError(
+                f"--steps {steps} is more than this model's {self.config.timesteps} training "
+                f"timesteps: give at most {self.config.timesteps}."
+            )
         n = len(seeds)
         cond, uncond = self._condition(n, opts.prompt, opts.label)
+        if opts.negative_prompt is not None:
+            uncond = self._negative(n, opts.negative_prompt)
         cfg = self.config.guidance if opts.cfg is None else float(opts.cfg)
         image, repaint = self._init_and_mask(opts.init, opts.mask)
         strength = opts.strength
@@ -453,7 +485,8 @@ class Diffusion(Family):
         at most 16 images, sampled with DPM-Solver++(2M) in at most 20 steps."""
         seeds = list(seeds)[:PREVIEW_IMAGES]
         options = preview_options(self.condition, len(seeds), self.data, self.preview_captions)
-        fast = {"sampler": "dpmpp-2m", "steps": min(PREVIEW_STEPS, self.config.sample_steps)}
+        steps = tiny.cap("steps", min(PREVIEW_STEPS, self.config.sample_steps))
+        fast = {"sampler": "dpmpp-2m", "steps": steps}
         return self.generate(seeds, **options, **fast)
 
 

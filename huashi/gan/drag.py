@@ -26,6 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from huashi.core.errors import HuashiError
+from huashi.core.validation import (
+    MAX_OPTIMIZATION_STEPS,
+    check_count,
+    check_number,
+    check_output_dir,
+)
+from huashi.gan.drag_check import HandleCheck, check_drag
 from huashi.gan.editing import needs_mapping
 
 
@@ -39,6 +46,8 @@ class Drag:
     targets: list[tuple[float, float]]
     steps: int
     trail: list[list[tuple[float, float]]] = field(default_factory=list)  # handles per step
+    #: The self-check: did the content under each handle reach its target (huashi.gan.drag_check)?
+    checks: list[HandleCheck] = field(default_factory=list)
 
     @property
     def distances(self) -> list[float]:
@@ -182,6 +191,8 @@ def drag(
         with torch.no_grad():
             final_ws = torch.cat([head, tail], dim=1).detach()
             final = family.synthesize(final_ws)[0].cpu()
+            _, final_features = _features(family, final_ws, feature_resolution)
+        checks = check_drag(start_features, final_features, handles, targets, r1)
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -189,6 +200,7 @@ def drag(
     return Drag(
         final_ws.cpu(), final, start[0].cpu(), torch.stack(kept),
         [tuple(p) for p in points.tolist()], [tuple(map(float, t)) for t in targets], done, trail,
+        checks,
     )  # fmt: skip
 
 
@@ -225,6 +237,9 @@ def drag_file(
     from huashi.gan.latents import Latent, load_latent, save_latent, to_ws
     from huashi.runs import load_run
 
+    check_output_dir(out)
+    check_count("--steps", steps, MAX_OPTIMIZATION_STEPS, "lower --steps")
+    check_number("--lr", lr, 0, low_included=False)
     loaded = load_run(run, checkpoint, device)
     family = loaded.family
     latent = load_latent(latent_path)

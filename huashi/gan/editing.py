@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import make_grid, save_png
+from huashi.core.validation import MAX_GRID_IMAGES, check_count, check_number, check_output_file
 from huashi.families.base import noise_for_seeds
 from huashi.gan.latent_paths import lerp, slerp
 from huashi.gan.latents import load_latent, render, to_ws
@@ -117,6 +118,7 @@ def write_mixing_grid(
     """Load a run, make its :func:`mixing_grid` and write it as a PNG with its parameters."""
     from huashi.runs import load_run
 
+    check_count("--mix", len(seeds), 64, "a grid of (seeds + 1)² images; mix fewer seeds")
     loaded = load_run(run, checkpoint, device)
     images = mixing_grid(loaded.family, seeds, layers, truncation, **options)
     params = {
@@ -253,7 +255,7 @@ def direction(
     if isinstance(clip, (str, Path)) and re.search(r"(^|[+-])\s*clip:", spec):
         from huashi.metrics.features import load_features
 
-        spec_text = str(clip) if str(clip).startswith("clip:") else f"clip:{clip}"
+        spec_text = str(clip) if str(clip).startswith(("clip:", "zoo:")) else f"clip:{clip}"
         net = load_features(spec_text, family.device)
     parts = re.split(rf"([+-])(?=(?:{'|'.join(KINDS)}):)", spec.strip())
     total, sign = None, 1.0
@@ -274,16 +276,24 @@ def direction(
 def parse_strengths(text: str | Sequence[float]) -> list[float]:
     """ "-3..3" (7 steps), "-3..3:5" (5 steps) or "1,2,4" -> strengths."""
     if not isinstance(text, str):
-        return [float(s) for s in text]
+        return _checked_strengths([float(s) for s in text])
     match = re.fullmatch(r"\s*(-?[\d.]+)\.\.(-?[\d.]+)(?::(\d+))?\s*", text)
     try:
         if match:
             lo, hi = float(match.group(1)), float(match.group(2))
             n = int(match.group(3) or 7)
-            return torch.linspace(lo, hi, max(n, 2)).tolist()
-        return [float(s) for s in text.split(",")]
+            check_count("--strength's number of steps", n, MAX_GRID_IMAGES, "ask for fewer")
+            return _checked_strengths(torch.linspace(lo, hi, max(n, 2)).tolist())
+        return _checked_strengths([float(s) for s in text.split(",")])
     except ValueError:
         raise HuashiError(f"bad --strength {text!r}: write -3..3, -3..3:5 or 1,2,4.") from None
+
+
+def _checked_strengths(strengths: list[float]) -> list[float]:
+    check_count("--strength's number of values", len(strengths), MAX_GRID_IMAGES, "ask for fewer")
+    for value in strengths:
+        check_number("--strength", value)
+    return strengths
 
 
 @torch.no_grad()
@@ -327,14 +337,21 @@ def edit_file(
     checkpoint: str | Path | None = None,
     device: str = "auto",
     clip: str | Path | None = None,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> Path:
     """Edit the latent in ``latent_path`` and write one row per latent as a PNG grid: a
     strength sweep along ``direction_spec``, or a walk of ``steps`` images ``toward`` another
     latent file (or an image, inverted first in the same space). ``clip`` is the clip run for
     clip: directions (default: the zoo's reference network for the run's dataset, when that is
-    a clip). A latent with fitted noise maps is swept with them."""
+    a clip). A latent with fitted noise maps is swept with them. ``on_step`` follows the
+    inversion of a ``toward`` image."""
     from huashi.runs import load_run
 
+    check_output_file(out)
+    if toward is not None:
+        check_count("--steps", steps, MAX_GRID_IMAGES, "walk in fewer steps")
+    else:
+        parse_strengths(strengths)
     loaded = load_run(run, checkpoint, device)
     family = loaded.family
     latent = load_latent(latent_path)
@@ -346,19 +363,17 @@ def edit_file(
     if (direction_spec is None) == (toward is None):
         raise HuashiError("pass either --direction or --toward.")
     if toward is not None:
-        other = _other_latent(loaded, toward, latent.space, invert_steps, latent.options)
+        other = _other_latent(loaded, toward, latent.space, invert_steps, latent.options, on_step)
         images = walk(family, tensor[0], other[0], latent.space, steps, **latent.options)
         params |= {"toward": str(toward), "steps": steps}
         return save_png(make_grid(images, nrow=steps), Path(out), params)
     ws = to_ws(family, tensor, latent.space, **latent.options).detach()
     if clip is None:  # the zoo's reference network of the run's dataset, when it is a CLIP
-        from huashi.families import get_family
-        from huashi.zoo import reference_features, resolve, zoo_entry
+        from huashi.zoo import reference_features
 
         data = loaded.config.data
         reference = reference_features(str(data.get("spec", "")), data.get("resolution"))
-        kind = reference and get_family(zoo_entry(resolve(reference)).family).feature_kind
-        clip = reference if kind == "clip" else None
+        clip = reference if reference and _is_clip(reference) else None
     d = direction(family, direction_spec, clip, **latent.options)
     values = parse_strengths(strengths)
     images = sweep(family, ws, d, values, layers, latent.noise)
@@ -368,7 +383,19 @@ def edit_file(
     return save_png(make_grid(images, nrow=len(values)), Path(out), params)
 
 
-def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, options: dict):
+def _is_clip(spec: str) -> bool:
+    """Whether a ``zoo:NAME`` or ``clip:RUN`` spec names a clip network."""
+    from huashi import zoo
+    from huashi.families import get_family
+
+    if zoo.is_zoo(spec):  # asked of the family its card names, not of the name
+        return get_family(zoo.zoo_entry(zoo.resolve(spec)).family).feature_kind == "clip"
+    return spec.startswith("clip:")
+
+
+def _other_latent(
+    loaded: Any, toward: str | Path, space: str, steps: int, options: dict, on_step: Any = None
+):
     if str(toward).endswith(".safetensors"):
         other = load_latent(toward)
         if other.space != space:
@@ -382,4 +409,5 @@ def _other_latent(loaded: Any, toward: str | Path, space: str, steps: int, optio
 
     info = loaded.config.data_info
     image, _ = read_image_tensor(toward, int(info["channels"]), int(info["resolution"]))
-    return invert(loaded.family, image, space, steps, **options).latent.to(loaded.family.device)
+    inverted = invert(loaded.family, image, space, steps, on_step=on_step, **options)
+    return inverted.latent.to(loaded.family.device)

@@ -25,6 +25,12 @@ import torch.nn.functional as F
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import make_grid, save_png, to_pil
+from huashi.core.validation import (
+    MAX_OPTIMIZATION_STEPS,
+    check_count,
+    check_number,
+    check_output_dir,
+)
 from huashi.families.base import noise_for_seeds
 from huashi.gan.latents import Latent, check_space, render, save_latent, spaces_of
 
@@ -161,6 +167,8 @@ def invert(
     snapshots: int = 8,
     optimize_noise: bool = False,
     noise_weight: float = NOISE_WEIGHT,
+    *,
+    on_step: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> Inversion:
     """Invert one image ``target`` [C, H, W] in [-1, 1]. ``mask`` [1, H, W] (1 = known) limits
@@ -170,7 +178,7 @@ def invert(
     masks = None if mask is None else mask.unsqueeze(0)
     return invert_many(
         family, target.unsqueeze(0), space, steps, lr, masks, features, feature_weight,
-        snapshots, optimize_noise, noise_weight, **options,
+        snapshots, optimize_noise, noise_weight, on_step=on_step, **options,
     )[0]  # fmt: skip
 
 
@@ -186,14 +194,18 @@ def invert_many(
     snapshots: int = 8,
     optimize_noise: bool = False,
     noise_weight: float = NOISE_WEIGHT,
+    *,
+    on_step: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> list[Inversion]:
     """Invert a batch ``targets`` [B, C, H, W] at once (``masks`` [B, 1, H, W]). Every image's
     loss and latent are its own, so each result is what :func:`invert` finds for it alone (up
-    to rounding); a batch only runs faster."""
+    to rounding); a batch only runs faster. ``on_step(done, steps, message)`` reports progress."""
     check_space(family, space)
-    if steps < 1:
-        raise HuashiError("--steps must be at least 1.")
+    check_count("--steps", steps, MAX_OPTIMIZATION_STEPS, "lower --steps")
+    check_number("--lr", lr, 0, low_included=False)
+    check_number("--feature-weight", feature_weight, 0)
+    check_number("--noise-weight", noise_weight, 0)
     if optimize_noise and not family.noise_inputs:
         raise HuashiError(
             f"--optimize-noise needs a generator with noise inputs (stylegan); a {family.name} "
@@ -212,7 +224,7 @@ def invert_many(
     try:
         return _optimize(
             family, targets, space, steps, lr, masks, distance, feature_weight, snapshots,
-            noise_weight if optimize_noise else None, options,
+            noise_weight if optimize_noise else None, options, on_step,
         )  # fmt: skip
     finally:
         for p in frozen:
@@ -221,7 +233,7 @@ def invert_many(
 
 def _optimize(
     family, target, space, steps, lr, mask, distance, feature_weight, snapshots, noise_weight,
-    options,
+    options, on_step=None,
 ):  # fmt: skip
     """Adam on the latents. In w+ the ws are a shared w plus per-layer offsets (offsets at
     ``W_PLUS_OFFSET_LR`` of the step size): the shared part converges as fast as a w inversion,
@@ -257,6 +269,8 @@ def _optimize(
     kept, losses = [], []
     pixels = mask.sum(dim=(1, 2, 3)) * target.shape[1]  # [B] known values per image
     for step in range(steps):
+        if on_step is not None and step:
+            on_step(step, steps, "inverting")
         for group in optimizer.param_groups:  # cosine ramp-down of the step size
             group["lr"] = group["scale"] * lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         image = render(family, current(), space, noise=noise, **options)
@@ -335,12 +349,27 @@ __all__ = [
 ]  # fmt: skip
 
 
-def read_mask(path: str | Path, resolution: int) -> torch.Tensor:
-    """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray)."""
-    from huashi.core.images import read_image_tensor
+def read_mask(path: str | Path, resolution: int, image: str | Path | None = None) -> torch.Tensor:
+    """A mask image as [1, R, R] in {0, 1}: 1 where the image is white-ish (>= 50% gray). With
+    ``image``, the mask must have that image's size (a mask of another size marks other pixels)
+    and must leave some pixels known."""
+    from huashi.core.images import open_image, read_image_tensor
 
+    if image is not None and Path(image).is_file():
+        with open_image(path, "mask") as m, open_image(image) as i:
+            if m.size != i.size:
+                raise HuashiError(
+                    f"--mask {path} is {m.size[0]}x{m.size[1]} pixels but the image {image} is "
+                    f"{i.size[0]}x{i.size[1]}: give a mask of the image's size."
+                )
     gray, _ = read_image_tensor(path, 1, resolution)
-    return (gray >= 0).float()
+    hole = (gray >= 0).float()
+    if image is not None and bool(hole.all()):
+        raise HuashiError(
+            f"--mask {path} is white everywhere, so no pixel of the image is known: paint the "
+            "pixels to keep black."
+        )
+    return hole
 
 
 def invert_file(
@@ -357,6 +386,7 @@ def invert_file(
     device: str = "auto",
     optimize_noise: bool = False,
     noise_weight: float = NOISE_WEIGHT,
+    on_step: Callable[[int, int, str], None] | None = None,
     **options: Any,
 ) -> tuple[Inversion, list[str]]:
     """Invert an image file with a run and write the results into the folder ``out``.
@@ -366,12 +396,13 @@ def invert_file(
     from huashi.core.images import read_image_tensor
     from huashi.runs import load_run
 
+    check_output_dir(out)
     loaded = load_run(run, checkpoint, device)
     info = loaded.config.data_info
     target, notes = read_image_tensor(image, int(info["channels"]), int(info["resolution"]))
-    known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]))
+    known = None if mask is None else 1 - read_mask(mask, int(info["resolution"]), image)
     result = invert(
         loaded.family, target, space, steps, lr, known, features, feature_weight,
-        optimize_noise=optimize_noise, noise_weight=noise_weight, **options,
+        optimize_noise=optimize_noise, noise_weight=noise_weight, on_step=on_step, **options,
     )  # fmt: skip
     return write_inversion(result, out, loaded, options), notes

@@ -27,6 +27,7 @@ import torch
 from huashi import __version__
 from huashi.core.errors import HuashiError
 from huashi.core.images import make_grid
+from huashi.core.validation import check_output_file
 from huashi.metrics.evaluate import EvalWarning, Progress, checkpoint_progress, evaluate
 from huashi.metrics.features import FeatureNet, load_features
 from huashi.metrics.floor import format_multiple
@@ -145,6 +146,7 @@ def compare(
     families with sampling steps). ``progress(done, total, message)`` counts the runs measured."""
     if len(runs) < 1:
         raise HuashiError("compare needs at least one run folder.")
+    check_output_file(out)
     run_dirs = [Path(r) for r in runs]
     configs = {str(r): RunConfig.load(r) for r in run_dirs}
     warnings = check_same_data(configs, force)
@@ -229,14 +231,17 @@ def _measure_run(
     losses = run_dir / "losses.png"
     entry["losses"] = base64.b64encode(losses.read_bytes()).decode() if losses.exists() else None
 
+    fresh = None  # the newest checkpoint's evaluation, when made here
     if net is not None:
         checkpoints = list_checkpoints(run_dir / "checkpoints") if all_checkpoints else []
         for path in checkpoints[:-1]:  # older ones; the newest is measured below
             if not _evals_at(run_dir, net, n, int(checkpoint_progress(path).get("step", -1))):
                 evaluate(run_dir, net, n=n, checkpoint=path, device=device)
         if not _evals_at(run_dir, net, n, loaded.step):
-            evaluate(loaded, net, n=n)
+            fresh = evaluate(loaded, net, n=n)
     evals = _evals_of(run_dir, net)
+    if fresh is not None and "path" not in fresh:  # not saved: a zoo painter's folder
+        evals.append(fresh)
     newest = [e for e in evals if e.get("step") == loaded.step and not e.get("sampling_options")]
     entry["eval"] = max(newest, key=lambda e: e["n"]) if newest else (evals[-1] if evals else None)
     entry["history"] = [

@@ -30,6 +30,13 @@ import torch
 
 from huashi import __version__
 from huashi.core.errors import HuashiError
+from huashi.core.validation import (
+    MAX_EVAL_SAMPLES,
+    check_count,
+    check_number,
+    check_sampling_options,
+    check_seed,
+)
 from huashi.metrics import require_samples
 from huashi.metrics.features import FeatureNet, load_features
 from huashi.metrics.real import load_real, real_features
@@ -281,8 +288,15 @@ def evaluate(
     view), and the copy check. Returns the record that is also saved as
     ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
     it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
-    options = dict(options or {})
+    options = check_sampling_options(dict(options or {}))
+    check_count("--n", n, MAX_EVAL_SAMPLES, "FID is customarily measured on 50,000")
+    check_seed(seed, n)
+    for name, value in (("--batch-size", batch_size), ("--kid-subsets", kid_subsets),
+                        ("--kid-subset-size", kid_subset_size), ("pr_k", pr_k),
+                        ("is_splits", is_splits)):  # fmt: skip
+        check_number(name, value, 1, whole=True)
     loaded = _image_run(run, checkpoint, device)
+    loaded.family.parse_sampling_options(**options)  # names and types, before any work
     condition = loaded.family.condition
     split = split or ("test" if condition == "image" else "train")
     defaulted, view_note = features is None, None

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import make_grid, save_png, to_pil
+from huashi.core.validation import check_number, check_sampling_options, check_seed
 from huashi.metrics.features import convert_channels
 from huashi.metrics.image_to_image import pair_metrics
 from huashi.runs import LoadedRun, load_run
@@ -323,6 +324,9 @@ def make_all_pairs(
         raise HuashiError(f"unknown --task '{task}': use {' or '.join(TASKS)}.")
     if pairs < 1 or heldout < 1:
         raise HuashiError("--pairs and --heldout must be at least 1.")
+    check_number("--strength", strength)
+    check_sampling_options({"cfg": cfg} if cfg is not None else {})
+    check_seed(seed, pairs + heldout)
     out = Path(out)
     loaded = load_run(teacher, device=device)
     if not loaded.family.repaints_images:

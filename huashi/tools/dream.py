@@ -33,136 +33,25 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from huashi.core.errors import HuashiError
-from huashi.metrics.features import convert_channels, file_hash, load_inception_module
+from huashi.core.validation import (
+    MAX_OPTIMIZATION_STEPS,
+    MAX_RESOLUTION,
+    check_count,
+    check_number,
+    check_output_file,
+    check_seed,
+)
+from huashi.metrics.features import convert_channels
+from huashi.tools.dream_net import (
+    DreamNet,
+    find_layer,
+    layer_output,
+    load_dream_net,
+)
 
-INCEPTION_SIZE = 299
-INCEPTION_MIN = 75  # torchvision's Inception-v3 needs inputs of at least 75x75
-RUN_MIN = 4  # smallest octave for the small in-domain networks
 OBJECTIVES = ("layer", "class", "prompt")
-
-
-@dataclass
-class DreamNet:
-    """A frozen network to dream with: the module whose layers can be picked, and how to get
-    class logits or CLIP embeddings from it."""
-
-    spec: str  # the run folder (absolute) or inception:PATH
-    kind: str  # "classifier" | "clip" | "inception"
-    module: nn.Module
-    forward: Callable[[torch.Tensor], torch.Tensor]  # the image path through ``module``
-    channels: int
-    resolution: int  # the size the network was trained at
-    min_size: int  # the smallest input it accepts
-    checkpoint: str  # the checkpoint file name of a run, or the weights' sha256 prefix
-    class_names: tuple[str, ...] = ()
-    embed_text: Callable[[list[str]], torch.Tensor] | None = None
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.module.parameters()).device
-
-
-def load_dream_net(
-    spec: str | Path, checkpoint: str | Path | None = None, device: str = "cpu"
-) -> DreamNet:
-    """The network of a classifier or clip run folder, or of ``inception:PATH``."""
-    spec = str(spec)
-    torch_device = torch.device(device if device != "auto" else "cpu")
-    if spec.startswith("inception:"):
-        where = str(Path(spec.removeprefix("inception:")).expanduser().resolve())
-        model = load_inception_module(where, torch_device)
-        model.requires_grad_(False)
-        return DreamNet(
-            spec=f"inception:{where}", kind="inception", module=model, forward=model,
-            channels=3, resolution=INCEPTION_SIZE, min_size=INCEPTION_MIN,
-            checkpoint=file_hash(Path(where)),
-            class_names=tuple(str(k) for k in range(model.fc.out_features)),
-        )  # fmt: skip
-    from huashi.runs import load_run
-
-    loaded = load_run(spec, checkpoint, str(torch_device))
-    kind = loaded.family.feature_kind
-    if kind is None:
-        raise HuashiError(
-            f"{spec} is a '{loaded.config.family}' run: dreaming needs a classifier or clip run (huashi train "
-            "classifier|clip), or inception:PATH_TO_WEIGHTS."
-        )
-    module = loaded.family.feature_module()
-    module.requires_grad_(False)
-    info = loaded.config.data_info
-    common = {
-        "spec": str(Path(spec).resolve()),
-        "kind": kind,
-        "module": module,
-        "channels": int(info["channels"]),
-        "resolution": int(info["resolution"]),
-        "min_size": RUN_MIN,
-        "checkpoint": loaded.checkpoint.name,
-    }
-    if kind == "classifier":
-        return DreamNet(**common, forward=module, class_names=tuple(info["class_names"]))
-    return DreamNet(**common, forward=module.embed_images, embed_text=loaded.family.embed_text)
-
-
-class _Stop(Exception):
-    """Raised by a layer hook once the layer's output is captured (the rest is not needed)."""
-
-
-def _module(net: DreamNet, name: str) -> nn.Module:
-    modules = dict(net.module.named_modules())
-    if not name or name not in modules:
-        raise HuashiError(
-            f"no layer '{name}' in the {net.kind} network: `huashi dream --list-layers "
-            f"{net.spec}` lists them."
-        )
-    return modules[name]
-
-
-def layer_output(net: DreamNet, name: str, images: torch.Tensor) -> torch.Tensor:
-    """The output of the module called ``name`` for ``images`` (with gradients); the forward pass
-    stops there."""
-    captured: list[torch.Tensor] = []
-
-    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        captured.append(output[0] if isinstance(output, tuple) else output)
-        raise _Stop
-
-    handle = _module(net, name).register_forward_hook(hook)
-    try:
-        net.forward(images)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    if not captured:
-        raise HuashiError(f"layer '{name}' is not on the image path of the {net.kind} network.")
-    return captured[0]
-
-
-@torch.no_grad()
-def list_layers(net: DreamNet, size: int | None = None) -> list[tuple[str, str, tuple[int, ...]]]:
-    """(name, module type, output shape without the batch) of every module an image passes
-    through, in the network's own order (a block before its parts), for an input of ``size``
-    pixels (default: the net's)."""
-    size = size or net.resolution
-    modules = {m: n for n, m in net.module.named_modules() if n}
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-        out = output[0] if isinstance(output, tuple) else output
-        if isinstance(out, torch.Tensor):
-            shapes.setdefault(modules[module], tuple(out.shape[1:]))
-
-    handles = [m.register_forward_hook(hook) for m in modules]
-    try:
-        net.forward(torch.zeros(1, net.channels, size, size, device=net.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [(n, type(m).__name__, shapes[n]) for m, n in modules.items() if n in shapes]
 
 
 # --- objectives and regularizers (pure functions) ---------------------------------------------
@@ -264,6 +153,20 @@ class DreamSettings:
     seed: int = 0
 
     def check(self, net: DreamNet) -> None:
+        for name in ("octave_scale", "lr", "scale", "rotate", "background", "tv", "decay",
+                     "range_weight", "noise"):  # fmt: skip
+            flag = "--range" if name == "range_weight" else "--" + name.replace("_", "-")
+            check_number(flag, getattr(self, name))
+        check_number("--octaves", self.octaves, 1, 64, whole=True)
+        check_number("--copies", self.copies, 1, whole=True)
+        check_number("--steps", self.steps, 1, whole=True)
+        if self.size is not None:
+            check_number("--size", self.size, 1, MAX_RESOLUTION, whole=True)
+        check_count(
+            "--steps x --octaves x --copies", self.steps * self.octaves * self.copies,
+            MAX_OPTIMIZATION_STEPS, "lower --steps, --octaves or --copies",
+        )  # fmt: skip
+        check_seed(self.seed)
         if self.objective not in OBJECTIVES:
             raise HuashiError(f"unknown objective '{self.objective}': use {', '.join(OBJECTIVES)}.")
         if self.steps < 1 or self.lr <= 0 or self.jitter < 0:
@@ -273,7 +176,7 @@ class DreamSettings:
         if self.tv < 0 or self.decay < 0 or self.range_weight < 0:
             raise HuashiError("--tv, --decay and --range must not be negative.")
         if self.objective == "layer":
-            _module(net, self.layer)
+            find_layer(net, self.layer)
         elif self.objective == "class":
             if net.kind == "clip":
                 raise HuashiError(
@@ -399,6 +302,10 @@ def dream(
         if unknown:
             raise HuashiError(f"unknown dream option(s): {', '.join(unknown)}.")
         settings = DreamSettings(**options)
+    if out is not None:
+        if Path(out).suffix.lower() != ".png":
+            raise HuashiError(f"--out must name a .png file, got {out}.")
+        check_output_file(out)
     net = net if isinstance(net, DreamNet) else load_dream_net(net, device=device)
     settings.check(net)
     size = settings.size or net.resolution

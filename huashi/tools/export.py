@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from huashi.core.errors import HuashiError
+from huashi.core.validation import check_output_file
 from huashi.families.base import Family
 from huashi.families.onnx import OnnxGraph
 
@@ -149,6 +150,9 @@ def export_run(
 
     if format not in FORMATS:
         raise HuashiError(f"unknown export format '{format}': choose one of {', '.join(FORMATS)}.")
+    check_output_file(out)
     loaded = load_run(run, checkpoint, device="cpu")
-    metadata = {"run": str(Path(run).resolve()), "step": loaded.step}
+    name = str(run)  # a zoo name stays a name; a folder is recorded by its absolute path
+    metadata = {"run": name if name.startswith("zoo:") else str(Path(run).resolve())}
+    metadata["step"] = loaded.step
     return export_family(loaded.family, out, metadata, check)

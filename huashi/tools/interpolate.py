@@ -17,6 +17,7 @@ import torch
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_image_tensor, save_grid
+from huashi.core.validation import MAX_GRID_IMAGES, check_count
 from huashi.families.autoencoder import LatentAutoencoder, require_autoencoder
 from huashi.gan.latent_paths import lerp, slerp
 from huashi.runs import LoadedRun, RunConfig, build_family, load_weights
@@ -65,6 +66,7 @@ def interpolate(
     the parameters in its metadata."""
     if steps < 2:
         raise HuashiError(f"--steps must be at least 2 (the two ends), got {steps}.")
+    check_count("--steps", steps, MAX_GRID_IMAGES, "walk in fewer steps")
     if path not in PATHS:
         raise HuashiError(f"unknown --path {path!r}: choose one of {', '.join(PATHS)}.")
     if out is not None and Path(out).suffix.lower() != ".png":

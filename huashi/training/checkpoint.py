@@ -12,6 +12,7 @@ A checkpoint is two files in a run's ``checkpoints/`` folder:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from huashi.core.errors import HuashiError
@@ -64,8 +65,9 @@ def save_checkpoint(
     stem = checkpoint_name(step)
     weights = folder / f"{stem}.safetensors"
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    _atomic_write_bytes(weights, lambda p: save_file(plain, str(p)))
     meta = {"format": FORMAT, "version": VERSION, "step": step, **meta}
+    header = checkpoint_header(meta, plain)
+    _atomic_write_bytes(weights, lambda p: save_file(plain, str(p), metadata=header))
     text = json.dumps(meta, indent=1)
     _atomic_write_bytes(folder / f"{stem}.json", lambda p: p.write_text(text))
     if keep_last > 0:
@@ -105,6 +107,7 @@ def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             f"checkpoint {weights} is damaged or truncated ({error}): delete it and "
             f"{json_path.name} to fall back to the previous checkpoint of the run."
         ) from None
+    _check_header(weights, meta, json_path)
     bad = [
         key
         for key, value in tensors.items()
@@ -118,6 +121,86 @@ def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
             "it was saved by a diverged run; use an earlier checkpoint of the run."
         )
     return tensors, meta
+
+
+#: What the safetensors header of a checkpoint repeats from its JSON: the two files of one
+#: checkpoint must agree (another run's weights copied in beside this run's JSON are refused).
+HEADER_FIELDS = ("step", "family", "run_identity")
+
+
+def architecture_hash(tensors: dict[str, torch.Tensor]) -> str:
+    """A hash of the modules' tensor names, shapes and dtypes: which network the weights fit."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in tensors if k.startswith("modules/")):
+        digest.update(f"{key} {tuple(tensors[key].shape)} {tensors[key].dtype}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def weights_hash(path: Path) -> str:
+    """sha256 of a checkpoint's weights file (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_header(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """The identity written into the safetensors header (text only): format, run identity,
+    family, architecture hash and step."""
+    header = {"format": FORMAT, "architecture": architecture_hash(tensors)}
+    return header | {k: str(meta[k]) for k in HEADER_FIELDS if meta.get(k) is not None}
+
+
+def read_header(weights: Path) -> dict[str, str]:
+    """The text metadata of a safetensors file's header ({} when it has none)."""
+    with safe_open(str(weights), framework="pt") as handle:
+        return dict(handle.metadata() or {})
+
+
+def _check_header(weights: Path, meta: dict[str, Any], json_path: Path) -> None:
+    """The weights file must be the JSON's partner: same step, family and run (checkpoints
+    written before the header held them are taken as they are)."""
+    header = read_header(weights)
+    if header.get("format") != FORMAT:
+        return
+    differ = [
+        f"{key} {header[key]} in the weights, {meta.get(key)} in the JSON"
+        for key in HEADER_FIELDS
+        if key in header and str(meta.get(key)) != header[key]
+    ]
+    if differ:
+        raise HuashiError(
+            f"checkpoint {weights.name} does not belong with {json_path.name} ({'; '.join(differ)}):"
+            f" it was copied from another run or step; put back this run's own file, or delete "
+            "both to fall back to the previous checkpoint."
+        )
+
+
+def check_identity(meta: dict[str, Any], identity: str, json_path: Path, run_dir: Path) -> None:
+    """A checkpoint that records a run identity must carry ``identity``, the identity of the
+    run folder it is loaded from."""
+    theirs = meta.get("run_identity")
+    if theirs is not None and theirs != identity:
+        raise HuashiError(
+            f"checkpoint {json_path} belongs to another run (identity {theirs}; {run_dir} is "
+            f"{identity}): use it from the run folder it was trained in."
+        )
+
+
+def check_built_on(meta: dict[str, Any], family: Any, json_path: Path) -> None:
+    """The runs a model is built on (a latent diffusion model's autoencoder) must be the ones it
+    was trained with: another autoencoder decodes another latent space."""
+    now = getattr(family, "built_on", {}) or {}
+    for name, then in (meta.get("built_on") or {}).items():
+        if name in now and now[name]["sha256"] != then.get("sha256"):
+            raise HuashiError(
+                f"the {name} run {then.get('run')} changed since checkpoint {json_path} was "
+                f"written (its {then.get('checkpoint')} had sha256 {then.get('sha256')}; now "
+                f"{now[name]['checkpoint']}, {now[name]['sha256']}): this model works in the old "
+                "latent space. Put back that checkpoint of the autoencoder run (or delete its "
+                "newer ones), or train this model again."
+            )
 
 
 #: The JSON fields of a checkpoint: (type, required). Numbers must also be >= 0.

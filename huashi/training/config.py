@@ -11,6 +11,7 @@ from typing import Any
 from huashi.core.config_fields import check_choices, option
 from huashi.core.validation import check_config
 from huashi.data.stream import DATA_MODES
+from huashi.training import stopping
 from huashi.training.device import (
     PRECISIONS,
 )
@@ -87,6 +88,18 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     #: End-of-training reports by name (e.g. "pairs_eval" for image-to-image runs).
     reports: dict[str, Any] = field(default_factory=dict)
+    #: The stopping rules of this session (steps in all, minutes of training in all, 0 = none)
+    #: and the training seconds spent in all.
+    steps: int = 0
+    max_minutes: float = 0.0
+    train_seconds: float = 0.0
+
+    def stop_line(self) -> str:
+        """One line: which rule stopped the training and how to continue."""
+        return stopping.stop_line(
+            self.run_dir, self.step, self.steps, self.max_minutes, self.train_seconds,
+            self.interrupted, self.time_limited,
+        )  # fmt: skip
 
 
 def lr_factor(step: int, steps: int, decay: float) -> float:

@@ -35,7 +35,12 @@ def pick_device(name: str = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise HuashiError(
+            f"unknown --device {name!r}: use auto, cpu, cuda, cuda:N or mps."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise HuashiError(
             "--device cuda was asked for, but PyTorch sees no CUDA GPU: use --device cpu."
@@ -160,6 +165,10 @@ def _give_state_the_parameters_strides(optimizer: torch.optim.Optimizer, *_: obj
 # regenerated image must come out bit for bit the same on the same machine.
 
 
+#: ``--threads`` may ask for at most this many threads per usable core.
+MAX_THREADS_PER_CORE = 4
+
+
 def cpus_available() -> int:
     """Cores this process may run on (its CPU affinity), at least 1."""
     try:
@@ -184,6 +193,13 @@ def resolve_threads(threads: int | str = "auto", processes: int = 1) -> int:
         return auto_threads(cpus_available(), processes)
     if not text.isdigit() or int(text) < 1:
         raise HuashiError(f"--threads must be a positive number or 'auto', not '{threads}'.")
+    most = MAX_THREADS_PER_CORE * cpus_available()
+    if int(text) > most:
+        raise HuashiError(
+            f"--threads {text} is far more than the {cpus_available()} cores this process may "
+            f"run on (threads beyond the cores wait for each other): give at most {most}, or "
+            "auto."
+        )
     return int(text)
 
 

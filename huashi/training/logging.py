@@ -7,6 +7,7 @@ crash or power loss is ignored when reading and cut when the run resumes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -43,8 +44,15 @@ class RunLog:
             f.write(json.dumps({"step": step, "event": event, **values}) + "\n")
 
     def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        """Append one record; a write the disk refuses leaves no torn line behind."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError:
+            with contextlib.suppress(OSError):  # (a disk that refuses this too keeps it)
+                os.truncate(self.path, size)
+            raise
         if self.writer is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):

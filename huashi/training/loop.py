@@ -15,6 +15,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from tqdm import tqdm
 
 from huashi.core.errors import HuashiError
 from huashi.core.images import save_grid
-from huashi.training import distributed
+from huashi.training import distributed, stopping
 from huashi.training.checkpoint import (
+    check_built_on,
     check_training_meta,
     latest_checkpoint,
     load_checkpoint,
@@ -192,6 +194,8 @@ class Trainer:
         }
         if self.identity is not None:
             meta["run_identity"] = self.identity
+        if getattr(self.family, "built_on", None):
+            meta["built_on"] = self.family.built_on  # e.g. the autoencoder's weights hash
         if self.scaler is not None:
             meta["grad_scaler"] = self.scaler.state_dict()
         if self.dist.active:
@@ -215,6 +219,7 @@ class Trainer:
                 f"configuration: identity {theirs}, this run is {self.identity}): remove it from "
                 f"{self.checkpoint_dir}, or resume the run it came from."
             )
+        check_built_on(meta, self.family, json_path)
         missing = sorted(set(self.family.optimizers) - set(meta["optimizers"]))
         if missing:
             raise HuashiError(
@@ -321,6 +326,11 @@ class Trainer:
         if self.resume_note is not None:
             log.event(self.step, "resume", changed=self.resume_note)
         self.family.train(True)
+        if self.progress:
+            plan = stopping.plan_line(
+                self.run_dir, self.step, config.steps, config.max_minutes, self.train_seconds
+            )
+            tqdm.write(plan, file=sys.stderr)
         bar = tqdm(
             total=config.steps,
             initial=self.step,
@@ -331,6 +341,7 @@ class Trainer:
         )
         self._bar = bar
         result = TrainResult(self.run_dir, self.step)
+        result.steps, result.max_minutes = config.steps, config.max_minutes
         last_saved, saved = self.step, False
         stop = self.stop_requested
         # The configured learning rates (a restore puts them back from the config).
@@ -373,7 +384,7 @@ class Trainer:
                     if logging_now:
                         record = {"step": self.step, "images_seen": self.images_seen}
                         record |= {"train_seconds": round(self.train_seconds, 3), **losses}
-                        log.write(record)
+                        self._keep_going(partial(log.write, record), "the log")
                         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
                     for callback in self.callbacks:
                         callback(self, losses)
@@ -420,6 +431,7 @@ class Trainer:
                 lock.release()
         result.step = self.step
         result.interrupted = self.stop_requested and self.step < config.steps
+        result.train_seconds = self.train_seconds
         return result
 
     def _scale_learning_rates(self, base_lrs: dict[str, list[float]], factor: float) -> None:
@@ -457,14 +469,22 @@ class Trainer:
 
     def _diverged_message(self, problem: str) -> str:
         last = latest_checkpoint(self.checkpoint_dir)
-        kept = f"the last good checkpoint {last} is kept" if last else "no checkpoint was written"
+        if last is None:
+            return (
+                f"training diverged at step {self.step} ({problem}) before its first checkpoint;"
+                f" start it again with lower learning rates and full precision: "
+                f"`{self.rescue_command()}`."
+            )
         return (
-            f"training diverged at step {self.step} ({problem}); {kept}. Continue from it with "
-            f"lower learning rates and full precision: `{self.rescue_command()}`."
+            f"training diverged at step {self.step} ({problem}); the last good checkpoint {last}"
+            f" is kept. Continue from it with lower learning rates and full precision: "
+            f"`{self.rescue_command()}`."
         )
 
     def rescue_command(self) -> str:
-        """The command that resumes this run with a tenth of its learning rates in fp32."""
+        """The command that continues this run (or, before its first checkpoint, starts it
+        again from its saved config) to the same step count, in fp32, with a tenth of its
+        learning rates, or of the family's defaults where the run's were higher."""
         config = self.family.config
         flags = [
             f"--{f.name.replace('_', '-')} {getattr(config, f.name) / 10:g}"

@@ -96,7 +96,9 @@ def test_paint_sweep_gives_each_pass_its_images_timings_grids_and_an_overview(tm
     assert [(p.sampler, p.steps) for p in result.passes] == [("ddim", 2), ("dpmpp-2m", 3)]
     # the class name as its index; None options dropped; the precision used is recorded
     used = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs with bf16 instructions
-    assert result.options == {"label": 4, "precision": used}
+    # and the run's defaults for what was left open (a PNG names every setting)
+    assert result.options == {"label": 4, "precision": used, "sampler": "ddim", "steps": 3,
+                              "cfg": 3.0}  # fmt: skip
     for p in result.passes:
         alone = api.sample(loaded, n=3, batch_size=2, label=4, sampler=p.sampler, steps=p.steps)
         assert torch.equal(p.images, alone.images)  # "star" is class 4

@@ -153,7 +153,7 @@ def test_img2img_of_another_size_is_resized_with_a_note_and_masks_must_match(
         (["a red apple"], "not text-conditioned"),
         (["--label", "5"], "out of range: this model knows 2 classes (0..1: 0=zero, 1=one)"),
         (["--sampler", "plms"], "choose one of ddpm, ddim, dpmpp-2m, euler, heun"),
-        (["--steps", "0"], "at least 1"),
+        (["--steps", "0"], ">= 1, not 0"),
         (["--sweep", "ddim10"], "SAMPLER:STEPS"),
         (["--init", "nowhere.png"], "does not exist"),
     ],
@@ -164,3 +164,24 @@ def test_bad_input_is_one_line_and_exit_status_2(run_dir, tmp_path, capsys, extr
     )
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sample_takes_precision_like_paint(run_dir, tmp_path, capsys, precision):
+    out = tmp_path / "s.png"
+    argv = ["sample", str(run_dir), "--n", "2", "--label", "1", "--out", str(out), "--quiet"]
+    assert main([*argv, "--precision", precision]) == 0
+    expected = resolve_precision(precision, torch.device("cpu"))
+    assert read_params(out)["options"]["precision"] == expected
+    assert f"wrote {out} and 2 images in {tmp_path / 's'}/" in capsys.readouterr().out
+
+
+def test_paint_with_the_run_defaults_records_sampler_steps_and_cfg(run_dir, tmp_path, capsys):
+    out = tmp_path / "d.png"
+    assert (
+        main(["paint", str(run_dir), "--label", "1", "--n", "1", "--out", str(out), "--quiet"]) == 0
+    )
+    options = read_params(out)["options"]
+    assert (options["sampler"], options["steps"], options["cfg"]) == ("ddim", 3, 3.0)
+    text = Image.open(out).text["parameters"]
+    assert "Steps: 3" in text and "Sampler:" in text and "CFG scale:" in text

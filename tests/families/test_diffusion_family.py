@@ -295,7 +295,7 @@ def test_bad_generation_inputs_are_user_errors():
         (classes, {"label": [0, 1, 2]}, "3 values for label but 2 seeds"),
         (classes, {"prompt": "a cat"}, "not text-conditioned.*--label"),
         (plain, {"sampler": "plms"}, "ddpm, ddim, dpmpp-2m, euler, heun"),
-        (plain, {"steps": 0}, "at least 1"),
+        (plain, {"steps": 0}, ">= 1, not 0"),
         (plain, {"mask": torch.ones(16, 16)}, "give --init with --mask"),
         (plain, {"init": torch.zeros(3, 8, 8)}, r"model paints \[3, 16, 16\]"),
         (plain, {"init": torch.zeros(3, 16, 16), "mask": torch.ones(8, 8)}, "same size"),

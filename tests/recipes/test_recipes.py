@@ -58,7 +58,9 @@ def test_the_cli_takes_a_recipe_without_a_family(tiny_recipes, tmp_path, capsys)
     assert config["model"]["g_width"] == 4 and config["model"]["d_width"] == 8
     assert config["train"]["steps"] == 3
     assert main(["recipes"]) == 0
-    assert "tiny-dcgan" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tiny-dcgan" in out
+    assert "cap: a recipe trains its steps but stops at this many minutes" in out
 
 
 def test_a_recipe_of_another_family_or_an_unknown_name_is_refused(tiny_recipes, tmp_path, capsys):

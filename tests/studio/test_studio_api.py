@@ -24,6 +24,7 @@ from huashi.runs import RunConfig  # noqa: E402
 from huashi.studio.server import Limits, create_app  # noqa: E402
 from huashi.training.device import resolve_precision  # noqa: E402
 from huashi.training.loop import TrainConfig, Trainer  # noqa: E402
+from huashi.zoo import list_zoo  # noqa: E402
 
 BASE = "http://127.0.0.1"
 
@@ -230,7 +231,10 @@ def test_paint_a_diffusion_run_with_sampler_label_and_progress_events(client):
     # what the request leaves open is the run's own default: the same pixels as asking for it
     default = client.post("/api/paint", json={"run": "diff", "seed": 3}).json()
     used = resolve_precision("auto", torch.device("cpu"))  # bf16 on CPUs with bf16 instructions
-    assert default["parameters"] == {"seed": 3, "n": 1, "precision": used}
+    # ... and written down: the run's default sampler, steps and guidance are recorded
+    assert default["parameters"] == {
+        "seed": 3, "n": 1, "precision": used, "sampler": "ddim", "steps": 3, "cfg": 3.0
+    }  # fmt: skip
     explicit = client.post("/api/paint", json={"run": "diff", "seed": 3, "sampler": "ddim",
                                                "steps": 3, "cfg": 3.0}).json()  # fmt: skip
     assert np.array_equal(
@@ -274,7 +278,7 @@ def test_a_sweep_paints_the_same_seeds_once_per_sampler_and_steps(client):
         ({"run": "gan", "seed": -1}, 422, "seed"),
         ({"run": "gan", "colour": "red"}, 422, "colour: Extra inputs are not permitted"),
         ({"seed": 1}, 422, "run: Field required"),
-        ({"run": "../gan"}, 422, "run: String should match pattern"),
+        ({"run": "../gan"}, 422, "run: '../gan' is not valid: choose a run of the runs folder"),
         ({"run": "nope"}, 404, "no run named 'nope'"),
         ({"run": "gan", "sampler": "ddim"}, 422, "has no sampler options (sampler)"),
         ({"run": "gan", "label": 1}, 422, "not class-conditioned"),
@@ -320,8 +324,11 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     from huashi.metrics.registry import format_value
 
     nets = client.get("/api/features?run=gan").json()
-    assert nets == [{"run": "cls", "kind": "classifier", "spec": "classifier:cls",
-                     "data": "shapes", "resolution": 16, "same_data": True}]  # fmt: skip
+    assert nets[0] == {"run": "cls", "kind": "classifier", "spec": "classifier:cls",
+                       "data": "shapes", "resolution": 16, "same_data": True}  # fmt: skip
+    assert {net["run"] for net in nets[1:]} == {  # the zoo's reference networks follow
+        f"zoo:{entry.name}" for entry in list_zoo() if entry.name.startswith("reference-")
+    }
     request = {"features": "cls", "n": 40, "kid_subsets": 3, "task": "t-eval"}
     response = client.post("/api/runs/gan/eval", json=request)
     assert response.status_code == 200, response.text
@@ -362,7 +369,7 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     [
         ("/api/runs/gan/eval", {"features": "diff"}, 422, "not a feature network"),
         ("/api/runs/gan/eval", {"features": "nope"}, 404, "no run named 'nope'"),
-        ("/api/runs/gan/eval", {"features": "../cls"}, 422, "features: String should match"),
+        ("/api/runs/gan/eval", {"features": "../cls"}, 422, "features: '../cls' is not valid"),
         ("/api/runs/gan/eval", {"features": "cls", "n": 1}, 422, "n: Input should be greater"),
         ("/api/runs/gan/eval", {"features": "cls", "n": 6000}, 422, "n: Input should be less"),
         ("/api/runs/nope/eval", {"features": "cls"}, 404, "no run named 'nope'"),
@@ -608,15 +615,18 @@ def test_cli_refuses_another_host_without_a_token_and_prints_the_url(runs, monke
 
     from huashi.cli import main
 
+    monkeypatch.delenv("HUASHI_STUDIO_TOKEN", raising=False)
     assert main(["studio", "--runs", str(runs), "--host", "0.0.0.0"]) == 2
-    assert "add --token" in capsys.readouterr().err
+    assert "give a token" in capsys.readouterr().err
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: served.update(h=host, p=port))
     assert main(["studio", "--runs", str(runs), "--port", "7861"]) == 0
     assert "http://localhost:7861/" in capsys.readouterr().out
     assert served == {"h": "127.0.0.1", "p": 7861}
     assert main(["studio", "--runs", str(runs), "--host", "0.0.0.0", "--token", "t"]) == 0
-    assert "http://0.0.0.0:7860/#token=t" in capsys.readouterr().out
+    import socket  # every interface: the URL names this machine, one a browser can open
+
+    assert f"http://{socket.gethostname()}:7860/#token=t" in capsys.readouterr().out
 
 
 def test_painting_runs_in_a_worker_thread_and_other_requests_are_answered(runs, monkeypatch):

@@ -151,13 +151,15 @@ def test_inpainting_mask_drawn_on_the_canvas(served, browser):
     wait(browser, lambda d: len(cards(d)) == 2 and "inpainted" in cards(d)[0].text)
     new = cards(browser)[0]
     out = png(new.find_element(By.TAG_NAME, "img").get_attribute("src")).astype(int)
-    mask_id = browser.execute_script("return state.mask")
+    mask_id = json.loads(urllib.request.urlopen(f"{url}/api/runs/diff/gallery").read())[0][
+        "parameters"
+    ]["mask"]
+    assert not browser.find_element(By.ID, "p-init").is_displayed()  # disarmed after use
     mask = png(f"{url}/api/uploads/{mask_id}.png")[..., 0] > 127
     assert mask.shape == (16, 16) and mask[8, 8] and not mask[0, 0] and 4 <= mask.sum() < 128
     assert np.abs(out[~mask] - source[~mask].astype(int)).max() <= 1  # kept where not drawn
     assert np.abs(out[mask] - source[mask].astype(int)).mean() > 5  # repainted where drawn
     # "use as init": img2img from a gallery image with the strength of the slider
-    browser.find_element(By.ID, "p-init-clear").click()
     cards(browser)[-1].find_element(By.CSS_SELECTOR, "[data-action=init]").click()
     wait(browser, lambda d: d.find_element(By.ID, "p-init").is_displayed())
     browser.execute_script("document.getElementById('p-strength').value = '0.4'")
@@ -237,7 +239,7 @@ def test_eval_from_the_runs_page_shows_the_metric_table(served, browser):
     url, runs = served
     open_page(browser, url)
     browser.find_element(By.CSS_SELECTOR, "nav [data-tab=runs]").click()
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#m-features option")) == 2)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#m-features option[value=cls]"))
     box = browser.find_element(By.ID, "m-n")
     box.clear()
     box.send_keys("40")  # the suggested feature network: cls, trained on the run's data
@@ -282,3 +284,173 @@ def test_latents_slider_walks_from_one_seed_to_the_other(served, browser):
     ends = ((ends + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(png(first), ends[0])  # the walk starts at seed A's image
     assert np.array_equal(png(image.get_attribute("src")), ends[1])  # and ends at seed B's
+
+
+# --- the first screen on a fresh set-up: the zoo's painters --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A studio over an empty runs folder, as `huashi studio` on a fresh set-up."""
+    runs = tmp_path_factory.mktemp("fresh") / "runs"
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", runs
+    server.should_exit = True
+    thread.join(60)
+
+
+def test_a_fresh_studio_shows_the_zoo_and_paints_with_one_click(fresh, browser):
+    url, runs = fresh
+    open_page(browser, url)
+    groups = {g.get_attribute("data-group"): g.text
+              for g in browser.find_elements(By.CSS_SELECTOR, ".painter-group")}  # fmt: skip
+    assert {"noise", "prompt", "translate", "upscale"} <= set(groups)
+    assert "zoo:shapes-ldm" in groups["prompt"] and "zoo:calligraphy" in groups["translate"]
+    assert "fid 0.218" in groups["noise"]  # the card's scores (zoo:emoji-gan's FID)
+    painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:emoji-gan']")
+    painter.find_element(By.CSS_SELECTOR, "[data-action=paint]").click()  # the one click
+    wait(browser, lambda d: len(cards(d)) == 4)
+    card = cards(browser)[-1]
+    seed = int(card.find_element(By.CLASS_NAME, "params").text.split("seed ")[1].split()[0])
+    image = png(card.find_element(By.TAG_NAME, "img").get_attribute("src"))
+    expected = api.sample("zoo:emoji-gan", n=1, seed=seed, device="cpu").images[0]
+    expected = ((expected + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+    assert np.array_equal(image, expected.numpy())  # the zoo painter's own picture of that seed
+    assert (
+        not (runs / "zoo:emoji-gan").exists() and (runs / ".studio" / "zoo" / "emoji-gan").is_dir()
+    )
+
+
+def test_translate_an_uploaded_glyph_with_the_zoo_pix2pix(fresh, browser, tmp_path):
+    from PIL import ImageDraw, ImageFont
+
+    url, runs = fresh
+    open_page(browser, url)
+    painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:calligraphy']")
+    painter.find_element(By.CSS_SELECTOR, "[data-action=translate]").click()
+    wait(browser, lambda d: d.find_element(By.ID, "p-input").is_displayed())
+    assert browser.find_element(By.ID, "p-go").text == "Translate"
+    glyph = Image.new("L", (64, 64), 255)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/arphic/uming.ttc", 56)
+    ImageDraw.Draw(glyph).text((4, 0), "永", font=font, fill=0)
+    glyph.save(tmp_path / "glyph.png")
+    browser.find_element(By.ID, "p-input").send_keys(str(tmp_path / "glyph.png"))
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == 1)
+    out = png(cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src"))
+    assert out.shape == (32, 32) and out.min() < 100 < 200 < out.max()  # ink on paper
+    assert "translated glyph.png" in browser.find_element(By.ID, "p-status").text
+
+
+def drop_png(driver, data: bytes, name="dropped.png"):
+    """Drop a PNG (its bytes) on the page as a file dragged in from the desktop."""
+    import base64
+
+    driver.execute_async_script(
+        """const [b64, name, done] = arguments;
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], name, {type: "image/png"}));
+        window.dispatchEvent(new DragEvent("drop", {dataTransfer: files, cancelable: true}));
+        setTimeout(done, 50);""",
+        base64.b64encode(data).decode(),
+        name,
+    )
+
+
+def test_an_a1111_png_fills_the_form_and_resets_what_it_does_not_set(fresh, browser):
+    from PIL.PngImagePlugin import PngInfo
+
+    url, _ = fresh
+    open_page(browser, url)
+    choose_run(browser, "zoo:mnist-class-diffusion")
+    for field, value in (("p-steps", 31), ("p-cfg", 9), ("p-seed", 5)):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(str(value))  # settings of the last image, which the next drop must clear
+    info = PngInfo()
+    info.add_text("parameters", "a red circle\nNegative prompt: a blue square\n"
+                  "Steps: 12, Sampler: DPM++ 2M, Seed: 77, Size: 32x32, Model: shapes-ldm")  # fmt: skip
+    body = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(body, "PNG", pnginfo=info)
+    drop_png(browser, body.getvalue())
+    wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "77")
+    value = lambda field: browser.find_element(By.ID, field).get_attribute("value")  # noqa: E731
+    assert value("p-run") == "zoo:shapes-ldm"  # Model: shapes-ldm is the zoo's
+    assert (value("p-prompt"), value("p-negative")) == ("a red circle", "a blue square")
+    assert (value("p-steps"), value("p-sampler"), value("p-cfg")) == ("12", "dpmpp-2m", "")
+    before = len(cards(browser))
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == before + 1)
+    assert "not a blue square" in cards(browser)[0].text and "seed 77" in cards(browser)[0].text
+    browser.find_element(By.ID, "p-cfg").send_keys("9")
+    info = PngInfo()  # the same run again, without a CFG scale or a negative prompt
+    info.add_text("parameters", "a star\nSteps: 8, Seed: 78, Size: 32x32, Model: shapes-ldm")
+    body = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(body, "PNG", pnginfo=info)
+    drop_png(browser, body.getvalue())
+    wait(browser, lambda d: d.find_element(By.ID, "p-seed").get_attribute("value") == "78")
+    assert (value("p-negative"), value("p-cfg"), value("p-sampler")) == ("", "", "")
+
+
+def test_the_api_link_opens_a_reference_drawn_offline(fresh, browser):
+    url, _ = fresh
+    open_page(browser, url)
+    assert browser.find_element(By.CLASS_NAME, "api-link").get_attribute("href") == f"{url}/docs"
+    browser.get(f"{url}/docs")  # the headless browser has no network: a CDN would leave it blank
+    wait(browser, lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    paint = browser.find_element(By.CSS_SELECTOR, ".endpoint[data-path='/api/paint']")
+    assert "PaintRequest" in paint.text and "negative_prompt" in paint.text
+
+
+def test_a_queued_paint_shows_its_place_and_cancel_takes_it_back(tmp_path, browser):
+    from huashi.studio.server import Limits
+
+    real = api.paint
+
+    def slow_paint(run, *args, progress=None, **kwargs):  # a long paint: 30 s of steps
+        for step in range(3000):
+            progress(step, 3000, "slow")
+            time.sleep(0.01)
+        return real(run, *args, progress=progress, **kwargs)
+
+    port = free_port()
+    app = create_app(tmp_path / "runs", limits=Limits(workers=1))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "paint", slow_paint)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            open_page(browser, url)
+            browser.execute_script(  # another page's paint holds the only worker
+                "fetch('/api/paint', {method: 'POST', headers: {'Content-Type': "
+                "'application/json', 'X-Huashi-Client': 'other'}, body: JSON.stringify("
+                "{run: 'zoo:emoji-gan', task: 'blocker'})});"
+            )
+            wait(browser, lambda d: app.state.studio.tasks.get("blocker"))
+            browser.find_element(By.ID, "p-go").click()
+            status = browser.find_element(By.ID, "p-status")
+            wait(browser, lambda d: status.text == "queued · next")
+            assert "queued" in browser.find_element(By.ID, "p-bar").get_attribute("class")
+            browser.find_element(By.ID, "p-cancel").click()
+            wait(browser, lambda d: d.find_element(By.ID, "p-go").is_enabled())
+            assert "cancelled" in browser.find_element(By.ID, "toast").text
+            assert not browser.find_element(By.ID, "p-cancel").is_displayed()
+            assert cards(browser) == [] and app.state.studio.tasks["blocker"].status == "running"
+        finally:
+            urllib.request.urlopen(urllib.request.Request(f"{url}/api/tasks/blocker/cancel",
+                                                          method="POST"))  # fmt: skip
+            server.should_exit = True
+            thread.join(30)

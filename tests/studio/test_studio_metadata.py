@@ -2,6 +2,7 @@
 
 import hashlib
 
+import pytest
 from PIL import Image
 
 from huashi import __version__
@@ -79,3 +80,57 @@ def test_round_trip_of_labels_strength_and_awkward_prompts(tmp_path):
     # a grid records its first seed; a PNG with only a prompt line has no settings
     assert "Seed: 4," in format_parameters({"seeds": [4, 5, 6]}, (10, 10))
     assert parse_parameters("just words") == {"prompt": "just words"}
+
+
+# --- the settings line complete: the run's defaults resolved (issue 29) --------------------------
+
+
+def _chunk(path):
+    with Image.open(path) as image:
+        return parse_parameters(image.text["parameters"]), image.text["parameters"]
+
+
+def test_paint_and_sample_pngs_name_the_defaults_they_used(tmp_path):
+    from huashi import api
+
+    painted = api.paint("zoo:mnist-class-diffusion", n=1, seed=4, label=3, steps=3,
+                        out=tmp_path / "paint.png", device="cpu")  # fmt: skip
+    fields, text = _chunk(painted.passes[0].files[0])
+    assert (fields["sampler"], fields["steps"], fields["cfg"]) == ("ddim", 3, 3.0)  # run's own
+    assert (fields["seed"], fields["width"], fields["model"]) == (4, 16, "mnist-class-diffusion")
+    assert fields["model_hash"] == "44ceed7141"  # the zoo card's sha256, first 10 digits
+    sampled = api.sample("zoo:mnist-class-diffusion", n=1, seed=4, label=3, steps=3,
+                         out=tmp_path / "sample.png", device="cpu")  # fmt: skip
+    assert _chunk(sampled.files[0])[0]["Sampler"] == "DDIM"
+    init = api.paint("zoo:mnist-class-diffusion", n=1, seed=4, steps=3, init=sampled.files[0],
+                     out=tmp_path / "img2img.png", device="cpu")  # fmt: skip
+    assert "Denoising strength: 0.6" in _chunk(init.passes[0].files[0])[1]
+
+
+def test_a_negative_prompt_steers_the_painting_and_is_written_and_read_back(tmp_path):
+    from huashi import api
+
+    loaded = api.load_run("zoo:shapes-ldm", device="cpu")
+    common = {"n": 1, "seed": 2, "steps": 6, "prompt": "a red circle"}
+    plain = api.paint(loaded, **common).images
+    painted = api.paint(loaded, negative_prompt="a blue square", out=tmp_path / "n.png", **common)
+    assert (painted.images - plain).abs().max() > 0.05  # guidance away from it, not from ""
+    fields, text = _chunk(painted.passes[0].files[0])
+    assert text.startswith("a red circle\nNegative prompt: a blue square\nSteps: 6,")
+    assert fields["negative_prompt"] == "a blue square" and fields["prompt"] == "a red circle"
+    again = api.regenerate(painted.passes[0].files[0], tmp_path / "again.png")
+    assert Image.open(again).tobytes() == Image.open(painted.passes[0].files[0]).tobytes()
+    from huashi.core.errors import HuashiError
+
+    with pytest.raises(HuashiError, match="needs a text-conditioned model"):
+        api.paint("zoo:mnist-class-diffusion", n=1, steps=2, negative_prompt="a 7", device="cpu")
+
+
+def test_huashi_paint_takes_a_negative_prompt_and_writes_it(tmp_path):
+    from huashi.cli import main
+
+    out = tmp_path / "neg.png"
+    assert main(["paint", "zoo:shapes-ldm", "a red circle", "--negative-prompt", "a blue square",
+                 "--n", "1", "--steps", "3", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    fields, text = _chunk(tmp_path / "neg" / "seed-000000.png")
+    assert fields["negative_prompt"] == "a blue square" and "CFG scale: 4" in text

@@ -16,14 +16,13 @@ from huashi.metrics.features import classify, load_features
 from huashi.tools.dream import (
     DreamSettings,
     dream,
-    list_layers,
-    load_dream_net,
     normalize_gradient,
     octave_sizes,
     random_views,
     range_penalty,
     total_variation,
 )
+from huashi.tools.dream_net import list_layers, load_dream_net
 
 FAST = {"precision": "fp32", "progress": False, "checkpoint_every": 10_000, "log_every": 50,
         "n_fixed": 4, "sample_every": 10_000}  # fmt: skip

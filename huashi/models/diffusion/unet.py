@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from huashi.core.errors import HuashiError
+
 
 @dataclass
 class UNetConfig:
@@ -95,6 +97,11 @@ class Attention(nn.Module):
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
         super().__init__()
+        if dim % heads:
+            raise HuashiError(
+                f"--heads {heads} does not divide the attention width {dim}: choose a number of "
+                "heads that divides every level's channels (e.g. 4)."
+            )
         self.heads = heads
         self.q = nn.Linear(dim, dim, bias=False)
         self.kv = nn.Linear(context_dim or dim, 2 * dim, bias=False)

@@ -68,9 +68,8 @@ class SynthesisNetwork(nn.Module):
         if noise is not None and len(noise) != len(self.convs):
             raise ValueError(f"noise must be a list of {len(self.convs)} maps, got {len(noise)}")
         maps = list(noise) if noise is not None else [None] * len(self.convs)
-        x = self.const.unsqueeze(0).expand(
-            ws.shape[0], -1, -1, -1
-        )  # shape, not len(): a free batch axis in ONNX
+        # ws.shape[0], not len(ws): the batch stays free in an ONNX export
+        x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         x = self.convs[0](x, ws[:, 0], noise_mode, generator, maps[0])
         image = self.to_rgbs[0](x, ws[:, 1])
         features = {4: x}

@@ -15,8 +15,10 @@ const state = { runs: [], run: null, form: null, init: null, mask: null, job: nu
   }
 })();
 
+const CLIENT = Math.random().toString(36).slice(2, 14);  // this tab: the paint queue's client
+
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
+  const headers = Object.assign({ "X-Huashi-Client": CLIENT }, options.headers || {});
   const token = sessionStorage.getItem("huashi_token");
   if (token) headers["X-Huashi-Token"] = token;
   if (options.json !== undefined) {
@@ -64,18 +66,76 @@ const uid = () => Math.random().toString(36).slice(2, 12);
 // --- Paint ------------------------------------------------------------------------------------
 
 async function loadRuns(select) {
-  state.runs = await api("/api/runs");
+  const [runs, zoo] = await Promise.all([api("/api/runs"), api("/api/zoo")]);
+  state.runs = runs;
+  state.zoo = zoo;
   const paintable = state.runs.filter((r) => r.trained && r.makes_images !== false);
   const box = $("p-run");
-  box.replaceChildren(...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
-  if (!paintable.length) box.append(el("option", { value: "" }, "no trained runs yet"));
-  const want = select || state.run || (paintable[0] && paintable[0].name);
+  const groups = [];
+  if (paintable.length) groups.push(el("optgroup", { label: "Your runs" }, ...paintable.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`))));
+  for (const [key, title] of Object.entries(zoo.groups)) {
+    const members = zoo.painters.filter((p) => p.group === key);
+    if (members.length) groups.push(el("optgroup", { label: `Zoo · ${title}` }, ...members.map((p) => el("option", { value: p.name }, `${p.name} · ${p.family}`))));
+  }
+  box.replaceChildren(...groups);
+  if (!groups.length) box.append(el("option", { value: "" }, "no painters yet: train a run"));
+  // the first choice paints from seeds: a run of the user's, else a zoo painter
+  const seeds = (list) => list.find((r) => r.group === "noise" || r.group === "prompt");
+  const first = seeds(paintable) || seeds(zoo.painters) || paintable[0] || zoo.painters[0];
+  const want = select || state.run || (first && first.name);
   if (want) box.value = want;
+  renderPainters();
   await chooseRun(box.value);
+}
+
+// --- the first screen: painters grouped by what they do, the zoo's and the user's ---------------
+
+const SCORES = ["fid", "kid", "precision", "recall", "psnr", "ssim", "held_out_l1"];
+
+function painterCard(p, mine) {
+  const scores = SCORES.filter((k) => typeof (p.scores || {})[k] === "number").slice(0, 3)
+    .map((k) => `${k} ${+Number(p.scores[k]).toPrecision(3)}`).join(" · ");
+  const verb = { translate: "translate", upscale: "upscale" }[p.group] || "paint";
+  return el("div", { class: "card painter", "data-painter": p.name },
+    p.grid ? el("img", { src: p.grid, alt: `${p.name} samples` }) : el("div", { class: "pic empty" }, ""),
+    el("div", { class: "meta" },
+      el("span", { class: "name" }, p.name),
+      el("span", { class: "what", title: p.description || "" }, mine ? `your run · ${p.family} · ${p.data} ${p.resolution}px` : p.description),
+      el("span", { class: "scores", title: p.scores && p.scores.features ? `measured with ${p.scores.features}` : "" }, scores || `${p.family} · ${p.data || ""}`),
+      el("button", { type: "button", class: "primary", "data-action": verb, onclick: () => paintWith(p.name).catch((e) => toast(e.message, true)) }, verb)));
+}
+
+function renderPainters() {
+  const zoo = state.zoo || { groups: {}, painters: [] };
+  const mine = state.runs.filter((r) => r.trained && r.group);
+  const box = $("painter-groups");
+  box.replaceChildren(...Object.entries(zoo.groups).map(([key, title]) => {
+    const cards = [...mine.filter((r) => r.group === key).map((r) => painterCard(r, true)),
+      ...zoo.painters.filter((p) => p.group === key).map((p) => painterCard(p, false))];
+    return cards.length ? el("div", { class: "painter-group", "data-group": key }, el("h3", {}, title), el("div", { class: "painter-row" }, ...cards)) : "";
+  }));
+}
+
+// One click: choose the painter and paint (an example prompt when a text painter has none;
+// translate and upscale painters ask for the image first).
+async function paintWith(name) {
+  $("p-run").value = name;
+  await chooseRun(name);
+  const form = state.form || {};
+  if (form.condition === "image") {
+    $("p-input").focus();
+    toast("choose an image to " + (state.group === "upscale" ? "upscale" : "translate"));
+    return;
+  }
+  if (form.condition === "text" && !$("p-prompt").value.trim() && (form.examples || []).length) {
+    $("p-prompt").value = form.examples[0];
+  }
+  await paint(paintRequest());
 }
 
 async function chooseRun(name) {
   state.run = name;
+  document.querySelectorAll(".painter").forEach((c) => c.classList.toggle("chosen", c.dataset.painter === name));
   $("g-run").textContent = name ? `· ${name}` : "";
   if (!name) { renderGallery([]); return; }
   const info = await api(`/api/runs/${encodeURIComponent(name)}`);
@@ -83,7 +143,13 @@ async function chooseRun(name) {
   state.form = form;
   const note = $("p-run-note");
   note.classList.toggle("hidden", !!(form && form.paintable));
-  note.textContent = form ? (form.paintable ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  const translates = !!form && form.condition === "image";
+  note.textContent = form ? (form.paintable || translates ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  note.classList.toggle("hidden", !note.textContent);
+  state.group = info.group;
+  document.querySelectorAll(".only-image").forEach((n) => n.classList.toggle("hidden", !translates));
+  document.querySelectorAll(".only-seeds").forEach((n) => n.classList.toggle("hidden", translates));
+  $("p-go").textContent = translates ? (info.group === "upscale" ? "Upscale" : "Translate") : "Paint";
   document.querySelectorAll(".only-text").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "text"));
   document.querySelectorAll(".only-class").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "class"));
   document.querySelectorAll(".only-truncation").forEach((n) => n.classList.toggle("hidden", !form || !form.truncation));
@@ -130,6 +196,7 @@ function paintRequest(overrides = {}) {
   const seed = $("p-seed").value;
   if (seed !== "") request.seed = Number(seed);
   if (form.condition === "text" && $("p-prompt").value.trim()) request.prompt = $("p-prompt").value.trim();
+  if (form.condition === "text" && $("p-negative").value.trim()) request.negative_prompt = $("p-negative").value.trim();
   if (form.condition === "class" && $("p-label").value !== "") request.label = Number($("p-label").value);
   if (form.sampling) {
     if ($("p-sampler").value) request.sampler = $("p-sampler").value;
@@ -152,8 +219,10 @@ function follow(task, bar, status) {
   events.onmessage = (e) => {
     const s = JSON.parse(e.data);
     if (s.total) bar.style.width = `${Math.max(3, (100 * s.done) / s.total)}%`;
+    bar.classList.toggle("queued", s.status === "queued");
+    if (status && s.status === "queued") status.textContent = `queued · ${s.position === 1 ? "next" : `${s.position} in line`}`;
     if (status && s.message && s.status === "running") status.textContent = `${s.message} · ${s.done}/${s.total}`;
-    if (s.status !== "running") events.close();
+    if (s.status !== "running" && s.status !== "queued") events.close();
   };
   return events;
 }
@@ -165,6 +234,8 @@ async function paint(request) {
   bar.style.width = "3%";
   $("p-go").disabled = true;
   $("p-status").textContent = "painting…";
+  state.painting = task;
+  $("p-cancel").classList.remove("hidden");
   const events = follow(task, bar, $("p-status"));
   try {
     const result = await api("/api/paint", { method: "POST", json: request });
@@ -179,18 +250,54 @@ async function paint(request) {
   } finally {
     events.close();
     $("p-go").disabled = false;
+    state.painting = null;
+    $("p-cancel").classList.add("hidden");
     setTimeout(() => { bar.style.width = "0"; }, 800);
+  }
+}
+
+// Cancel: a queued paint leaves the queue, a running one stops at its next step.
+$("p-cancel").addEventListener("click", () => {
+  if (state.painting) api(`/api/tasks/${state.painting}/cancel`, { method: "POST" }).catch((err) => toast(err.message, true));
+});
+
+// Translate (Pix2Pix) or upscale (upsampler) the chosen input image.
+async function translateInput() {
+  const file = $("p-input").files[0];
+  if (!file) { toast("choose the input image first", true); return null; }
+  const task = uid();
+  $("p-go").disabled = true;
+  $("p-status").textContent = "working…";
+  const events = follow(task, $("p-bar"), $("p-status"));
+  try {
+    const upload = await uploadBlob(file);
+    const request = { run: state.run, upload: upload.id, task };
+    if ($("p-seed").value !== "") request.seed = Number($("p-seed").value);
+    const result = await api("/api/translate", { method: "POST", json: request });
+    $("p-status").textContent = [`${state.group === "upscale" ? "upscaled" : "translated"} ${file.name}`, ...result.notes].join(" · ");
+    addToGallery(result.images);
+    return result;
+  } catch (err) {
+    $("p-status").textContent = "";
+    toast(err.message, true);
+    throw err;
+  } finally {
+    events.close();
+    $("p-go").disabled = false;
   }
 }
 
 $("paint-form").addEventListener("submit", (e) => {
   e.preventDefault();
+  if (!state.run) { toast("choose a painter first: a run of yours or one of the zoo's", true); return; }
+  if (state.form && state.form.condition === "image") { translateInput().catch(() => {}); return; }
   paint(paintRequest()).catch(() => {});
 });
 
 function describe(p) {
   const parts = [];
   if (p.prompt) parts.push(["prompt", p.prompt]);
+  if (p.negative_prompt) parts.push(["not", p.negative_prompt]);
   if (p.label !== undefined) {
     const names = (state.form && state.form.class_names) || [];
     parts.push(["label", names[p.label] !== undefined ? `${p.label} · ${names[p.label]}` : p.label]);
@@ -227,7 +334,7 @@ function card(image) {
 
 function requestOf(p, overrides) {
   const request = { run: state.run, n: 1, seed: p.seed };
-  for (const key of ["prompt", "label", "sampler", "steps", "cfg", "eta", "truncation", "init", "mask", "strength"]) {
+  for (const key of ["prompt", "negative_prompt", "label", "sampler", "steps", "cfg", "eta", "truncation", "init", "mask", "strength"]) {
     if (p[key] !== undefined && p[key] !== null) request[key] = p[key];
   }
   return Object.assign(request, overrides);
@@ -354,8 +461,14 @@ $("i-go").addEventListener("click", async () => {
     $("inpaint").classList.add("hidden");
     setInit(init.id, inpaint.image.url, mask.id);
     const p = inpaint.image.parameters;
-    await paint(requestOf(p, { init: init.id, mask: mask.id, strength: 1, seed: (p.seed + 1000) % 2 ** 31 }));
-  } catch (err) { toast(err.message, true); }
+    // the form's prompt (what to paint into the hole), else the image's own
+    const form = paintRequest();
+    const words = {};
+    for (const key of ["prompt", "negative_prompt"]) if (form[key]) words[key] = form[key];
+    await paint(requestOf(p, Object.assign({ init: init.id, mask: mask.id, strength: 1, seed: (p.seed + 1000) % 2 ** 31 }, words)));
+  } catch (err) { toast(err.message, true); } finally {
+    clearInit();  // disarmed: the next plain Paint paints from noise again
+  }
 });
 
 // --- Dropping a PNG fills the form from its parameters ------------------------------------------
@@ -377,18 +490,31 @@ async function fillFromFile(file) {
   const p = upload.parameters;
   if (!p) { toast("this image carries no parameters"); return upload; }
   showTab("paint");
-  if (p.model && state.runs.some((r) => r.name === p.model && r.trained) && p.model !== state.run) {
-    $("p-run").value = p.model;
-    await chooseRun(p.model);
+  // the Model field chooses the run (a run of the runs folder first, else the zoo's)
+  const offered = [...$("p-run").options].map((o) => o.value);
+  const model = p.model && [p.model, `zoo:${p.model}`].find((name) => offered.includes(name));
+  if (model && model !== state.run) {
+    $("p-run").value = model;
+    await chooseRun(model);
   }
-  if (p.prompt) $("p-prompt").value = p.prompt;
-  if (p.seed !== undefined && p.seed !== null) $("p-seed").value = p.seed;
-  if (p.steps) $("p-steps").value = p.steps;
-  if (p.cfg !== undefined) $("p-cfg").value = p.cfg;
-  if (p.sampler && [...$("p-sampler").options].some((o) => o.value === p.sampler)) $("p-sampler").value = p.sampler;
-  if (p.label !== undefined && p.label !== null) $("p-label").value = p.label;
+  // every field the image does not set goes back to its default: nothing of the last image stays
+  const notes = [];
+  const text = !!state.form && state.form.condition === "text";
+  $("p-prompt").value = p.prompt || "";
+  $("p-negative").value = (text && p.negative_prompt) || "";
+  if (p.negative_prompt && !text) notes.push("its negative prompt is left out: this run takes no prompt");
+  $("p-seed").value = p.seed ?? "";
+  $("p-steps").value = p.steps ?? "";
+  $("p-cfg").value = p.cfg ?? "";
+  const sampler = p.sampler && [...$("p-sampler").options].some((o) => o.value === p.sampler);
+  $("p-sampler").value = sampler ? p.sampler : "";
+  if (p.sampler && !sampler) notes.push(`its sampler ${p.Sampler || p.sampler} is not one of huashi's: the run's is used`);
+  $("p-label").value = p.label ?? "";
+  $("p-truncation").value = p.truncation ?? 1;
+  clearInit();
+  if (p.model && !model) notes.push(`its model ${p.model} is not here: painting with ${state.run}`);
   $("p-n").value = 1;
-  toast(`form filled from ${file.name || "the image"}`);
+  toast([`form filled from ${file.name || "the image"}`, ...notes].join("; "));
   return upload;
 }
 window.huashiFillFromFile = fillFromFile;  // for tests and scripts
@@ -689,7 +815,8 @@ $("data-form").addEventListener("submit", async (e) => {
 const latents = { run: null, form: null, walk: [], latent: null, resolution: 16, points: [], pending: null };
 
 async function loadLatents() {
-  const runs = (await api("/api/runs")).filter((r) => r.trained && r.latent);
+  const [mine, zoo] = await Promise.all([api("/api/runs"), api("/api/zoo")]);
+  const runs = [...mine, ...zoo.painters.map((p) => Object.assign({ trained: true }, p))].filter((r) => r.trained && r.latent);
   const box = $("l-run");
   box.replaceChildren(...runs.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`)));
   if (!runs.length) {
