@@ -9,7 +9,6 @@ checkpoint first). How to train is a :class:`~huashi.training.config.TrainConfig
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import sys
@@ -482,17 +481,9 @@ class Trainer:
         )
 
     def rescue_command(self) -> str:
-        """The command that continues this run (or, before its first checkpoint, starts it
-        again from its saved config) to the same step count, in fp32, with a tenth of its
-        learning rates, or of the family's defaults where the run's were higher."""
-        config = self.family.config
-        flags = [
-            f"--{f.name.replace('_', '-')} {getattr(config, f.name) / 10:g}"
-            for f in dataclasses.fields(config)
-            if (f.name == "lr" or f.name.startswith("lr_") or f.name.endswith("_lr"))
-            and isinstance(getattr(config, f.name), (int, float))
-        ]
-        return " ".join(
-            ["huashi train", self.family.name, "--out", str(self.run_dir), "--resume", *flags]
-            + ["--precision fp32"]
+        """The command that continues this run after a divergence (see
+        :func:`huashi.training.stopping.rescue_command`)."""
+        has_checkpoint = latest_checkpoint(self.checkpoint_dir) is not None
+        return stopping.rescue_command(
+            self.family.name, self.family.config, self.run_dir, self.config.steps, has_checkpoint
         )
