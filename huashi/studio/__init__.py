@@ -2,6 +2,5 @@
 
 :func:`huashi.studio.server.create_app` builds the FastAPI app; training jobs run in their own
 process (:mod:`huashi.studio.jobs`); the page is plain HTML, JS and CSS in ``static/``.
-One router per tab (:mod:`huashi.studio.routes`) over one :class:`~huashi.studio.state.Studio`.
 The studio calls :mod:`huashi.api` for every action; nothing below imports it.
 """
