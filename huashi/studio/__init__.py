@@ -2,5 +2,6 @@
 
 :func:`huashi.studio.server.create_app` builds the FastAPI app; training jobs run in their own
 process (:mod:`huashi.studio.jobs`); the page is plain HTML, JS and CSS in ``static/``.
-The studio calls :mod:`huashi.api` for every action; nothing below imports it.
+Its actions go through :mod:`huashi.api` (the Latents tab still calls the GAN tools directly);
+nothing below imports the studio.
 """
