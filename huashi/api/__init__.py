@@ -15,18 +15,7 @@ get alone. The API may import every layer below it; nothing below imports it.
 
 from __future__ import annotations
 
-from huashi.api.latent import (
-    SeedWalk,
-    drag,
-    drag_latent,
-    edit,
-    invert,
-    invert_image,
-    latent_spaces,
-    mixing_grid,
-    save_latent,
-    walk_seeds,
-)
+from huashi.api.latent import drag, edit, invert, mixing_grid
 from huashi.api.measure import (
     ClipLabels,
     CompareResult,
@@ -85,7 +74,6 @@ __all__ = [
     "Progress",
     "RunCache",
     "SampleResult",
-    "SeedWalk",
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
@@ -98,7 +86,6 @@ __all__ = [
     "distill",
     "doctor",
     "drag",
-    "drag_latent",
     "dream",
     "edit",
     "evaluate",
@@ -107,8 +94,6 @@ __all__ = [
     "export_data",
     "interpolate",
     "invert",
-    "invert_image",
-    "latent_spaces",
     "list_layers",
     "load_dream_net",
     "load_run",
@@ -119,10 +104,8 @@ __all__ = [
     "recipes",
     "regenerate",
     "sample",
-    "save_latent",
     "train",
     "translate",
     "upscale",
     "validate_features",
-    "walk_seeds",
 ]
