@@ -57,17 +57,19 @@ class CopyCheck:
 
 
 def nearest_neighbours(
-    queries: torch.Tensor, keys: torch.Tensor, exclude_self: bool = False, chunk: int = 512
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    skip: torch.Tensor | None = None,
+    chunk: int = 512,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Euclidean distance from each query row to its nearest key row, and that key's index;
-    ``exclude_self``: query i is key i (the queries are the first keys), and is skipped."""
+    ``skip[i]``: the index of a key query i may not match (itself, when queries are keys)."""
     q, k = queries.flatten(1).float(), keys.flatten(1).float()
     distances, indices = [], []
     for start in range(0, len(q), chunk):
         d = torch.cdist(q[start : start + chunk], k)
-        if exclude_self:
-            rows = torch.arange(len(d))
-            d[rows, rows + start] = float("inf")
+        if skip is not None:
+            d[torch.arange(len(d)), skip[start : start + chunk]] = float("inf")
         best = d.min(1)
         distances.append(best.values)
         indices.append(best.indices)
@@ -83,17 +85,9 @@ def copy_check(
     distance, nearest = nearest_neighbours(samples, training)
     picked = torch.randperm(len(training), generator=torch.Generator().manual_seed(seed))
     picked = picked[:BASELINE_IMAGES]
-    order = torch.cat([picked, _others(len(training), picked)])
-    real, _ = nearest_neighbours(training[order][: len(picked)], training[order],
-                                 exclude_self=True)  # fmt: skip
+    real, _ = nearest_neighbours(training[picked], training, skip=picked)
     return CopyCheck(space, distance, nearest, float(real.median()),
                      float(torch.quantile(real, LOW_QUANTILE)))  # fmt: skip
-
-
-def _others(count: int, picked: torch.Tensor) -> torch.Tensor:
-    keep = torch.ones(count, dtype=torch.bool)
-    keep[picked] = False
-    return torch.nonzero(keep).flatten()
 
 
 def closest_pairs(check: CopyCheck, count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:

@@ -130,7 +130,7 @@ def test_nearest_neighbours_leave_each_image_out_when_asked() -> None:
     x = torch.tensor([[0.0], [1.0], [3.0]])
     d, i = nearest_neighbours(x, x)
     assert d.tolist() == [0, 0, 0]
-    d, i = nearest_neighbours(x, x, exclude_self=True, chunk=2)
+    d, i = nearest_neighbours(x, x, skip=torch.arange(3), chunk=2)
     assert d.tolist() == [1, 1, 2] and i.tolist() == [1, 0, 1]
 
 
