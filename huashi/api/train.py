@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.lock import holding_run_lock
 from huashi.training.loop import TrainConfig, Trainer, TrainResult
+from huashi.training.threads import cpus_available, release_threads, set_threads
 
 
 def data_info_of(dataset: Any) -> DataInfo:
@@ -221,6 +223,11 @@ def train(
             f"{config.data_info} now): resume needs the same data."
         )
     device = pick_device(train_config.device)
+    if device.type == "cpu":  # resolved once, saved, reused by resume (exactness)
+        threads = _claim_threads(train_config.threads, saved, place)
+        train_config = dataclasses.replace(train_config, threads=str(threads))
+        if saved is None:
+            config.train["threads"] = str(threads)
     count = model_parameter_count(family_class, model_config, info)
     if count is not None:
         check_parameter_count(count, family_class.name)
@@ -236,13 +243,40 @@ def train(
         config.train = resuming.saved_train_config(saved.train, config.train)
     if place.is_main:
         config.save(run_dir)
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    finally:
+        release_threads()
     if family_class.paired_data and not result.interrupted and place.is_main:
         try:  # image-to-image runs are measured on the held-out pairs
             result.reports["pairs_eval"] = evaluate_pairs(run_dir, device=train_config.device)
         except HuashiError as error:
             result.reports["pairs_eval"] = {"skipped": str(error)}
     return result
+
+
+def _claim_threads(threads: str, saved: Any, place: Any) -> int:
+    """This session's CPU threads (:mod:`huashi.training.threads`), claimed for its duration.
+    A resume reuses the count saved when the run started, and says so when this machine has
+    fewer cores than that."""
+    count = set_threads(threads, distributed.local_processes(place), claim=True)
+    recorded = str(saved.train.get("threads", "auto")) if saved is not None else "auto"
+    if recorded.isdigit() and int(recorded) != count:
+        warnings.warn(
+            f"the run trained with {recorded} CPU threads and this session uses {count}: the "
+            "thread count changes the order of floating-point sums, so from here on the run is "
+            "not bit-identical to one that never stopped.",
+            stacklevel=3,
+        )
+    elif recorded.isdigit() and count > cpus_available():
+        warnings.warn(
+            f"the run trained with {count} CPU threads and this machine gives it "
+            f"{cpus_available()} cores: resuming with {count} keeps the run bit-identical to one "
+            f"that never stopped, but slower (huashi train --resume --threads "
+            f"{cpus_available()} trades that for speed).",
+            stacklevel=3,
+        )
+    return count
 
 
 def _apply_recipe(

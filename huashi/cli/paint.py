@@ -15,7 +15,8 @@ from pathlib import Path
 from huashi import api
 from huashi.cli.options import add_threads_flag, progress_bar
 from huashi.core.errors import HuashiError
-from huashi.training.device import PRECISIONS, set_threads
+from huashi.training.device import PRECISIONS
+from huashi.training.threads import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -78,7 +79,7 @@ def parse_sweep(text: str) -> list[tuple[str, int]]:
 
 def run_paint(args: argparse.Namespace) -> int:
     sweep = parse_sweep(args.sweep) if args.sweep else None
-    set_threads(args.threads)
+    set_threads(args.threads, claim=True)
     with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.paint(
             args.run_dir, args.prompt, n=args.n, seed=args.seed, out=args.out, sweep=sweep,

@@ -77,6 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this many minutes of training in all, over every session (0 = no "
         "limit; default: the run's own cap, e.g. its recipe's budget)",
     )
+    resume.add_argument(
+        "--threads",
+        help="CPU threads for this session (default: the count the run started with, which "
+        "keeps it bit-identical to a run that never stopped)",
+    )
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(run=run_resume)
 
@@ -161,6 +166,8 @@ def run_resume(args: argparse.Namespace) -> int:
                 f"--max-minutes must be 0 (no limit) or more, not {args.max_minutes:g}."
             )
         options["max_minutes"] = args.max_minutes
+    if args.threads is not None:
+        options["threads"] = args.threads
     with _preparing(args.run_dir, args.quiet) as started:
         result = api.train(
             args.run_dir, resume=True, progress=not args.quiet, callbacks=[started], **options

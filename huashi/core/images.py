@@ -240,8 +240,12 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -
 
 
 def save_png(image: Image.Image, path: Path, params: dict[str, Any] | None = None) -> Path:
-    """Save a PNG atomically with ``params`` as JSON in a text chunk (plus the huashi version)."""
+    """Save a PNG atomically with ``params`` as JSON in a text chunk (plus the huashi version).
+    A painted image (its params name a ``run``) also records the CPU threads it was painted
+    with: ``huashi regenerate`` paints with as many, as the count can move a pixel."""
     path = Path(path)
+    if params and "run" in params and "threads" not in params:
+        params = {**params, "threads": torch.get_num_threads()}
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     info.add_text(METADATA_KEY, json.dumps({"huashi_version": __version__, **(params or {})}))

@@ -66,7 +66,9 @@ class TrainConfig:
     threads: str = option(
         "auto",
         "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else every core this "
-        "process may use (shared between torchrun's processes on one machine)",
+        "process may use but one, less the cores other huashi processes use (torchrun's "
+        "processes on one machine share them evenly); saved when the run starts and reused by "
+        "resume",
     )
 
     #: Fields that may change when a run is resumed (the rest must match): the session's

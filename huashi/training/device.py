@@ -1,5 +1,5 @@
 """Device selection and the speed switches: bf16/fp16 autocast (with a gradient scaler for
-fp16), channels_last, fused Adam and CPU threads."""
+fp16), channels_last and fused Adam. CPU threads: :mod:`huashi.training.threads`."""
 
 from __future__ import annotations
 
@@ -151,61 +151,3 @@ def _give_state_the_parameters_strides(optimizer: torch.optim.Optimizer, *_: obj
                     and value.stride() != p.stride()
                 ):
                     state[key] = torch.empty_like(p).copy_(value)
-
-
-# --- CPU threads on a shared machine ----------------------------------------------------------
-#
-# PyTorch's OpenMP workers spin for a while after each parallel region, waiting for the next one.
-# On a machine whose cores are busy with other processes, those spinning threads steal the time
-# slices the working threads need, and throughput collapses (a 2-core machine with one busy
-# competitor ran DCGAN at 29 % of its quiet speed). huashi therefore asks OpenMP to sleep at once
-# instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, set in ``huashi/__init__.py`` before torch
-# loads, unless the user set it). The thread count itself never depends on the load of the
-# moment: the number of threads changes the order of floating-point sums, and a resumed run or a
-# regenerated image must come out bit for bit the same on the same machine.
-
-
-#: ``--threads`` may ask for at most this many threads per usable core.
-MAX_THREADS_PER_CORE = 4
-
-
-def cpus_available() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def auto_threads(cpus: int, processes: int = 1) -> int:
-    """Threads for one of ``processes`` equal processes sharing ``cpus`` cores, at least 1."""
-    return max(1, cpus // max(1, processes))
-
-
-def resolve_threads(threads: int | str = "auto", processes: int = 1) -> int:
-    """The intra-op thread count for ``--threads``: a positive number, or ``auto`` which takes
-    ``OMP_NUM_THREADS`` when set, else this process's share of the cores it may run on."""
-    text = str(threads).strip().lower()
-    if text == "auto":
-        env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        if env.isdigit() and int(env) > 0:
-            return int(env)
-        return auto_threads(cpus_available(), processes)
-    if not text.isdigit() or int(text) < 1:
-        raise HuashiError(f"--threads must be a positive number or 'auto', not '{threads}'.")
-    most = MAX_THREADS_PER_CORE * cpus_available()
-    if int(text) > most:
-        raise HuashiError(
-            f"--threads {text} is far more than the {cpus_available()} cores this process may "
-            f"run on (threads beyond the cores wait for each other): give at most {most}, or "
-            "auto."
-        )
-    return int(text)
-
-
-def set_threads(threads: int | str = "auto", processes: int = 1) -> int:
-    """Set PyTorch's intra-op CPU threads (see :func:`resolve_threads`); returns the count."""
-    count = resolve_threads(threads, processes)
-    if torch.get_num_threads() != count:
-        torch.set_num_threads(count)
-    return count

@@ -37,13 +37,13 @@ from huashi.training.device import (
     check_compile,
     gradient_scaler,
     memory_format,
-    set_threads,
 )
 from huashi.training.interrupt import PreviewInterrupted, stop_on_signals
 from huashi.training.lock import RunLock
 from huashi.training.logging import NoLog, RunLog, plot_losses
 from huashi.training.rng import random_state, seed_everything, set_random_state
 from huashi.training.step import StepContext, Trainable
+from huashi.training.threads import set_threads
 
 
 class TrainingDiverged(HuashiError):
