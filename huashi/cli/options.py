@@ -141,6 +141,6 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         default="auto",
-        help="CPU threads: a number, or auto = OMP_NUM_THREADS, else every usable core but one, "
-        "less the cores other huashi processes use (default: auto)",
+        help="CPU threads: a number, all (every usable core), or auto = OMP_NUM_THREADS, else "
+        "every usable core but one, less the cores other huashi processes use (default: auto)",
     )

@@ -65,7 +65,8 @@ class TrainConfig:
     )
     threads: str = option(
         "auto",
-        "CPU threads: a number, or auto = OMP_NUM_THREADS when set, else every core this "
+        "CPU threads: a number, all (every usable core), or auto = OMP_NUM_THREADS when set, "
+        "else every core this "
         "process may use but one, less the cores other huashi processes use (torchrun's "
         "processes on one machine share them evenly); saved when the run starts and reused by "
         "resume",

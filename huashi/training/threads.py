@@ -58,16 +58,18 @@ def auto_threads(cpus: int, processes: int = 1, claimed: int = 0) -> int:
 
 
 def resolve_threads(threads: int | str = "auto", processes: int = 1) -> int:
-    """The intra-op thread count for ``--threads``: a positive number, or ``auto`` (see the
-    module's docstring)."""
+    """The intra-op thread count for ``--threads``: a positive number, ``all`` (every usable
+    core: fastest on a machine nothing else uses) or ``auto`` (see the module's docstring)."""
     text = str(threads).strip().lower()
+    if text == "all":
+        return cpus_available()
     if text == "auto":
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
         if env.isdigit() and int(env) > 0:
             return int(env)
         return auto_threads(cpus_available(), processes, claimed_elsewhere())
     if not text.isdigit() or int(text) < 1:
-        raise HuashiError(f"--threads must be a positive number or 'auto', not '{threads}'.")
+        raise HuashiError(f"--threads must be a positive number, 'auto' or 'all', not '{threads}'.")
     most = MAX_THREADS_PER_CORE * cpus_available()
     if int(text) > most:
         raise HuashiError(

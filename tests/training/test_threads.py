@@ -69,8 +69,11 @@ def test_resolve_threads(monkeypatch, registry):
     monkeypatch.setattr(threads, "cpus_available", lambda: 8)
     assert resolve_threads("auto") == 7
     assert resolve_threads(" AUTO ", processes=3) == 2
+    assert resolve_threads("all") == 8  # every core, for a machine nothing else uses
     for bad in ("0", "-1", "many", "1.5"):
-        with pytest.raises(HuashiError, match="--threads must be a positive number"):
+        with pytest.raises(
+            HuashiError, match="--threads must be a positive number, .auto. or .all."
+        ):
             resolve_threads(bad)
     with pytest.raises(HuashiError, match="far more than the 8 cores"):
         resolve_threads("33")
