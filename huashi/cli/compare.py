@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 from huashi.core.errors import HuashiError
 
 
@@ -56,5 +56,5 @@ def run_compare(args: argparse.Namespace) -> int:
             force=args.force, all_checkpoints=args.all_checkpoints, sampler_steps=steps,
             device=args.device, title=args.title, notes=args.notes,
         )  # fmt: skip
-    print(f"wrote {result.path}")
+    say(args, f"wrote {result.path}")
     return 0

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import parse_key_values, progress_bar
+from huashi.cli.options import parse_key_values, progress_bar, say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def run_preview(args: argparse.Namespace) -> int:
             data_options=parse_key_values(args.data_option), progress=bar,
         )  # fmt: skip
     print(summary)
-    print(f"wrote {path}")
+    say(args, f"wrote {path}")
     return 0
 
 
@@ -72,5 +72,5 @@ def run_export(args: argparse.Namespace) -> int:
         for item in written:
             print(f"{item.path}: image {item.index}" + (f' "{item.text}"' if item.text else ""))
         where = written[0].path if len(written) == 1 else f"{args.out}/"
-        print(f"wrote {len(written)} image{'s' * (len(written) != 1)} to {where}")
+        say(args, f"wrote {len(written)} image{'s' * (len(written) != 1)} to {where}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 
 DRAG_FILES = ("before.png", "after.png", "frames.png", "latent.safetensors")
 
@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     for check in result.checks:  # whether the content itself moved, not only the points
         print(check.describe())
     files = ", ".join(f"{args.out}/{name}" for name in DRAG_FILES)
-    print(f"wrote {files}")
+    say(args, f"wrote {files}")
     return 0

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 from huashi.core.errors import HuashiError
 
 
@@ -93,5 +93,7 @@ def run_dream(args: argparse.Namespace) -> int:
 
         result = api.dream(net, args.start, settings, out=args.out, progress=show)
     first, last = result.history[0][0], result.history[-1][-1]
-    print(f"wrote {result.files[0]} and {result.files[1]} (objective {first:.4f} -> {last:.4f})")
+    say(
+        args, f"wrote {result.files[0]} and {result.files[1]} (objective {first:.4f} -> {last:.4f})"
+    )
     return 0

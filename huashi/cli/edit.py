@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
             args.toward, args.steps, checkpoint=args.checkpoint, device=args.device, clip=args.clip,
             on_step=bar,
         )  # fmt: skip
-    print(f"wrote {path}")
+    say(args, f"wrote {path}")
     return 0

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import parse_key_values, progress_bar
+from huashi.cli.options import parse_key_values, progress_bar, say
 from huashi.core.errors import HuashiError
 
 
@@ -90,7 +90,7 @@ def run_eval(args: argparse.Namespace) -> int:
                                        args.out)  # fmt: skip
         print(report.markdown())
         if args.out:
-            print(f"wrote {args.out}")
+            say(args, f"wrote {args.out}")
         return 0 if report.passed else 1
     if args.run_dir is None:
         raise HuashiError("huashi eval needs a run folder (or --validate FEATURES).")
@@ -105,7 +105,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"huashi: warning: {warning}")
     print(format_table(result.record))
     if result.path is not None:
-        print(f"wrote {result.path}")
+        say(args, f"wrote {result.path}")
     else:
         print("(a zoo painter: its scores are printed, not written into the shipped folder)")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     result = api.export(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
     shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())
-    print(f"wrote {result.path} ({result.family}; inputs: {shapes}; output: image)")
+    say(args, f"wrote {result.path} ({result.family}; inputs: {shapes}; output: image)")
     if result.max_abs_diff is not None:
         print(f"onnxruntime agrees with PyTorch: max abs difference {result.max_abs_diff:.2e}")
     return 0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import say
 from huashi.tools.interpolate import PATHS
 
 
@@ -36,7 +37,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(
-        f"wrote {result.out} ({args.steps} images from {args.image_a.name} to {args.image_b.name})"
+    say(
+        args,
+        f"wrote {result.out} ({args.steps} images from {args.image_a.name} to {args.image_b.name})",
     )
     return 0

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     for note in notes:
         print(f"note: {note}")
-    print(
+    say(
+        args,
         f"PSNR {result.psnr:.2f} dB in {args.space}; wrote "
-        + ", ".join(str(p) for p in result.files.values())
+        + ", ".join(str(p) for p in result.files.values()),
     )
     return 0

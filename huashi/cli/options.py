@@ -144,3 +144,9 @@ def add_threads_flag(parser: argparse.ArgumentParser) -> None:
         help="CPU threads: a number, all (every usable core), or auto = OMP_NUM_THREADS, else "
         "every usable core but one, less the cores other huashi processes use (default: auto)",
     )
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """Print a command's closing line (what it wrote), unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(text)

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import add_threads_flag, progress_bar
+from huashi.cli.options import add_threads_flag, progress_bar, say
 from huashi.core.errors import HuashiError
 from huashi.training.device import PRECISIONS
 from huashi.training.threads import set_threads
@@ -94,9 +94,9 @@ def run_paint(args: argparse.Namespace) -> int:
     if not sweep:
         (done,) = result.passes
         folder = f" and {len(done.files)} images in {args.out.parent / args.out.stem}/"
-        print(f"wrote {done.grid}{folder if done.files else ''}")
+        say(args, f"wrote {done.grid}{folder if done.files else ''}")
         return 0
     for p in result.passes:
         print(f"{p.sampler:>9} {p.steps:>4} steps  {p.seconds:7.2f} s  {p.grid}")
-    print(f"wrote {result.overview} (one row per sampler/steps pair, same seeds)")
+    say(args, f"wrote {result.overview} (one row per sampler/steps pair, same seeds)")
     return 0

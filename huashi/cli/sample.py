@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import add_threads_flag, progress_bar
+from huashi.cli.options import add_threads_flag, progress_bar, say
 from huashi.training.device import PRECISIONS
 from huashi.training.threads import set_threads
 
@@ -84,7 +84,7 @@ def run_sample(args: argparse.Namespace) -> int:
             per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
             progress=progress, **options,
         )  # fmt: skip
-    print(f"wrote {result.grid}{_folder_note(result.files, args.out)}")
+    say(args, f"wrote {result.grid}{_folder_note(result.files, args.out)}")
     return 0
 
 
@@ -96,7 +96,7 @@ def _folder_note(files: list, out: Path) -> str:
 def run_regenerate(args: argparse.Namespace) -> int:
     with progress_bar(not args.quiet, f"regenerating {args.image}"):
         path = api.regenerate(args.image, args.out)
-    print(f"wrote {path}")
+    say(args, f"wrote {path}")
     return 0
 
 
@@ -127,12 +127,12 @@ def run_styled(args: argparse.Namespace) -> int:
             args.run_dir, args.mix, args.mix_layers, args.out, truncation or 1.0, args.checkpoint,
             args.device, **options,
         )  # fmt: skip
-        print(f"wrote {path}")
+        say(args, f"wrote {path}")
         return 0
     result = api.sample(
         args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,
         per_image=not args.no_per_image, checkpoint=args.checkpoint, device=args.device,
         truncation=truncation, **options,
     )  # fmt: skip
-    print(f"wrote {result.grid}{_folder_note(result.files, args.out)}")
+    say(args, f"wrote {result.grid}{_folder_note(result.files, args.out)}")
     return 0

@@ -137,7 +137,7 @@ def run_train(args: argparse.Namespace) -> int:
             recipe=args.recipe,
             **train_options,
         )
-    return _report(result)
+    return _report(result, args.quiet)
 
 
 def _from_to(args: argparse.Namespace, resolution: int | None, model: dict) -> int:
@@ -172,7 +172,7 @@ def run_resume(args: argparse.Namespace) -> int:
         result = api.train(
             args.run_dir, resume=True, progress=not args.quiet, callbacks=[started], **options
         )
-    return _report(result)
+    return _report(result, args.quiet)
 
 
 @contextmanager
@@ -190,13 +190,17 @@ def _preparing(run_dir: object, quiet: bool) -> Iterator[Callable[..., None]]:
         timer.cancel()
 
 
-def _report(result: TrainResult) -> int:
+def _report(result: TrainResult, quiet: bool = False) -> int:
+    """What the training wrote and why it stopped (an interruption always says so, on stderr;
+    a finished run says nothing under ``--quiet``)."""
     if not distributed.current().is_main:  # under torchrun, rank 0 reports for all
         return 130 if result.interrupted else 0
     if result.interrupted:
         print(f"checkpoint {result.checkpoint} saved.", file=sys.stderr)
         print(result.stop_line(), file=sys.stderr)
         return 130
+    if quiet:
+        return 0
     written = [name for name in ("samples.png", "losses.png") if (result.run_dir / name).exists()]
     print(
         f"trained {result.step} steps in {result.run_dir}: {', '.join(written + ['checkpoints/'])}"

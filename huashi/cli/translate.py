@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +44,7 @@ def run_translate(args: argparse.Namespace) -> int:
         )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
-    print(f"wrote {len(result.files)} translated image(s) to {args.out}/")
+    say(args, f"wrote {len(result.files)} translated image(s) to {args.out}/")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import progress_bar
+from huashi.cli.options import progress_bar, say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}")
-    print(f"wrote {len(result.files)} upscaled image(s) to {args.out}/")
+    say(args, f"wrote {len(result.files)} upscaled image(s) to {args.out}/")
     return 0

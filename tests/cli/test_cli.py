@@ -191,3 +191,20 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_equals_the_uninterrupted_run(tmp_p
     b, _ = load_checkpoint(latest_checkpoint(tmp_path / "straight" / "checkpoints"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_quiet_commands_print_nothing(tmp_path, capsys):
+    """--quiet silences the progress and the closing lines; without it the closing line names
+    what was written."""
+    run = str(tmp_path / "r")
+    assert main(["train", "dcgan", "--out", run, "--steps", "2", *TINY]) == 0
+    out = str(tmp_path / "grid.png")
+    capsys.readouterr()
+    assert main(["sample", run, "--n", "2", "--out", out, "--quiet"]) == 0
+    again = str(tmp_path / "again.png")
+    assert main(["regenerate", str(tmp_path / "grid" / "seed-000000.png"), "--out", again,
+                 "--quiet"]) == 0  # fmt: skip
+    assert main(["resume", run, "--steps", "3", "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert main(["sample", run, "--n", "2", "--out", out]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out

@@ -169,7 +169,7 @@ def test_bad_input_is_one_line_and_exit_status_2(run_dir, tmp_path, capsys, extr
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_sample_takes_precision_like_paint(run_dir, tmp_path, capsys, precision):
     out = tmp_path / "s.png"
-    argv = ["sample", str(run_dir), "--n", "2", "--label", "1", "--out", str(out), "--quiet"]
+    argv = ["sample", str(run_dir), "--n", "2", "--label", "1", "--out", str(out)]
     assert main([*argv, "--precision", precision]) == 0
     expected = resolve_precision(precision, torch.device("cpu"))
     assert read_params(out)["options"]["precision"] == expected

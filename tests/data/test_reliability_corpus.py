@@ -36,7 +36,7 @@ def test_preview_and_training_on_a_folder_of_broken_files(tmp_path, capsys, monk
 
     argv = ["train", "dcgan", "--data", corpus, "--resolution", "16", "--steps", "2"]
     argv += ["--batch-size", "4", "--g-width", "4", "--d-width", "4", "--z-dim", "8"]
-    argv += ["--n-fixed", "4", "--precision", "fp32", "--quiet", "--out", str(tmp_path / "run")]
+    argv += ["--n-fixed", "4", "--precision", "fp32", "--out", str(tmp_path / "run")]
     assert main(argv) == 0
     assert "trained 2 steps" in capsys.readouterr().out
 
