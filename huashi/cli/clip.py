@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
+from huashi.cli.options import progress_bar
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_clip(args: argparse.Namespace) -> int:
-    result = api.clip_labels(args.run_dir, args.image, args.prompt, device=args.device)
+    with progress_bar(True, f"labelling {len(args.image)} image(s)"):
+        result = api.clip_labels(args.run_dir, args.image, args.prompt, device=args.device)
     for path, best, cosine in zip(args.image, result.labels, result.best_cosine, strict=True):
         print(f"{path}: {best}  (cosine {cosine:.3f})")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import say
+from huashi.cli.options import progress_bar, say
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,13 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-check", action="store_true", help="skip running the file with onnxruntime"
     )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    result = api.export(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
+    with progress_bar(not args.quiet, f"exporting {args.run_dir} as {args.format}"):
+        result = api.export(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
     shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())
     say(args, f"wrote {result.path} ({result.family}; inputs: {shapes}; output: image)")
-    if result.max_abs_diff is not None:
+    if result.max_abs_diff is not None and not args.quiet:
         print(f"onnxruntime agrees with PyTorch: max abs difference {result.max_abs_diff:.2e}")
     return 0

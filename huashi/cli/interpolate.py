@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import say
+from huashi.cli.options import progress_bar, say
 from huashi.tools.interpolate import PATHS
 
 
@@ -27,14 +27,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("walk.png"), help="strip PNG")
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     parser.set_defaults(run=run_interpolate)
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    result = api.interpolate(
-        args.run_dir, args.image_a, args.image_b, steps=args.steps, path=args.path,
-        out=args.out, checkpoint=args.checkpoint, device=args.device,
-    )  # fmt: skip
+    with progress_bar(not args.quiet, f"walking from {args.image_a.name} to {args.image_b.name}"):
+        result = api.interpolate(
+            args.run_dir, args.image_a, args.image_b, steps=args.steps, path=args.path,
+            out=args.out, checkpoint=args.checkpoint, device=args.device,
+        )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     say(
