@@ -98,8 +98,11 @@ def _evals_of(run_dir: Path, net: FeatureNet | None) -> list[dict[str, Any]]:
         except (OSError, json.JSONDecodeError):
             continue
         feats = record.get("features", {})
-        if net is not None and feats.get("checkpoint_sha256") != net.checkpoint_hash:
-            continue
+        if net is not None and (
+            feats.get("checkpoint_sha256") != net.checkpoint_hash
+            or feats.get("version", "") != net.version
+        ):
+            continue  # measured by another network, or another version of its view
         record["path"] = str(path)
         found.append(record)
     return sorted(found, key=lambda r: (r.get("step", 0), r.get("n", 0)))

@@ -78,6 +78,9 @@ class FeatureNet:
     embed_images: Callable[[torch.Tensor], torch.Tensor] | None = None
     notes: list[str] = field(default_factory=list)
     first_conv: torch.nn.Conv2d | None = None  # in-domain networks: read by the texture view
+    #: How the features are computed from the network, when that has changed over time (the
+    #: texture view's version): features of another version are never compared or cached as one.
+    version: str = ""
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, torch.float32)
@@ -130,6 +133,7 @@ class FeatureNet:
             "spec": self.spec,
             "kind": self.kind,
             "checkpoint_sha256": self.checkpoint_hash,
+            **({"version": self.version} if self.version else {}),
             "input_resolution": self.resolution,
             "input_channels": self.channels,
             "trained_on": self.trained_on,
@@ -212,7 +216,7 @@ def _load_run_features(kind: str, where: str, spec: str, device: torch.device) -
     )
 
 
-TEXTURE_VERSION = 1
+TEXTURE_VERSION = 2  # 2: gradients below 5 grey levels in one bin
 
 
 def texture_view(base: FeatureNet, spec: str) -> FeatureNet:
@@ -239,7 +243,7 @@ def texture_view(base: FeatureNet, spec: str) -> FeatureNet:
     return FeatureNet(
         spec=spec, kind="texture", checkpoint_hash=base.checkpoint_hash,
         resolution=base.resolution, channels=base.channels, device=base.device,
-        extract=extract, trained_on=base.trained_on,
+        extract=extract, trained_on=base.trained_on, version=f"texture-{TEXTURE_VERSION}",
         notes=[*base.notes, "texture view: pooled features + first-layer statistics + "
                "gradient histograms, each block scaled to unit total variance on "
                f"{base.trained_on.get('spec')}"],

@@ -52,7 +52,7 @@ def real_features(
 ) -> tuple[torch.Tensor, str]:
     """Features of the real images, from the cache when the same set was encoded before."""
     key_text = json.dumps(
-        {"real": described, "net": net.checkpoint_hash, "kind": net.kind,
+        {"real": described, "net": net.checkpoint_hash, "kind": net.kind, "view": net.version,
          "input": [net.resolution, net.channels], "version": REFERENCE_VERSION},
         sort_keys=True, default=str,
     )  # fmt: skip

@@ -14,7 +14,7 @@ from huashi.metrics import real as real_module
 from huashi.metrics.copy_check import copy_check, nearest_neighbours
 from huashi.metrics.evaluate import evaluate
 from huashi.metrics.floor import floor_multiple, format_fid, format_multiple, real_halves
-from huashi.models.features.texture import gradient_histograms
+from huashi.models.features.texture import GRADIENT_EDGES, gradient_histograms
 
 
 @pytest.fixture(autouse=True)
@@ -106,9 +106,11 @@ def test_fid_is_written_as_a_multiple_of_its_floor() -> None:
 def test_gradient_histograms_see_blur_and_noise() -> None:
     x = images(6)
     h = gradient_histograms(x)
-    assert h.shape == (6, 3 * 3 * 10)
-    assert torch.allclose(h.reshape(6, 9, 10).sum(2), torch.ones(6, 9))  # shares of pixels
-    top = lambda y: gradient_histograms(y)[:, 7:10].sum(1)  # noqa: E731 - the crisp-edge bins
+    bins = len(GRADIENT_EDGES) - 1
+    assert h.shape == (6, 3 * 3 * bins)
+    assert torch.allclose(h.reshape(6, 9, bins).sum(2), torch.ones(6, 9))  # shares of pixels
+    crisp = GRADIENT_EDGES.index(0.64)  # the bins of crisp edges, 0.64 and up
+    top = lambda y: gradient_histograms(y)[:, crisp:bins].sum(1)  # noqa: E731
     assert (top(ladder.blur(x, 1.0)) < top(x)).all()
     flat = gradient_histograms(x)[:, 0]
     assert (gradient_histograms(ladder.add_noise(x, 0.1))[:, 0] < flat).all()
@@ -121,6 +123,41 @@ def test_the_shipped_emoji_view_passes_its_validation_ladder() -> None:
     assert report.n == 564
     failed = [name for name, ok in report.checks.items() if not ok]
     assert not failed, report.markdown()
+
+
+def test_the_mnist_texture_view_reads_a_worse_jpeg_as_farther() -> None:
+    """Gradients below 5 grey levels share one bin: with finer bins the faint ringing of a
+    quality-50 JPEG read farther from real mnist than quality 5's blocks (the ladder failed)."""
+    from huashi.data import load_dataset
+    from huashi.metrics.features import load_features
+    from huashi.metrics.fid import fid
+
+    features = load_features("texture:zoo:reference-mnist", "cpu").features
+    real = load_dataset("mnist", resolution=32).batch(torch.arange(1200))["image"]
+    a, b = features(real[:600]), real[600:]
+    readings = [fid(a, features(ladder.jpeg(b, q))) for q in ladder.JPEG_QUALITIES]
+    assert readings == sorted(readings), readings  # quality 50, 20, 5: ever farther
+    assert readings[0] > fid(a, features(b))  # and even the mildest farther than real
+
+
+def test_real_features_of_another_view_version_are_not_taken_from_the_cache() -> None:
+    """A changed view (its features' length changed with the gradient bins) must not read the
+    real features cached by the old one: eval crashed on 282 vs 264 features."""
+    import dataclasses
+
+    from huashi.metrics.features import load_features
+    from huashi.metrics.real import real_features
+
+    now = load_features("texture:zoo:reference-emoji", "cpu")
+    assert now.version.startswith("texture-") and now.describe()["version"] == now.version
+    old = dataclasses.replace(
+        now, version="texture-1", extract=lambda x: (x.flatten(1)[:, :5], None)
+    )
+    x = images(4)
+    described = {"test": "real features per view version"}
+    assert real_features(old, x, described)[0].shape == (4, 5)
+    feats, cache = real_features(now, x, described)
+    assert cache == "miss" and feats.shape[1] > 5
 
 
 # --- the copy check --------------------------------------------------------------------------
