@@ -15,7 +15,18 @@ get alone. The API may import every layer below it; nothing below imports it.
 
 from __future__ import annotations
 
-from huashi.api.latent import drag, edit, invert, mixing_grid
+from huashi.api.latent import (
+    SeedWalk,
+    drag,
+    drag_latent,
+    edit,
+    invert,
+    invert_image,
+    latent_spaces,
+    mixing_grid,
+    save_latent,
+    walk_seeds,
+)
 from huashi.api.measure import (
     ClipLabels,
     CompareResult,
@@ -31,6 +42,7 @@ from huashi.api.paint import (
     PaintPass,
     PaintResult,
     SampleResult,
+    check_condition,
     paint,
     parse_label,
     regenerate,
@@ -51,7 +63,7 @@ from huashi.api.tools import (
     translate,
     upscale,
 )
-from huashi.api.train import data_info_of, recipes, train
+from huashi.api.train import check_train, data_info_of, recipes, train
 from huashi.runs import LoadedRun
 from huashi.tools.dream import DreamSettings
 from huashi.tools.interpolate import Interpolation
@@ -74,10 +86,13 @@ __all__ = [
     "Progress",
     "RunCache",
     "SampleResult",
+    "SeedWalk",
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
     "UpscaleResult",
+    "check_condition",
+    "check_train",
     "clear_run_cache",
     "clip_labels",
     "compare",
@@ -86,6 +101,7 @@ __all__ = [
     "distill",
     "doctor",
     "drag",
+    "drag_latent",
     "dream",
     "edit",
     "evaluate",
@@ -94,6 +110,8 @@ __all__ = [
     "export_data",
     "interpolate",
     "invert",
+    "invert_image",
+    "latent_spaces",
     "list_layers",
     "load_dream_net",
     "load_run",
@@ -104,8 +122,10 @@ __all__ = [
     "recipes",
     "regenerate",
     "sample",
+    "save_latent",
     "train",
     "translate",
     "upscale",
     "validate_features",
+    "walk_seeds",
 ]

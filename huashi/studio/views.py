@@ -1,0 +1,158 @@
+"""What the studio's answers show, read from files and loaded families: a run's summary, its
+paint form, a gallery entry, an eval table; and the small formats (validation messages,
+server-sent events)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+
+from huashi.core.errors import HuashiError
+from huashi.gan.latents import spaces_of
+from huashi.studio.painters import display_name, group_of
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """A run as the runs list shows it (read from its files; nothing is loaded)."""
+    from huashi.families import FAMILIES
+    from huashi.families.base import Family
+    from huashi.runs import RunConfig
+    from huashi.training.checkpoint import latest_checkpoint
+    from huashi.training.logging import read_log
+
+    config = RunConfig.load(run_dir)
+    newest = latest_checkpoint(run_dir / "checkpoints")
+    records = read_log(run_dir / "log.jsonl")
+    metrics = {}
+    for path in sorted(run_dir.glob("eval-*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for key, value in (record.get("metrics") or {}).items():
+            if isinstance(value, (int, float)):
+                metrics[f"{key} ({path.stem.removeprefix('eval-')})"] = value
+            elif isinstance(value, dict):
+                for sub, number in value.items():
+                    if isinstance(number, (int, float)) and not isinstance(number, bool):
+                        metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
+    grid = run_dir / "samples.png"
+    family = FAMILIES.get(config.family)
+    name = display_name(run_dir)
+    trained = checkpoint_meta(newest) if newest is not None and not records else {}
+    return {
+        "name": name,
+        "family": config.family,
+        "group": group_of(config.family, config.model),  # what it does (None: features)
+        "makes_images": bool(family is None or family.makes_images),
+        # the family class fills in the latent contract (asked without loading the weights)
+        "latent": family is not None and family.latent_shape is not Family.latent_shape,
+        "data": config.data.get("spec"),
+        "resolution": config.data.get("resolution"),
+        # a run without its log (a zoo painter, a copied run) reads its checkpoint's record
+        "step": int(records[-1]["step"]) if records else int(trained.get("step", 0)),
+        "steps": config.train.get("steps"),
+        "train_seconds": float(records[-1].get("train_seconds", 0)) if records
+        else float(trained.get("train_seconds", 0.0)),
+        "trained": newest is not None,
+        "updated": max((p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()),
+                       default=(run_dir / "config.json").stat().st_mtime),
+        "grid": f"/api/runs/{name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
+        if grid.exists()
+        else None,
+        "metrics": metrics,
+    }  # fmt: skip
+
+
+def checkpoint_meta(json_path: Path) -> dict[str, Any]:
+    """The JSON record of a checkpoint (step, train_seconds, ...), or {} when unreadable."""
+    try:
+        return json.loads(json_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def gallery_entry(run: str, path: Path) -> dict[str, Any]:
+    from huashi.core.images import read_params
+
+    try:
+        params = read_params(path)
+    except (HuashiError, json.JSONDecodeError):
+        params = {}
+    shown = {k: params[k] for k in ("seed", "step", "family") if k in params}
+    shown |= {k: v for k, v in (params.get("options") or {}).items() if k not in ("init", "mask")}
+    studio = params.get("studio") or {}
+    shown |= {k: studio[k] for k in ("init", "mask") if k in studio}
+    return {
+        "id": f"{run}/{path.stem}",
+        "url": f"/api/images/{run}/{path.stem}.png",
+        "run": run,
+        "parameters": shown,
+        "created": path.stat().st_mtime,
+    }
+
+
+def validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(x) for x in item.get("loc", ()) if x not in ("body", "query", "path"))
+        message = item.get("msg", "invalid")
+        if item.get("type") == "string_pattern_mismatch":  # say what is wanted, not the regex
+            message = _PATTERN_HELP.get(where, "use letters, digits, '.', '_' and '-'")
+            message = (
+                f"{item.get('input')!r} is not valid: {message}" if item.get("input") else message
+            )
+        parts.append(f"{where or 'request'}: {message}")
+    return "; ".join(parts)
+
+
+_PATTERN_HELP = {
+    "run": "choose a run of the runs folder or a zoo painter (zoo:NAME)",
+    "features": "choose a feature network of GET /api/features",
+    "name": "a run name has letters, digits, '.', '_' and '-' (at most 100)",
+}
+
+
+def sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def paint_form(family: Any) -> dict[str, Any]:
+    """What the paint form offers for a loaded family: asked from the family itself."""
+    accepts = family.sampling_option_names()
+    steps = family.sampling_steps
+    form: dict[str, Any] = {
+        "condition": family.condition,
+        "class_names": list(family.data.class_names),
+        "num_classes": family.data.num_classes,
+        "resolution": family.data.resolution,
+        "channels": family.data.channels,
+        "sampling": steps,
+        "img2img": family.repaints_images,
+        "inpaint": "mask" in accepts,
+        "truncation": "truncation" in accepts,
+        "paintable": family.paints_from_seeds,
+        "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
+        # captions seen in training: the page offers them as example prompts
+        "examples": list(family.preview_captions[:8]) if family.condition == "text" else [],
+    }
+    if steps:
+        from huashi.diffusion.samplers import SAMPLERS
+
+        # Sampler, steps and CFG the form leaves open are the family's own defaults: generate
+        # fills them in (they are not read here).
+        form["samplers"] = list(SAMPLERS)
+    return form
+
+
+def eval_table(record: dict[str, Any]) -> list[dict[str, str]]:
+    """The record's metrics as table rows, labelled and formatted by the metric registry."""
+    from huashi.metrics.registry import METRICS, format_value
+
+    metrics = record["metrics"]
+    return [{"name": name, "label": metric.label, "value": format_value(name, metrics[name]),
+             "description": metric.description}
+            for name, metric in METRICS.items() if name in metrics]  # fmt: skip
