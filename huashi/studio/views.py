@@ -142,9 +142,11 @@ def paint_form(family: Any) -> dict[str, Any]:
     if steps:
         from huashi.diffusion.samplers import SAMPLERS
 
-        # Sampler, steps and CFG the form leaves open are the family's own defaults: generate
-        # fills them in (they are not read here).
         form["samplers"] = list(SAMPLERS)
+    # what the form leaves open is the family's own default: the form shows its value (the
+    # sampler, steps and CFG a paint without them uses), the request leaves it out
+    form["defaults"] = {k: v for k, v in family.sampling_defaults({}).items()
+                        if k in ("sampler", "steps", "cfg")}  # fmt: skip
     return form
 
 

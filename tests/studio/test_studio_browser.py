@@ -134,6 +134,27 @@ def test_paint_shows_the_image_with_its_parameters_and_again_repeats_it(served, 
     assert len(cards(browser)) == 3
 
 
+def test_the_form_shows_the_values_of_the_runs_defaults(served, browser):
+    """Sampler, steps and CFG left open read as the run's own values, and a paint with them
+    open is painted (and described) with exactly those values."""
+    url, runs = served
+    open_page(browser, url)
+    choose_run(browser, "diff")
+    defaults = api.load_run(runs / "diff", device="cpu").family.sampling_defaults({})
+    sampler = Select(browser.find_element(By.ID, "p-sampler")).first_selected_option.text
+    placeholder = {f: browser.find_element(By.ID, f).get_attribute("placeholder")
+                   for f in ("p-steps", "p-cfg")}  # fmt: skip
+    assert sampler == f"{defaults['sampler']} (run's default)"
+    assert placeholder == {"p-steps": f"{defaults['steps']} (run's default)",
+                           "p-cfg": f"{defaults['cfg']:g} (run's default)"}  # fmt: skip
+    assert "run's" not in browser.find_element(By.ID, "p-steps").get_attribute("value")
+    [card] = paint_from_form(browser, seed=3)
+    shown = card.find_element(By.CLASS_NAME, "params").text
+    assert f"sampler {defaults['sampler']}" in shown and f"steps {defaults['steps']}" in shown
+    choose_run(browser, "gan")  # a run without sampler options shows none
+    assert not browser.find_element(By.ID, "p-steps").is_displayed()
+
+
 def test_inpainting_mask_drawn_on_the_canvas(served, browser):
     url, runs = served
     open_page(browser, url)

@@ -159,9 +159,13 @@ async function chooseRun(name) {
       ...form.class_names.map((c, i) => el("option", { value: i }, `${i} · ${c}`)));
   }
   if (form && form.sampling) {
-    // left open, sampler, steps and CFG are the run's own defaults (the family fills them in)
-    $("p-sampler").replaceChildren(el("option", { value: "" }, "run's"),
+    // left open, sampler, steps and CFG are the run's own defaults: the form shows their values
+    const d = form.defaults || {};
+    const own = (v, none) => (v === undefined || v === null ? none : `${v} (run's default)`);
+    $("p-sampler").replaceChildren(el("option", { value: "" }, own(d.sampler, "run's default")),
       ...form.samplers.map((s) => el("option", { value: s }, s)));
+    $("p-steps").placeholder = own(d.steps, "run's default");
+    $("p-cfg").placeholder = own(d.cfg, "none (unconditional)");
     $("p-sampler").value = $("p-steps").value = $("p-cfg").value = "";
   }
   $("s-axis").querySelector('[value="prompt"]').disabled = !form || form.condition !== "text";
