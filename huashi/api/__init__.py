@@ -16,10 +16,12 @@ get alone. The API may import every layer below it; nothing below imports it.
 from __future__ import annotations
 
 from huashi.api.latent import (
+    EditSweep,
     SeedWalk,
     drag,
     drag_latent,
     edit,
+    edit_latent,
     invert,
     invert_image,
     latent_spaces,
@@ -78,6 +80,7 @@ __all__ = [
     "DataPreview",
     "DoctorReport",
     "DreamSettings",
+    "EditSweep",
     "EvalResult",
     "Interpolation",
     "LoadedRun",
@@ -104,6 +107,7 @@ __all__ = [
     "drag_latent",
     "dream",
     "edit",
+    "edit_latent",
     "evaluate",
     "evaluate_pairs",
     "export",

@@ -1,7 +1,7 @@
 """The GAN latent-space actions (see :mod:`huashi.gan`): inversion, editing, style mixing and
 dragging of files (``invert``, ``edit``, ``mixing_grid``, ``drag``: a run folder and files in,
 results written into ``out``), and the same on a loaded run in memory for the studio
-(``walk_seeds``, ``invert_image``, ``drag_latent``, ``save_latent``)."""
+(``walk_seeds``, ``invert_image``, ``edit_latent``, ``drag_latent``, ``save_latent``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from huashi.core.images import read_image_tensor
 from huashi.gan.drag import Drag
 from huashi.gan.drag import drag as drag_points
 from huashi.gan.drag import drag_file as drag
+from huashi.gan.editing import direction, needs_mapping, parse_strengths, sweep, walk
 from huashi.gan.editing import edit_file as edit
-from huashi.gan.editing import walk
 from huashi.gan.editing import write_mixing_grid as mixing_grid
 from huashi.gan.inversion import Inversion
 from huashi.gan.inversion import invert as invert_target
@@ -28,10 +28,12 @@ from huashi.gan.latents import save_latent as write_latent
 from huashi.runs import LoadedRun
 
 __all__ = [
+    "EditSweep",
     "SeedWalk",
     "drag",
     "drag_latent",
     "edit",
+    "edit_latent",
     "invert",
     "invert_image",
     "latent_spaces",
@@ -106,6 +108,29 @@ def drag_latent(
     saved = load_latent(latent)
     ws = to_ws(family, saved.tensor, saved.space, **saved.options).detach()
     return drag_points(family, ws[:1], handles, targets, steps=steps)
+
+
+@dataclass
+class EditSweep:
+    """Images of a latent moved along a direction in w, one per strength."""
+
+    images: torch.Tensor  # [len(strengths), C, R, R] in [-1, 1]
+    strengths: list[float]
+
+
+def edit_latent(
+    run: LoadedRun, latent: str | Path, direction_spec: str, strengths: str | list[float]
+) -> EditSweep:
+    """The image of a latent file moved by each strength along ``direction_spec`` ("sefa:0",
+    "label:a-label:b", ...; see :func:`huashi.gan.editing.direction`) in w, as ``huashi edit``
+    sweeps it (with the latent's fitted noise maps, if any)."""
+    family = run.family
+    needs_mapping(family, "editing")
+    saved = load_latent(latent)
+    ws = to_ws(family, saved.tensor.to(family.device), saved.space, **saved.options).detach()
+    d = direction(family, direction_spec, None, **saved.options)
+    values = parse_strengths(strengths)
+    return EditSweep(sweep(family, ws[:1], d, values, None, saved.noise), values)
 
 
 def save_latent(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +31,8 @@ MAX_WALK = 16  # images of one latent walk
 MAX_INVERT_STEPS = 500
 MAX_DRAG_STEPS = 200
 MAX_DRAG_POINTS = 8
+MAX_DREAM_OCTAVES = 6
+MAX_DREAM_STEPS = 100  # per octave
 
 
 # --- request bodies --------------------------------------------------------------------------
@@ -159,4 +162,36 @@ class DragRequest(BaseModel):
     latent: str = Field(pattern=LATENT)
     points: list[list[float]] = Field(min_length=1, max_length=MAX_DRAG_POINTS)
     steps: int = Field(50, ge=1, le=MAX_DRAG_STEPS)
+    task: str | None = Field(None, pattern=TASK)
+
+
+Strength = Annotated[float, Field(ge=-20, le=20)]
+
+
+class EditRequest(BaseModel):
+    """Move the latent ``latent`` (an id from an inversion or a drag) along a direction in w
+    (``sefa:K``: the K-th strongest direction the generator's style layers vary along) by each
+    of ``strengths``: one row of images, as ``huashi edit`` draws it."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=RUN)
+    latent: str = Field(pattern=LATENT)
+    direction: str = Field("sefa:0", pattern=r"^sefa:[0-9]{1,2}$")
+    strengths: list[Strength] = Field([-3, -1.5, 0, 1.5, 3], min_length=1, max_length=MAX_WALK)
+    task: str | None = Field(None, pattern=TASK)
+
+
+class DreamRequest(BaseModel):
+    """DeepDream the upload ``upload`` with a classifier or clip run: make the network see more
+    of class ``label`` (a classifier), of ``prompt`` (a clip) or of layer ``layer``'s features."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: str = Field(pattern=RUN)
+    upload: str = Field(pattern=UPLOAD)
+    label: int | None = Field(None, ge=0)
+    prompt: str | None = Field(None, max_length=500)
+    layer: str | None = Field(None, max_length=100)
+    octaves: int = Field(3, ge=1, le=MAX_DREAM_OCTAVES)
+    steps: int = Field(20, ge=1, le=MAX_DREAM_STEPS)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     task: str | None = Field(None, pattern=TASK)

@@ -136,6 +136,7 @@ def paint_form(family: Any) -> dict[str, Any]:
         "truncation": "truncation" in accepts,
         "paintable": family.paints_from_seeds,
         "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
+        "dream": family.feature_kind,  # a classifier or clip network dreams on an image
         # captions seen in training: the page offers them as example prompts
         "examples": list(family.preview_captions[:8]) if family.condition == "text" else [],
     }

@@ -1,6 +1,7 @@
-"""The Latents tab: walks between two seeds' latents, inversion of an upload into a run's latent
-space and dragging points of a latent's image; each is a queued request (the paint queue) whose
-latent is kept as a file under the run's studio folder."""
+"""The Latents tab (and the Paint page's latent tools for a StyleGAN): walks between two seeds'
+latents, inversion of an upload into a run's latent space, editing along a direction and
+dragging points of a latent's image; each is a queued request (the paint queue) whose latent is
+kept as a file under the run's studio folder."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from huashi import api
 from huashi.core.errors import HuashiError
-from huashi.studio.bodies import LATENT_RE, DragRequest, InvertRequest, WalkRequest
+from huashi.studio.bodies import LATENT_RE, DragRequest, EditRequest, InvertRequest, WalkRequest
 from huashi.studio.queue import QueuedPaint
 from huashi.studio.state import Studio, Task, stamp
 from huashi.studio.views import gallery_entry
@@ -127,6 +128,27 @@ def drag(studio: Studio, request: DragRequest, task: Task, job: QueuedPaint) -> 
             "distances": [round(d, 3) for d in result.distances]}  # fmt: skip
 
 
+def edit(studio: Studio, request: EditRequest, task: Task, job: QueuedPaint) -> dict[str, Any]:
+    from huashi.core.images import make_grid, save_png
+
+    run_dir, entry = latent_run(studio, request.run)
+    source = latent_file(studio, run_dir, request.latent)
+    progress = task.progress(job)
+    progress(0, 1, "editing")
+    with entry.lock:
+        edited = api.edit_latent(entry.run, source, request.direction, request.strengths)
+    progress(1, 1, "edited")
+    out = studio.out_dir(run_dir) / f"{stamp()}-edit-{request.direction.replace(':', '')}.png"
+    params = run_params(studio, entry) | {
+        "latent": studio.ref(source),
+        "direction": request.direction,
+        "strengths": edited.strengths,
+    }
+    save_png(make_grid(edited.images, nrow=len(edited.strengths)), out, params)
+    return {"run": request.run, "image": gallery_entry(request.run, out),
+            "direction": request.direction, "strengths": edited.strengths}  # fmt: skip
+
+
 def router(studio: Studio) -> APIRouter:
     routes = APIRouter()
 
@@ -159,6 +181,15 @@ def router(studio: Studio) -> APIRouter:
         return await studio.queued_task(
             http, request.task, (str(run_dir),), request.steps,
             lambda task, job: drag(studio, request, task, job), "drag",
+        )  # fmt: skip
+
+    @routes.post("/api/latents/edit", summary="Move a latent's image along a direction in w")
+    async def post_edit(request: EditRequest, http: Request) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)
+        latent_file(studio, run_dir, request.latent)
+        return await studio.queued_task(
+            http, request.task, (str(run_dir),), len(request.strengths),
+            lambda task, job: edit(studio, request, task, job), "edit",
         )  # fmt: skip
 
     return routes

@@ -1,5 +1,5 @@
 """The Paint tab: painting from seeds or a prompt (img2img, inpainting, sweeps), translating and
-upscaling an upload, a request's progress as server-sent events, and Cancel. Every request goes
+upscaling an upload, DeepDream on an upload with a classifier or clip run, a request's progress as server-sent events, and Cancel. Every request goes
 through the paint queue (:meth:`huashi.studio.state.Studio.queued_task`)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from huashi import api
 from huashi.core.errors import HuashiError
-from huashi.studio.bodies import MAX_N, MAX_SEED, PaintRequest, TranslateRequest
+from huashi.studio.bodies import MAX_N, MAX_SEED, DreamRequest, PaintRequest, TranslateRequest
 from huashi.studio.painters import group_of
 from huashi.studio.queue import QueuedPaint
 from huashi.studio.state import Studio, Task, stamp
@@ -165,6 +165,36 @@ def translate(studio: Studio, request: TranslateRequest, task: Task, job: Queued
             "notes": result.notes}  # fmt: skip
 
 
+def dream(studio: Studio, request: DreamRequest, task: Task, job: QueuedPaint) -> dict:
+    """DeepDream an upload with a classifier or clip run into a studio PNG."""
+    from huashi.core.images import save_png, to_pil
+
+    run_dir, upload = studio.run_dir(request.run), studio.upload_path(request.upload)
+    entry = studio.cache.get(run_dir)
+    given = [k for k in ("label", "prompt", "layer") if getattr(request, k) not in (None, "")]
+    if len(given) != 1:
+        raise HuashiError("say what to dream: give a label, a prompt or a layer (one of them).")
+    objective = {"label": "class", "prompt": "prompt", "layer": "layer"}[given[0]]
+    settings = api.DreamSettings(objective=objective, layer=request.layer or "",
+                                 class_index=request.label, prompt=request.prompt,
+                                 octaves=request.octaves, steps=request.steps, seed=request.seed)  # fmt: skip
+    progress = task.progress(job)
+    total = request.octaves * request.steps
+
+    def report(p: Any) -> None:
+        progress(p.octave * request.steps + p.step + 1, total, f"dreaming, octave {p.octave + 1}")
+
+    with entry.lock:
+        net = api.load_dream_net(entry.run)  # the loaded run's network (asks its feature kind)
+        result = api.dream(net, upload, settings, progress=report)
+    params = result.params | {"run": studio.ref(run_dir), "studio": {"init": request.upload}}
+    params["dream"] = params["dream"] | {"start": studio.ref(upload)}
+    path = studio.out_dir(run_dir) / f"{stamp()}-dream-s{request.seed}.png"
+    save_png(to_pil(result.image), path, params)
+    return {"run": request.run, "images": [gallery_entry(request.run, path)],
+            "objective": objective}  # fmt: skip
+
+
 def rewrite_refs(studio: Studio, path: Path) -> None:
     """Name the run and input of a translated or upscaled PNG as studio PNGs do."""
     from PIL import Image
@@ -214,6 +244,15 @@ def router(studio: Studio) -> APIRouter:
         return await studio.queued_task(
             http, request.task, (str(run_dir),), 1,
             lambda task, job: translate(studio, request, task, job), "translation",
+        )  # fmt: skip
+
+    @routes.post("/api/dream", summary="DeepDream an uploaded image with a classifier or clip run")
+    async def post_dream(request: DreamRequest, http: Request) -> dict[str, Any]:
+        run_dir = studio.run_dir(request.run)
+        studio.upload_path(request.upload)
+        return await studio.queued_task(
+            http, request.task, (str(run_dir),), request.octaves * request.steps,
+            lambda task, job: dream(studio, request, task, job), "dream",
         )  # fmt: skip
 
     @routes.get("/api/paint/{task}/events", summary="Progress of a request (server-sent events)")
