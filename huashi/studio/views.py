@@ -86,6 +86,10 @@ def gallery_entry(run: str, path: Path) -> dict[str, Any]:
     shown |= {k: v for k, v in (params.get("options") or {}).items() if k not in ("init", "mask")}
     studio = params.get("studio") or {}
     shown |= {k: studio[k] for k in ("init", "mask") if k in studio}
+    # what made an image that is no plain paint: an inversion (its space), an edit, a dream
+    shown |= {k: params[k] for k in ("space", "direction", "strengths") if k in params}
+    if isinstance(params.get("dream"), dict):
+        shown["dream"] = params["dream"].get("objective")
     return {
         "id": f"{run}/{path.stem}",
         "url": f"/api/images/{run}/{path.stem}.png",

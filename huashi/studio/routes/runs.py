@@ -32,7 +32,11 @@ def router(studio: Studio) -> APIRouter:
 
     @routes.get("/api/zoo", summary="The shipped painters (zoo:NAME) with their cards, by group")
     def list_zoo() -> dict[str, Any]:
-        return {"groups": GROUPS, "painters": [c for c in zoo_cards() if c["group"]]}
+        """The painters by group, and the zoo's feature networks (``networks``: they measure
+        and dream on images)."""
+        cards = zoo_cards()
+        return {"groups": GROUPS, "painters": [c for c in cards if c["group"]],
+                "networks": [c for c in cards if not c["group"]]}  # fmt: skip
 
     @routes.get("/api/runs/{run}", summary="One run: summary, paint form, gallery")
     async def get_run(run: str) -> dict[str, Any]:
