@@ -50,7 +50,16 @@ from huashi.api.paint import (
     regenerate,
     sample,
 )
-from huashi.api.runs import CachedRun, Progress, RunCache, clear_run_cache, device_name, load_run
+from huashi.api.runs import (
+    CachedRun,
+    Progress,
+    RunCache,
+    RunInfo,
+    clear_run_cache,
+    device_name,
+    load_run,
+    run_info,
+)
 from huashi.api.tools import (
     DataPreview,
     distill,
@@ -88,6 +97,7 @@ __all__ = [
     "PaintResult",
     "Progress",
     "RunCache",
+    "RunInfo",
     "SampleResult",
     "SeedWalk",
     "TrainConfig",
@@ -125,6 +135,7 @@ __all__ = [
     "preview_data",
     "recipes",
     "regenerate",
+    "run_info",
     "sample",
     "save_latent",
     "train",

@@ -10,69 +10,33 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
+from huashi import api
 from huashi.core.errors import HuashiError
-from huashi.gan.latents import spaces_of
 from huashi.studio.painters import display_name, group_of
 
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
-    """A run as the runs list shows it (read from its files; nothing is loaded)."""
-    from huashi.families import FAMILIES
-    from huashi.families.base import Family
-    from huashi.runs import RunConfig
-    from huashi.training.checkpoint import latest_checkpoint
-    from huashi.training.logging import read_log
-
-    config = RunConfig.load(run_dir)
-    newest = latest_checkpoint(run_dir / "checkpoints")
-    records = read_log(run_dir / "log.jsonl")
-    metrics = {}
-    for path in sorted(run_dir.glob("eval-*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        for key, value in (record.get("metrics") or {}).items():
-            if isinstance(value, (int, float)):
-                metrics[f"{key} ({path.stem.removeprefix('eval-')})"] = value
-            elif isinstance(value, dict):
-                for sub, number in value.items():
-                    if isinstance(number, (int, float)) and not isinstance(number, bool):
-                        metrics[f"{key}.{sub} ({path.stem.removeprefix('eval-')})"] = number
-    grid = run_dir / "samples.png"
-    family = FAMILIES.get(config.family)
+    """A run as the runs list shows it (:func:`huashi.api.run_info`: nothing is loaded), named
+    as the studio names it, with what it does (its group) and its grid's URL."""
+    info = api.run_info(run_dir)
     name = display_name(run_dir)
-    trained = checkpoint_meta(newest) if newest is not None and not records else {}
+    grid = info.grid
     return {
         "name": name,
-        "family": config.family,
-        "group": group_of(config.family, config.model),  # what it does (None: features)
-        "makes_images": bool(family is None or family.makes_images),
-        # the family class fills in the latent contract (asked without loading the weights)
-        "latent": family is not None and family.latent_shape is not Family.latent_shape,
-        "data": config.data.get("spec"),
-        "resolution": config.data.get("resolution"),
-        # a run without its log (a zoo painter, a copied run) reads its checkpoint's record
-        "step": int(records[-1]["step"]) if records else int(trained.get("step", 0)),
-        "steps": config.train.get("steps"),
-        "train_seconds": float(records[-1].get("train_seconds", 0)) if records
-        else float(trained.get("train_seconds", 0.0)),
-        "trained": newest is not None,
-        "updated": max((p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()),
-                       default=(run_dir / "config.json").stat().st_mtime),
-        "grid": f"/api/runs/{name}/samples.png?v={int(grid.stat().st_mtime_ns)}"
-        if grid.exists()
-        else None,
-        "metrics": metrics,
-    }  # fmt: skip
-
-
-def checkpoint_meta(json_path: Path) -> dict[str, Any]:
-    """The JSON record of a checkpoint (step, train_seconds, ...), or {} when unreadable."""
-    try:
-        return json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+        "family": info.family,
+        "group": group_of(info.family, info.model),  # what it does (None: features)
+        "makes_images": info.makes_images,
+        "latent": info.latent,
+        "data": info.data,
+        "resolution": info.resolution,
+        "step": info.step,
+        "steps": info.steps,
+        "train_seconds": info.train_seconds,
+        "trained": info.trained,
+        "updated": info.updated,
+        "grid": f"/api/runs/{name}/samples.png?v={int(grid.stat().st_mtime_ns)}" if grid else None,
+        "metrics": info.metrics,
+    }
 
 
 def gallery_entry(run: str, path: Path) -> dict[str, Any]:
@@ -139,7 +103,9 @@ def paint_form(family: Any) -> dict[str, Any]:
         "inpaint": "mask" in accepts,
         "truncation": "truncation" in accepts,
         "paintable": family.paints_from_seeds,
-        "latent_spaces": list(spaces_of(family)),  # empty: no latent to walk, invert or drag
+        "latent_spaces": list(
+            api.latent_spaces(family)
+        ),  # empty: no latent to walk, invert or drag
         "dream": family.feature_kind,  # a classifier or clip network dreams on an image
         # captions seen in training: the page offers them as example prompts
         "examples": list(family.preview_captions[:8]) if family.condition == "text" else [],

@@ -230,6 +230,27 @@ def test_loaded_runs_are_cached_until_a_newer_checkpoint(tmp_path) -> None:
     assert api.load_run(run) is not newer
 
 
+def test_run_info_reads_a_run_from_its_files(tmp_path) -> None:
+    import json
+    import shutil
+
+    from huashi.training.logging import read_log
+
+    info = api.run_info(dcgan_run())
+    assert (info.family, info.data, info.resolution, info.steps) == ("dcgan", "shapes", 16, 2)
+    assert info.step == read_log(dcgan_run() / "log.jsonl")[-1]["step"]  # its log's last record
+    assert info.trained and info.makes_images and info.latent and info.grid.is_file()
+    assert info.metrics == {} and info.train_seconds > 0
+    copy = shutil.copytree(dcgan_run(), tmp_path / "copy")  # a run without its log, evaluated
+    (copy / "log.jsonl").unlink()
+    (copy / "eval-ref.json").write_text(json.dumps({"metrics": {"fid": 1.5, "pr": {"p": 0.25}}}))
+    (copy / "eval-bad.json").write_text("{not json")
+    again = api.run_info(copy)
+    assert again.step == 2  # from its newest checkpoint's record
+    assert again.metrics == {"fid (ref)": 1.5, "pr.p (ref)": 0.25}
+    assert api.run_info(diffusion_run()).latent is False
+
+
 @pytest.mark.parametrize("kind", ["dcgan", "diffusion", "diffusion-bf16"])
 def test_two_threads_painting_from_one_loaded_run_get_what_each_gets_alone(kind) -> None:
     loaded = perturbed(dcgan_run() if kind == "dcgan" else diffusion_run())

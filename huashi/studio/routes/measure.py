@@ -21,24 +21,16 @@ from huashi.studio.views import eval_table
 def feature_networks(studio: Studio) -> list[dict[str, Any]]:
     """Runs under the runs folder that make features rather than images (their family says so),
     as ``KIND:RUN`` feature-network choices, then the zoo's reference networks (the CLI's)."""
-    from huashi.families import FAMILIES
-    from huashi.runs import RunConfig
-    from huashi.training.checkpoint import latest_checkpoint
-
     out = []
     for path in studio.run_names():
         try:
-            config = RunConfig.load(path)
+            info = api.run_info(path)
         except (HuashiError, OSError, KeyError, ValueError):
             continue
-        family = FAMILIES.get(config.family)
-        if family is None or family.makes_images:
+        if info.makes_images or not info.trained:
             continue
-        if latest_checkpoint(path / "checkpoints") is None:
-            continue
-        out.append({"run": path.name, "kind": config.family,
-                    "spec": f"{config.family}:{path.name}", "data": config.data.get("spec"),
-                    "resolution": config.data.get("resolution")})  # fmt: skip
+        out.append({"run": path.name, "kind": info.family, "spec": f"{info.family}:{path.name}",
+                    "data": info.data, "resolution": info.resolution})  # fmt: skip
     zoo = [{"run": card["name"], "kind": card["family"], "spec": card["name"],
             "data": card["data"], "resolution": card["resolution"]}
            for card in zoo_cards() if card["group"] is None]  # fmt: skip
@@ -68,12 +60,10 @@ def router(studio: Studio) -> APIRouter:
         nets = feature_networks(studio)
         if run is None:
             return nets
-        from huashi.runs import RunConfig
-
-        config = RunConfig.load(studio.run_dir(run))
-        resolution = config.data.get("resolution")
+        info = api.run_info(studio.run_dir(run))
+        resolution = info.resolution
         for net in nets:
-            net["same_data"] = net["data"] == config.data.get("spec")
+            net["same_data"] = net["data"] == info.data
         # same data first, then the same resolution (reference-emoji-128 for a 128 px run)
         return sorted(nets, key=lambda net: (not net["same_data"],
                                              net["resolution"] != resolution))  # fmt: skip
