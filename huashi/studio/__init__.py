@@ -4,7 +4,8 @@
 (:mod:`huashi.studio.routes`) over one :class:`~huashi.studio.state.Studio`; every action is one
 :mod:`huashi.api` call, run through the fair, bounded queue of :mod:`huashi.studio.queue`;
 training jobs run in their own process (:mod:`huashi.studio.jobs`); the page is plain HTML, JS
-and CSS in ``static/``. What still reads files past the API: the runs list and a run's summary
-(its config, log and eval records), the zoo's cards and the feature-network list; nothing
-below imports the studio.
+and CSS in ``static/``. What still reads past the API, to show rather than to act: the zoo's
+cards (:mod:`huashi.studio.painters`), the parameters of gallery PNGs and uploads, the lists of
+families, datasets and samplers, the metric registry's labels, a job's log; nothing below
+imports the studio.
 """
