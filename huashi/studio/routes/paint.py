@@ -85,10 +85,6 @@ def paint_options(
     if request.mask:
         if not form["inpaint"]:
             raise HuashiError(f"a {kind} run cannot inpaint.")
-        from huashi.diffusion.inputs import load_init, load_mask
-
-        size = load_init(options["init"], form["channels"], form["resolution"])[1]
-        load_mask(studio.upload_path(request.mask), size, form["resolution"])  # checks size
         options["mask"] = str(studio.upload_path(request.mask))
         uploads["mask"] = request.mask
     return options, sweep, uploads
