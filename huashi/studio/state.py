@@ -27,6 +27,9 @@ from huashi.studio.queue import Cancelled, PaintQueue, QueuedPaint, TooMuchWork
 
 @dataclass
 class Limits:
+    """The studio's bounds: uploads, the cache of loaded runs, the work of one request and of
+    one page, kept uploads, worker threads."""
+
     upload_bytes: int = 8 * 2**20
     upload_pixels: int = 2048 * 2048
     loaded_runs: int = 3
