@@ -15,7 +15,20 @@ get alone. The API may import every layer below it; nothing below imports it.
 
 from __future__ import annotations
 
-from huashi.api.latent import drag, edit, invert, mixing_grid
+from huashi.api.latent import (
+    EditSweep,
+    SeedWalk,
+    drag,
+    drag_latent,
+    edit,
+    edit_latent,
+    invert,
+    invert_image,
+    latent_spaces,
+    mixing_grid,
+    save_latent,
+    walk_seeds,
+)
 from huashi.api.measure import (
     ClipLabels,
     CompareResult,
@@ -31,12 +44,22 @@ from huashi.api.paint import (
     PaintPass,
     PaintResult,
     SampleResult,
+    check_condition,
     paint,
     parse_label,
     regenerate,
     sample,
 )
-from huashi.api.runs import CachedRun, Progress, RunCache, clear_run_cache, device_name, load_run
+from huashi.api.runs import (
+    CachedRun,
+    Progress,
+    RunCache,
+    RunInfo,
+    clear_run_cache,
+    device_name,
+    load_run,
+    run_info,
+)
 from huashi.api.tools import (
     DataPreview,
     distill,
@@ -51,7 +74,7 @@ from huashi.api.tools import (
     translate,
     upscale,
 )
-from huashi.api.train import data_info_of, recipes, train
+from huashi.api.train import check_train, data_info_of, recipes, train
 from huashi.runs import LoadedRun
 from huashi.tools.dream import DreamSettings
 from huashi.tools.interpolate import Interpolation
@@ -66,6 +89,7 @@ __all__ = [
     "DataPreview",
     "DoctorReport",
     "DreamSettings",
+    "EditSweep",
     "EvalResult",
     "Interpolation",
     "LoadedRun",
@@ -73,11 +97,15 @@ __all__ = [
     "PaintResult",
     "Progress",
     "RunCache",
+    "RunInfo",
     "SampleResult",
+    "SeedWalk",
     "TrainConfig",
     "TrainResult",
     "TranslateResult",
     "UpscaleResult",
+    "check_condition",
+    "check_train",
     "clear_run_cache",
     "clip_labels",
     "compare",
@@ -86,14 +114,18 @@ __all__ = [
     "distill",
     "doctor",
     "drag",
+    "drag_latent",
     "dream",
     "edit",
+    "edit_latent",
     "evaluate",
     "evaluate_pairs",
     "export",
     "export_data",
     "interpolate",
     "invert",
+    "invert_image",
+    "latent_spaces",
     "list_layers",
     "load_dream_net",
     "load_run",
@@ -103,9 +135,12 @@ __all__ = [
     "preview_data",
     "recipes",
     "regenerate",
+    "run_info",
     "sample",
+    "save_latent",
     "train",
     "translate",
     "upscale",
     "validate_features",
+    "walk_seeds",
 ]

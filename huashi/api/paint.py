@@ -391,3 +391,21 @@ def _paint_with_threads_of(params: dict[str, Any], png: str | Path) -> None:
             stacklevel=3,
         )
     torch.set_num_threads(min(threads, most))
+
+
+def check_condition(
+    run: LoadedRun,
+    prompt: str | None = None,
+    label: Any = None,
+    negative_prompt: str | None = None,
+) -> None:
+    """What a request asks ``run`` to paint, checked by the rules every family and the CLI use
+    (:mod:`huashi.families.conditioning`) before any work: a prompt or negative prompt only for
+    a text-conditioned run, a label (number or class name) only for a class-conditioned one and
+    within its classes."""
+    from huashi.families.conditioning import resolve_condition
+
+    family = run.family
+    resolve_condition(family.condition, family.data, 1, prompt, label)
+    if negative_prompt is not None:
+        resolve_condition(family.condition, family.data, 1, negative_prompt)

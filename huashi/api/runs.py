@@ -1,18 +1,22 @@
 """Loading runs for the actions: the one run cache (:class:`RunCache`), which the API keeps for
-the CLI and Python callers and the studio keeps within its own limits."""
+the CLI and Python callers and the studio keeps within its own limits; and what a run folder
+says about itself without loading it (:func:`run_info`)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from huashi.runs import LoadedRun
+from huashi.runs import LoadedRun, RunConfig
 from huashi.runs import load_run as load
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
+from huashi.training.logging import read_log
 
 #: ``progress(done, total, message)``: how much of a long action is done.
 Progress = Callable[[int, int, str], None]
@@ -126,3 +130,80 @@ def resolve_run(
 
 def device_name(device: str = "auto") -> str:
     return str(pick_device(device))
+
+
+@dataclass
+class RunInfo:
+    """A run as its files describe it (nothing is loaded): its family and data, how far it was
+    trained (from its log, or its newest checkpoint's record for a run without one, such as a
+    zoo painter), what its family can do and the metrics of its ``eval-*.json`` records."""
+
+    family: str
+    model: dict[str, Any]
+    data: str | None
+    resolution: int | None
+    step: int
+    steps: int | None
+    train_seconds: float
+    trained: bool  # it has a checkpoint
+    updated: float  # the newest of its config, log and grid (seconds since the epoch)
+    makes_images: bool  # False: a feature network (classifier, clip)
+    latent: bool  # its family has a latent space (walks, inversion)
+    grid: Path | None  # its latest training grid
+    metrics: dict[str, float] = field(default_factory=dict)  # "fid (name of the record)": value
+
+
+def run_info(run_dir: str | Path) -> RunInfo:
+    """What the files of the run folder ``run_dir`` say about it (see :class:`RunInfo`)."""
+    from huashi.families import FAMILIES
+    from huashi.families.base import Family
+
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir)
+    newest = latest_checkpoint(run_dir / "checkpoints")
+    records = read_log(run_dir / "log.jsonl")
+    trained = _json_record(newest) if newest is not None and not records else {}
+    last = records[-1] if records else trained
+    grid = run_dir / "samples.png"
+    family = FAMILIES.get(config.family)
+    updated = [p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()]
+    return RunInfo(
+        family=config.family,
+        model=dict(config.model),
+        data=config.data.get("spec"),
+        resolution=config.data.get("resolution"),
+        step=int(last.get("step", 0)),
+        steps=config.train.get("steps"),
+        train_seconds=float(last.get("train_seconds", 0.0)),
+        trained=newest is not None,
+        updated=max(updated, default=(run_dir / "config.json").stat().st_mtime),
+        makes_images=bool(family is None or family.makes_images),
+        # the family class fills in the latent contract (asked without loading the weights)
+        latent=family is not None and family.latent_shape is not Family.latent_shape,
+        grid=grid if grid.exists() else None,
+        metrics=_eval_metrics(run_dir),
+    )
+
+
+def _json_record(path: Path) -> dict[str, Any]:
+    """A JSON file's record (a checkpoint's step, train_seconds, ...), or {} when unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _eval_metrics(run_dir: Path) -> dict[str, float]:
+    """The numbers of the run's ``eval-NAME.json`` records as ``"metric (NAME)"`` (a metric of
+    several numbers as ``"metric.part (NAME)"``)."""
+    metrics = {}
+    for path in sorted(run_dir.glob("eval-*.json")):
+        name = path.stem.removeprefix("eval-")
+        for key, value in (_json_record(path).get("metrics") or {}).items():
+            if isinstance(value, (int, float)):
+                metrics[f"{key} ({name})"] = value
+            elif isinstance(value, dict):
+                for sub, number in value.items():
+                    if isinstance(number, (int, float)) and not isinstance(number, bool):
+                        metrics[f"{key}.{sub} ({name})"] = number
+    return metrics

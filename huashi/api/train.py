@@ -312,3 +312,28 @@ def recipes() -> list:
     from huashi.recipes import list_recipes
 
     return list_recipes()
+
+
+def check_train(
+    out: str | Path,
+    family: str | None = None,
+    model: dict[str, Any] | None = None,
+    resume: bool = False,
+    **train_options: Any,
+) -> None:
+    """Build the model and training configs that :func:`train` with these arguments would
+    build, so their checks run before any work is queued (a :class:`HuashiError` naming the
+    option); nothing is written."""
+    if resume:
+        saved = RunConfig.load(Path(out))
+        dataclasses.replace(saved.train_config(), **train_options)
+        return
+    family_class = get_family(family)
+    config = family_class.make_config(model or {})
+    check = getattr(family_class, "check_config", None)
+    if callable(check):
+        check(config)
+    try:
+        TrainConfig(**train_options)
+    except TypeError as error:  # a value of the wrong kind
+        raise HuashiError(f"train: {error}.") from None

@@ -114,7 +114,9 @@ def label_index(value: Any, data: DataInfo) -> int:
     except TypeError:
         raise HuashiError(f"a label is a class number or name, not {value!r}.") from None
     if not 0 <= index < k:
-        raise HuashiError(f"label {index} is out of range: this model knows {known}.")
+        raise HuashiError(
+            f"label {index} is out of range: this model knows {known}; a label must be below {k}."
+        )
     return index
 
 

@@ -1,8 +1,10 @@
 """The paint queue: one place that runs paints, fairly and with bounded work.
 
-Each paint is a :class:`QueuedPaint` with a *work* (images × sampler steps × passes) and a *key*
-(its run folder). Worker threads take the first waiting paint whose run is not being painted
-with already, so one run's paints never hold a worker that another run's paint could use. A
+Each request is a :class:`QueuedPaint` (a paint, or a walk, inversion, drag, translation, eval
+or comparison) with a *work* (images × sampler steps × passes, or its own count of steps) and
+*keys* (its run folder, and ``measure`` for an eval or comparison). Worker threads take the
+first waiting request none of whose keys a running one holds, so one run's paints never hold a
+worker that another run's paint could use. A
 client (a page) may have at most ``client_work`` queued or running; a waiting paint knows its
 place in the queue; a paint is cancelled on request (its next progress step raises
 :class:`Cancelled`).
@@ -29,7 +31,7 @@ class TooMuchWork(HuashiError):
 
 @dataclass(eq=False)
 class QueuedPaint:
-    key: str  # what may not run twice at once: the run folder
+    keys: tuple[str, ...]  # what may not run twice at once: the run folder, "measure"
     client: str
     work: int  # images x sampler steps x passes
     run: Callable[[QueuedPaint], Any]  # the paint itself; it calls check() between steps
@@ -94,8 +96,8 @@ class PaintQueue:
             self.cond.notify_all()
 
     def _next(self) -> QueuedPaint | None:
-        busy = {p.key for p in self.running}
-        return next((p for p in self.waiting if p.key not in busy), None)
+        busy = {key for p in self.running for key in p.keys}
+        return next((p for p in self.waiting if busy.isdisjoint(p.keys)), None)
 
     def _renumber(self) -> None:
         for number, paint in enumerate(self.waiting, 1):

@@ -14,6 +14,7 @@ from torch import nn
 
 from huashi.core.errors import HuashiError
 from huashi.metrics.features import file_hash, load_inception_module
+from huashi.runs import LoadedRun
 
 INCEPTION_SIZE = 299
 INCEPTION_MIN = 75  # torchvision's Inception-v3 needs inputs of at least 75x75
@@ -42,9 +43,12 @@ class DreamNet:
 
 
 def load_dream_net(
-    spec: str | Path, checkpoint: str | Path | None = None, device: str = "cpu"
+    spec: str | Path | LoadedRun, checkpoint: str | Path | None = None, device: str = "cpu"
 ) -> DreamNet:
-    """The network of a classifier or clip run folder, or of ``inception:PATH``."""
+    """The network of a classifier or clip run folder (or of such a run already loaded), or of
+    ``inception:PATH``."""
+    if isinstance(spec, LoadedRun):
+        return _run_net(spec, str(spec.run_dir))
     spec = str(spec)
     torch_device = torch.device(device if device != "auto" else "cpu")
     if spec.startswith("inception:"):
@@ -59,7 +63,10 @@ def load_dream_net(
         )  # fmt: skip
     from huashi.runs import load_run
 
-    loaded = load_run(spec, checkpoint, str(torch_device))
+    return _run_net(load_run(spec, checkpoint, str(torch_device)), spec)
+
+
+def _run_net(loaded: LoadedRun, spec: str) -> DreamNet:
     kind = loaded.family.feature_kind
     if kind is None:
         raise HuashiError(

@@ -158,6 +158,39 @@ def test_labels_are_numbers_or_class_names_for_every_command() -> None:
     assert torch.equal(by_name, api.sample(diffusion_run(), n=2, label="1", steps=2).images)
 
 
+def test_check_condition_applies_the_families_rules_before_any_work() -> None:
+    """The studio asks this before it queues a paint: the messages are the CLI's."""
+    diffusion, dcgan = api.load_run(diffusion_run()), api.load_run(dcgan_run())
+    api.check_condition(diffusion, label="square")
+    api.check_condition(diffusion, label=1)
+    for asked in ({"prompt": "a cat"}, {"negative_prompt": "blurry"}):
+        with pytest.raises(HuashiError, match="not text-conditioned but class-conditioned"):
+            api.check_condition(diffusion, **asked)
+    classes = diffusion.family.data.num_classes
+    with pytest.raises(HuashiError, match=f"out of range.*a label must be below {classes}"):
+        api.check_condition(diffusion, label=classes)
+    with pytest.raises(HuashiError, match="unknown class 'cat'"):
+        api.check_condition(diffusion, label="cat")
+    with pytest.raises(HuashiError, match="unconditional: it is not class-conditioned"):
+        api.check_condition(dcgan, label=0)
+    api.check_condition(dcgan)
+
+
+def test_check_train_refuses_bad_options_before_anything_is_written(tmp_path) -> None:
+    out = tmp_path / "new"
+    api.check_train(out, "dcgan", {"g_width": 4}, steps=10, batch_size=8)
+    with pytest.raises(HuashiError, match="unknown model family 'nope'"):
+        api.check_train(out, "nope")
+    with pytest.raises(HuashiError, match="g-width must be >= 1"):
+        api.check_train(out, "dcgan", {"g_width": 0})
+    with pytest.raises(HuashiError, match="steps"):
+        api.check_train(out, "dcgan", steps=0)
+    assert not out.exists()
+    api.check_train(dcgan_run(), resume=True, steps=5)  # a resume checks against its config
+    with pytest.raises(HuashiError, match="steps"):
+        api.check_train(dcgan_run(), resume=True, steps=-1)
+
+
 def test_sample_and_paint_commands_read_labels_alike(tmp_path) -> None:
     from PIL import Image
 
@@ -195,6 +228,27 @@ def test_loaded_runs_are_cached_until_a_newer_checkpoint(tmp_path) -> None:
     assert api.load_run(run, first.checkpoint).step == 1
     api.clear_run_cache()
     assert api.load_run(run) is not newer
+
+
+def test_run_info_reads_a_run_from_its_files(tmp_path) -> None:
+    import json
+    import shutil
+
+    from huashi.training.logging import read_log
+
+    info = api.run_info(dcgan_run())
+    assert (info.family, info.data, info.resolution, info.steps) == ("dcgan", "shapes", 16, 2)
+    assert info.step == read_log(dcgan_run() / "log.jsonl")[-1]["step"]  # its log's last record
+    assert info.trained and info.makes_images and info.latent and info.grid.is_file()
+    assert info.metrics == {} and info.train_seconds > 0
+    copy = shutil.copytree(dcgan_run(), tmp_path / "copy")  # a run without its log, evaluated
+    (copy / "log.jsonl").unlink()
+    (copy / "eval-ref.json").write_text(json.dumps({"metrics": {"fid": 1.5, "pr": {"p": 0.25}}}))
+    (copy / "eval-bad.json").write_text("{not json")
+    again = api.run_info(copy)
+    assert again.step == 2  # from its newest checkpoint's record
+    assert again.metrics == {"fid (ref)": 1.5, "pr.p (ref)": 0.25}
+    assert api.run_info(diffusion_run()).latent is False
 
 
 @pytest.mark.parametrize("kind", ["dcgan", "diffusion", "diffusion-bf16"])

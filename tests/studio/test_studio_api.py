@@ -139,10 +139,16 @@ def test_runs_list_and_one_run_with_its_paint_form(client):
     assert (form["condition"], form["class_names"], form["sampling"]) == (
         "class", ["circle", "square"], True,
     )  # fmt: skip
-    assert "ddim" in form["samplers"] and "defaults" not in form  # the family's own defaults
+    assert "ddim" in form["samplers"]
+    # the form shows the values a paint that leaves them open gets: the family's own defaults
+    family = api.load_run(client.app.state.studio.runs_dir / "diff", device="cpu").family
+    resolved = family.sampling_defaults({})
+    assert form["defaults"] == {k: resolved[k] for k in ("sampler", "steps", "cfg")}
+    assert form["defaults"]["steps"] == 3  # the run's sample_steps
     assert form["img2img"] and form["inpaint"]
     gan = client.get("/api/runs/gan").json()["form"]
     assert (gan["condition"], gan["sampling"], gan["img2img"]) == ("none", False, False)
+    assert gan["defaults"] == {}  # no sampler, steps or CFG to show
     grid = client.get(runs["gan"]["grid"])
     assert grid.status_code == 200 and pixels(grid.content).shape[-1] == 3
     log = client.get("/api/runs/gan/log").json()

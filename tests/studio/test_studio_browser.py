@@ -25,6 +25,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from test_studio_api import make_classifier, make_runs, reference_cache  # noqa: E402, F401
 
 from huashi import api  # noqa: E402
+from huashi.core.images import to_pil  # noqa: E402
 from huashi.studio.server import create_app  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -454,3 +455,104 @@ def test_a_queued_paint_shows_its_place_and_cancel_takes_it_back(tmp_path, brows
                                                           method="POST"))  # fmt: skip
             server.should_exit = True
             thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def latent_served(tmp_path_factory):
+    """A studio over a tiny StyleGAN ``sg``, a DCGAN ``gan`` and a classifier ``cls``."""
+    from test_studio_latents import make_latent_runs
+
+    runs = make_latent_runs(tmp_path_factory.mktemp("browser-latents") / "runs")
+    port = free_port()
+    app = create_app(runs)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", runs
+    server.should_exit = True
+    thread.join(60)
+
+
+def test_a_stylegan_painting_is_inverted_edited_and_dragged_from_the_paint_page(
+    latent_served, browser
+):
+    url, runs = latent_served
+    open_page(browser, url)
+    choose_run(browser, "sg")
+    assert browser.find_element(By.ID, "p-latent-tools").is_displayed()
+    [painted] = paint_from_form(browser, seed=4)
+    browser.find_element(By.ID, "p-inv-steps").clear()
+    browser.find_element(By.ID, "p-inv-steps").send_keys("3")
+    painted.find_element(By.CSS_SELECTOR, "[data-action=invert]").click()  # a painted image
+    wait(browser, lambda d: d.find_element(By.ID, "p-latent").is_displayed())
+    assert len(cards(browser)) == 2 and "PSNR" in browser.find_element(By.ID, "p-status").text
+    Select(browser.find_element(By.ID, "p-edit-dir")).select_by_visible_text("sefa:1")
+    strengths = browser.find_element(By.ID, "p-edit-strengths")
+    strengths.clear()
+    strengths.send_keys("-2, 0, 2")
+    browser.find_element(By.ID, "p-edit").click()
+    wait(browser, lambda d: len(cards(d)) == 3)
+    grid = png(cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src"))
+    assert grid.shape[:2] == (20, 56)  # one row of three 16 px images (2 px padding)
+    assert "sefa:1 at -2, 0, 2" in browser.find_element(By.ID, "p-status").text
+    browser.find_element(By.ID, "p-drag").click()  # on to the Latents tab's canvas
+    wait(browser, lambda d: d.find_element(By.ID, "l-drag").is_displayed())
+    assert browser.find_element(By.ID, "l-run").get_attribute("value") == "sg"
+    assert "/api/images/sg/" in browser.find_element(By.ID, "l-inv-img").get_attribute("src")
+    canvas = browser.find_element(By.ID, "l-points")
+    for x, y in ((-100, -100), (-40, -100)):  # a handle, then its target
+        ActionChains(browser).move_to_element_with_offset(canvas, x, y).click().perform()
+    browser.find_element(By.ID, "l-drag-go").click()
+    status = browser.find_element(By.ID, "l-drag-status")
+    wait(browser, lambda d: "dragged in" in status.text)
+
+
+def test_deepdream_on_an_upload_with_a_classifier_from_the_paint_page(
+    latent_served, browser, tmp_path
+):
+    url, runs = latent_served
+    open_page(browser, url)
+    choose_run(browser, "cls")  # a feature network: listed for DeepDream
+    assert browser.find_element(By.ID, "p-go").text == "Dream"
+    assert browser.find_element(By.ID, "p-dream-label").is_displayed()
+    assert not browser.find_element(By.ID, "p-dream-prompt").is_displayed()
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(tmp_path / "grey.png")
+    browser.find_element(By.ID, "p-input").send_keys(str(tmp_path / "grey.png"))
+    for field, value in (("p-dream-octaves", 2), ("p-dream-steps", 3), ("p-seed", 0)):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(str(value))
+    label = Select(browser.find_element(By.ID, "p-dream-label"))
+    label.select_by_index(1)
+    browser.find_element(By.ID, "p-go").click()
+    wait(browser, lambda d: len(cards(d)) == 1)
+    assert "dreamed on grey.png" in browser.find_element(By.ID, "p-status").text
+    got = png(cards(browser)[0].find_element(By.TAG_NAME, "img").get_attribute("src"))
+    uploads = sorted((runs / ".studio" / "uploads").glob("*.png"), key=lambda p: p.stat().st_mtime)
+    settings = api.DreamSettings(objective="class", class_index=1, octaves=2, steps=3)
+    want = api.dream(api.load_dream_net(runs / "cls"), uploads[-1], settings).image
+    assert np.array_equal(got, np.asarray(to_pil(want)))  # the library's dream of that upload
+
+
+def test_the_form_shows_the_values_of_the_runs_defaults(served, browser):
+    """Sampler, steps and CFG left open read as the run's own values, and a paint with them
+    open is painted (and described) with exactly those values. (Last: it adds to the gallery
+    of ``diff``, whose cards other tests count.)"""
+    url, runs = served
+    open_page(browser, url)
+    choose_run(browser, "diff")
+    defaults = api.load_run(runs / "diff", device="cpu").family.sampling_defaults({})
+    sampler = Select(browser.find_element(By.ID, "p-sampler")).first_selected_option.text
+    placeholder = {f: browser.find_element(By.ID, f).get_attribute("placeholder")
+                   for f in ("p-steps", "p-cfg")}  # fmt: skip
+    assert sampler == f"{defaults['sampler']} (run's default)"
+    assert placeholder == {"p-steps": f"{defaults['steps']} (run's default)",
+                           "p-cfg": f"{defaults['cfg']:g} (run's default)"}  # fmt: skip
+    assert "run's" not in browser.find_element(By.ID, "p-steps").get_attribute("value")
+    [card] = paint_from_form(browser, seed=3)
+    shown = card.find_element(By.CLASS_NAME, "params").text
+    assert f"sampler {defaults['sampler']}" in shown and f"steps {defaults['steps']}" in shown
+    choose_run(browser, "gan")  # a run without sampler options shows none
+    assert not browser.find_element(By.ID, "p-steps").is_displayed()

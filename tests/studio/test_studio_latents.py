@@ -219,3 +219,88 @@ def test_drag_needs_a_mapping_network(client, upload):
         "/api/latents/drag", json={"run": "gan", "latent": latent, "points": [[1, 1, 2, 2]]}
     )
     assert response.status_code == 422 and "mapping network" in response.json()["detail"]
+
+
+# --- the Paint page's tools for runs that do more than paint from seeds (issue 29) ---------------
+
+
+def test_the_form_says_what_else_a_run_does(client):
+    forms = {name: client.get(f"/api/runs/{name}").json()["form"] for name in ("sg", "gan", "cls")}
+    assert (forms["sg"]["dream"], "w+" in forms["sg"]["latent_spaces"]) == (None, True)
+    assert (forms["gan"]["dream"], forms["cls"]["dream"]) == (None, "classifier")
+    assert not forms["cls"]["paintable"] and forms["cls"]["latent_spaces"] == []
+
+
+def test_edit_is_the_library_sweep_along_a_direction(client, runs, inverted):
+    from huashi.core.images import make_grid
+    from huashi.gan.editing import direction, sweep
+
+    body = {"run": "sg", "latent": inverted["latent"], "direction": "sefa:1",
+            "strengths": [-2, 0, 2], "task": "edit1"}  # fmt: skip
+    response = client.post("/api/latents/edit", json=body)
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert task_states(client, "edit1")[-1]["status"] == "done" and out["strengths"] == [-2, 0, 2]
+    family = api.load_run(runs / "sg", device="cpu").family
+    latent = load_latent(runs / "sg" / "studio" / "latents" / f"{inverted['latent']}.safetensors")
+    ws = to_ws(family, latent.tensor, "w+").detach()
+    images = sweep(family, ws, direction(family, "sefa:1"), [-2, 0, 2])
+    assert np.array_equal(fetch(client, out["image"]), np.asarray(make_grid(images, nrow=3)))
+    assert np.array_equal(expected(images[1:2])[0], fetch(client, inverted["image"]))  # s = 0
+    params = read_params(runs / "sg" / "studio" / f"{out['image']['id'].split('/')[1]}.png")
+    assert params["run"] == "sg" and params["latent"].startswith("sg/studio/latents/")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"latent": "0" * 20}, 404, "no latent"),
+        ({"direction": "clip:a cat"}, 422, "direction"),
+        ({"strengths": [1e9]}, 422, "strengths"),
+        ({"strengths": list(range(17))}, 422, "strengths"),
+    ],
+)
+def test_bad_edits_are_refused(client, inverted, change, status, words):
+    body = {"run": "sg", "latent": inverted["latent"]}
+    response = client.post("/api/latents/edit", json=body | change)
+    assert response.status_code == status and words in response.json()["detail"]
+
+
+def test_edit_needs_a_mapping_network(client, upload):
+    body = {"run": "gan", "upload": upload, "space": "z", "steps": 1}
+    latent = client.post("/api/latents/invert", json=body).json()["latent"]
+    response = client.post("/api/latents/edit", json={"run": "gan", "latent": latent})
+    assert response.status_code == 422 and "mapping network" in response.json()["detail"]
+
+
+def test_dream_on_an_upload_is_the_library_dream(client, runs, upload):
+    body = {"run": "cls", "upload": upload, "label": 1, "octaves": 2, "steps": 3, "task": "dr1"}
+    response = client.post("/api/dream", json=body)
+    assert response.status_code == 200, response.text
+    out = response.json()
+    states = task_states(client, "dr1")
+    assert states[-1]["status"] == "done" and states[-1]["done"] == states[-1]["total"] == 6
+    start = runs / ".studio" / "uploads" / f"{upload}.png"
+    settings = api.DreamSettings(objective="class", class_index=1, octaves=2, steps=3)
+    direct = api.dream(api.load_dream_net(runs / "cls"), start, settings)
+    [image] = out["images"]
+    assert np.array_equal(fetch(client, image), expected([direct.image])[0])
+    assert not np.array_equal(fetch(client, image), np.asarray(Image.open(start)))
+    params = read_params(runs / "cls" / "studio" / f"{image['id'].split('/')[1]}.png")
+    assert params["run"] == "cls" and params["dream"]["class_index"] == 1
+    assert str(runs) not in json.dumps(params)  # no server paths in the PNG
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({}, 422, "say what to dream"),
+        ({"label": 1, "prompt": "a circle"}, 422, "say what to dream"),
+        ({"run": "sg", "label": 1}, 422, "classifier or clip run"),
+        ({"label": 1, "steps": 101}, 422, "steps"),
+        ({"label": 1, "upload": "0" * 20}, 404, "no upload"),
+    ],
+)
+def test_bad_dreams_are_refused(client, upload, change, status, words):
+    response = client.post("/api/dream", json={"run": "cls", "upload": upload} | change)
+    assert response.status_code == status and words in response.json()["detail"]

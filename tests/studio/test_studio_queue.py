@@ -151,3 +151,36 @@ def test_a_client_that_leaves_cancels_its_paint(runs, slow):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def test_walks_and_comparisons_wait_in_the_same_queue_and_cancel(runs, slow):
+    """Long requests other than paints (here a latent walk and a comparison) take their place in
+    the paint queue behind a busy run, say so, and leave it on Cancel; a walk that waited then
+    runs once the run is free."""
+    app = create_app(runs, limits=Limits(workers=1))
+    tasks = app.state.studio.tasks
+    walk = {"run": "gan", "seed_a": 1, "seed_b": 2, "steps": 3}
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=60) as client:
+            held = asyncio.create_task(client.post("/api/paint", json={"run": "gan", "task": "p"}))
+            await _wait(lambda: slow)  # the paint holds the only worker
+            walking = asyncio.create_task(
+                client.post("/api/latents/walk", json=walk | {"task": "w"})
+            )
+            body = {"runs": ["gan"], "speed_n": 1, "grid_n": 1, "task": "c"}
+            comparing = asyncio.create_task(client.post("/api/compare", json=body))
+            await _wait(lambda: "c" in tasks and tasks["c"].status == "queued")
+            assert (tasks["w"].state()["position"], tasks["c"].state()["position"]) == (1, 2)
+            assert "2 in line" in tasks["c"].message
+            assert (await client.post("/api/tasks/c/cancel")).json()["cancelled"]
+            answer = await comparing
+            assert answer.status_code == 409 and "comparison was cancelled" in answer.text
+            assert tasks["c"].status == "cancelled" and tasks["w"].position == 1
+            assert (await held).status_code == 200  # then the walk runs
+            answer = await walking
+            assert answer.status_code == 200 and len(answer.json()["images"]) == 3
+            assert tasks["w"].status == "done" and tasks["w"].done == 3
+
+    asyncio.run(scenario())

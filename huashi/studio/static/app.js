@@ -56,7 +56,8 @@ function showTab(name) {
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("active", s.id === name));
   if (name === "runs") loadRunList();
   if (name === "train") loadJobs();
-  if (name === "latents") loadLatents();
+  if (name === "latents") return loadLatents();
+  return null;
 }
 document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
@@ -77,6 +78,9 @@ async function loadRuns(select) {
     const members = zoo.painters.filter((p) => p.group === key);
     if (members.length) groups.push(el("optgroup", { label: `Zoo · ${title}` }, ...members.map((p) => el("option", { value: p.name }, `${p.name} · ${p.family}`))));
   }
+  // feature networks (classifier, clip) paint nothing from seeds but dream on an image
+  const networks = [...state.runs.filter((r) => r.trained && r.makes_images === false), ...(zoo.networks || [])];
+  if (networks.length) groups.push(el("optgroup", { label: "DeepDream an image (feature networks)" }, ...networks.map((r) => el("option", { value: r.name }, `${r.name} · ${r.family}`))));
   box.replaceChildren(...groups);
   if (!groups.length) box.append(el("option", { value: "" }, "no painters yet: train a run"));
   // the first choice paints from seeds: a run of the user's, else a zoo painter
@@ -144,12 +148,26 @@ async function chooseRun(name) {
   const note = $("p-run-note");
   note.classList.toggle("hidden", !!(form && form.paintable));
   const translates = !!form && form.condition === "image";
-  note.textContent = form ? (form.paintable || translates ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  const dreams = !!form && !!form.dream;  // a classifier or clip network: DeepDream on an image
+  const takesImage = translates || dreams;
+  note.textContent = form ? (form.paintable || takesImage ? "" : `A ${info.family} run does not paint from seeds.`) : info.note || "";
+  if (dreams) note.textContent = `A ${info.family} network paints nothing from seeds: it dreams on an image, making it look more like what you ask for.`;
   note.classList.toggle("hidden", !note.textContent);
   state.group = info.group;
-  document.querySelectorAll(".only-image").forEach((n) => n.classList.toggle("hidden", !translates));
-  document.querySelectorAll(".only-seeds").forEach((n) => n.classList.toggle("hidden", translates));
-  $("p-go").textContent = translates ? (info.group === "upscale" ? "Upscale" : "Translate") : "Paint";
+  document.querySelectorAll(".only-image").forEach((n) => n.classList.toggle("hidden", !takesImage));
+  document.querySelectorAll(".only-seeds").forEach((n) => n.classList.toggle("hidden", takesImage));
+  document.querySelectorAll(".only-dream").forEach((n) => n.classList.toggle("hidden", !dreams));
+  document.querySelectorAll(".only-dream-class").forEach((n) => n.classList.toggle("hidden", !dreams || form.dream !== "classifier"));
+  document.querySelectorAll(".only-dream-clip").forEach((n) => n.classList.toggle("hidden", !dreams || form.dream !== "clip"));
+  if (dreams && form.dream === "classifier") {
+    $("p-dream-label").replaceChildren(...form.class_names.map((c, i) => el("option", { value: i }, `${i} · ${c}`)));
+  }
+  // a StyleGAN (a w+ space): invert an upload or a painted image, then edit or drag it
+  document.querySelectorAll(".only-latent").forEach((n) => n.classList.toggle("hidden", !form || !(form.latent_spaces || []).includes("w+")));
+  state.latent = null;
+  $("p-latent").classList.add("hidden");
+  $("p-status").textContent = "";
+  $("p-go").textContent = dreams ? "Dream" : translates ? (info.group === "upscale" ? "Upscale" : "Translate") : "Paint";
   document.querySelectorAll(".only-text").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "text"));
   document.querySelectorAll(".only-class").forEach((n) => n.classList.toggle("hidden", !form || form.condition !== "class"));
   document.querySelectorAll(".only-truncation").forEach((n) => n.classList.toggle("hidden", !form || !form.truncation));
@@ -159,9 +177,13 @@ async function chooseRun(name) {
       ...form.class_names.map((c, i) => el("option", { value: i }, `${i} · ${c}`)));
   }
   if (form && form.sampling) {
-    // left open, sampler, steps and CFG are the run's own defaults (the family fills them in)
-    $("p-sampler").replaceChildren(el("option", { value: "" }, "run's"),
+    // left open, sampler, steps and CFG are the run's own defaults: the form shows their values
+    const d = form.defaults || {};
+    const own = (v, none) => (v === undefined || v === null ? none : `${v} (run's default)`);
+    $("p-sampler").replaceChildren(el("option", { value: "" }, own(d.sampler, "run's default")),
       ...form.samplers.map((s) => el("option", { value: s }, s)));
+    $("p-steps").placeholder = own(d.steps, "run's default");
+    $("p-cfg").placeholder = own(d.cfg, "none (unconditional)");
     $("p-sampler").value = $("p-steps").value = $("p-cfg").value = "";
   }
   $("s-axis").querySelector('[value="prompt"]').disabled = !form || form.condition !== "text";
@@ -287,10 +309,94 @@ async function translateInput() {
   }
 }
 
+// DeepDream the chosen input image with a classifier (a class) or clip network (a prompt).
+async function dreamInput() {
+  const file = $("p-input").files[0];
+  if (!file) { toast("choose the image to dream on first", true); return null; }
+  const request = { run: state.run, task: uid(), octaves: Number($("p-dream-octaves").value) || 3,
+    steps: Number($("p-dream-steps").value) || 20 };
+  if (state.form.dream === "classifier") request.label = Number($("p-dream-label").value);
+  else request.prompt = $("p-dream-prompt").value.trim();
+  if ($("p-seed").value !== "") request.seed = Number($("p-seed").value);
+  const result = await queued("/api/dream", request, "dreaming…", async () => {
+    request.upload = (await uploadBlob(file)).id;
+  });
+  if (result) $("p-status").textContent = `dreamed on ${file.name}`;
+  return result;
+}
+
+// A request of the Paint page's tools (dream, invert, edit): the queue's progress in the bar,
+// Cancel while it waits or runs, its images in the gallery.
+async function queued(path, request, what, before = null) {
+  const bar = $("p-bar");
+  $("p-go").disabled = true;
+  $("p-status").textContent = what;
+  state.painting = request.task;
+  $("p-cancel").classList.remove("hidden");
+  const events = follow(request.task, bar, $("p-status"));
+  try {
+    if (before) await before();
+    const result = await api(path, { method: "POST", json: request });
+    bar.style.width = "100%";
+    addToGallery(result.images || [result.image]);
+    return result;
+  } catch (err) {
+    $("p-status").textContent = "";
+    toast(err.message, true);
+    return null;
+  } finally {
+    events.close();
+    $("p-go").disabled = false;
+    state.painting = null;
+    $("p-cancel").classList.add("hidden");
+    setTimeout(() => { bar.style.width = "0"; }, 800);
+  }
+}
+
+// --- a StyleGAN's latent tools on the Paint page: invert, edit along a direction, drag ----------
+
+async function invertOnPaint(uploadId) {
+  const request = { run: state.run, upload: uploadId, space: "w+", steps: Number($("p-inv-steps").value) || 100, task: uid() };
+  const out = await queued("/api/latents/invert", request, "inverting…");
+  if (!out) return;
+  state.latent = { id: out.latent, url: out.image.url };
+  $("p-latent-img").src = out.image.url;
+  $("p-latent").classList.remove("hidden");
+  $("p-status").textContent = `inverted · PSNR ${out.psnr.toFixed(1)} dB: edit or drag it`;
+}
+
+$("p-invert").addEventListener("click", async () => {
+  const file = $("p-inv-file").files[0];
+  if (!file) { toast("choose an image to invert first", true); return; }
+  try { await invertOnPaint((await uploadBlob(file)).id); } catch (err) { toast(err.message, true); }
+});
+
+$("p-edit").addEventListener("click", async () => {
+  if (!state.latent) return;
+  const strengths = $("p-edit-strengths").value.split(",").map((v) => Number(v.trim())).filter((v) => Number.isFinite(v));
+  const request = { run: state.run, latent: state.latent.id, direction: $("p-edit-dir").value, strengths, task: uid() };
+  const out = await queued("/api/latents/edit", request, "editing…");
+  if (out) $("p-status").textContent = `${out.direction} at ${out.strengths.join(", ")}`;
+});
+
+// Dragging points happens on the Latents tab's canvas, with this latent.
+$("p-drag").addEventListener("click", async () => {
+  if (!state.latent) return;
+  const { id, url } = state.latent;
+  Object.assign(latents, { run: state.run, form: null });
+  await showTab("latents");
+  Object.assign(latents, { latent: id, points: [], pending: null });
+  $("l-inv-img").src = url;
+  $("l-drag").classList.remove("hidden");
+  $("l-status").textContent = "inverted on the Paint page: click a handle point, then its target";
+  drawPoints();
+});
+
 $("paint-form").addEventListener("submit", (e) => {
   e.preventDefault();
   if (!state.run) { toast("choose a painter first: a run of yours or one of the zoo's", true); return; }
   if (state.form && state.form.condition === "image") { translateInput().catch(() => {}); return; }
+  if (state.form && state.form.dream) { dreamInput().catch(() => {}); return; }
   paint(paintRequest()).catch(() => {});
 });
 
@@ -302,9 +408,12 @@ function describe(p) {
     const names = (state.form && state.form.class_names) || [];
     parts.push(["label", names[p.label] !== undefined ? `${p.label} · ${names[p.label]}` : p.label]);
   }
-  parts.push(["seed", p.seed]);
+  if (p.seed !== undefined) parts.push(["seed", p.seed]);
   for (const key of ["sampler", "steps", "cfg", "truncation", "strength"]) if (p[key] !== undefined) parts.push([key, p[key]]);
-  if (p.mask) parts.push(["", "inpainted"]);
+  if (p.direction) parts.push(["edit", `${p.direction} × ${(p.strengths || []).join(", ")}`]);
+  else if (p.space) parts.push(["", `inverted in ${p.space}`]);
+  else if (p.dream) parts.push(["", `dreamed (${p.dream})`]);
+  else if (p.mask) parts.push(["", "inpainted"]);
   else if (p.init) parts.push(["", "img2img"]);
   return parts;
 }
@@ -322,14 +431,16 @@ function card(image) {
     setInit(upload.id, image.url);
     toast("set as init image: choose a strength and paint");
   };
+  const seeded = p.seed !== undefined;  // painted from a seed (not an inversion, edit or dream)
   return el("div", { class: "card new", "data-id": image.id },
-    el("img", { class: "pic", src: image.url, alt: `seed ${p.seed}`, title: image.id }),
+    el("img", { class: "pic", src: image.url, alt: seeded ? `seed ${p.seed}` : image.id, title: image.id }),
     params,
     el("div", { class: "actions" },
-      el("button", { type: "button", "data-action": "again", title: "the same image again", onclick: again }, "again"),
-      el("button", { type: "button", "data-action": "vary", title: "another seed, same settings", onclick: vary }, "vary seed"),
+      seeded ? el("button", { type: "button", "data-action": "again", title: "the same image again", onclick: again }, "again") : "",
+      seeded ? el("button", { type: "button", "data-action": "vary", title: "another seed, same settings", onclick: vary }, "vary seed") : "",
       state.form && state.form.img2img ? el("button", { type: "button", "data-action": "init", onclick: () => useInit().catch((e) => toast(e.message, true)) }, "use as init") : "",
-      state.form && state.form.inpaint ? el("button", { type: "button", "data-action": "inpaint", onclick: () => openInpaint(image) }, "inpaint") : ""));
+      state.form && state.form.inpaint ? el("button", { type: "button", "data-action": "inpaint", onclick: () => openInpaint(image) }, "inpaint") : "",
+      state.form && (state.form.latent_spaces || []).includes("w+") && !p.direction ? el("button", { type: "button", "data-action": "invert", title: "find its latent, to edit or drag it", onclick: () => uploadUrl(image.url).then((u) => invertOnPaint(u.id)).catch((e) => toast(e.message, true)) }, "invert") : ""));
 }
 
 function requestOf(p, overrides) {
