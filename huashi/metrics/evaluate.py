@@ -312,6 +312,13 @@ def evaluate(
                      f"measured under {others[0].spec}")  # fmt: skip
         net, others = others[0], [net]
         dim = _feature_dim(net, loaded)
+    elif defaulted and others and n <= dim:  # too few samples for the default view
+        view_note = (
+            f"--n {n} is too few for {net.spec}'s {dim} dimensions: measured under "
+            f"{others[0].spec} (--n {RELIABLE_FACTOR * dim} or more for {net.spec})"
+        )
+        net, others = others[0], [net]
+        dim = _feature_dim(net, loaded)
     metrics = applicable(offered_needs(loaded, net))
     need, what = minimum_samples(metrics, settings, dim)
     if n < need:
