@@ -43,7 +43,7 @@ from huashi.training.lock import RunLock
 from huashi.training.logging import NoLog, RunLog, plot_losses
 from huashi.training.rng import random_state, seed_everything, set_random_state
 from huashi.training.step import StepContext, Trainable
-from huashi.training.threads import set_threads
+from huashi.training.threads import set_threads, threads_line
 
 
 class TrainingDiverged(HuashiError):
@@ -329,6 +329,8 @@ class Trainer:
             plan = stopping.plan_line(
                 self.run_dir, self.step, config.steps, config.max_minutes, self.train_seconds
             )
+            if self.device.type == "cpu":
+                plan += f" {threads_line(torch.get_num_threads())}."
             tqdm.write(plan, file=sys.stderr)
         bar = tqdm(
             total=config.steps,

@@ -93,6 +93,15 @@ def set_threads(threads: int | str = "auto", processes: int = 1, claim: bool = F
     return count
 
 
+def threads_line(count: int) -> str:
+    """What the CPU thread count means, for a training's first line."""
+    cpus = cpus_available()
+    line = f"{count} CPU thread{'s' * (count != 1)} of {cpus} core{'s' * (cpus != 1)}"
+    if count < cpus:
+        line += " (auto leaves cores to the rest of the machine; --threads all takes every one)"
+    return line
+
+
 def release_threads() -> None:
     """Withdraw this process's claim (also done when the process exits)."""
     with contextlib.suppress(OSError):

@@ -197,3 +197,10 @@ def test_importing_huashi_sets_a_passive_wait_policy(preset, expected):
     code = "import sys, os, huashi; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == [expected, "False"]  # set before torch was imported
+
+
+def test_a_training_says_how_many_threads_it_uses_and_how_to_take_more(monkeypatch):
+    monkeypatch.setattr(threads, "cpus_available", lambda: 2)
+    assert threads.threads_line(1).startswith("1 CPU thread of 2 cores (auto leaves")
+    assert "--threads all" in threads.threads_line(1)
+    assert threads.threads_line(2) == "2 CPU threads of 2 cores"
