@@ -17,7 +17,7 @@ bilinearly to the image size. Points are (x, y) in pixels of the generated image
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,10 +127,12 @@ def drag(
     keep_weight: float = 2.0,
     tolerance: float = 1.0,
     frames: int = 8,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> Drag:
     """Drag ``handles`` to ``targets`` in the image of ``ws`` [1, num_ws, w_dim]. ``keep``
     [H, W] marks (1) the region that must stay as it is. Stops when every handle is within
-    ``tolerance`` px of its target, or after ``steps``."""
+    ``tolerance`` px of its target, or after ``steps``. ``on_step(done, steps, message)``
+    reports each step, the message saying how far the farthest handle still is."""
     needs_mapping(family, "dragging")
     if len(handles) != len(targets) or not handles:
         raise HuashiError("give one target per handle: --point X,Y:X2,Y2 (at least one).")
@@ -186,6 +188,9 @@ def drag(
                 _, features = _features(family, torch.cat([head, tail], dim=1), feature_resolution)
                 points = track(features, points, reference, r2)
             trail.append([tuple(p) for p in points.tolist()])
+            if on_step is not None:
+                left = float((points - goal).norm(dim=1).max())
+                on_step(done, steps, f"dragging: {left:.1f} px to go")
             if done % every == 0:
                 kept.append(images.detach()[0].cpu())
         with torch.no_grad():
