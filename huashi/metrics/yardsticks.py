@@ -150,4 +150,4 @@ def describe_card(scores: dict[str, Any]) -> str | None:
     if isinstance(multiple, (int, float)):
         network = str(scores.get("fid_floor_features", network))
         return format_fid(scores["fid"], multiple, int(scores.get("fid_floor_n", n)), network)
-    return f"raw FID {scores['fid']:.3g} (n {n:,}, {network}; no floor multiple on its card)"
+    return f"raw FID {scores['fid']:.3g}, no floor (n {n:,}, {network})"
