@@ -836,7 +836,7 @@ async function loadMeasure() {
   const [nets, reports] = await Promise.all([api("/api/features"), api("/api/reports")]);
   const box = $("m-features");
   const chosen = box.value;
-  box.replaceChildren(el("option", { value: "" }, "suggested (huashi eval's: the run's data, the view that passed its ladder)"),
+  box.replaceChildren(el("option", { value: "" }, "suggested (huashi eval's view)"),
     ...nets.map((n) => el("option", { value: n.run }, `${n.spec} · ${n.data} ${n.resolution}px${n.view ? ` · ${n.view} view${n.validated ? ", passes its ladder" : ""}` : ""}`)));
   if (nets.some((n) => n.run === chosen)) box.value = chosen;
   $("m-reports").replaceChildren(...(reports.length ? [el("span", { class: "muted small" }, "Reports: ")] : []),
