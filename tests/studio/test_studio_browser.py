@@ -326,7 +326,8 @@ def test_a_fresh_studio_shows_the_zoo_and_paints_with_one_click(fresh, browser):
               for g in browser.find_elements(By.CSS_SELECTOR, ".painter-group")}  # fmt: skip
     assert {"noise", "prompt", "translate", "upscale"} <= set(groups)
     assert "zoo:shapes-ldm" in groups["prompt"] and "zoo:calligraphy" in groups["translate"]
-    assert "fid 0.218" in groups["noise"]  # the card's scores (zoo:emoji-gan's FID)
+    # zoo:emoji-gan's FID, labelled raw: its card records no floor multiple
+    assert "raw FID 0.218, no floor (n 1,000, zoo:reference-emoji)" in groups["noise"]
     painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:emoji-gan']")
     painter.find_element(By.CSS_SELECTOR, "[data-action=paint]").click()  # the one click
     wait(browser, lambda d: len(cards(d)) == 4)
