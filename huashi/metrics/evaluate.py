@@ -316,8 +316,8 @@ def evaluate(
     metrics = applicable(offered_needs(loaded, net))
     need, what = minimum_samples(metrics, settings, dim)
     if defaulted and others and n < need:  # too few samples for the first view: the other one
-        view_note = (f"{n} samples are too few for {net.spec}'s {dim} dimensions ({what} needs "
-                     f"{need}): measured under {others[0].spec}")  # fmt: skip
+        view_note = (f"{n} samples are too few for {net.spec}'s {dim} dimensions (at least "
+                     f"{need} needed): measured under {others[0].spec}")  # fmt: skip
         net, others = others[0], [net]
         dim = _feature_dim(net, loaded)
         metrics = applicable(offered_needs(loaded, net))
