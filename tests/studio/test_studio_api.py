@@ -385,6 +385,8 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     ("path", "body", "status", "words"),
     [
         ("/api/runs/gan/eval", {"features": "diff"}, 422, "not a feature network"),
+        ("/api/runs/gan/eval", {"features": "texture:diff"}, 422, "not a feature network"),
+        ("/api/runs/gan/eval", {"features": "texture:texture:cls"}, 422, "is not valid"),
         ("/api/runs/gan/eval", {"features": "nope"}, 404, "no run named 'nope'"),
         ("/api/runs/gan/eval", {"features": "../cls"}, 422, "features: '../cls' is not valid"),
         ("/api/runs/gan/eval", {"features": "cls", "n": 1}, 422, "n: Input should be greater"),
