@@ -313,15 +313,15 @@ def evaluate(
                      f"measured under {others[0].spec}")  # fmt: skip
         net, others = others[0], [net]
         dim = _feature_dim(net, loaded)
-    metrics = applicable(offered_needs(loaded, net))
-    need, what = minimum_samples(metrics, settings, dim)
-    if defaulted and others and n < need:  # too few samples for the first view: the other one
-        view_note = (f"{n} samples are too few for {net.spec}'s {dim} dimensions (at least "
-                     f"{need} needed): measured under {others[0].spec}")  # fmt: skip
+    elif defaulted and others and n <= dim:  # too few samples for the default view
+        view_note = (
+            f"--n {n} is too few for {net.spec}'s {dim} dimensions: measured under "
+            f"{others[0].spec} (--n {RELIABLE_FACTOR * dim} or more for {net.spec})"
+        )
         net, others = others[0], [net]
         dim = _feature_dim(net, loaded)
-        metrics = applicable(offered_needs(loaded, net))
-        need, what = minimum_samples(metrics, settings, dim)
+    metrics = applicable(offered_needs(loaded, net))
+    need, what = minimum_samples(metrics, settings, dim)
     if n < need:
         raise HuashiError(f"{what} needs at least {need} samples, got --n {n}: raise --n.")
     notes = _check_network(net, loaded) + ([view_note] if view_note else [])

@@ -84,7 +84,7 @@ def set_threads(threads: int | str = "auto", processes: int = 1, claim: bool = F
     """Set PyTorch's intra-op CPU threads (see :func:`resolve_threads`); returns the count.
     With ``claim``, the count is resolved and registered under one lock, so huashi processes
     started at the same moment see each other's claims."""
-    with _registry_lock():
+    with _registry_lock() if claim else contextlib.nullcontext():
         count = resolve_threads(threads, processes)
         if claim:
             _write_claim(count)

@@ -135,3 +135,12 @@ def test_max_minutes_stops_training_cleanly(tmp_path) -> None:
     assert result.checkpoint is not None and result.checkpoint.name == "step-00000001.json"
     more = api.train(tmp_path / "run", resume=True, progress=False, max_minutes=0.0, steps=3)
     assert more.step == 3 and not more.time_limited
+
+
+def test_too_few_samples_for_the_default_view_measure_under_the_other_view():
+    """mnist's default view (texture, 216 dimensions) needs more than 130 samples: eval says so
+    and measures under the plain view instead of refusing (the docs run eval with n 130)."""
+    record = api.evaluate(tiny_dcgan(), n=130).record
+    assert record["features"]["spec"] == "zoo:reference-mnist"
+    note = next(w for w in record["warnings"] if "too few for texture:zoo:reference-mnist" in w)
+    assert "measured under zoo:reference-mnist" in note

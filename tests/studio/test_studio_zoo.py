@@ -80,9 +80,11 @@ def test_translate_and_upscale_an_upload(fresh):
 def test_eval_finds_the_zoo_reference_networks(fresh, reference_cache):  # noqa: F811
     client, _ = fresh
     nets = client.get("/api/features?run=zoo:emoji-upsampler-128").json()
-    # same data and resolution first (neither view of reference-emoji-128 passes its ladder)
-    assert [net["run"] for net in nets[:2]] == ["zoo:reference-emoji-128",
-                                                "texture:zoo:reference-emoji-128"]  # fmt: skip
+    # same data and resolution first, the view that passed its ladder first (as huashi eval)
+    assert [net["run"] for net in nets[:2]] == ["texture:zoo:reference-emoji-128",
+                                                "zoo:reference-emoji-128"]  # fmt: skip
+    shapes = [net["run"] for net in client.get("/api/features").json() if net["data"] == "shapes"]
+    assert shapes == ["zoo:reference-shapes", "texture:zoo:reference-shapes"]  # neither passes
     first = client.get("/api/features?run=zoo:emoji-gan").json()[0]
     assert (first["run"], first["view"], first["validated"]) == (
         "texture:zoo:reference-emoji", "texture", True,
@@ -127,8 +129,8 @@ def test_eval_with_too_few_samples_for_the_texture_view_falls_back_to_the_plain_
     body = _eval(client, {"n": 130})
     assert body["features"] == "zoo:reference-emoji"
     assert (
-        "130 samples are too few for texture:zoo:reference-emoji's 264 dimensions (at least 265 "
-        "needed): measured under zoo:reference-emoji"
+        "--n 130 is too few for texture:zoo:reference-emoji's 264 dimensions: measured under "
+        "zoo:reference-emoji (--n 1320 or more for texture:zoo:reference-emoji)"
     ) in body["warnings"]
     rows = {row["label"]: row["value"] for row in body["yardsticks"]}
     assert "× floor (n 130, zoo:reference-emoji)" in rows["FID vs floor"]

@@ -192,7 +192,7 @@ def test_torchrun_huashi_train_ends_every_rank_cleanly(tmp_path):
         "-m", "huashi", "train", "dcgan", "--data", "shapes", "--resolution", "16",
         "--data-option", "n=32", "--z-dim", "8", "--g-width", "8", "--d-width", "8",
         "--steps", "3", "--batch-size", "8", "--sample-every", "100", "--n-fixed", "4",
-        "--quiet", "--out", str(run),
+        "--out", str(run),
     ]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
