@@ -233,10 +233,11 @@ def drag_file(
     layers: int | None = None,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Drag:
     """Drag with a run and a latent file; writes ``before.png``, ``after.png`` (its metadata
     remakes it), ``frames.png`` and ``latent.safetensors`` (w+) into the folder ``out``. ``mask``
-    is an image whose white pixels must stay fixed."""
+    is an image whose white pixels must stay fixed; ``progress`` is told each step."""
     from huashi.core.images import make_grid, save_png, to_pil
     from huashi.gan.inversion import read_mask
     from huashi.gan.latents import Latent, load_latent, save_latent, to_ws
@@ -251,9 +252,8 @@ def drag_file(
     ws = to_ws(family, latent.tensor.to(family.device), latent.space, **latent.options).detach()
     pairs = [parse_point(p) for p in points]
     keep = None if mask is None else read_mask(mask, family.data.resolution)[0]
-    result = drag(
-        family, ws[:1], [h for h, _ in pairs], [t for _, t in pairs], keep, steps, lr, layers
-    )
+    result = drag(family, ws[:1], [h for h, _ in pairs], [t for _, t in pairs], keep, steps, lr,
+                  layers, on_step=progress)  # fmt: skip
     out = Path(out)
     run_path = str(Path(run).resolve())
     latent_file = save_latent(
