@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from huashi.api.runs import Progress
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_image_tensor
 from huashi.gan.drag import Drag
@@ -97,8 +98,10 @@ def drag_latent(
     handles: list[tuple[float, float]],
     targets: list[tuple[float, float]],
     steps: int,
+    progress: Progress | None = None,
 ) -> Drag:
-    """Drag ``handles`` to ``targets`` in the image of a latent file (needs the w+ space)."""
+    """Drag ``handles`` to ``targets`` in the image of a latent file (needs the w+ space);
+    ``progress(done, steps, message)`` is told each step (the farthest handle's distance)."""
     family = run.family
     if "w+" not in spaces_of(family):
         raise HuashiError(
@@ -107,7 +110,7 @@ def drag_latent(
         )
     saved = load_latent(latent)
     ws = to_ws(family, saved.tensor, saved.space, **saved.options).detach()
-    return drag_points(family, ws[:1], handles, targets, steps=steps)
+    return drag_points(family, ws[:1], handles, targets, steps=steps, on_step=progress)
 
 
 @dataclass

@@ -28,6 +28,21 @@ class EvalResult:
     path: Path | None
     warnings: list[str]
 
+    def yardsticks(self) -> list[tuple[str, str]]:
+        """(label, text) rows beside the metrics: the FID's floor multiple under each view, the
+        finding when the views disagree, the copy check (as ``huashi eval`` prints them)."""
+        from huashi.metrics.yardsticks import summary_rows
+
+        return summary_rows(self.record)
+
+
+def card_fid(scores: dict[str, Any]) -> str | None:
+    """A zoo card's FID as a person should read it: its floor multiple when the card records
+    one, else the raw FID labelled as raw (:func:`huashi.metrics.yardsticks.describe_card`)."""
+    from huashi.metrics.yardsticks import describe_card
+
+    return describe_card(scores)
+
 
 def evaluate(
     run: str | Path | LoadedRun,

@@ -151,6 +151,8 @@ class RunInfo:
     latent: bool  # its family has a latent space (walks, inversion)
     grid: Path | None  # its latest training grid
     metrics: dict[str, float] = field(default_factory=dict)  # "fid (name of the record)": value
+    # the FID's floor multiple of each record that has one (``huashi eval``'s first view line)
+    floors: dict[str, str] = field(default_factory=dict)  # name of the record: "FID .. = 3.6× .."
 
 
 def run_info(run_dir: str | Path) -> RunInfo:
@@ -182,6 +184,7 @@ def run_info(run_dir: str | Path) -> RunInfo:
         latent=family is not None and family.latent_shape is not Family.latent_shape,
         grid=grid if grid.exists() else None,
         metrics=_eval_metrics(run_dir),
+        floors=_eval_floors(run_dir),
     )
 
 
@@ -191,6 +194,19 @@ def _json_record(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def _eval_floors(run_dir: Path) -> dict[str, str]:
+    """``{record name: the line of its FID's floor multiple}`` for the run's ``eval-*.json``
+    records that measured one (the first view: the one the record was made with)."""
+    from huashi.metrics.yardsticks import describe_floor
+
+    floors = {}
+    for path in sorted(run_dir.glob("eval-*.json")):
+        views = (_json_record(path).get("yardsticks") or {}).get("views") or []
+        if views and isinstance(views[0], dict) and "network" in views[0]:
+            floors[path.stem.removeprefix("eval-")] = describe_floor(views[0])
+    return floors
 
 
 def _eval_metrics(run_dir: Path) -> dict[str, float]:

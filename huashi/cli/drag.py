@@ -35,10 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    with progress_bar(not args.quiet, f"dragging {args.latent} ({args.steps} steps)"):
+    with progress_bar(not args.quiet, f"dragging {args.latent} ({args.steps} steps)") as progress:
         result = api.drag(
             args.run_dir, args.latent, args.point, args.out, args.mask, args.steps, args.lr,
-            args.layers, args.checkpoint, args.device,
+            args.layers, args.checkpoint, args.device, progress=progress,
         )  # fmt: skip
     where = ", ".join(f"({x:g}, {y:g})" for x, y in result.handles)
     print(f"{result.steps} steps; tracked handles now at {where}")

@@ -60,19 +60,13 @@ def format_table(record: dict) -> str:
     """The metrics of an evaluation record (labels and formats from the metric registry) and how
     they were made, as aligned text lines."""
     from huashi.metrics.registry import METRICS, format_value
-    from huashi.metrics.yardsticks import describe_copies, describe_floor
+    from huashi.metrics.yardsticks import summary_rows
 
     m = record["metrics"]
     rows = [(metric.label, format_value(name, m[name])) for name, metric in METRICS.items()
             if name in m]  # fmt: skip
     f, real = record["features"], record["real"]
-    sticks = record.get("yardsticks", {})
-    rows += [("FID vs floor" if i == 0 else "other view", describe_floor(view))
-             for i, view in enumerate(sticks.get("views", []))]  # fmt: skip
-    if sticks.get("disagreement"):
-        rows.append(("finding", sticks["disagreement"]))
-    if "copy_check" in sticks:
-        rows.append(("copy check", describe_copies(sticks["copy_check"])))
+    rows += summary_rows(record)
     rows += [
         ("features", f"{f['spec']} (sha256 {f['checkpoint_sha256']}, resize {f.get('resize')})"),
         ("samples", f"{record['n']} generated (seeds {record['seeds']}), {real['size']} real "

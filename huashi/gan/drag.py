@@ -17,7 +17,7 @@ bilinearly to the image size. Points are (x, y) in pixels of the generated image
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,10 +127,12 @@ def drag(
     keep_weight: float = 2.0,
     tolerance: float = 1.0,
     frames: int = 8,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> Drag:
     """Drag ``handles`` to ``targets`` in the image of ``ws`` [1, num_ws, w_dim]. ``keep``
     [H, W] marks (1) the region that must stay as it is. Stops when every handle is within
-    ``tolerance`` px of its target, or after ``steps``."""
+    ``tolerance`` px of its target, or after ``steps``. ``on_step(done, steps, message)``
+    reports each step, the message saying how far the farthest handle still is."""
     needs_mapping(family, "dragging")
     if len(handles) != len(targets) or not handles:
         raise HuashiError("give one target per handle: --point X,Y:X2,Y2 (at least one).")
@@ -186,6 +188,9 @@ def drag(
                 _, features = _features(family, torch.cat([head, tail], dim=1), feature_resolution)
                 points = track(features, points, reference, r2)
             trail.append([tuple(p) for p in points.tolist()])
+            if on_step is not None:
+                left = float((points - goal).norm(dim=1).max())
+                on_step(done, steps, f"dragging: {left:.1f} px to go")
             if done % every == 0:
                 kept.append(images.detach()[0].cpu())
         with torch.no_grad():
@@ -228,10 +233,11 @@ def drag_file(
     layers: int | None = None,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Drag:
     """Drag with a run and a latent file; writes ``before.png``, ``after.png`` (its metadata
     remakes it), ``frames.png`` and ``latent.safetensors`` (w+) into the folder ``out``. ``mask``
-    is an image whose white pixels must stay fixed."""
+    is an image whose white pixels must stay fixed; ``progress`` is told each step."""
     from huashi.core.images import make_grid, save_png, to_pil
     from huashi.gan.inversion import read_mask
     from huashi.gan.latents import Latent, load_latent, save_latent, to_ws
@@ -246,9 +252,8 @@ def drag_file(
     ws = to_ws(family, latent.tensor.to(family.device), latent.space, **latent.options).detach()
     pairs = [parse_point(p) for p in points]
     keep = None if mask is None else read_mask(mask, family.data.resolution)[0]
-    result = drag(
-        family, ws[:1], [h for h, _ in pairs], [t for _, t in pairs], keep, steps, lr, layers
-    )
+    result = drag(family, ws[:1], [h for h, _ in pairs], [t for _, t in pairs], keep, steps, lr,
+                  layers, on_step=progress)  # fmt: skip
     out = Path(out)
     run_path = str(Path(run).resolve())
     latent_file = save_latent(

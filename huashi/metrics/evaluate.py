@@ -285,7 +285,8 @@ def evaluate(
     Every registered metric whose needs the run and network offer is computed, and beside them
     (:mod:`huashi.metrics.yardsticks`) the FID's multiple of its real-vs-real floor under ``features``
     and each network of ``also`` (default with default features: the reference network's own
-    view), and the copy check. Returns the record that is also saved as
+    view; it is measured under that second view, with a note, when the held-out split or
+    ``n`` is too small for the first), and the copy check. Returns the record that is also saved as
     ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
     it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
     options = check_sampling_options(dict(options or {}))

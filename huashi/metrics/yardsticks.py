@@ -123,3 +123,31 @@ def describe_copies(check: dict[str, Any]) -> str:
     return (f"{f['share_below_real_median']:.0%} (features) / {p['share_below_real_median']:.0%} "
             f"(pixels) of samples closer to a training image than the median real pair "
             f"(about 50 % expected): {verdict}")  # fmt: skip
+
+
+def summary_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """What an evaluation record says beside its metrics, as (label, text) rows: the FID's
+    floor multiple under the measured view, each other view, the finding when they disagree,
+    and the copy check (``huashi eval``'s table and the studio show the same rows)."""
+    sticks = record.get("yardsticks", {})
+    rows = [("FID vs floor" if i == 0 else "other view", describe_floor(view))
+            for i, view in enumerate(sticks.get("views", []))]  # fmt: skip
+    if sticks.get("disagreement"):
+        rows.append(("finding", sticks["disagreement"]))
+    if "copy_check" in sticks:
+        rows.append(("copy check", describe_copies(sticks["copy_check"])))
+    return rows
+
+
+def describe_card(scores: dict[str, Any]) -> str | None:
+    """A zoo card's FID for a person: its floor multiple when the card records one
+    (``fid_floor_multiple``), else the raw FID labelled as such, with its n and network; None
+    when the card has no FID."""
+    if not isinstance(scores.get("fid"), (int, float)):
+        return None
+    n, network = int(scores.get("n", 0)), str(scores.get("features", "?"))
+    multiple = scores.get("fid_floor_multiple")
+    if isinstance(multiple, (int, float)):
+        network = str(scores.get("fid_floor_features", network))
+        return format_fid(scores["fid"], multiple, int(scores.get("fid_floor_n", n)), network)
+    return f"raw FID {scores['fid']:.3g}, no floor (n {n:,}, {network})"

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 RUN = r"^(zoo:)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a run folder's name or a zoo painter's
+# a feature network: a run's name or a zoo reference network's, ``texture:`` for its texture view
+FEATURES = r"^(texture:)?(zoo:)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 UPLOAD = r"^[0-9a-f]{20}$"
 LATENT = r"^[0-9a-f]{20}$"
 TASK = r"^[A-Za-z0-9_-]{1,64}$"
@@ -83,10 +85,12 @@ class TranslateRequest(BaseModel):
 
 class EvalRequest(BaseModel):
     """Measure a run on ``n`` generated images with the feature network ``features`` (the
-    name of a classifier or clip run in the runs folder, see ``GET /api/features``)."""
+    name of a classifier or clip run in the runs folder or a zoo reference network, ``texture:``
+    for its texture view, see ``GET /api/features``); left out: the view ``huashi eval`` picks,
+    the one that passed its validation ladder, with the other view beside it."""
 
     model_config = ConfigDict(extra="forbid")
-    features: str = Field(pattern=RUN)
+    features: str | None = Field(None, pattern=FEATURES)
     n: int = Field(500, ge=2, le=MAX_EVAL_N)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     kid_subsets: int = Field(100, ge=1, le=1000)
@@ -99,7 +103,7 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     runs: list[str] = Field(min_length=1, max_length=MAX_COMPARE_RUNS)
-    features: str | None = Field(None, pattern=RUN)
+    features: str | None = Field(None, pattern=FEATURES)
     n: int = Field(500, ge=2, le=MAX_EVAL_N)
     force: bool = False
     speed_n: int = Field(8, ge=1, le=64)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from huashi import zoo
+from huashi import api, zoo
 
 PREFIX = zoo.PREFIX
 
@@ -74,6 +74,8 @@ def card_of(folder: Path) -> dict[str, Any]:
         "description": entry.description,
         "recipe": entry.recipe,
         "scores": entry.scores,
+        # its FID as a floor multiple where the card has one, else labelled raw (never bare)
+        "fid": api.card_fid(entry.scores),
         "group": group_of(entry.family, config.get("model") or {}),
         "data": (config.get("data") or {}).get("spec"),
         "resolution": (config.get("data") or {}).get("resolution"),

@@ -36,6 +36,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "updated": info.updated,
         "grid": f"/api/runs/{name}/samples.png?v={int(grid.stat().st_mtime_ns)}" if grid else None,
         "metrics": info.metrics,
+        # the FID's floor multiple of each eval record, no server path in the network's name
+        "floors": {k: v.replace(f"{run_dir.parent}/", "") for k, v in info.floors.items()},
     }
 
 

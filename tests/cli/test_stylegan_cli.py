@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from huashi import api
 from huashi.cli import main
 from huashi.core.images import read_params
 from huashi.gan.latents import load_latent
@@ -83,6 +84,10 @@ def test_invert_edit_drag_and_regenerate(run_dir, tmp_path):
                  str(tmp_path / "hole.png"), "--steps", "3", "--out", str(drag)]) == 0  # fmt: skip
     for name in ("before.png", "after.png", "frames.png", "latent.safetensors"):
         assert (drag / name).exists()
+    told = []  # the library reports each step (the CLI's progress bar reads it)
+    again = api.drag(run_dir, latent, ["5,8:7,8"], tmp_path / "drag2", steps=3,
+                     progress=lambda done, total, message: told.append((done, total)))  # fmt: skip
+    assert told == [(i, 3) for i in range(1, again.steps + 1)] and again.steps >= 1
     assert main(["regenerate", str(drag / "after.png"), "--out", str(tmp_path / "d.png")]) == 0
     assert np.array_equal(pixels(drag / "after.png"), pixels(tmp_path / "d.png"))
 

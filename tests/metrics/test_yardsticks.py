@@ -213,3 +213,12 @@ def test_eval_validate_prints_the_ladder_and_fails_a_network_that_misses_a_requi
     assert "| Gaussian blur | sigma 0.5 px |" in printed and "floor FID" in printed
     report = api.validate_features(f"classifier:{cls}")
     assert code == (0 if report.passed else 1) and out.exists()
+
+
+def test_a_zoo_cards_fid_reads_as_its_floor_multiple_or_labelled_raw() -> None:
+    card = {"fid": 0.218, "n": 1000, "features": "zoo:reference-emoji"}
+    assert api.card_fid(card) == "raw FID 0.218, no floor (n 1,000, zoo:reference-emoji)"
+    measured = card | {"fid_floor_multiple": 3.6, "fid_floor_n": 564,
+                       "fid_floor_features": "texture:zoo:reference-emoji"}  # fmt: skip
+    assert api.card_fid(measured) == format_fid(0.218, 3.6, 564, "texture:zoo:reference-emoji")
+    assert api.card_fid({"psnr": 27.4}) is None  # no FID: nothing to say

@@ -332,9 +332,11 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     nets = client.get("/api/features?run=gan").json()
     assert nets[0] == {"run": "cls", "kind": "classifier", "spec": "classifier:cls",
                        "data": "shapes", "resolution": 16, "same_data": True}  # fmt: skip
-    assert {net["run"] for net in nets[1:]} == {  # the zoo's reference networks follow
-        f"zoo:{entry.name}" for entry in list_zoo() if entry.name.startswith("reference-")
-    }
+    references = [f"zoo:{e.name}" for e in list_zoo() if e.name.startswith("reference-")]
+    # the zoo's reference networks follow under both views, the validated one first
+    assert {net["run"] for net in nets[1:]} == {*references, *(f"texture:{r}" for r in references)}
+    emoji = [(net["run"], net["validated"]) for net in nets if net["data"] == "emoji"][:2]
+    assert emoji == [("texture:zoo:reference-emoji", True), ("zoo:reference-emoji", False)]
     request = {"features": "cls", "n": 40, "kid_subsets": 3, "task": "t-eval"}
     response = client.post("/api/runs/gan/eval", json=request)
     assert response.status_code == 200, response.text
@@ -348,6 +350,13 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
         assert row["value"] == format_value(row["name"], direct.metrics[row["name"]]), row
     assert body["metrics"]["fid"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
     assert (runs / "gan" / body["file"]).is_file() and str(runs) not in json.dumps(body)
+    # beside the metrics, huashi eval's rows: the FID's floor multiple, the copy check
+    assert body["features"] == "classifier:cls"
+    assert [(row["label"], row["value"]) for row in body["yardsticks"]] == [
+        (label, value.replace(f"{runs}/", "")) for label, value in direct.yardsticks()
+    ]
+    assert [row["label"] for row in body["yardsticks"]] == ["FID vs floor", "copy check"]
+    assert "× floor (n 40, classifier:cls)" in body["yardsticks"][0]["value"]
     assert task_states(client, "t-eval")[-1] | {"message": ""} == {
         "done": 40, "total": 40, "status": "done", "message": "",
     }  # fmt: skip
@@ -355,6 +364,8 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     assert (listed["cls"]["makes_images"], listed["gan"]["makes_images"]) == (False, True)
     listed = listed["gan"]["metrics"]
     assert listed["fid (classifier-cls-40)"] == pytest.approx(direct.metrics["fid"], rel=1e-9)
+    floors = {r["name"]: r for r in client.get("/api/runs").json()}["gan"]["floors"]
+    assert floors == {"classifier-cls-40": body["yardsticks"][0]["value"]}
     # a compare report of two runs: it shows the eval just made, served from the runs folder
     response = client.post("/api/compare", json={"runs": ["gan", "diff"], "speed_n": 1,
                                                  "grid_n": 2, "task": "t-cmp"})  # fmt: skip
@@ -374,6 +385,8 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
     ("path", "body", "status", "words"),
     [
         ("/api/runs/gan/eval", {"features": "diff"}, 422, "not a feature network"),
+        ("/api/runs/gan/eval", {"features": "texture:diff"}, 422, "not a feature network"),
+        ("/api/runs/gan/eval", {"features": "texture:texture:cls"}, 422, "is not valid"),
         ("/api/runs/gan/eval", {"features": "nope"}, 404, "no run named 'nope'"),
         ("/api/runs/gan/eval", {"features": "../cls"}, 422, "features: '../cls' is not valid"),
         ("/api/runs/gan/eval", {"features": "cls", "n": 1}, 422, "n: Input should be greater"),

@@ -243,7 +243,8 @@ def test_eval_from_the_runs_page_shows_the_metric_table(served, browser):
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#m-features option[value=cls]"))
     box = browser.find_element(By.ID, "m-n")
     box.clear()
-    box.send_keys("40")  # the suggested feature network: cls, trained on the run's data
+    box.send_keys("40")
+    Select(browser.find_element(By.ID, "m-features")).select_by_value("cls")
     card = browser.find_element(By.CSS_SELECTOR, ".run-card[data-run=gan]")
     card.find_element(By.CSS_SELECTOR, "[data-action=eval]").click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#m-result tr[data-metric=fid]"))
@@ -254,7 +255,17 @@ def test_eval_from_the_runs_page_shows_the_metric_table(served, browser):
     direct = api.evaluate(runs / "gan", f"classifier:{runs / 'cls'}", n=40, device="cpu",
                           kid_subset_size=40, save=False)  # fmt: skip
     assert shown == {name: format_value(name, value) for name, value in direct.metrics.items()}
-    assert "eval gan · cls" in browser.find_element(By.ID, "m-result").text
+    assert "eval gan · classifier:cls" in browser.find_element(By.ID, "m-result").text
+    # above the metrics: the FID as a multiple of its floor and the copy check, as huashi eval
+    floor = browser.find_element(By.CSS_SELECTOR, "#m-result tr[data-row='FID vs floor']").text
+    assert "× floor (n 40, classifier:cls)" in floor
+    rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#m-result tr[data-row]")]
+    expected = [f"{label} {value.replace(str(runs) + '/', '')}"
+                for label, value in direct.yardsticks()]  # fmt: skip
+    assert rows == expected
+    # the run's card on the Runs page now shows that floor multiple, labelled with its record
+    card = browser.find_element(By.CSS_SELECTOR, ".run-card[data-run=gan]")
+    wait(browser, lambda d: "× floor" in card.find_element(By.CLASS_NAME, "metrics").text)
 
 
 def test_latents_slider_walks_from_one_seed_to_the_other(served, browser):
@@ -315,7 +326,8 @@ def test_a_fresh_studio_shows_the_zoo_and_paints_with_one_click(fresh, browser):
               for g in browser.find_elements(By.CSS_SELECTOR, ".painter-group")}  # fmt: skip
     assert {"noise", "prompt", "translate", "upscale"} <= set(groups)
     assert "zoo:shapes-ldm" in groups["prompt"] and "zoo:calligraphy" in groups["translate"]
-    assert "fid 0.218" in groups["noise"]  # the card's scores (zoo:emoji-gan's FID)
+    # zoo:emoji-gan's FID, labelled raw: its card records no floor multiple
+    assert "raw FID 0.218, no floor (n 1,000, zoo:reference-emoji)" in groups["noise"]
     painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:emoji-gan']")
     painter.find_element(By.CSS_SELECTOR, "[data-action=paint]").click()  # the one click
     wait(browser, lambda d: len(cards(d)) == 4)

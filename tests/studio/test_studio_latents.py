@@ -3,6 +3,7 @@ module's walks, inversion and dragging finish as tasks and give the library's im
 
 import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -193,6 +194,24 @@ def test_drag_is_a_task_giving_the_library_drag(client, runs, inverted):
     assert np.abs(got - expected([direct.image])[0]).max() <= 1
     again = client.post("/api/latents/drag", json=body | {"latent": out["latent"], "task": None})
     assert again.status_code == 200  # a dragged latent can be dragged again
+
+
+def test_drag_reports_every_step_and_the_distance_left(runs, inverted):
+    family = api.load_run(runs / "sg", device="cpu").family
+    latent = load_latent(runs / "sg" / "studio" / "latents" / f"{inverted['latent']}.safetensors")
+    ws = to_ws(family, latent.tensor, "w+")
+    told = []
+    result = drag(family, ws, [(4, 4)], [(9, 4)], steps=4, on_step=lambda *a: told.append(a))
+    assert result.steps >= 1
+    assert [(done, total) for done, total, _ in told] == [
+        (i, 4) for i in range(1, result.steps + 1)
+    ]
+    assert all(message.startswith("dragging: ") and message.endswith(" px to go")
+               for _, _, message in told)  # fmt: skip
+    silent = drag(family, ws, [(4, 4)], [(9, 4)], steps=4)  # being told changes nothing
+    assert torch.equal(result.image, silent.image) and result.handles == silent.handles
+    left = float(told[-1][2].split()[1])  # the last step says where the handle ended
+    assert left == pytest.approx(math.dist(result.handles[0], (9, 4)), abs=0.051)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,8 @@ def test_the_zoo_painters_are_listed_by_what_they_do(fresh):
     assert not any(name.startswith("zoo:reference-") for name in groups)  # feature networks
     gan = next(p for p in zoo["painters"] if p["name"] == "zoo:emoji-gan")
     assert gan["scores"]["fid"] == 0.218 and gan["description"]
+    # its card records no floor multiple: the FID is shown labelled raw, never bare
+    assert gan["fid"] == "raw FID 0.218, no floor (n 1,000, zoo:reference-emoji)"
     assert client.get(gan["grid"]).headers["content-type"] == "image/png"
 
 
@@ -78,12 +80,67 @@ def test_translate_and_upscale_an_upload(fresh):
 def test_eval_finds_the_zoo_reference_networks(fresh, reference_cache):  # noqa: F811
     client, _ = fresh
     nets = client.get("/api/features?run=zoo:emoji-upsampler-128").json()
-    assert nets[0]["run"] == "zoo:reference-emoji-128"  # same data and resolution first
-    assert client.get("/api/features?run=zoo:emoji-gan").json()[0]["run"] == "zoo:reference-emoji"
+    # same data and resolution first, the view that passed its ladder first (as huashi eval)
+    assert [net["run"] for net in nets[:2]] == ["texture:zoo:reference-emoji-128",
+                                                "zoo:reference-emoji-128"]  # fmt: skip
+    shapes = [net["run"] for net in client.get("/api/features").json() if net["data"] == "shapes"]
+    assert shapes == ["zoo:reference-shapes", "texture:zoo:reference-shapes"]  # neither passes
+    first = client.get("/api/features?run=zoo:emoji-gan").json()[0]
+    assert (first["run"], first["view"], first["validated"]) == (
+        "texture:zoo:reference-emoji", "texture", True,
+    )  # fmt: skip
     result = client.post("/api/runs/zoo:emoji-gan/eval",
                          json={"features": "zoo:reference-emoji", "n": 130, "kid_subsets": 2})  # fmt: skip
     assert result.status_code == 200, result.text
     assert "fid" in result.json()["metrics"]
+    assert result.json()["features"] == "zoo:reference-emoji"  # as asked: one view only
+    assert [row["label"] for row in result.json()["yardsticks"]] == ["FID vs floor", "copy check"]
+
+
+def _eval(client, body):
+    answer = client.post("/api/runs/zoo:emoji-gan/eval", json=body | {"kid_subsets": 2})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_eval_uses_huashi_evals_validated_view_with_enough_samples(fresh, reference_cache):  # noqa: F811
+    client, _ = fresh
+    body = _eval(client, {"n": 300})  # no features: huashi eval's choice
+    direct = api.evaluate("zoo:emoji-gan", None, n=300, device="cpu", kid_subsets=2,
+                          kid_subset_size=300)  # fmt: skip
+    assert body["features"] == "texture:zoo:reference-emoji"  # the view that passed its ladder
+    rows = [(row["label"], row["value"]) for row in body["yardsticks"]]
+    assert rows == direct.yardsticks()  # the same rows as huashi eval prints
+    labels = [label for label, _ in rows]
+    assert labels[:2] == ["FID vs floor", "other view"] and labels[-1] == "copy check"
+    assert "× floor (n 300, texture:zoo:reference-emoji)" in rows[0][1]
+    assert "× floor (n 300, zoo:reference-emoji)" in rows[1][1]
+    views = direct.record["yardsticks"]["views"]
+    disagree = max(v["multiple"] for v in views) > 2 * min(v["multiple"] for v in views)
+    assert ("finding" in labels) == disagree  # said exactly when the views differ by > 2x
+    texture = _eval(client, {"features": "texture:zoo:reference-emoji", "n": 300})
+    assert texture["metrics"] == body["metrics"]  # asked by name: the same view
+
+
+def test_eval_with_too_few_samples_for_the_texture_view_falls_back_to_the_plain_one(
+    fresh, reference_cache,  # noqa: F811
+):  # fmt: skip
+    client, _ = fresh
+    body = _eval(client, {"n": 130})
+    assert body["features"] == "zoo:reference-emoji"
+    assert (
+        "--n 130 is too few for texture:zoo:reference-emoji's 264 dimensions: measured under "
+        "zoo:reference-emoji (--n 1320 or more for texture:zoo:reference-emoji)"
+    ) in body["warnings"]
+    rows = {row["label"]: row["value"] for row in body["yardsticks"]}
+    assert "× floor (n 130, zoo:reference-emoji)" in rows["FID vs floor"]
+    assert (
+        rows["other view"].startswith("texture:zoo:reference-emoji: ")
+        and "no floor" in rows["other view"]
+    )
+    refused = client.post("/api/runs/zoo:emoji-gan/eval",
+                          json={"features": "texture:zoo:reference-emoji", "n": 130})  # fmt: skip
+    assert refused.status_code == 422 and "raise --n" in refused.json()["detail"]  # asked for it
 
 
 def test_runs_zoo_is_refused_and_an_empty_run_says_what_to_do(fresh, tmp_path, monkeypatch):

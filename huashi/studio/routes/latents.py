@@ -112,7 +112,7 @@ def drag(studio: Studio, request: DragRequest, task: Task, job: QueuedPaint) -> 
     progress = task.progress(job)
     progress(0, request.steps, "dragging")
     with entry.lock:
-        result = api.drag_latent(entry.run, source, handles, targets, request.steps)
+        result = api.drag_latent(entry.run, source, handles, targets, request.steps, progress)
     progress(result.steps, request.steps, "dragged")
     latent_id = keep_latent(studio, run_dir, entry, result.ws, "w+",
                             {"from": request.latent, "points": request.points})  # fmt: skip

@@ -20,7 +20,8 @@ from huashi.studio.views import eval_table
 
 def feature_networks(studio: Studio) -> list[dict[str, Any]]:
     """Runs under the runs folder that make features rather than images (their family says so),
-    as ``KIND:RUN`` feature-network choices, then the zoo's reference networks (the CLI's)."""
+    as ``KIND:RUN`` feature-network choices, then the zoo's reference networks (the CLI's) under
+    both views, the one that passed its validation ladder first (``validated``)."""
     out = []
     for path in studio.run_names():
         try:
@@ -31,17 +32,27 @@ def feature_networks(studio: Studio) -> list[dict[str, Any]]:
             continue
         out.append({"run": path.name, "kind": info.family, "spec": f"{info.family}:{path.name}",
                     "data": info.data, "resolution": info.resolution})  # fmt: skip
-    zoo = [{"run": card["name"], "kind": card["family"], "spec": card["name"],
-            "data": card["data"], "resolution": card["resolution"]}
-           for card in zoo_cards() if card["group"] is None]  # fmt: skip
-    return out + zoo
+    for card in zoo_cards():
+        if card["group"] is not None:
+            continue
+        passed = card["scores"].get("ladder_passed") or {}
+        views = [(card["name"], "plain"), (f"texture:{card['name']}", "texture")]
+        if passed.get("texture"):  # as huashi eval orders them (metrics.evaluate.default_views)
+            views.reverse()
+        out += [{"run": spec, "kind": card["family"], "spec": spec, "data": card["data"],
+                 "resolution": card["resolution"], "view": view,
+                 "validated": bool(passed.get(view))} for spec, view in views]  # fmt: skip
+    return out
 
 
 def router(studio: Studio) -> APIRouter:
     routes = APIRouter()
 
     def feature_spec(name: str) -> str:
-        """The ``KIND:PATH`` spec of the feature-network run ``name`` (404 if it is not one)."""
+        """The spec of the feature network ``name``: ``KIND:PATH`` for a run of the folder (404
+        if there is none, 422 if it is no feature network), ``zoo:NAME``, ``texture:`` kept."""
+        if name.startswith("texture:"):
+            return "texture:" + feature_spec(name.removeprefix("texture:"))
         path = studio.run_dir(name)
         for net in feature_networks(studio):
             if net["run"] == name:
@@ -50,8 +61,11 @@ def router(studio: Studio) -> APIRouter:
             422, f"features: run {name} is not a feature network (train a classifier or clip run)."
         )
 
+    def relative(text: str) -> str:
+        return text.replace(str(studio.runs_dir) + "/", "")
+
     def relative_warnings(warnings: list[str]) -> list[str]:
-        return [w.replace(str(studio.runs_dir) + "/", "") for w in warnings]
+        return [relative(w) for w in warnings]
 
     @routes.get("/api/features", summary="Feature networks for eval and compare")
     def list_features(run: str | None = None) -> list[dict[str, Any]]:
@@ -71,7 +85,7 @@ def router(studio: Studio) -> APIRouter:
     @routes.post("/api/runs/{run}/eval", summary="Measure a run with a feature network")
     async def post_eval(run: str, request: EvalRequest, http: Request) -> dict[str, Any]:
         run_dir = studio.run_dir(run)
-        spec = feature_spec(request.features)
+        spec = feature_spec(request.features) if request.features else None  # None: eval's own
 
         def measure(task: Task, job: Any) -> dict[str, Any]:
             entry = studio.cache.get(run_dir)
@@ -82,9 +96,13 @@ def router(studio: Studio) -> APIRouter:
                                       progress=task.progress(job))  # fmt: skip
             return {
                 "run": run,
-                "features": request.features,
+                "features": relative(result.record["features"]["spec"]),
                 "n": request.n,
                 "table": eval_table(result.record),
+                "yardsticks": [
+                    {"label": label, "value": relative(value)}
+                    for label, value in result.yardsticks()
+                ],  # fmt: skip
                 "metrics": result.metrics,
                 "warnings": relative_warnings(result.warnings),
                 "file": result.path.name if result.path else None,

@@ -94,11 +94,14 @@ async function loadRuns(select) {
 
 // --- the first screen: painters grouped by what they do, the zoo's and the user's ---------------
 
-const SCORES = ["fid", "kid", "precision", "recall", "psnr", "ssim", "held_out_l1"];
+// Scores a card shows beside its FID line (the FID itself only as a floor multiple, or labelled raw).
+const SCORES = ["psnr", "ssim", "held_out_l1"];
 
 function painterCard(p, mine) {
-  const scores = SCORES.filter((k) => typeof (p.scores || {})[k] === "number").slice(0, 3)
-    .map((k) => `${k} ${+Number(p.scores[k]).toPrecision(3)}`).join(" · ");
+  const others = SCORES.filter((k) => typeof (p.scores || {})[k] === "number").slice(0, 2)
+    .map((k) => `${k} ${+Number(p.scores[k]).toPrecision(3)}`);
+  const floors = Object.values(p.floors || {});  // a run of yours: its newest eval's floor multiple
+  const scores = [p.fid || floors[floors.length - 1], ...others].filter(Boolean).join(" · ");
   const verb = { translate: "translate", upscale: "upscale" }[p.group] || "paint";
   return el("div", { class: "card painter", "data-painter": p.name },
     p.grid ? el("img", { src: p.grid, alt: `${p.name} samples` }) : el("div", { class: "pic empty" }, ""),
@@ -806,14 +809,16 @@ async function loadRunList() {
   const box = $("run-list");
   box.replaceChildren(...runs.map((r) => {
     if (r.error) return el("div", { class: "card run-card" }, el("div", { class: "meta" }, el("span", { class: "name" }, r.name), el("span", { class: "muted" }, r.error)));
-    const metrics = Object.entries(r.metrics || {}).slice(0, 4).map(([k, v]) => el("div", {}, `${k}: `, el("b", {}, Number(v).toPrecision(4))));
+    // the FID as a floor multiple (as huashi eval prints it); other metrics raw, the raw FID labelled so
+    const floors = Object.entries(r.floors || {}).map(([k, v]) => el("div", { class: "floor" }, `${k}: `, el("b", {}, v)));
+    const metrics = Object.entries(r.metrics || {}).slice(0, 4).map(([k, v]) => el("div", {}, `${k.startsWith("fid ") ? "raw " : ""}${k}: `, el("b", {}, Number(v).toPrecision(4))));
     return el("div", { class: "card run-card", "data-run": r.name },
       r.grid ? el("img", { class: "pic", src: r.grid, alt: `${r.name} latest grid` }) : el("div", { class: "pic empty" }, "no grid yet"),
       el("div", { class: "meta" },
         el("span", { class: "name" }, r.name),
         el("span", {}, `${r.family} · ${r.data} · ${r.resolution}px`),
         el("span", { class: "muted" }, `step ${r.step} of ${r.steps} · ${fmtSeconds(r.train_seconds)} trained · ${new Date(r.updated * 1000).toLocaleString()}`),
-        el("div", { class: "metrics" }, ...metrics),
+        el("div", { class: "metrics" }, ...floors, ...metrics),
         r.trained && r.makes_images ? el("label", { class: "pick" }, el("input", { type: "checkbox", class: "compare-pick", value: r.name }), "compare") : "",
         r.makes_images ? "" : el("span", { class: "muted small" }, `a feature network for eval: ${r.family}:${r.name}`)),
       el("div", { class: "actions" },
@@ -831,8 +836,8 @@ async function loadMeasure() {
   const [nets, reports] = await Promise.all([api("/api/features"), api("/api/reports")]);
   const box = $("m-features");
   const chosen = box.value;
-  box.replaceChildren(el("option", { value: "" }, nets.length ? "suggested (trained on the run's data)" : "none: train a classifier or clip run"),
-    ...nets.map((n) => el("option", { value: n.run }, `${n.spec} · ${n.data} ${n.resolution}px`)));
+  box.replaceChildren(el("option", { value: "" }, "suggested (huashi eval's view)"),
+    ...nets.map((n) => el("option", { value: n.run }, `${n.spec} · ${n.data} ${n.resolution}px${n.view ? ` · ${n.view} view${n.validated ? ", passes its ladder" : ""}` : ""}`)));
   if (nets.some((n) => n.run === chosen)) box.value = chosen;
   $("m-reports").replaceChildren(...(reports.length ? [el("span", { class: "muted small" }, "Reports: ")] : []),
     ...reports.slice(0, 8).map((r) => el("a", { href: r.url, target: "_blank" }, `${r.runs.join(" vs ") || r.report}`)));
@@ -860,23 +865,22 @@ async function measure(path, body, what) {
 }
 
 async function evalRun(run) {
-  let features = $("m-features").value;
-  if (!features) {
-    const nets = await api(`/api/features?run=${encodeURIComponent(run)}`);
-    if (!nets.length) { toast("no feature network in the runs folder: train a classifier or clip run first", true); return; }
-    features = nets[0].run;
-  }
+  const features = $("m-features").value;  // empty: huashi eval's own choice of view
   const n = Number($("m-n").value) || 500;
-  const result = await measure(`/api/runs/${encodeURIComponent(run)}/eval`, { features, n }, `measuring ${run} with ${features}`).catch(() => null);
+  const body = features ? { features, n } : { n };
+  const result = await measure(`/api/runs/${encodeURIComponent(run)}/eval`, body, `measuring ${run} with ${features || "the suggested view"}`).catch(() => null);
   if (!result) return;
-  $("m-status").textContent = `${run}: ${n} images measured with ${features}${result.file ? ` (saved as ${result.file})` : ""}`;
+  $("m-status").textContent = `${run}: ${n} images measured with ${result.features}${result.file ? ` (saved as ${result.file})` : ""}`;
   const out = $("m-result");
-  out.replaceChildren(el("h3", {}, `eval ${run} · ${features}`),
+  out.replaceChildren(el("h3", {}, `eval ${run} · ${result.features}`),
+    el("table", { class: "table floor-table" },
+      ...result.yardsticks.map((row) => el("tr", { "data-row": row.label }, el("th", {}, row.label), el("td", { class: "value" }, row.value)))),
     el("table", { class: "table metric-table" },
       el("tr", {}, el("th", {}, "metric"), el("th", {}, "value"), el("th", {}, "what it is")),
       ...result.table.map((row) => el("tr", { "data-metric": row.name }, el("td", {}, row.label), el("td", { class: "value" }, row.value), el("td", { class: "muted" }, row.description)))),
     ...result.warnings.map((w) => el("p", { class: "note small" }, w)));
   out.classList.remove("hidden");
+  await loadRunList();
 }
 
 $("m-compare").addEventListener("click", async () => {
