@@ -57,6 +57,17 @@ def real_floor(kind: str, run_dir: Path, data: str, resolution: int, n: int, see
     )
 
 
+def floor_scores(record: dict) -> dict:
+    """The card's FID as a multiple of its floor, under the default (validated) view and its
+    n, as the studio and ``huashi zoo`` show it (huashi.metrics.yardsticks.describe_card)."""
+    views = record.get("yardsticks", {}).get("views") or [{}]
+    first = views[0]
+    if "multiple" not in first:
+        return {}
+    return {"fid_floor_fid": round(first["fid"], 3), "fid_floor_multiple": round(first["multiple"], 2),
+            "fid_floor_n": first["n"], "fid_floor_features": first["network"]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="zoo name, e.g. emoji-gan or reference-emoji")
@@ -105,6 +116,7 @@ def main() -> None:
             scores |= {"fid": round(m["fid"], 3), "kid": round(m["kid"]["mean"], 4),
                        "precision": round(m["precision"], 3), "recall": round(m["recall"], 3),
                        "n": args.n, "features": f"zoo:reference-{recipe.data}"}  # fmt: skip
+            scores |= floor_scores(evaluate(run_dir, n=args.n, seed=args.seed, save=False))
             check = evaluate(run_dir, features, n=CHECK_N, seed=args.seed, save=False)
             scores |= {"fid_check": round(check["metrics"]["fid"], 3), "fid_check_n": CHECK_N}
             if "shapes_accuracy" in m:  # a text painter on shapes: its prompts, read back exactly

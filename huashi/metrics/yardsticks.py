@@ -147,7 +147,8 @@ def describe_card(scores: dict[str, Any]) -> str | None:
         return None
     n, network = int(scores.get("n", 0)), str(scores.get("features", "?"))
     multiple = scores.get("fid_floor_multiple")
-    if isinstance(multiple, (int, float)):
+    if isinstance(multiple, (int, float)):  # measured under its own view and n
         network = str(scores.get("fid_floor_features", network))
-        return format_fid(scores["fid"], multiple, int(scores.get("fid_floor_n", n)), network)
+        fid = scores.get("fid_floor_fid", scores["fid"])
+        return format_fid(fid, multiple, int(scores.get("fid_floor_n", n)), network)
     return f"raw FID {scores['fid']:.3g}, no floor (n {n:,}, {network})"

@@ -7,8 +7,9 @@ import pytest
 import torch
 from metrics_helpers import tiny_dcgan, trained_classifier
 
-from huashi import api
+from huashi import api, zoo
 from huashi.cli import main
+from huashi.core.zoo_folders import zoo_entry
 from huashi.metrics import ladder
 from huashi.metrics import real as real_module
 from huashi.metrics.copy_check import copy_check, nearest_neighbours
@@ -221,4 +222,8 @@ def test_a_zoo_cards_fid_reads_as_its_floor_multiple_or_labelled_raw() -> None:
     measured = card | {"fid_floor_multiple": 3.6, "fid_floor_n": 564,
                        "fid_floor_features": "texture:zoo:reference-emoji"}  # fmt: skip
     assert api.card_fid(measured) == format_fid(0.218, 3.6, 564, "texture:zoo:reference-emoji")
+    own = measured | {"fid_floor_fid": 0.477}  # the FID under the floor's own view and n
+    assert api.card_fid(own) == format_fid(0.477, 3.6, 564, "texture:zoo:reference-emoji")
+    shipped = api.card_fid(zoo_entry(zoo.resolve("zoo:emoji-gan")).scores)
+    assert shipped.startswith("FID 0.477 = 3.6× floor (n 564, texture:zoo:reference-emoji)")
     assert api.card_fid({"psnr": 27.4}) is None  # no FID: nothing to say
