@@ -170,3 +170,8 @@ def matching_aware_batch(
         [torch.ones(b, dtype=torch.bool), torch.zeros(b + len(keep), dtype=torch.bool)]
     ).to(real.device)
     return images, caption_index, is_real
+
+
+def reconstruction_loss(redrawn: Tensor, images: Tensor) -> Tensor:
+    """A self-supervised D's redrawing loss (FastGAN): mean squared error to the images it saw."""
+    return F.mse_loss(redrawn.float(), images.float())
