@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from huashi.augment.ada import AdaptiveAugment
 from huashi.augment.diffaugment import diff_augment, parse_policy
@@ -324,7 +325,7 @@ class GAN(Family):
             elif config.arch == "fastgan":  # D also redraws the real images it saw
                 real_logits, redrawn = D.reconstruct(seen[:n])
                 real_logits, fake_logits = real_logits.float(), D(seen[n:]).float()
-                redraw = reconstruction_loss(redrawn, seen[:n])
+                redraw = reconstruction_loss(redrawn, F.avg_pool2d(seen[:n], 2))
             else:
                 real_logits = D(seen[:n], None if d_cond is None else d_cond[:n]).float()
                 fake_logits = D(seen[n:], None if d_cond is None else d_cond[n:]).float()

@@ -19,9 +19,10 @@ def test_shapes_at_every_power_of_two(resolution):
     logits, redrawn = D.reconstruct(images)
     assert D(images).shape == logits.shape == (2,)
     torch.testing.assert_close(D(images), logits)  # the redrawing path does not change D(x)
-    assert redrawn.shape == images.shape and redrawn.abs().max() <= 1
-    # one up-block per doubling from 4x4; one gate per block two doublings after another
-    assert len(G.ups) == resolution.bit_length() - 3 and len(G.excite) == len(G.ups) - 1
+    half = resolution // 2
+    assert redrawn.shape == (2, 3, half, half) and redrawn.abs().max() <= 1
+    # one up-block per doubling from 4x4 to half the size; one gate per block two doublings on
+    assert len(G.ups) == resolution.bit_length() - 4 and len(G.excite) == max(len(G.ups) - 1, 0)
 
 
 def test_excitation_scales_each_channel_by_a_gate_in_0_1():
@@ -38,7 +39,7 @@ def test_excitation_scales_each_channel_by_a_gate_in_0_1():
 
 def test_gradients_reach_every_parameter_of_both_nets():
     torch.manual_seed(0)
-    G, D = Generator(CONFIG, 3, 32), Discriminator(CONFIG, 3, 32)
+    G, D = Generator(CONFIG, 3, 64), Discriminator(CONFIG, 3, 64)
     logits, redrawn = D.reconstruct(G(torch.randn(4, 8)))
     (logits.sum() + redrawn.square().sum()).backward()
     for name, p in [*G.named_parameters(), *D.named_parameters()]:

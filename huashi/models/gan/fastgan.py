@@ -1,15 +1,15 @@
 """A light FastGAN (Liu et al. 2021, built for 100-1,000 images), at any power-of-two
-resolution >= 16, sized for a CPU.
+resolution >= 16, sized for a CPU: the same cost per step as this package's DCGAN.
 
 Generator: z -> ConvTranspose to 4x4 -> up-blocks (nearest 2x upsampling, 3x3 conv, BatchNorm,
-GLU) that double the size and halve the channels, down to ``g_width // 2`` channels at full size
--> 3x3 conv to the image, Tanh. Skip-layer excitation: the features at size s gate the channels of
-the features at 4s (4x4 -> 16x16, 8x8 -> 32x32, ...); a gate is average pooling to 4x4, a 4x4
-conv to 1x1, Swish, a 1x1 conv and a Sigmoid.
+GLU) that double the size and halve the channels, to ``g_width`` channels at half the size ->
+nearest upsampling and a 3x3 conv to the image, Tanh. Skip-layer excitation: the features at size
+s gate the channels of the features at 4s (4x4 -> 16x16, 8x8 -> 32x32, ...; none at 16 px); a
+gate is average pooling to 4x4, a 4x4 conv to 1x1, Swish, a 1x1 conv and a Sigmoid.
 Discriminator: DCGAN's strided 4x4 convs (BatchNorm, LeakyReLU 0.2) down to 4x4 and a 4x4 conv
-to one logit; on real images its 8x8 features also feed a small decoder (up-blocks to full size,
-3x3 conv, Tanh) that must redraw the image D saw, so D has to learn what is in an image, not
-only what tells real from fake (the self-supervised D).
+to one logit; on real images its 8x8 features also feed a small decoder (up-blocks, a 3x3 conv,
+Tanh) that must redraw the image D saw at half its size, so D has to learn what is in an image,
+not only what tells real from fake (the self-supervised D).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from huashi.models.strided_conv import StridedConv2d
 @dataclass
 class FastGANConfig:
     z_dim: int = option(100, "length of the noise vector z")
-    g_width: int = option(64, "channels of the generator's 16x16 features")
+    g_width: int = option(64, "channels of the generator's last hidden layer (half the size)")
     d_width: int = option(32, "channels of the discriminator's first layer")
 
 
@@ -85,15 +85,19 @@ class Generator(nn.Module):
         super().__init__()
         _no_condition(condition)
         stages = _stages(resolution)
-        widths = [max(config.g_width * 4 // 2**i, 8) for i in range(stages + 1)]  # 4x4 .. full
+        widths = [config.g_width * 2 ** (stages - 1 - i) for i in range(stages)]  # 4x4 .. half
         self.start = nn.Sequential(
             nn.ConvTranspose2d(config.z_dim, widths[0] * 2, 4, 1, 0, bias=False),
             norm_layer(norm, widths[0] * 2),
             nn.GLU(dim=1),
         )
-        self.ups = nn.ModuleList(UpBlock(widths[i], widths[i + 1], norm) for i in range(stages))
-        self.excite = nn.ModuleList(Excitation(widths[i], widths[i + 2]) for i in range(stages - 1))
-        self.to_image = nn.Sequential(nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh())
+        self.ups = nn.ModuleList(UpBlock(widths[i], widths[i + 1], norm) for i in range(stages - 1))
+        self.excite = nn.ModuleList(Excitation(widths[i], widths[i + 2]) for i in range(stages - 2))
+        self.to_image = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(widths[-1], channels, 3, 1, 1),
+            nn.Tanh(),
+        )
         self.z_dim = config.z_dim
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -138,9 +142,9 @@ class Discriminator(nn.Module):
         self.logit = nn.Conv2d(width, 1, 4, 1, 0, bias=False)
         c8 = width // 2  # channels of the 8x8 features, the input of the last down layer
         decoder: list[nn.Module] = []
-        for _ in range(stages - 1):  # 8x8 -> full size
-            decoder.append(UpBlock(c8, max(c8 // 2, 8), norm))
-            c8 = max(c8 // 2, 8)
+        for _ in range(stages - 2):  # 8x8 -> half the size, thin (a quarter of the channels)
+            decoder.append(UpBlock(c8, max(c8 // 4, 8), norm))
+            c8 = max(c8 // 4, 8)
         self.decoder = nn.Sequential(*decoder, nn.Conv2d(c8, channels, 3, 1, 1), nn.Tanh())
 
     def forward(self, images: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -148,6 +152,7 @@ class Discriminator(nn.Module):
         return self.logit(self.down(images)).flatten()
 
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images -> (logits [B], the decoder's redrawing of the images [B, C, H, W])."""
+        """images -> (logits [B], the decoder's redrawing of the images at half their size,
+        [B, C, H/2, W/2])."""
         at8 = self.down[:-1](images)
         return self.logit(self.down[-1](at8)).flatten(), self.decoder(at8)
