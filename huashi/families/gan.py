@@ -33,6 +33,7 @@ from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
+from huashi.families.gan_networks import build_networks
 from huashi.families.onnx import GeneratorGraph, OnnxGraph
 from huashi.losses.gan import (
     LOSSES,
@@ -42,8 +43,8 @@ from huashi.losses.gan import (
     r1_due,
     r1_penalty,
     reconstruction_loss,
+    top_fraction,
 )
-from huashi.models.gan import dcgan, fastgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
 from huashi.training.device import adam
 from huashi.training.doctor import DoctorCallback, grad_norm, mean_pairwise_distance
@@ -130,6 +131,9 @@ class GANConfig:
         0.0, "adaptive augmentation toward this sign(D(real)) target, e.g. 0.6 (0 = off)"
     )
     recon_weight: float = option(1.0, "fastgan: weight of D's redrawing loss on real images")
+    top_k: float = option(
+        1.0, "G learns only from this fraction of its fakes, those D rates most real (Sinha 2020)"
+    )
     # conditional
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
     cond_dim: int = option(128, "width of the label or text embedding")
@@ -145,6 +149,8 @@ class GANConfig:
             )
         if not 0 <= self.label_flip < 0.5 or not 0 <= self.dropout < 1:
             raise HuashiError("--label-flip must be in [0, 0.5) and --dropout in [0, 1).")
+        if not 0 < self.top_k <= 1:
+            raise HuashiError("--top-k is a fraction of the batch: give a number in (0, 1].")
         if self.arch == "fastgan" and self.condition != "none":
             raise HuashiError("the fastgan arch is unconditional: use --arch dcgan or resnet.")
         if self.d_steps < 1 or self.r1_every < 1 or self.instance_noise < 0:
@@ -193,10 +199,7 @@ class GAN(Family):
             self.text_encoder = load_text_encoder(config.text_encoder, device)
             text_dim = self.text_encoder.dim
         condition = Condition(config.condition, data.num_classes, text_dim, config.cond_dim)
-        G, D = _networks(config, data, condition)
-        if config.arch != "resnet":
-            G.apply(dcgan.init_dcgan_weights)
-            D.apply(dcgan.init_dcgan_weights)
+        G, D = build_networks(config, data.channels, data.resolution, condition)
         if config.spectral_norm:
             add_spectral_norm(D)
         self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
@@ -358,7 +361,8 @@ class GAN(Family):
         def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             cond = self._condition(chunk)
             fake = G(self._noise(len(chunk["image"]), ctx.generator), cond)
-            loss = self.g_loss_fn(D(self._d_input(fake, ctx), cond).float())
+            logits = D(self._d_input(fake, ctx), cond).float()
+            loss = self.g_loss_fn(top_fraction(logits, config.top_k))
             return loss, {"g_loss": loss.item()}
 
         logged: dict[str, float] = {}
@@ -478,22 +482,3 @@ class GAN(Family):
             inputs["text_embedding"] = torch.randn(batch, self.text_encoder.dim)
         G = GeneratorGraph(self.sampling_module("generator"), self.condition != "none")
         return OnnxGraph(G, inputs, tuple(inputs))
-
-
-def _networks(config: GANConfig, data: DataInfo, condition: Condition) -> tuple:
-    """G and D of the chosen architecture."""
-    size = (data.channels, data.resolution)
-    if config.arch == "fastgan":
-        arch_config = fastgan.FastGANConfig(config.z_dim, config.g_width, config.d_width)
-        return (
-            fastgan.Generator(arch_config, *size, config.norm, condition),
-            fastgan.Discriminator(arch_config, *size, config.discriminator_norm, condition),
-        )
-    arch = dcgan if config.arch == "dcgan" else resnet
-    arch_config = (
-        dcgan.DCGANConfig(z_dim=config.z_dim, g_width=config.g_width, d_width=config.d_width)
-        if config.arch == "dcgan"
-        else resnet.ResNetGANConfig(config.z_dim, config.g_width, config.d_width)
-    )
-    G = arch.Generator(arch_config, *size, config.norm, config.upsample, config.dropout, condition)
-    return G, arch.Discriminator(arch_config, *size, config.discriminator_norm, condition)

@@ -11,7 +11,7 @@ from huashi.augment.diffaugment import color, cutout, diff_augment, parse_policy
 from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairwise_distance
-from huashi.losses.gan import hinge_d_loss, hinge_g_loss
+from huashi.losses.gan import hinge_d_loss, hinge_g_loss, top_fraction
 from huashi.training.checkpoint import load_checkpoint, save_checkpoint
 
 CPU = torch.device("cpu")
@@ -44,6 +44,7 @@ def ctx(step=0, seed=0) -> StepContext:
         ({"loss": "hinge", "label_smoothing": True}, "bce, nsgan or lsgan"),
         ({"loss": "wgan-gp", "d_norm": "batch"}, "--d-norm instance or none"),
         ({"arch": "fastgan", "condition": "class"}, "fastgan arch is unconditional"),
+        ({"top_k": 0}, "fraction of the batch"),
     ],
 )
 def test_bad_options_are_clear_errors(options, message):
@@ -249,6 +250,21 @@ def test_a_fastgan_step_trains_every_parameter_and_its_d_redraws_the_reals(tmp_p
     again.load_state_tensors(*load_checkpoint(path), weights_only=True)
     gan.train(False), again.train(False)
     torch.testing.assert_close(again.generate([1, 2]), gan.generate([1, 2]), rtol=0, atol=0)
+
+
+def test_top_k_keeps_the_fakes_d_rates_most_real():
+    logits = torch.tensor([0.5, -2.0, 3.0, 1.0])
+    assert top_fraction(logits, 0.5).tolist() == [3.0, 1.0]
+    assert top_fraction(logits, 0.01).tolist() == [3.0]  # at least one
+    assert top_fraction(logits, 1.0) is logits
+    # in a step, G's loss is the loss of the kept fakes only: the same step with top_k 1 differs
+    half, full = (family(loss="hinge", top_k=k) for k in (0.5, 1.0))
+    images = {"image": torch.rand(4, 3, 16, 16) * 2 - 1}
+    g_half, g_full = (
+        half.train_step(images, ctx())["g_loss"],
+        full.train_step(images, ctx())["g_loss"],
+    )
+    assert g_half < g_full  # hinge G loss -mean(logits) is lowest over the best-rated half
 
 
 # --- sampling and conditioning --------------------------------------------------------------
