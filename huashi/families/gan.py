@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from huashi.augment.ada import AdaptiveAugment
 from huashi.augment.diffaugment import diff_augment, parse_policy
@@ -32,6 +33,7 @@ from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
 from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
+from huashi.families.gan_networks import build_networks
 from huashi.families.onnx import GeneratorGraph, OnnxGraph
 from huashi.losses.gan import (
     LOSSES,
@@ -40,14 +42,15 @@ from huashi.losses.gan import (
     matching_aware_batch,
     r1_due,
     r1_penalty,
+    reconstruction_loss,
+    top_fraction,
 )
-from huashi.models.gan import dcgan, resnet
 from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
 from huashi.training.device import adam
 from huashi.training.doctor import DoctorCallback, grad_norm, mean_pairwise_distance
 from huashi.training.step import StepContext, frozen_modules
 
-ARCHS = ("dcgan", "resnet")
+ARCHS = ("dcgan", "resnet", "fastgan")
 D_OPTIMIZERS = ("adam", "sgd")
 D_BATCHES = ("separate", "mixed")
 
@@ -64,7 +67,7 @@ class GANSampling:
 @dataclass
 class GANConfig:
     arch: str = option(
-        "dcgan", "architecture: DCGAN convolutions or SNGAN-style residual blocks", choices=ARCHS
+        "dcgan", "architecture: DCGAN, SNGAN-style ResNet or a light FastGAN", choices=ARCHS
     )
     loss: str = option("nsgan", "adversarial loss", choices=tuple(LOSSES))
     z_dim: int = option(100, "length of the noise vector z")
@@ -127,6 +130,10 @@ class GANConfig:
     ada_target: float = option(
         0.0, "adaptive augmentation toward this sign(D(real)) target, e.g. 0.6 (0 = off)"
     )
+    recon_weight: float = option(1.0, "fastgan: weight of D's redrawing loss on real images")
+    top_k: float = option(
+        1.0, "G learns only from this fraction of its fakes, those D rates most real (Sinha 2020)"
+    )
     # conditional
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
     cond_dim: int = option(128, "width of the label or text embedding")
@@ -142,6 +149,10 @@ class GANConfig:
             )
         if not 0 <= self.label_flip < 0.5 or not 0 <= self.dropout < 1:
             raise HuashiError("--label-flip must be in [0, 0.5) and --dropout in [0, 1).")
+        if not 0 < self.top_k <= 1:
+            raise HuashiError("--top-k is a fraction of the batch: give a number in (0, 1].")
+        if self.arch == "fastgan" and self.condition != "none":
+            raise HuashiError("the fastgan arch is unconditional: use --arch dcgan or resnet.")
         if self.d_steps < 1 or self.r1_every < 1 or self.instance_noise < 0:
             raise HuashiError("--d-steps and --r1-every must be >= 1, --instance-noise >= 0.")
         penalties = self.penalty_weight > 0 or self.r1_weight > 0
@@ -188,22 +199,7 @@ class GAN(Family):
             self.text_encoder = load_text_encoder(config.text_encoder, device)
             text_dim = self.text_encoder.dim
         condition = Condition(config.condition, data.num_classes, text_dim, config.cond_dim)
-        arch = dcgan if config.arch == "dcgan" else resnet
-        arch_config = (
-            dcgan.DCGANConfig(z_dim=config.z_dim, g_width=config.g_width, d_width=config.d_width)
-            if config.arch == "dcgan"
-            else resnet.ResNetGANConfig(config.z_dim, config.g_width, config.d_width)
-        )
-        G = arch.Generator(
-            arch_config, data.channels, data.resolution, config.norm, config.upsample,
-            config.dropout, condition,
-        )  # fmt: skip
-        D = arch.Discriminator(
-            arch_config, data.channels, data.resolution, config.discriminator_norm, condition
-        )
-        if config.arch == "dcgan":
-            G.apply(dcgan.init_dcgan_weights)
-            D.apply(dcgan.init_dcgan_weights)
+        G, D = build_networks(config, data.channels, data.resolution, condition)
         if config.spectral_norm:
             add_spectral_norm(D)
         self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
@@ -325,9 +321,14 @@ class GAN(Family):
             if r1_now:
                 real_in = seen[:n].detach().requires_grad_(True)
                 seen = torch.cat([real_in, seen[n:]])
+            redraw = None
             if config.d_batches == "mixed":
                 logits = D(seen, d_cond).float()
                 real_logits, fake_logits = logits[:n], logits[n:]
+            elif config.arch == "fastgan":  # D also redraws the real images it saw
+                real_logits, redrawn = D.reconstruct(seen[:n])
+                real_logits, fake_logits = real_logits.float(), D(seen[n:]).float()
+                redraw = reconstruction_loss(redrawn, F.avg_pool2d(seen[:n], 2))
             else:
                 real_logits = D(seen[:n], None if d_cond is None else d_cond[:n]).float()
                 fake_logits = D(seen[n:], None if d_cond is None else d_cond[n:]).float()
@@ -335,6 +336,8 @@ class GAN(Family):
             if self.ada is not None:
                 self.ada.observe(real_logits)
             logged = {"d_loss": loss.item(), **self._scores(real_logits, fake_logits)}
+            if redraw is not None:
+                loss, logged["redraw"] = loss + config.recon_weight * redraw, redraw.item()
             if config.penalty_weight > 0:
                 right = None if d_cond is None else d_cond[:n]
                 alpha = torch.rand(n, generator=ctx.generator, device=ctx.generator.device)
@@ -358,7 +361,8 @@ class GAN(Family):
         def g_loss(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
             cond = self._condition(chunk)
             fake = G(self._noise(len(chunk["image"]), ctx.generator), cond)
-            loss = self.g_loss_fn(D(self._d_input(fake, ctx), cond).float())
+            logits = D(self._d_input(fake, ctx), cond).float()
+            loss = self.g_loss_fn(top_fraction(logits, config.top_k))
             return loss, {"g_loss": loss.item()}
 
         logged: dict[str, float] = {}

@@ -170,3 +170,15 @@ def matching_aware_batch(
         [torch.ones(b, dtype=torch.bool), torch.zeros(b + len(keep), dtype=torch.bool)]
     ).to(real.device)
     return images, caption_index, is_real
+
+
+def reconstruction_loss(redrawn: Tensor, images: Tensor) -> Tensor:
+    """A self-supervised D's redrawing loss (FastGAN): mean squared error to the images it saw."""
+    return F.mse_loss(redrawn.float(), images.float())
+
+
+def top_fraction(fake_logits: Tensor, fraction: float) -> Tensor:
+    """Top-k training (Sinha et al. 2020): the ``fraction`` of G's fake logits that D rates most
+    real (at least one), so G's update ignores the fakes D sees through most easily."""
+    k = max(1, round(fraction * len(fake_logits)))
+    return fake_logits if k >= len(fake_logits) else fake_logits.topk(k).values

@@ -11,7 +11,8 @@ from huashi.augment.diffaugment import color, cutout, diff_augment, parse_policy
 from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairwise_distance
-from huashi.losses.gan import hinge_d_loss, hinge_g_loss
+from huashi.losses.gan import hinge_d_loss, hinge_g_loss, top_fraction
+from huashi.training.checkpoint import load_checkpoint, save_checkpoint
 
 CPU = torch.device("cpu")
 PLAIN = DataInfo(3, 16)
@@ -42,6 +43,8 @@ def ctx(step=0, seed=0) -> StepContext:
         ({"diffaugment": "color,blur"}, "color, translation, cutout"),
         ({"loss": "hinge", "label_smoothing": True}, "bce, nsgan or lsgan"),
         ({"loss": "wgan-gp", "d_norm": "batch"}, "--d-norm instance or none"),
+        ({"arch": "fastgan", "condition": "class"}, "fastgan arch is unconditional"),
+        ({"top_k": 0}, "fraction of the batch"),
     ],
 )
 def test_bad_options_are_clear_errors(options, message):
@@ -230,10 +233,44 @@ def test_every_switch_trains_both_networks(arch):
     assert isinstance(gan.optimizers["discriminator"], torch.optim.SGD)
 
 
+def test_a_fastgan_step_trains_every_parameter_and_its_d_redraws_the_reals(tmp_path):
+    gan = family(arch="fastgan", loss="hinge", diffaugment="translation", recon_weight=2.0)
+    before = {k: [p.clone() for p in m.parameters()] for k, m in gan.modules.items()}
+    images = torch.rand(4, 3, 16, 16) * 2 - 1
+    logged = gan.train_step({"image": images}, ctx())
+    for name, module in gan.modules.items():
+        pairs = zip(before[name], module.parameters(), strict=True)
+        changed = [not torch.equal(a, b) for a, b in pairs]
+        assert all(changed), name  # the decoder of D learns from the redrawing loss alone
+    assert logged["redraw"] > 0
+    assert set(logged) >= {"d_loss", "g_loss", "redraw", "real_score", "fake_score"}
+    # save and load through the family: the same images from the same seeds
+    path = save_checkpoint(tmp_path, 1, *gan.state_tensors(), keep_last=1)
+    again = family(arch="fastgan", loss="hinge", diffaugment="translation", recon_weight=2.0)
+    again.load_state_tensors(*load_checkpoint(path), weights_only=True)
+    gan.train(False), again.train(False)
+    torch.testing.assert_close(again.generate([1, 2]), gan.generate([1, 2]), rtol=0, atol=0)
+
+
+def test_top_k_keeps_the_fakes_d_rates_most_real():
+    logits = torch.tensor([0.5, -2.0, 3.0, 1.0])
+    assert top_fraction(logits, 0.5).tolist() == [3.0, 1.0]
+    assert top_fraction(logits, 0.01).tolist() == [3.0]  # at least one
+    assert top_fraction(logits, 1.0) is logits
+    # in a step, G's loss is the loss of the kept fakes only: the same step with top_k 1 differs
+    half, full = (family(loss="hinge", top_k=k) for k in (0.5, 1.0))
+    images = {"image": torch.rand(4, 3, 16, 16) * 2 - 1}
+    g_half, g_full = (
+        half.train_step(images, ctx())["g_loss"],
+        full.train_step(images, ctx())["g_loss"],
+    )
+    assert g_half < g_full  # hinge G loss -mean(logits) is lowest over the best-rated half
+
+
 # --- sampling and conditioning --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("options", [{}, {"dropout": 0.3}, {"arch": "resnet"}])
+@pytest.mark.parametrize("options", [{}, {"dropout": 0.3}, {"arch": "resnet"}, {"arch": "fastgan"}])
 def test_same_seed_same_image_at_any_batch_size(options):
     gan = family(**options)
     gan.train_step({"image": torch.rand(4, 3, 16, 16) * 2 - 1}, ctx())
