@@ -74,8 +74,8 @@ def resolve_threads(threads: int | str = "auto", processes: int = 1) -> int:
     if int(text) > most:
         raise HuashiError(
             f"--threads {text} is far more than the {cpus_available()} cores this process may "
-            f"run on (threads beyond the cores wait for each other): give at most {most}, or "
-            "auto."
+            f"run on (threads beyond the cores wait for each other): give at most {most}, all "
+            "or auto."
         )
     return int(text)
 

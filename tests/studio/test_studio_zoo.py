@@ -32,8 +32,11 @@ def test_the_zoo_painters_are_listed_by_what_they_do(fresh):
     assert not any(name.startswith("zoo:reference-") for name in groups)  # feature networks
     gan = next(p for p in zoo["painters"] if p["name"] == "zoo:emoji-gan")
     assert gan["scores"]["fid"] == 0.218 and gan["description"]
-    # its card records no floor multiple: the FID is shown labelled raw, never bare
-    assert gan["fid"] == "raw FID 0.218, no floor (n 1,000, zoo:reference-emoji)"
+    # its card records its floor multiple under the validated view: shown as such
+    assert gan["fid"] == "FID 0.477 = 3.6× floor (n 564, texture:zoo:reference-emoji)"
+    vae = next(p for p in zoo["painters"] if p["name"] == "zoo:shapes-kl-vae")
+    # a card without one: the FID is shown labelled raw, never bare
+    assert vae["fid"] == "raw FID 12.5, no floor (n 1,000, zoo:reference-shapes)"
     assert client.get(gan["grid"]).headers["content-type"] == "image/png"
 
 
