@@ -14,14 +14,19 @@ G, and condition both nets: G concatenates a condition embedding to z, D adds a 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from huashi.core.config_fields import option
-from huashi.models.gan.layers import AlwaysDropout, Condition, norm_layer, upsample_layer
+from huashi.models.gan.layers import (
+    AlwaysDropout,
+    Condition,
+    doubling_stages,
+    norm_layer,
+    upsample_layer,
+)
 from huashi.models.strided_conv import StridedConv2d
 
 
@@ -30,14 +35,6 @@ class DCGANConfig:
     z_dim: int = option(100, "length of the noise vector z")
     g_width: int = option(64, "channels of the generator's last hidden layer (ngf)")
     d_width: int = option(64, "channels of the discriminator's first layer (ndf)")
-
-
-def _stages(resolution: int) -> int:
-    """Number of 2x up/down-sampling stages between 4x4 and the resolution."""
-    stages = int(math.log2(resolution)) - 2
-    if resolution < 16 or 2 ** (stages + 2) != resolution:
-        raise ValueError(f"DCGAN needs a power-of-two resolution >= 16, got {resolution}")
-    return stages
 
 
 class Generator(nn.Module):
@@ -52,7 +49,7 @@ class Generator(nn.Module):
         condition: Condition | None = None,
     ) -> None:
         super().__init__()
-        stages = _stages(resolution)
+        stages = doubling_stages(resolution, "DCGAN")
         self.embed = (condition or Condition()).embedding()
         z_in = config.z_dim + (self.embed.dim if self.embed is not None else 0)
         width = config.g_width * 2 ** (stages - 1)  # 64 px: 512 channels at 4x4
@@ -91,7 +88,7 @@ class Discriminator(nn.Module):
         condition: Condition | None = None,
     ) -> None:
         super().__init__()
-        stages = _stages(resolution)
+        stages = doubling_stages(resolution, "DCGAN")
         width = config.d_width
         layers: list[nn.Module] = [
             StridedConv2d(channels, width, bias=False),

@@ -16,14 +16,13 @@ not only what tells real from fake (the self-supervised D).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from huashi.core.config_fields import option
-from huashi.models.gan.layers import Condition, norm_layer
+from huashi.models.gan.layers import Condition, doubling_stages, norm_layer
 from huashi.models.strided_conv import StridedConv2d
 
 
@@ -32,13 +31,6 @@ class FastGANConfig:
     z_dim: int = option(100, "length of the noise vector z")
     g_width: int = option(64, "channels of the generator's last hidden layer (half the size)")
     d_width: int = option(32, "channels of the discriminator's first layer")
-
-
-def _stages(resolution: int) -> int:
-    stages = int(math.log2(resolution)) - 2
-    if resolution < 16 or 2 ** (stages + 2) != resolution:
-        raise ValueError(f"FastGAN needs a power-of-two resolution >= 16, got {resolution}")
-    return stages
 
 
 def _no_condition(condition: Condition | None) -> None:
@@ -86,7 +78,7 @@ class Generator(nn.Module):
     ) -> None:
         super().__init__()
         _no_condition(condition)
-        stages = _stages(resolution)
+        stages = doubling_stages(resolution, "FastGAN")
         widths = [config.g_width * 2 ** (stages - 1 - i) for i in range(stages)]  # 4x4 .. half
         self.start = nn.Sequential(
             nn.ConvTranspose2d(config.z_dim, widths[0] * 2, 4, 1, 0, bias=False),
@@ -125,7 +117,7 @@ class Discriminator(nn.Module):
     ) -> None:
         super().__init__()
         _no_condition(condition)
-        stages = _stages(resolution)
+        stages = doubling_stages(resolution, "FastGAN")
         width = config.d_width
         layers: list[nn.Module] = [
             StridedConv2d(channels, width, bias=False),

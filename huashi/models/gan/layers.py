@@ -4,6 +4,7 @@ at test time, spectral norm on a whole network, and the condition embedding of c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,14 @@ from huashi.models.strided_conv import StridedConvTranspose2d
 NORMS = ("batch", "instance", "none")
 CONDITIONS = ("none", "class", "text")
 UPSAMPLES = ("convtranspose", "pixelshuffle")
+
+
+def doubling_stages(resolution: int, model: str) -> int:
+    """The 2x up/down-sampling stages between 4x4 and ``resolution`` (a power of two >= 16)."""
+    stages = int(math.log2(resolution)) - 2
+    if resolution < 16 or 2 ** (stages + 2) != resolution:
+        raise ValueError(f"{model} needs a power-of-two resolution >= 16, got {resolution}")
+    return stages
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:

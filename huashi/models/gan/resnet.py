@@ -12,14 +12,19 @@ conditioned. Spectral norm is added by the caller (``add_spectral_norm``) after 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from huashi.models.gan.layers import AlwaysDropout, Condition, norm_layer, upsample_layer
+from huashi.models.gan.layers import (
+    AlwaysDropout,
+    Condition,
+    doubling_stages,
+    norm_layer,
+    upsample_layer,
+)
 
 
 @dataclass
@@ -27,13 +32,6 @@ class ResNetGANConfig:
     z_dim: int = 128
     g_width: int = 64  # channels of the generator's last block
     d_width: int = 64  # channels of the discriminator's first block
-
-
-def _stages(resolution: int) -> int:
-    stages = int(math.log2(resolution)) - 2
-    if resolution < 16 or 2 ** (stages + 2) != resolution:
-        raise ValueError(f"the ResNet GAN needs a power-of-two resolution >= 16, got {resolution}")
-    return stages
 
 
 class UpBlock(nn.Module):
@@ -84,7 +82,7 @@ class Generator(nn.Module):
         condition: Condition | None = None,
     ) -> None:
         super().__init__()
-        stages = _stages(resolution)
+        stages = doubling_stages(resolution, "the ResNet GAN")
         self.embed = (condition or Condition()).embedding()
         z_in = config.z_dim + (self.embed.dim if self.embed is not None else 0)
         width = config.g_width * 2**stages
@@ -120,7 +118,7 @@ class Discriminator(nn.Module):
         condition: Condition | None = None,
     ) -> None:
         super().__init__()
-        stages = _stages(resolution)
+        stages = doubling_stages(resolution, "the ResNet GAN")
         widths = [channels] + [config.d_width * 2**i for i in range(stages)]
         self.blocks = nn.Sequential(
             *[DownBlock(widths[i], widths[i + 1], norm, first=i == 0) for i in range(stages)]
