@@ -4,7 +4,6 @@ from the parameters in its PNG."""
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from huashi.core.validation import (
 )
 from huashi.runs import LoadedRun
 from huashi.tools.translate import retranslate
-from huashi.training.threads import MAX_THREADS_PER_CORE, cpus_available
+from huashi.training.threads import use_recorded_threads
 
 
 def parse_label(label: Any, class_names: Sequence[str]) -> Any:
@@ -320,7 +319,7 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
     from huashi.core.metadata import localized
 
     written = read_params(Path(png))
-    _paint_with_threads_of(written, png)
+    use_recorded_threads(written.get("threads"), str(png))
     params = localized(written, png)  # relative runs and files (the studio's) found from the PNG
     if "latent" in params and "run" in params:  # an inverted or edited image (huashi invert)
         from huashi.gan.latents import load_latent, render
@@ -373,24 +372,6 @@ def regenerate(png: str | Path, out: str | Path) -> Path:
         image = loaded.family.generate(seeds, **options)[seeds.index(params["seed"])]
     keep = {k: v for k, v in params.items() if k != "huashi_version"}
     return save_png(to_pil(image), Path(out), keep)
-
-
-def _paint_with_threads_of(params: dict[str, Any], png: str | Path) -> None:
-    """Use the CPU thread count an image was painted with (the count can move a pixel of a
-    diffusion painter); PNGs from before it was recorded keep this process's count."""
-    threads = params.get("threads")
-    if threads is None:
-        return
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise HuashiError(f"{png}'s threads must be a positive number, not {threads!r}.")
-    most = MAX_THREADS_PER_CORE * cpus_available()
-    if threads > most:
-        warnings.warn(
-            f"{png} was painted with {threads} CPU threads, more than this machine can run "
-            f"sensibly: painting with {most}, so a pixel may differ.",
-            stacklevel=3,
-        )
-    torch.set_num_threads(min(threads, most))
 
 
 def check_condition(

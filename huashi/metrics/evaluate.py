@@ -308,18 +308,17 @@ def evaluate(
     others = [x if isinstance(x, FeatureNet) else load_features(x, device) for x in also or ()]
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
     dim = _feature_dim(net, loaded)
-    if defaulted and others and _split_size(loaded, split) <= dim:  # too few held-out images
-        view_note = (f"the {split} split is too small for {net.spec}'s {dim} dimensions: "
-                     f"measured under {others[0].spec}")  # fmt: skip
-        net, others = others[0], [net]
-        dim = _feature_dim(net, loaded)
-    elif defaulted and others and n <= dim:  # too few samples for the default view
-        view_note = (
-            f"--n {n} is too few for {net.spec}'s {dim} dimensions: measured under "
-            f"{others[0].spec} (--n {RELIABLE_FACTOR * dim} or more for {net.spec})"
-        )
-        net, others = others[0], [net]
-        dim = _feature_dim(net, loaded)
+    if defaulted and others:  # the default view needs more images than its dimension
+        other, too_few = others[0].spec, None
+        if _split_size(loaded, split) <= dim:
+            too_few = (f"the {split} split is too small for {net.spec}'s {dim} dimensions: "
+                       f"measured under {other}")  # fmt: skip
+        elif n <= dim:
+            too_few = (f"--n {n} is too few for {net.spec}'s {dim} dimensions: measured under "
+                       f"{other} (--n {RELIABLE_FACTOR * dim} or more for {net.spec})")  # fmt: skip
+        if too_few:
+            view_note, net, others = too_few, others[0], [net]
+            dim = _feature_dim(net, loaded)
     metrics = applicable(offered_needs(loaded, net))
     need, what = minimum_samples(metrics, settings, dim)
     if n < need:

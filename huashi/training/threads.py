@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,23 @@ def set_threads(threads: int | str = "auto", processes: int = 1, claim: bool = F
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     return count
+
+
+def use_recorded_threads(threads: object, source: str) -> None:
+    """Paint with the CPU thread count ``source`` (a PNG) was painted with, as the count can
+    move a pixel; None (PNGs from before it was recorded) keeps this process's count."""
+    if threads is None:
+        return
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise HuashiError(f"{source}'s threads must be a positive number, not {threads!r}.")
+    most = MAX_THREADS_PER_CORE * cpus_available()
+    if threads > most:
+        warnings.warn(
+            f"{source} was painted with {threads} CPU threads, more than this machine can run "
+            f"sensibly: painting with {most}, so a pixel may differ.",
+            stacklevel=3,
+        )
+    torch.set_num_threads(min(threads, most))
 
 
 def threads_line(count: int) -> str:
