@@ -88,6 +88,22 @@ def test_reader_agrees_with_a_person_on_painted_images() -> None:
     assert min(fresh.values()) >= 0.95, fresh
 
 
+def test_reader_agrees_with_a_second_person_on_shapes() -> None:
+    """A second person labelled the 84 shapes blind to the reader and to the first labels; the two
+    people agree on 78 of 80, the reader with the second on 78 of 83 (docs/metrics.md)."""
+    entries = json.loads((LABELLED / "labels.json").read_text())
+    seconds = [dict(e, labels={"shape": e["second_person_shape"]}) for e in entries]
+    counted = [e for e in seconds if e["labels"]["shape"] is not None]
+    hits = 0
+    for entry in counted:
+        pixels = np.array(Image.open(LABELLED / "images" / entry["file"]).convert("RGB"))
+        got = read_attributes(torch.from_numpy(pixels).permute(2, 0, 1).contiguous())["shape"]
+        label = entry["labels"]["shape"]
+        hits += got in ([label] if isinstance(label, str) else label)
+    assert len(counted) == 83
+    assert hits / len(counted) >= 0.93, hits
+
+
 def test_the_headline_prompt_is_read_as_painted() -> None:
     """The README's prompt: zoo:shapes-ldm paints a dark red star, once read as brown."""
     entries = json.loads((LABELLED / "labels.json").read_text())
