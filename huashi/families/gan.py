@@ -329,9 +329,14 @@ class GAN(Family):
                 real_logits, redrawn = D.reconstruct(seen[:n])
                 real_logits, fake_logits = real_logits.float(), D(seen[n:]).float()
                 redraw = reconstruction_loss(redrawn, F.avg_pool2d(seen[:n], 2))
-            else:
-                real_logits = D(seen[:n], None if d_cond is None else d_cond[:n]).float()
-                fake_logits = D(seen[n:], None if d_cond is None else d_cond[n:]).float()
+            else:  # one batch per kind, so a BatchNorm D sees in G's step the batch it judged here
+                kinds = [(0, n), (n, 2 * n), (2 * n, len(seen))]
+                real_logits, *fake_parts = [
+                    D(seen[a:b], None if d_cond is None else d_cond[a:b]).float()
+                    for a, b in kinds
+                    if b > a
+                ]
+                fake_logits = torch.cat(fake_parts)
             loss = self._d_loss(real_logits, fake_logits, ctx)
             if self.ada is not None:
                 self.ada.observe(real_logits)

@@ -75,6 +75,7 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {}
+RETRIEVAL_CANDIDATES = 50  # captions an image's own prompt is ranked among
 
 
 def register(metric: Metric) -> Metric:
@@ -160,6 +161,14 @@ def _clip_score(x: MetricInputs) -> float:
     return clip_score(x.image_embeddings, x.text_embeddings)
 
 
+def _caption_retrieval(x: MetricInputs) -> float:
+    from huashi.metrics.clip_score import caption_retrieval_top1
+
+    return caption_retrieval_top1(
+        x.image_embeddings, x.text_embeddings, x.captions, RETRIEVAL_CANDIDATES, x.settings.seed
+    )
+
+
 def _shapes_accuracy(x: MetricInputs) -> dict[str, float]:
     from huashi.metrics.shapes_accuracy import attribute_accuracy
 
@@ -216,6 +225,12 @@ register(Metric(
     "clip_score", "CLIP score", frozenset({"captions", "text_embeddings"}), _clip_score,
     lambda v: f"{v:.4g}",
     description="100 x mean cosine (clamped at 0) between each image and its prompt",
+))  # fmt: skip
+register(Metric(
+    "caption_retrieval", f"caption top-1 of {RETRIEVAL_CANDIDATES}",
+    frozenset({"captions", "text_embeddings"}), _caption_retrieval, lambda v: f"{v:.1%}",
+    description=f"share of images whose prompt ranks first among {RETRIEVAL_CANDIDATES} captions "
+    "(itself and others of the measured prompts)",
 ))  # fmt: skip
 register(Metric(
     "shapes_accuracy", "shapes accuracy", frozenset({"captions", "shapes_captions"}),

@@ -454,8 +454,8 @@ def test_the_registry_picks_metrics_by_what_a_measurement_offers() -> None:
     assert names({"features"}) == ["fid", "kid", "precision", "recall"]
     assert "inception_score" in names({"features", "logits"})
     assert "clip_score" not in names({"features", "captions"})
-    assert names({"features", "captions", "text_embeddings", "shapes_captions"})[-2:] == [
-        "clip_score", "shapes_accuracy"
+    assert names({"features", "captions", "text_embeddings", "shapes_captions"})[-3:] == [
+        "clip_score", "caption_retrieval", "shapes_accuracy"
     ]  # fmt: skip
     assert names({"features", "pairs"})[-1] == "image_to_image"
     assert registry.minimum_samples(applicable({"features"}), MetricSettings(), 64)[0] == 65

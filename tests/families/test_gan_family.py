@@ -336,6 +336,25 @@ def test_text_conditioning_end_to_end(tiny_text_encoder, tmp_path):
     assert again.preview_captions == gan.preview_captions
 
 
+def test_text_discriminator_judges_one_kind_of_pair_per_batch(tiny_text_encoder):
+    """A BatchNorm D normalizes over its batch: in D's step the fakes must form a batch of their
+    own, as they do in G's step, or G learns to fool statistics it never meets (on emoji, D won
+    at once and G painted noise when fakes shared a batch with the mismatched real pairs)."""
+    pytest.importorskip("transformers")
+    gan = family(LABELLED, condition="text", text_encoder=tiny_text_encoder, cond_dim=8)
+    batch = Squares(8).batch(torch.arange(8))
+    sizes: list[int] = []
+    hook = gan.modules["discriminator"].register_forward_pre_hook(
+        lambda _, args: sizes.append(len(args[0]))
+    )
+    gan.train_step(batch, ctx())
+    hook.remove()
+    fakes = sizes[1]
+    assert sizes[0] == fakes == 8  # real with its caption, then G's fakes alone
+    assert sizes[-1] == fakes  # G's step: a batch of fakes, as D judged them
+    assert sum(sizes[:-1]) > 2 * 8  # and the real images with a wrong caption, apart
+
+
 # --- the latent contract with test-time dropout ----------------------------------------------
 # (exact resume of a GAN with every random switch on is part of tests/families/test_family_contract.py)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from huashi.core.errors import HuashiError
-from huashi.metrics.clip_score import clip_score
+from huashi.metrics.clip_score import caption_retrieval_top1, clip_score
 from huashi.metrics.fid import GaussianStats, fid, frechet_distance, gaussian_stats
 from huashi.metrics.inception_score import inception_score
 from huashi.metrics.kid import kid, mmd2_unbiased
@@ -172,3 +172,21 @@ def test_clip_score_by_hand() -> None:
     assert clip_score(images, texts) == pytest.approx(100 * (1 + 0 + 2**-0.5) / 3)
     with pytest.raises(HuashiError, match="one prompt per image"):
         clip_score(images, texts[:2])
+
+
+def test_caption_retrieval_ranks_the_own_caption_among_fifty() -> None:
+    captions = [f"emoji {k}" for k in range(99)] * 20  # 99 distinct, each painted 20 times
+    texts = torch.eye(99)[torch.arange(99).repeat(20)]
+    assert caption_retrieval_top1(texts, texts, captions) == 1.0  # every painting is its caption
+    assert caption_retrieval_top1(-texts, texts, captions) == 0.0
+    # each painting looks more like the next caption than its own: it wins only when that one is
+    # not among its 49 rivals, drawn from 98 others: 1 - 49/98 = a half
+    after = torch.roll(torch.arange(99), -1).repeat(20)
+    confused = 0.5 * texts + torch.eye(99)[after]
+    assert caption_retrieval_top1(confused, texts, captions) == pytest.approx(0.5, abs=0.04)
+    # with 10 candidates it is missing from 9 of 98 rivals far more often
+    assert caption_retrieval_top1(confused, texts, captions, candidates=10) == pytest.approx(
+        1 - 9 / 98, abs=0.03
+    )
+    with pytest.raises(HuashiError, match="2 different captions"):
+        caption_retrieval_top1(texts[:3], texts[:3], ["same"] * 3)
