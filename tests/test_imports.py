@@ -178,6 +178,31 @@ def test_the_training_package_knows_no_family():
     assert reached and not {t for t in reached if unit(t) in ("huashi.families", "huashi.models")}
 
 
+#: What the studio may import of the house besides its own package and the API: the one error
+#: type (answered as a 422) and the package root (its version).
+STUDIO_MAY_IMPORT = {"huashi", "huashi.core.errors"}
+
+
+def past_the_api(graph: dict[str, set[str]], face: str, allowed: set[str]) -> list[str]:
+    """Every import of a module of ``face`` that is neither ``face`` itself, nor
+    :mod:`huashi.api`, nor one of ``allowed`` (``a -> b`` lines)."""
+    return sorted(f"{name} -> {target}" for name, targets in graph.items() if unit(name) == face
+                  for target in targets
+                  if unit(target) not in (face, "huashi.api") and target not in allowed)  # fmt: skip
+
+
+def test_the_studio_reaches_the_house_only_through_the_api():
+    """A route parses the request, calls :mod:`huashi.api` and shapes the answer: it never reads
+    a family, dataset, log or PNG past the API (also not with an import inside a function)."""
+    toy = {"huashi.studio.r": {"huashi.api.x", "huashi.core.errors", "huashi.data.y"}}
+    assert past_the_api(toy, "huashi.studio", STUDIO_MAY_IMPORT) == [
+        "huashi.studio.r -> huashi.data.y"
+    ]
+    graph = import_graph(lazy=True)
+    assert "huashi.api" in graph["huashi.studio.routes.paint"]
+    assert past_the_api(graph, "huashi.studio", STUDIO_MAY_IMPORT) == []
+
+
 def test_no_module_cycle_inside_a_package():
     cycle = find_cycle(import_graph(lazy=True))
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -1,11 +1,14 @@
 """The public Python API: every action of the command line and the studio, as functions that
 return typed results. The CLI and the studio are thin faces over these functions.
 
-One module per action group: :mod:`~huashi.api.train` (training, recipes),
+One module per action group: :mod:`~huashi.api.train` (training),
 :mod:`~huashi.api.paint` (sampling, painting, regenerating), :mod:`~huashi.api.measure`
 (metrics, comparison, CLIP labels, the doctor), :mod:`~huashi.api.tools` (translate, upscale,
 latent walks, DeepDream, distillation, export, data previews), :mod:`~huashi.api.latent` (GAN
-inversion, editing, mixing, dragging) and :mod:`~huashi.api.runs` (the one cache of loaded runs).
+inversion, editing, mixing, dragging), :mod:`~huashi.api.runs` (the one cache of loaded runs,
+what a run folder says, the zoo), :mod:`~huashi.api.catalog` (the families, datasets, training
+options, samplers and recipes to choose from) and :mod:`~huashi.api.images` (PNGs with the
+parameters that paint them again).
 
 Long actions take an optional ``progress(done, total, message)`` callback (called with growing
 ``done`` and ending with ``done == total``); nothing here prints, draws or parses arguments.
@@ -15,6 +18,17 @@ get alone. The API may import every layer below it; nothing below imports it.
 
 from __future__ import annotations
 
+from huashi.api.catalog import (
+    FamilyInfo,
+    datasets,
+    families,
+    family_info,
+    recipe,
+    recipes,
+    samplers,
+    train_option_names,
+)
+from huashi.api.images import read_parameters, save_grid, save_image, text_parameters
 from huashi.api.latent import (
     EditSweep,
     SeedWalk,
@@ -34,11 +48,13 @@ from huashi.api.measure import (
     CompareResult,
     DoctorReport,
     EvalResult,
+    MetricRow,
     card_fid,
     clip_labels,
     compare,
     doctor,
     evaluate,
+    metric_rows,
     validate_features,
 )
 from huashi.api.paint import (
@@ -56,10 +72,15 @@ from huashi.api.runs import (
     Progress,
     RunCache,
     RunInfo,
+    cached_run,
     clear_run_cache,
     device_name,
     load_run,
     run_info,
+    run_log,
+    zoo_folder,
+    zoo_painters,
+    zoo_root,
 )
 from huashi.api.tools import (
     DataPreview,
@@ -75,7 +96,9 @@ from huashi.api.tools import (
     translate,
     upscale,
 )
-from huashi.api.train import check_train, data_info_of, recipes, train
+from huashi.api.train import check_train, data_info_of, train
+from huashi.core.zoo_folders import ZooEntry
+from huashi.recipes import Recipe
 from huashi.runs import LoadedRun
 from huashi.tools.dream import DreamSettings
 from huashi.tools.interpolate import Interpolation
@@ -92,11 +115,14 @@ __all__ = [
     "DreamSettings",
     "EditSweep",
     "EvalResult",
+    "FamilyInfo",
     "Interpolation",
     "LoadedRun",
+    "MetricRow",
     "PaintPass",
     "PaintResult",
     "Progress",
+    "Recipe",
     "RunCache",
     "RunInfo",
     "SampleResult",
@@ -105,6 +131,8 @@ __all__ = [
     "TrainResult",
     "TranslateResult",
     "UpscaleResult",
+    "ZooEntry",
+    "cached_run",
     "card_fid",
     "check_condition",
     "check_train",
@@ -112,6 +140,7 @@ __all__ = [
     "clip_labels",
     "compare",
     "data_info_of",
+    "datasets",
     "device_name",
     "distill",
     "doctor",
@@ -124,6 +153,8 @@ __all__ = [
     "evaluate_pairs",
     "export",
     "export_data",
+    "families",
+    "family_info",
     "interpolate",
     "invert",
     "invert_image",
@@ -131,18 +162,30 @@ __all__ = [
     "list_layers",
     "load_dream_net",
     "load_run",
+    "metric_rows",
     "mixing_grid",
     "paint",
     "parse_label",
     "preview_data",
+    "read_parameters",
+    "recipe",
     "recipes",
     "regenerate",
     "run_info",
+    "run_log",
     "sample",
+    "samplers",
+    "save_grid",
+    "save_image",
     "save_latent",
+    "text_parameters",
     "train",
+    "train_option_names",
     "translate",
     "upscale",
     "validate_features",
     "walk_seeds",
+    "zoo_folder",
+    "zoo_painters",
+    "zoo_root",
 ]

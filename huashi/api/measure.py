@@ -18,6 +18,26 @@ from huashi.core.errors import HuashiError
 from huashi.runs import LoadedRun, RunConfig
 
 
+@dataclass(frozen=True)
+class MetricRow:
+    """One metric of a record as a table shows it: its name, label, formatted value and what it
+    measures (from the metric registry)."""
+
+    name: str
+    label: str
+    value: str
+    description: str
+
+
+def metric_rows(record: dict[str, Any]) -> list[MetricRow]:
+    """The metrics of an evaluation record, in the registry's order, labelled and formatted."""
+    from huashi.metrics.registry import METRICS, format_value
+
+    metrics = record["metrics"]
+    return [MetricRow(name, metric.label, format_value(name, metrics[name]), metric.description)
+            for name, metric in METRICS.items() if name in metrics]  # fmt: skip
+
+
 @dataclass
 class EvalResult:
     """An evaluation: its metrics (``{name: value}``, see :mod:`huashi.metrics.registry`), the
@@ -34,6 +54,10 @@ class EvalResult:
         from huashi.metrics.yardsticks import summary_rows
 
         return summary_rows(self.record)
+
+    def table(self) -> list[MetricRow]:
+        """The metrics as table rows (:func:`metric_rows`)."""
+        return metric_rows(self.record)
 
 
 def card_fid(scores: dict[str, Any]) -> str | None:

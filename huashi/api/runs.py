@@ -1,6 +1,7 @@
-"""Loading runs for the actions: the one run cache (:class:`RunCache`), which the API keeps for
-the CLI and Python callers and the studio keeps within its own limits; and what a run folder
-says about itself without loading it (:func:`run_info`)."""
+"""Loading runs for the actions: the one run cache (:data:`RUNS`, within :data:`RUN_CACHE_SIZE`
+runs and :data:`RUN_CACHE_BYTES` of parameters) that the CLI, Python callers and the studio
+share; what a run folder says about itself without loading it (:func:`run_info`,
+:func:`run_log`); and the zoo's painters (:func:`zoo_painters`, :func:`zoo_folder`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from huashi.core.zoo_folders import ZooEntry
 from huashi.runs import LoadedRun, RunConfig
 from huashi.runs import load_run as load
 from huashi.training.checkpoint import latest_checkpoint
@@ -21,7 +23,9 @@ from huashi.training.logging import read_log
 #: ``progress(done, total, message)``: how much of a long action is done.
 Progress = Callable[[int, int, str], None]
 
-RUN_CACHE_SIZE = 4
+#: The one run cache's bounds: loaded runs, and bytes of their parameters.
+RUN_CACHE_SIZE = 3
+RUN_CACHE_BYTES = 2 * 2**30
 
 
 @dataclass
@@ -40,7 +44,9 @@ class RunCache:
     while more than ``max_runs`` are kept or, with ``max_bytes``, their parameters take more.
     One load at a time."""
 
-    def __init__(self, max_runs: int = RUN_CACHE_SIZE, max_bytes: int | None = None) -> None:
+    def __init__(
+        self, max_runs: int = RUN_CACHE_SIZE, max_bytes: int | None = RUN_CACHE_BYTES
+    ) -> None:
         self.max_runs, self.max_bytes = max_runs, max_bytes
         self.entries: OrderedDict[tuple[str, str, int, str], CachedRun] = OrderedDict()
         self.lock = threading.Lock()
@@ -98,8 +104,16 @@ def _entry(loaded: LoadedRun) -> CachedRun:
     return CachedRun(loaded, threading.Lock(), nbytes)
 
 
-#: The API's cache of loaded runs (the studio keeps a :class:`RunCache` of its own limits).
+#: The one cache of loaded runs: the API's actions and the studio take their runs from it.
 RUNS = RunCache()
+
+
+def cached_run(
+    run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto"
+) -> CachedRun:
+    """A run loaded for sampling from the one run cache, with the lock that callers painting
+    from it one at a time take turns on (the studio)."""
+    return RUNS.get(run_dir, checkpoint, device)
 
 
 def load_run(
@@ -157,8 +171,7 @@ class RunInfo:
 
 def run_info(run_dir: str | Path) -> RunInfo:
     """What the files of the run folder ``run_dir`` say about it (see :class:`RunInfo`)."""
-    from huashi.families import FAMILIES
-    from huashi.families.base import Family
+    from huashi.api.catalog import family_info
 
     run_dir = Path(run_dir)
     config = RunConfig.load(run_dir)
@@ -167,7 +180,7 @@ def run_info(run_dir: str | Path) -> RunInfo:
     trained = _json_record(newest) if newest is not None and not records else {}
     last = records[-1] if records else trained
     grid = run_dir / "samples.png"
-    family = FAMILIES.get(config.family)
+    family = family_info(config.family)
     updated = [p.stat().st_mtime for p in (run_dir / "log.jsonl", grid) if p.exists()]
     return RunInfo(
         family=config.family,
@@ -180,12 +193,46 @@ def run_info(run_dir: str | Path) -> RunInfo:
         trained=newest is not None,
         updated=max(updated, default=(run_dir / "config.json").stat().st_mtime),
         makes_images=bool(family is None or family.makes_images),
-        # the family class fills in the latent contract (asked without loading the weights)
-        latent=family is not None and family.latent_shape is not Family.latent_shape,
+        latent=family is not None and family.latent,
         grid=grid if grid.exists() else None,
         metrics=_eval_metrics(run_dir),
         floors=_eval_floors(run_dir),
     )
+
+
+def run_log(run_dir: str | Path, points: int | None = None) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` (none yet: an empty list); with ``points``, every
+    k-th record so that about that many remain."""
+    records = read_log(Path(run_dir) / "log.jsonl")
+    if points is None:
+        return records
+    return records[:: max(1, len(records) // max(1, points))]
+
+
+def zoo_root() -> Path:
+    """The zoo's folder (``$HUASHI_ZOO`` when set, else the one shipped in the package)."""
+    from huashi.core.zoo_folders import zoo_root as root
+
+    return root()
+
+
+def zoo_painters() -> list[ZooEntry]:
+    """Every zoo entry (painters and reference networks) with its card, by name."""
+    from huashi.core.zoo_folders import list_zoo
+
+    return list_zoo()
+
+
+def zoo_folder(name: str) -> Path | None:
+    """The folder of the zoo entry ``zoo:NAME`` (resolved), or None when there is none by that
+    name (no path outside the zoo's folder is ever returned)."""
+    from huashi.core.zoo_folders import CARD, PREFIX
+
+    short = name.removeprefix(PREFIX)
+    if not name.startswith(PREFIX) or not short or "/" in short or short.startswith("."):
+        return None
+    folder = zoo_root() / short
+    return folder.resolve() if (folder / CARD).is_file() else None
 
 
 def _json_record(path: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from huashi.core.validation import (
     model_parameter_count,
 )
 from huashi.families import DataInfo, get_family
+from huashi.recipes import Recipe, get_recipe
 from huashi.runs import RunConfig, make_family
 from huashi.tools.translate import evaluate_pairs
 from huashi.training import distributed
@@ -147,7 +148,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     callbacks: Sequence[Callable] = (),
-    recipe: str | None = None,
+    recipe: str | Recipe | None = None,
     **train_options: Any,
 ) -> TrainResult:
     """Train a model family on a dataset into the run folder ``out``.
@@ -155,7 +156,8 @@ def train(
     ``model`` holds the family's config fields, ``train_options`` the :class:`TrainConfig`
     fields. With ``resume=True`` the run continues from its newest checkpoint, exactly as if it
     had never stopped; only schedule fields (``steps``, intervals, device) may change.
-    ``recipe`` names a shipped recipe (:func:`recipes`) whose settings fill in what is not given.
+    ``recipe`` is a shipped recipe, by name or as :func:`huashi.api.recipe` resolved it, whose
+    settings fill in what is not given (a resumed run keeps its own settings).
     """
     from huashi.data import load_dataset
 
@@ -280,7 +282,7 @@ def _claim_threads(threads: str, saved: Any, place: Any) -> int:
 
 
 def _apply_recipe(
-    name: str,
+    recipe: str | Recipe,
     family: str | None,
     data: str | None,
     resolution: int | None,
@@ -288,14 +290,13 @@ def _apply_recipe(
     data_options: dict[str, Any] | None,
     train_options: dict[str, Any],
 ) -> tuple:
-    """The recipe's settings, overridden by whatever the caller gave explicitly."""
-    from huashi.recipes import get_recipe
-
-    chosen = get_recipe(name)
+    """The recipe's settings (``recipe`` a name, or one resolved already), overridden by
+    whatever the caller gave explicitly."""
+    chosen = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if family not in (None, chosen.family):
         raise HuashiError(
-            f"the recipe {name} trains a '{chosen.family}' model, not '{family}': drop the "
-            "family or choose another recipe (huashi recipes)."
+            f"the recipe {chosen.name} trains a '{chosen.family}' model, not '{family}': drop "
+            "the family or choose another recipe (huashi recipes)."
         )
     return (
         chosen.family,
@@ -305,13 +306,6 @@ def _apply_recipe(
         chosen.data_options | (data_options or {}),
         chosen.train_options() | train_options,
     )
-
-
-def recipes() -> list:
-    """The shipped recipes (:class:`huashi.recipes.Recipe`), by dataset and budget."""
-    from huashi.recipes import list_recipes
-
-    return list_recipes()
 
 
 def check_train(

@@ -79,11 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
         for value in argv:
             check_text(value, "an argument")
-        argv = train.with_recipe_family(argv)
+        argv, recipe = train.with_recipe_family(argv)
     except HuashiError as error:
         print(f"huashi: error: {error}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
+    train.resolved_recipe(args, recipe)
     if tiny.enabled():  # the docs' tests: tiny sizes (huashi/cli/tiny.py)
         tiny.shrink(args)
     try:

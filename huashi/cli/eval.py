@@ -59,12 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def format_table(record: dict) -> str:
     """The metrics of an evaluation record (labels and formats from the metric registry) and how
     they were made, as aligned text lines."""
-    from huashi.metrics.registry import METRICS, format_value
     from huashi.metrics.yardsticks import summary_rows
 
-    m = record["metrics"]
-    rows = [(metric.label, format_value(name, m[name])) for name, metric in METRICS.items()
-            if name in m]  # fmt: skip
+    rows = [(row.label, row.value) for row in api.metric_rows(record)]
     f, real = record["features"], record["real"]
     rows += summary_rows(record)
     rows += [

@@ -95,17 +95,24 @@ def describe(family: type) -> str:
     return family.name
 
 
-def with_recipe_family(argv: list[str]) -> list[str]:
-    """``train --recipe NAME ...`` -> ``train FAMILY --recipe NAME ...``: the recipe names the
-    family, so the family's own flags parse as usual."""
+def with_recipe_family(argv: list[str]) -> tuple[list[str], api.Recipe | None]:
+    """``train --recipe NAME ...`` -> ``train FAMILY --recipe NAME ...`` and the recipe, resolved
+    once: it names the family, so the family's own flags parse as usual, and it travels on to
+    :func:`huashi.api.train` as it is (:func:`resolved_recipe`)."""
     if len(argv) < 2 or argv[0] != "train" or not argv[1].startswith("--recipe"):
-        return argv
+        return argv, None
     name = argv[1].partition("=")[2] or (argv[2] if len(argv) > 2 else "")
     if not name:
-        return argv
-    from huashi.recipes import get_recipe
+        return argv, None
+    recipe = api.recipe(name)
+    return ["train", recipe.family, *argv[1:]], recipe
 
-    return ["train", get_recipe(name).family, *argv[1:]]
+
+def resolved_recipe(args: argparse.Namespace, recipe: api.Recipe | None) -> None:
+    """Put the recipe :func:`with_recipe_family` resolved in place of its name in ``args`` (a
+    later ``--recipe`` given beside it stays a name, which :func:`huashi.api.train` resolves)."""
+    if recipe is not None and getattr(args, "recipe", None) == recipe.name:
+        args.recipe = recipe
 
 
 def _load_config_file(path: Path | None) -> dict:

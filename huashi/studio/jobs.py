@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huashi.training.logging import read_log
+from huashi import api
+from huashi.core.errors import HuashiError
 
 ACTIVE = ("queued", "running", "stopping")
 
@@ -128,7 +129,7 @@ class JobManager:
                     running += 1
 
     def _start(self, job: Job) -> None:
-        records = read_log(self.runs_dir / job.run / "log.jsonl")
+        records = api.run_log(self.runs_dir / job.run)
         job.start_step = int(records[-1]["step"]) if records and job.spec.get("resume") else 0
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # this huashi, even when not installed
@@ -149,7 +150,7 @@ class JobManager:
     def describe(self, job: Job, points: int = 200) -> dict[str, Any]:
         """The job's state: progress with ETA, the loss records, the log tail, the latest grid."""
         run_dir = self.runs_dir / job.run
-        records = read_log(run_dir / "log.jsonl")
+        records = api.run_log(run_dir)
         step = int(records[-1]["step"]) if records else 0
         total = int(job.spec["train"].get("steps", 0))
         minutes = float(job.spec["train"].get("max_minutes", 0) or 0)
@@ -207,8 +208,6 @@ def _print_progress(trainer: Any, losses: dict[str, float]) -> None:
 
 def main(argv: list[str]) -> int:
     """Run one job: ``python -m huashi.studio.jobs SPEC.json`` (written by :class:`JobManager`)."""
-    from huashi import api
-    from huashi.core.errors import HuashiError
 
     spec = json.loads(Path(argv[0]).read_text())
     print(f"training {spec['out']}", flush=True)

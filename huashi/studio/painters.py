@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from huashi import api, zoo
+from huashi import api
 
-PREFIX = zoo.PREFIX
+PREFIX = "zoo:"  # how a zoo painter is named wherever a run is (huashi sample zoo:NAME)
 
 #: The groups of the first screen, in the order they are shown.
 GROUPS = {
@@ -28,46 +28,31 @@ def is_zoo_name(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
-def zoo_folder(name: str) -> Path | None:
-    """The folder of the zoo entry ``zoo:NAME``, or None when there is none by that name."""
-    short = name[len(PREFIX) :]
-    if not short or "/" in short or short.startswith("."):
-        return None
-    folder = zoo.zoo_root() / short
-    return folder.resolve() if (folder / zoo.CARD).is_file() else None
-
-
 def display_name(run_dir: Path) -> str:
     """``zoo:NAME`` for a zoo folder, else the folder's own name."""
-    root = zoo.zoo_root().resolve()
+    root = api.zoo_root().resolve()
     return f"{PREFIX}{run_dir.name}" if run_dir.resolve().parent == root else run_dir.name
 
 
 def group_of(family: str, model: dict[str, Any]) -> str | None:
     """What a painter of ``family`` with ``model`` options does (a key of :data:`GROUPS`), or
     None for one that makes no images (a feature network)."""
-    from huashi.families import FAMILIES
-
-    cls = FAMILIES.get(family)
-    if cls is None or not cls.makes_images:
+    info = api.family_info(family)
+    if info is None or not info.makes_images:
         return None
     # a family's own kind wins; a family that may be conditioned says so in its options
-    condition = cls.condition_kind if cls.condition_kind != "none" else model.get("condition")
+    condition = info.condition_kind if info.condition_kind != "none" else model.get("condition")
     if condition == "image":
-        return "translate" if cls.paired_data else "upscale"
+        return "translate" if info.paired_data else "upscale"
     return "prompt" if condition == "text" else "noise"
 
 
-def card_of(folder: Path) -> dict[str, Any]:
+def card_of(entry: api.ZooEntry) -> dict[str, Any]:
     """A zoo entry as the first screen shows it: its card, group, data and grid."""
-    entry = zoo._entry(folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((entry.path / "config.json").read_text())
     name = f"{PREFIX}{entry.name}"
-    grid = folder / "samples.png"
-    from huashi.families import FAMILIES
-    from huashi.families.base import Family
-
-    cls = FAMILIES.get(entry.family)
+    grid = entry.path / "samples.png"
+    info = api.family_info(entry.family)
     return {
         "name": name,
         "family": entry.family,
@@ -81,12 +66,12 @@ def card_of(folder: Path) -> dict[str, Any]:
         "resolution": (config.get("data") or {}).get("resolution"),
         "grid": f"/api/runs/{name}/samples.png" if grid.is_file() else None,
         # walks, inversion and drags need a latent (asked of the class, nothing is loaded)
-        "latent": cls is not None and cls.latent_shape is not Family.latent_shape,
+        "latent": info is not None and info.latent,
     }
 
 
 def zoo_cards() -> list[dict[str, Any]]:
     """Every zoo entry's card, painters first by group, then the feature networks."""
-    cards = [card_of(entry.path) for entry in zoo.list_zoo()]
+    cards = [card_of(entry) for entry in api.zoo_painters()]
     order = list(GROUPS)
     return sorted(cards, key=lambda c: (order.index(c["group"]) if c["group"] else 99, c["name"]))

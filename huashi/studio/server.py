@@ -6,7 +6,7 @@ Everything the page does goes through the routers' endpoints (the OpenAPI schema
 ``/openapi.json``, a reference page drawn from it, offline, at ``/docs``); every action calls
 :mod:`huashi.api`. Paints, walks, inversions, drags, translations, evals and comparisons run
 through one fair, bounded queue in worker threads (the server keeps answering); loaded runs are
-kept in the API's run cache within the studio's limits. Only run folders directly under
+kept in the API's one run cache. Only run folders directly under
 ``runs_dir`` and the zoo's painters (``zoo:NAME``) are reachable, uploads are limited in bytes
 and pixels and kept in a bounded folder, and a bad request is a 4xx with a message.
 """
@@ -34,10 +34,10 @@ except ImportError:  # pragma: no cover - the extra is missing
 from huashi import __version__
 from huashi.studio.painters import is_zoo_name
 from huashi.studio.routes import data, latents, measure, paint, runs, train, uploads
-from huashi.studio.state import Limits, RunCache, Studio
+from huashi.studio.state import Limits, Studio
 from huashi.studio.views import validation_message
 
-__all__ = ["LOOPBACK", "Limits", "RunCache", "create_app"]
+__all__ = ["LOOPBACK", "Limits", "create_app"]
 
 log = logging.getLogger("huashi.studio")
 

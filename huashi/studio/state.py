@@ -1,7 +1,7 @@
 """The state behind the studio app (:class:`Studio`): the runs folder and what may be reached in
-it, the API's run cache within the studio's :class:`Limits`, worker threads, the paint queue,
-uploads, tasks with progress and training jobs. The routers (:mod:`huashi.studio.routes`) share
-one ``Studio``."""
+it, runs loaded from the API's one run cache, the studio's :class:`Limits`, worker threads, the
+paint queue, uploads, tasks with progress and training jobs. The routers
+(:mod:`huashi.studio.routes`) share one ``Studio``."""
 
 from __future__ import annotations
 
@@ -21,37 +21,22 @@ from fastapi import HTTPException, Request
 from huashi import api
 from huashi.studio.bodies import MAX_N, MAX_SAMPLING_STEPS, NAME_RE, UPLOAD_RE
 from huashi.studio.jobs import JobManager
-from huashi.studio.painters import is_zoo_name, zoo_folder
+from huashi.studio.painters import is_zoo_name
 from huashi.studio.queue import Cancelled, PaintQueue, QueuedPaint, TooMuchWork
 
 
 @dataclass
 class Limits:
-    """The studio's bounds: uploads, the cache of loaded runs, the work of one request and of
-    one page, kept uploads, worker threads."""
+    """The studio's bounds: uploads, the work of one request and of one page, kept uploads,
+    worker threads (loaded runs are bounded by the API's one run cache)."""
 
     upload_bytes: int = 8 * 2**20
     upload_pixels: int = 2048 * 2048
-    loaded_runs: int = 3
-    loaded_bytes: int = 2 * 2**30  # parameters held by the cache of loaded runs
     request_work: int = MAX_N * MAX_SAMPLING_STEPS  # images x steps x passes of one paint
     client_work: int = 2 * MAX_N * MAX_SAMPLING_STEPS  # queued or painting for one page
     kept_uploads: int = 200  # the newest uploads kept; older ones are removed
     upload_days: float = 7.0  # uploads older than this are removed
     workers: int = 2  # generation threads
-
-
-class RunCache(api.RunCache):
-    """The API's run cache (:class:`huashi.api.RunCache`) within the studio's limits: runs
-    loaded on the CPU, each with the lock its paints take turns on."""
-
-    def __init__(self, limits: Limits) -> None:
-        super().__init__(limits.loaded_runs, limits.loaded_bytes)
-
-    def get(  # type: ignore[override]
-        self, run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cpu"
-    ) -> api.CachedRun:
-        return super().get(run_dir, checkpoint, device)
 
 
 @dataclass
@@ -99,7 +84,6 @@ class Studio:
         self.uploads = self.home / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.limits = limits
-        self.cache = RunCache(limits)
         self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="huashi-work")
         self.paints = PaintQueue(limits.workers, limits.client_work)  # fair, bounded
         self.queued: dict[str, QueuedPaint] = {}  # requests waiting or running, by task
@@ -109,6 +93,11 @@ class Studio:
         self.reports.mkdir(parents=True, exist_ok=True)
         self.prune_uploads()  # what earlier sessions left
 
+    def load(self, run_dir: Path) -> api.CachedRun:
+        """The run's newest checkpoint loaded on the CPU from the API's one run cache, with the
+        lock its paints take turns on."""
+        return api.cached_run(run_dir, device="cpu")
+
     async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
@@ -116,7 +105,7 @@ class Studio:
         """The run folder ``name`` directly under the runs folder (or the zoo folder of
         ``zoo:NAME``), or 404."""
         if is_zoo_name(name):
-            folder = zoo_folder(name)
+            folder = api.zoo_folder(name)
             if folder is None:
                 raise HTTPException(404, f"no zoo painter named {name!r}.")
             return folder
@@ -142,10 +131,8 @@ class Studio:
     def ref(self, path: Path) -> str:
         """How a studio PNG names a run or file: relative to the runs folder, a zoo painter's
         folder as ``zoo:NAME`` (``huashi regenerate`` finds both from the PNG)."""
-        from huashi.zoo import zoo_root
-
         path = Path(path).resolve()
-        if path.parent == zoo_root().resolve():
+        if path.parent == api.zoo_root().resolve():
             return f"zoo:{path.name}"
         try:
             return str(path.relative_to(self.runs_dir))
@@ -154,10 +141,8 @@ class Studio:
 
     def relative(self, text: str) -> str:
         """``text`` without server paths: runs as their names, zoo folders as ``zoo:NAME``."""
-        from huashi.zoo import zoo_root
-
         for root, prefix, whole in ((self.runs_dir, "", "the runs folder"),
-                                    (zoo_root().resolve(), "zoo:", "the zoo")):  # fmt: skip
+                                    (api.zoo_root().resolve(), "zoo:", "the zoo")):  # fmt: skip
             text = text.replace(f"{root}/", prefix).replace(str(root), whole)
         return text
 
@@ -188,16 +173,15 @@ class Studio:
 
     def data_spec(self, name: str) -> str:
         """A built-in dataset's name, or the path of a folder of the --data folder (else 422)."""
-        from huashi.data import DATASETS
-
-        if name in DATASETS:
+        known = api.datasets()
+        if name in known:
             return name
         root = self.data_root
         if root is not None and NAME_RE.match(name) and (root / name).is_dir():
             return str(root / name)
-        known = ", ".join(DATASETS)
+        names = ", ".join(known)
         folders = " or a folder of the --data folder" if root else ""
-        raise HTTPException(422, f"data: unknown dataset {name!r}; use one of {known}{folders}.")
+        raise HTTPException(422, f"data: unknown dataset {name!r}; use one of {names}{folders}.")
 
     def task(self, name: str | None) -> Task:
         task = Task()

@@ -4,6 +4,7 @@ server-sent events)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def gallery_entry(run: str, path: Path) -> dict[str, Any]:
-    from huashi.core.images import read_params
-
     try:
-        params = read_params(path)
+        params = api.read_parameters(path)
     except (HuashiError, json.JSONDecodeError):
         params = {}
     shown = {k: params[k] for k in ("seed", "step", "family") if k in params}
@@ -113,9 +112,7 @@ def paint_form(family: Any) -> dict[str, Any]:
         "examples": list(family.preview_captions[:8]) if family.condition == "text" else [],
     }
     if steps:
-        from huashi.diffusion.samplers import SAMPLERS
-
-        form["samplers"] = list(SAMPLERS)
+        form["samplers"] = api.samplers()
     # what the form leaves open is the family's own default: the form shows its value (the
     # sampler, steps and CFG a paint without them uses), the request leaves it out
     form["defaults"] = {k: v for k, v in family.sampling_defaults({}).items()
@@ -125,9 +122,4 @@ def paint_form(family: Any) -> dict[str, Any]:
 
 def eval_table(record: dict[str, Any]) -> list[dict[str, str]]:
     """The record's metrics as table rows, labelled and formatted by the metric registry."""
-    from huashi.metrics.registry import METRICS, format_value
-
-    metrics = record["metrics"]
-    return [{"name": name, "label": metric.label, "value": format_value(name, metrics[name]),
-             "description": metric.description}
-            for name, metric in METRICS.items() if name in metrics]  # fmt: skip
+    return [dataclasses.asdict(row) for row in api.metric_rows(record)]

@@ -63,6 +63,20 @@ def test_the_cli_takes_a_recipe_without_a_family(tiny_recipes, tmp_path, capsys)
     assert "cap: a recipe trains its steps but stops at this many minutes" in out
 
 
+def test_the_cli_reads_a_recipe_once_and_hands_it_down(tiny_recipes, tmp_path, monkeypatch):
+    """`train --recipe NAME` reads the recipe for its family's flags and passes that object to
+    api.train (no second lookup); a recipe named after the family is read by api.train."""
+    read, load = [], recipes._load
+    monkeypatch.setattr(recipes, "_load", lambda path: read.append(path.stem) or load(path))
+    assert main(["train", "--recipe", "tiny-dcgan", "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert read == ["tiny-dcgan"]
+    assert main(["train", "dcgan", "--recipe", "tiny-dcgan", "--out", str(tmp_path / "b"),
+                 "--quiet"]) == 0  # fmt: skip
+    assert read == ["tiny-dcgan"] * 2
+    first, second = (json.loads((tmp_path / r / "config.json").read_text()) for r in "ab")
+    assert first["model"] == second["model"] and first["train"]["steps"] == 3
+
+
 def test_a_recipe_of_another_family_or_an_unknown_name_is_refused(tiny_recipes, tmp_path, capsys):
     with pytest.raises(HuashiError, match="trains a 'dcgan' model"):
         api.train(tmp_path / "x", family="gan", recipe="tiny-dcgan")

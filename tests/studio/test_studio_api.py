@@ -530,14 +530,22 @@ def test_openapi_schema_lists_every_endpoint(client):
 
 
 def test_run_cache_keeps_a_loaded_run_and_evicts_the_least_recent(runs):
-    from huashi.studio.server import RunCache
-
-    cache = RunCache(Limits(loaded_runs=1))
-    first = cache.get(runs / "gan")
-    assert cache.get(runs / "gan") is first
-    cache.get(runs / "diff")
+    cache = api.RunCache(max_runs=1)
+    first = cache.get(runs / "gan", device="cpu")
+    assert cache.get(runs / "gan", device="cpu") is first
+    cache.get(runs / "diff", device="cpu")
     assert list(k[0] for k in cache.entries) == [str(runs / "diff")]
-    assert cache.get(runs / "gan") is not first  # loaded again after eviction
+    assert cache.get(runs / "gan", device="cpu") is not first  # loaded again after eviction
+
+
+def test_the_studio_takes_its_runs_from_the_apis_one_cache(client, runs):
+    from huashi.api.runs import RUNS
+
+    api.clear_run_cache()
+    assert client.get("/api/runs/gan").json()["form"] is not None  # the run page loads it
+    entry = api.cached_run(runs / "gan", device="cpu")
+    assert [(k[0], k[3]) for k in RUNS.entries] == [(str(runs / "gan"), "cpu")]
+    assert api.cached_run(runs / "gan", device="cpu") is entry  # one load, shared
 
 
 # --- data and families -----------------------------------------------------------------------

@@ -19,9 +19,7 @@ def router(studio: Studio) -> APIRouter:
 
     @routes.get("/api/datasets", summary="Built-in datasets (and folders of the --data folder)")
     async def datasets() -> list[dict[str, Any]]:
-        from huashi.data import DATASETS
-
-        out = [{"name": k, "description": v.description} for k, v in DATASETS.items()]
+        out = [{"name": k, "description": v} for k, v in api.datasets().items()]
         if data_root is not None:
             out += [
                 {"name": p.name, "description": "image folder"}

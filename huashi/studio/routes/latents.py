@@ -23,7 +23,7 @@ from huashi.studio.views import gallery_entry
 def latent_run(studio: Studio, name: str) -> tuple[Path, api.CachedRun]:
     """A loaded run with a latent space (a 422 naming what the family lacks otherwise)."""
     run_dir = studio.run_dir(name)
-    entry = studio.cache.get(run_dir)
+    entry = studio.load(run_dir)
     if not api.latent_spaces(entry.run.family):
         raise HuashiError(
             f"a {entry.run.config.family} run has no latent space (no latent_shape / "
@@ -54,8 +54,6 @@ def keep_latent(
 
 
 def walk(studio: Studio, request: WalkRequest, task: Task, job: QueuedPaint) -> dict[str, Any]:
-    from huashi.core.images import save_png, to_pil
-
     run_dir, entry = latent_run(studio, request.run)
     progress = task.progress(job)
     progress(0, request.steps, "walking")
@@ -71,15 +69,13 @@ def walk(studio: Studio, request: WalkRequest, task: Task, job: QueuedPaint) -> 
         walk_info = {"seed_a": request.seed_a, "seed_b": request.seed_b, "space": walked.space,
                      "index": i, "steps": request.steps, "t": i / (request.steps - 1)}  # fmt: skip
         params = run_params(studio, entry) | {"options": options, "walk": walk_info}
-        save_png(to_pil(image), path, params)
+        api.save_image(image, path, params)
         entries.append(gallery_entry(request.run, path))
     return {"run": request.run, "space": walked.space, "truncation": walked.truncation,
             "images": entries}  # fmt: skip
 
 
 def invert(studio: Studio, request: InvertRequest, task: Task, job: QueuedPaint) -> dict:
-    from huashi.core.images import save_png, to_pil
-
     upload = studio.upload_path(request.upload)
     run_dir, entry = latent_run(studio, request.run)
     progress = task.progress(job)
@@ -96,15 +92,13 @@ def invert(studio: Studio, request: InvertRequest, task: Task, job: QueuedPaint)
         "latent": studio.ref(latent_file(studio, run_dir, latent_id)),
         "studio": {"init": request.upload},
     }
-    save_png(to_pil(result.image), path, params)
+    api.save_image(result.image, path, params)
     return {"run": request.run, "image": gallery_entry(request.run, path), "latent": latent_id,
             "space": result.space, "psnr": round(result.psnr, 3),
             "resolution": entry.run.family.data.resolution, "notes": notes}  # fmt: skip
 
 
 def drag(studio: Studio, request: DragRequest, task: Task, job: QueuedPaint) -> dict[str, Any]:
-    from huashi.core.images import save_png, to_pil
-
     run_dir, entry = latent_run(studio, request.run)
     source = latent_file(studio, run_dir, request.latent)
     handles = [(p[0], p[1]) for p in request.points]
@@ -122,15 +116,13 @@ def drag(studio: Studio, request: DragRequest, task: Task, job: QueuedPaint) -> 
         "latent": studio.ref(latent_file(studio, run_dir, latent_id)),
         "points": request.points,
     }
-    save_png(to_pil(result.image), out, params)
+    api.save_image(result.image, out, params)
     return {"run": request.run, "image": gallery_entry(request.run, out), "latent": latent_id,
             "handles": result.handles, "steps": result.steps,
             "distances": [round(d, 3) for d in result.distances]}  # fmt: skip
 
 
 def edit(studio: Studio, request: EditRequest, task: Task, job: QueuedPaint) -> dict[str, Any]:
-    from huashi.core.images import make_grid, save_png
-
     run_dir, entry = latent_run(studio, request.run)
     source = latent_file(studio, run_dir, request.latent)
     progress = task.progress(job)
@@ -144,7 +136,7 @@ def edit(studio: Studio, request: EditRequest, task: Task, job: QueuedPaint) -> 
         "direction": request.direction,
         "strengths": edited.strengths,
     }
-    save_png(make_grid(edited.images, nrow=len(edited.strengths)), out, params)
+    api.save_grid(edited.images, out, params, nrow=len(edited.strengths))
     return {"run": request.run, "image": gallery_entry(request.run, out),
             "direction": request.direction, "strengths": edited.strengths}  # fmt: skip
 

@@ -88,7 +88,7 @@ def router(studio: Studio) -> APIRouter:
         spec = feature_spec(request.features) if request.features else None  # None: eval's own
 
         def measure(task: Task, job: Any) -> dict[str, Any]:
-            entry = studio.cache.get(run_dir)
+            entry = studio.load(run_dir)
             with entry.lock:
                 result = api.evaluate(entry.run, spec, n=request.n, seed=request.seed,
                                       device="cpu", kid_subsets=request.kid_subsets,

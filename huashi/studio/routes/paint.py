@@ -92,10 +92,8 @@ def paint_options(
 
 def paint(studio: Studio, request: PaintRequest, task: Task, job: QueuedPaint) -> dict[str, Any]:
     """Paint a request with ``api.paint`` and write each image as a studio PNG."""
-    from huashi.core.images import save_png, to_pil
-
     run_dir = studio.run_dir(request.run)
-    entry = studio.cache.get(run_dir)
+    entry = studio.load(run_dir)
     options, sweep, uploads = paint_options(studio, request, entry)
     seed = random.randrange(MAX_SEED - MAX_N) if request.seed is None else request.seed
     started = time.perf_counter()
@@ -122,7 +120,7 @@ def paint(studio: Studio, request: PaintRequest, task: Task, job: QueuedPaint) -
             path = studio.out_dir(run_dir) / f"{name}{tag}-s{s}.png"
             written = chosen | {k: studio.ref(Path(chosen[k])) for k in uploads}
             meta = base | {"options": written, "seed": s, "studio": uploads}
-            save_png(to_pil(image), path, meta)
+            api.save_image(image, path, meta)
             entries.append(gallery_entry(request.run, path))
         passes.append({"sampler": one.sampler, "steps": one.steps,
                        "seconds": round(one.seconds, 3), "images": entries})  # fmt: skip
@@ -142,7 +140,7 @@ def paint(studio: Studio, request: PaintRequest, task: Task, job: QueuedPaint) -
 def translate(studio: Studio, request: TranslateRequest, task: Task, job: QueuedPaint) -> dict:
     """Translate (a Pix2Pix run) or upscale (an upsampler) an upload into a studio PNG."""
     run_dir, upload = studio.run_dir(request.run), studio.upload_path(request.upload)
-    entry = studio.cache.get(run_dir)
+    entry = studio.load(run_dir)
     group = group_of(entry.run.config.family, entry.run.config.model)
     if group not in ("translate", "upscale"):
         raise HuashiError(
@@ -163,10 +161,8 @@ def translate(studio: Studio, request: TranslateRequest, task: Task, job: Queued
 
 def dream(studio: Studio, request: DreamRequest, task: Task, job: QueuedPaint) -> dict:
     """DeepDream an upload with a classifier or clip run into a studio PNG."""
-    from huashi.core.images import save_png, to_pil
-
     run_dir, upload = studio.run_dir(request.run), studio.upload_path(request.upload)
-    entry = studio.cache.get(run_dir)
+    entry = studio.load(run_dir)
     given = [k for k in ("label", "prompt", "layer") if getattr(request, k) not in (None, "")]
     if len(given) != 1:
         raise HuashiError("say what to dream: give a label, a prompt or a layer (one of them).")
@@ -186,7 +182,7 @@ def dream(studio: Studio, request: DreamRequest, task: Task, job: QueuedPaint) -
     params = result.params | {"run": studio.ref(run_dir), "studio": {"init": request.upload}}
     params["dream"] = params["dream"] | {"start": studio.ref(upload)}
     path = studio.out_dir(run_dir) / f"{stamp()}-dream-s{request.seed}.png"
-    save_png(to_pil(result.image), path, params)
+    api.save_image(result.image, path, params)
     return {"run": request.run, "images": [gallery_entry(request.run, path)],
             "objective": objective}  # fmt: skip
 
@@ -195,9 +191,7 @@ def rewrite_refs(studio: Studio, path: Path) -> None:
     """Name the run and input of a translated or upscaled PNG as studio PNGs do."""
     from PIL import Image
 
-    from huashi.core.images import read_params, save_png
-
-    params = read_params(path)
+    params = api.read_parameters(path)
     params.pop("huashi_version", None)
     params["run"] = studio.ref(Path(params["run"]))
     for record in (params, params.get("upscale") or {}):
@@ -205,7 +199,7 @@ def rewrite_refs(studio: Studio, path: Path) -> None:
             record["input"] = studio.ref(Path(record["input"]))
     with Image.open(path) as image:
         image.load()
-        save_png(image, path, params)
+        api.save_image(image, path, params)
 
 
 def router(studio: Studio) -> APIRouter:
@@ -214,7 +208,7 @@ def router(studio: Studio) -> APIRouter:
     @routes.post("/api/paint", summary="Paint images with a run; returns their ids and parameters")
     async def post_paint(request: PaintRequest, http: Request) -> dict[str, Any]:
         run_dir = studio.run_dir(request.run)  # 404 before any work
-        entry = await studio.in_thread(studio.cache.get, run_dir)
+        entry = await studio.in_thread(studio.load, run_dir)
         work = paint_work(request, entry.run.family)
         if work > studio.limits.request_work:
             raise HTTPException(

@@ -47,7 +47,7 @@ def router(studio: Studio) -> APIRouter:
         if job is not None:
             info["job"] = job.id
         try:
-            loaded = await studio.in_thread(studio.cache.get, run_dir)
+            loaded = await studio.in_thread(studio.load, run_dir)
             info["form"] = paint_form(loaded.run.family)
             info["checkpoint"] = loaded.run.checkpoint.name
         except HuashiError as error:
@@ -70,10 +70,7 @@ def router(studio: Studio) -> APIRouter:
 
     @routes.get("/api/runs/{run}/log", summary="Loss records of a run (at most `points`)")
     def run_log(run: str, points: int = 300) -> list[dict[str, Any]]:
-        from huashi.training.logging import read_log
-
-        records = read_log(studio.run_dir(run) / "log.jsonl")
-        return records[:: max(1, len(records) // max(1, points))]
+        return api.run_log(studio.run_dir(run), points)
 
     @routes.get("/api/runs/{run}/doctor", summary="The training doctor's findings")
     async def run_doctor(run: str) -> dict[str, Any]:

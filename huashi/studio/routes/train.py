@@ -5,7 +5,6 @@ process as a call of :func:`huashi.api.train`)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,35 +20,20 @@ from huashi.studio.views import sse
 
 def family_options() -> list[dict[str, Any]]:
     """Every family with its one-line description and its config fields' defaults."""
-    from huashi.families import FAMILIES
-
-    out = []
-    for name, family in sorted(FAMILIES.items()):
-        options = []
-        for f in dataclasses.fields(family.config_class):
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                default = f.default_factory()  # type: ignore[misc]
-            if isinstance(default, tuple):
-                default = list(default)
-            options.append({"name": f.name, "default": default})
-        doc = (family.__doc__ or name).strip().splitlines()[0]
-        out.append({"name": name, "doc": doc, "makes_images": family.makes_images,
-                    "paired_data": family.paired_data, "options": options})  # fmt: skip
-    return out
+    return [{"name": name, "doc": info.doc, "makes_images": info.makes_images,
+             "paired_data": info.paired_data,
+             "options": [{"name": k, "default": v} for k, v in info.options.items()]}
+            for name, info in api.families().items()]  # fmt: skip
 
 
 def train_spec(studio: Studio, request: TrainRequest) -> dict[str, Any]:
     """The keyword arguments of :func:`huashi.api.train` for a request (4xx when it cannot be
     one: a run that exists, an unknown family, dataset or option)."""
-    from huashi.families import FAMILIES
-    from huashi.training.loop import TrainConfig
-
     run_dir = studio.runs_dir / request.name
     if studio.jobs.active_run(request.name):
         raise HTTPException(409, f"run {request.name} already has a job: stop it first.")
     train = dict(request.train)
-    unknown = sorted(set(train) - {f.name for f in dataclasses.fields(TrainConfig)})
+    unknown = sorted(set(train) - set(api.train_option_names()))
     if unknown:
         raise HTTPException(422, f"train: unknown option(s) {', '.join(unknown)}.")
     train["steps"] = request.steps
@@ -62,12 +46,12 @@ def train_spec(studio: Studio, request: TrainRequest) -> dict[str, Any]:
         raise HTTPException(
             409, f"a run named {request.name} exists: choose another name or resume it."
         )
-    if request.family not in FAMILIES:
-        raise HTTPException(422, f"family: choose one of {', '.join(sorted(FAMILIES))}.")
+    family = api.family_info(request.family)
+    if family is None:
+        raise HTTPException(422, f"family: choose one of {', '.join(api.families())}.")
     if not request.data:
         raise HTTPException(422, "data: a new run needs a dataset.")
-    fields = {f.name for f in dataclasses.fields(FAMILIES[request.family].config_class)}
-    unknown = sorted(set(request.model) - fields)
+    unknown = sorted(set(request.model) - set(family.options))
     if unknown:
         raise HTTPException(422, f"model: {request.family} has no option(s) {', '.join(unknown)}.")
     if request.batch_size:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
+from huashi import api
 from huashi.studio.state import Studio
 
 
@@ -20,8 +19,6 @@ def store_upload(studio: Studio, body: bytes) -> dict[str, Any]:
     """Keep an uploaded image as PNG under its content's hash; its parameters (A1111's or
     huashi's) are read back for the page."""
     from PIL import Image, UnidentifiedImageError
-
-    from huashi.core.metadata import PARAMETERS_KEY, parse_parameters
 
     try:
         with Image.open(io.BytesIO(body)) as image:
@@ -55,16 +52,7 @@ def store_upload(studio: Studio, body: bytes) -> dict[str, Any]:
     else:
         path.touch()  # used again: kept as new
     studio.prune_uploads(keep=path)
-    parameters = None
-    if PARAMETERS_KEY in text:
-        parameters = parse_parameters(text[PARAMETERS_KEY])
-    elif "huashi" in text:  # an older huashi PNG: its own JSON
-        try:
-            params = json.loads(text["huashi"])
-            parameters = {**(params.get("options") or {}), "seed": params.get("seed")}
-            parameters["model"] = Path(str(params.get("run", ""))).name or None
-        except (json.JSONDecodeError, AttributeError):
-            parameters = None
+    parameters = api.text_parameters(text)  # A1111's or huashi's, for the paint form
     return {"id": upload_id, "width": width, "height": height, "parameters": parameters}
 
 
