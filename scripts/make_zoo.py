@@ -119,6 +119,9 @@ def main() -> None:
             scores |= floor_scores(evaluate(run_dir, n=args.n, seed=args.seed, save=False))
             check = evaluate(run_dir, features, n=CHECK_N, seed=args.seed, save=False)
             scores |= {"fid_check": round(check["metrics"]["fid"], 3), "fid_check_n": CHECK_N}
+            if "caption_retrieval" in m:  # a text painter: its prompts picked out of 50 captions
+                scores |= {"caption_retrieval": round(m["caption_retrieval"], 3),
+                           "caption_retrieval_check": round(check["metrics"]["caption_retrieval"], 3)}  # fmt: skip
             if "shapes_accuracy" in m:  # a text painter on shapes: its prompts, read back exactly
                 scores |= {"shapes_accuracy": rounded(m["shapes_accuracy"]),
                            "shapes_accuracy_check": rounded(check["metrics"]["shapes_accuracy"])}  # fmt: skip
