@@ -203,6 +203,27 @@ def test_the_studio_reaches_the_house_only_through_the_api():
     assert past_the_api(graph, "huashi.studio", STUDIO_MAY_IMPORT) == []
 
 
+#: What the command line may import of the house besides its own package and the API, and why.
+CLI_MAY_IMPORT = {
+    "huashi": "the version (huashi --version)",
+    "huashi.core.errors": "the one error type, printed as one line",
+    "huashi.core.tiny": "HUASHI_DOCS_TINY, the docs' tests' hook, caps a parsed command line",
+    "huashi.studio.server": "huashi studio starts the studio's app (a face, not the house)",
+}
+
+
+def test_the_command_line_reaches_the_house_only_through_the_api():
+    """A command parses argv, calls :mod:`huashi.api` and prints: its flags' fields, choices and
+    defaults come from the API too (no family config class, no TrainConfig, no thread or
+    torchrun setup past it, also not with an import inside a function)."""
+    graph = import_graph(lazy=True)
+    assert "huashi.api" in graph["huashi.cli.train"]
+    assert past_the_api(graph, "huashi.cli", set(CLI_MAY_IMPORT)) == []
+    for name in CLI_MAY_IMPORT:  # each allowance is still used (or it goes)
+        assert any(name in targets for module, targets in graph.items()
+                   if unit(module) == "huashi.cli"), name  # fmt: skip
+
+
 def test_no_module_cycle_inside_a_package():
     cycle = find_cycle(import_graph(lazy=True))
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

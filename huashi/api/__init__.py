@@ -7,8 +7,9 @@ One module per action group: :mod:`~huashi.api.train` (training),
 latent walks, DeepDream, distillation, export, data previews), :mod:`~huashi.api.latent` (GAN
 inversion, editing, mixing, dragging), :mod:`~huashi.api.runs` (the one cache of loaded runs,
 what a run folder says, the zoo), :mod:`~huashi.api.catalog` (the families, datasets, training
-options, samplers and recipes to choose from) and :mod:`~huashi.api.images` (PNGs with the
-parameters that paint them again).
+options, samplers and recipes to choose from), :mod:`~huashi.api.images` (PNGs with the
+parameters that paint them again) and :mod:`~huashi.api.process` (a command's CPU threads and
+torchrun ranks).
 
 Long actions take an optional ``progress(done, total, message)`` callback (called with growing
 ``done`` and ending with ``done == total``); nothing here prints, draws or parses arguments.
@@ -20,13 +21,18 @@ from __future__ import annotations
 
 from huashi.api.catalog import (
     FamilyInfo,
+    Option,
     datasets,
     families,
     family_info,
+    family_options,
+    precisions,
     recipe,
     recipes,
     samplers,
     train_option_names,
+    train_options,
+    walk_paths,
 )
 from huashi.api.images import read_parameters, save_grid, save_image, text_parameters
 from huashi.api.latent import (
@@ -67,6 +73,7 @@ from huashi.api.paint import (
     regenerate,
     sample,
 )
+from huashi.api.process import check_arguments, finish_command, is_main_process, set_threads
 from huashi.api.runs import (
     CachedRun,
     Progress,
@@ -96,7 +103,7 @@ from huashi.api.tools import (
     translate,
     upscale,
 )
-from huashi.api.train import check_train, data_info_of, train
+from huashi.api.train import check_train, data_info_of, read_train_config, train
 from huashi.core.zoo_folders import ZooEntry
 from huashi.recipes import Recipe
 from huashi.runs import LoadedRun
@@ -119,6 +126,7 @@ __all__ = [
     "Interpolation",
     "LoadedRun",
     "MetricRow",
+    "Option",
     "PaintPass",
     "PaintResult",
     "Progress",
@@ -134,6 +142,7 @@ __all__ = [
     "ZooEntry",
     "cached_run",
     "card_fid",
+    "check_arguments",
     "check_condition",
     "check_train",
     "clear_run_cache",
@@ -155,9 +164,12 @@ __all__ = [
     "export_data",
     "families",
     "family_info",
+    "family_options",
+    "finish_command",
     "interpolate",
     "invert",
     "invert_image",
+    "is_main_process",
     "latent_spaces",
     "list_layers",
     "load_dream_net",
@@ -166,8 +178,10 @@ __all__ = [
     "mixing_grid",
     "paint",
     "parse_label",
+    "precisions",
     "preview_data",
     "read_parameters",
+    "read_train_config",
     "recipe",
     "recipes",
     "regenerate",
@@ -178,12 +192,15 @@ __all__ = [
     "save_grid",
     "save_image",
     "save_latent",
+    "set_threads",
     "text_parameters",
     "train",
     "train_option_names",
+    "train_options",
     "translate",
     "upscale",
     "validate_features",
+    "walk_paths",
     "walk_seeds",
     "zoo_folder",
     "zoo_painters",

@@ -23,6 +23,7 @@ from huashi.core.validation import (
     check_parameter_count,
     check_resolution,
     model_parameter_count,
+    read_json_object,
 )
 from huashi.families import DataInfo, get_family
 from huashi.recipes import Recipe, get_recipe
@@ -306,6 +307,12 @@ def _apply_recipe(
         chosen.data_options | (data_options or {}),
         chosen.train_options() | train_options,
     )
+
+
+def read_train_config(path: str | Path) -> dict[str, Any]:
+    """A training's ``--config`` file: a JSON object (sections ``model``, ``train``, ``data``),
+    or a one-line error naming the file."""
+    return read_json_object(path, "--config")
 
 
 def check_train(

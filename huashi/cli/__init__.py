@@ -1,8 +1,11 @@
 """The ``huashi`` command line: a thin face over :mod:`huashi.api`.
 
-Each command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``.
-A :class:`~huashi.core.errors.HuashiError` is printed as one line (no traceback), exit status 2.
-The top of the house: it may import everything (``huashi studio`` starts the studio).
+Each command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``: it
+parses the arguments, calls one :mod:`huashi.api` function and prints. Its flags' fields,
+choices and defaults come from the API too (:func:`huashi.api.family_options`, ...). A
+:class:`~huashi.core.errors.HuashiError` is printed as one line (no traceback), exit status 2.
+Besides the API it imports only the errors, ``HUASHI_DOCS_TINY`` (:mod:`huashi.core.tiny`) and
+the studio's app, which ``huashi studio`` starts (``tests/test_imports.py`` checks it).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from huashi import __version__
+from huashi import __version__, api
 from huashi.cli import (
     clip,
     compare,
@@ -34,10 +37,9 @@ from huashi.cli import (
     zoo,
 )
 from huashi.cli import eval as eval_command
-from huashi.core import tiny
 from huashi.core.errors import HuashiError, system_error_line
-from huashi.core.validation import check_text
-from huashi.training import distributed
+from huashi.core.tiny import enabled as docs_tiny
+from huashi.core.tiny import shrink
 
 COMMANDS = [
     train,
@@ -77,18 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        for value in argv:
-            check_text(value, "an argument")
+        api.check_arguments(argv)
         argv, recipe = train.with_recipe_family(argv)
     except HuashiError as error:
         print(f"huashi: error: {error}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
     train.resolved_recipe(args, recipe)
-    if tiny.enabled():  # the docs' tests: tiny sizes (huashi/cli/tiny.py)
-        tiny.shrink(args)
+    if docs_tiny():  # the docs' tests: tiny sizes (huashi/core/tiny.py)
+        shrink(args)
     try:
-        return distributed.finish(args.run(args) or 0)  # under torchrun: all ranks end together
+        return api.finish_command(args.run(args) or 0)  # under torchrun: all ranks end together
     except HuashiError as error:
         print(f"huashi: error: {error}", file=sys.stderr)
         return 2

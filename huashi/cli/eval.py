@@ -56,14 +56,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_eval)
 
 
-def format_table(record: dict) -> str:
-    """The metrics of an evaluation record (labels and formats from the metric registry) and how
-    they were made, as aligned text lines."""
-    from huashi.metrics.yardsticks import summary_rows
-
-    rows = [(row.label, row.value) for row in api.metric_rows(record)]
+def format_table(result: api.EvalResult) -> str:
+    """An evaluation's metrics (labels and formats from the metric registry), its yardsticks
+    and how they were made, as aligned text lines."""
+    record = result.record
+    rows = [(row.label, row.value) for row in result.table()]
     f, real = record["features"], record["real"]
-    rows += summary_rows(record)
+    rows += result.yardsticks()
     rows += [
         ("features", f"{f['spec']} (sha256 {f['checkpoint_sha256']}, resize {f.get('resize')})"),
         ("samples", f"{record['n']} generated (seeds {record['seeds']}), {real['size']} real "
@@ -94,7 +93,7 @@ def run_eval(args: argparse.Namespace) -> int:
         )  # fmt: skip
     for warning in result.warnings:
         print(f"huashi: warning: {warning}")
-    print(format_table(result.record))
+    print(format_table(result))
     if result.path is not None:
         say(args, f"wrote {result.path}")
     else:

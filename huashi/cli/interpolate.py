@@ -8,7 +8,6 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import progress_bar, say
-from huashi.tools.interpolate import PATHS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--steps", type=int, default=8, help="images in the strip, both ends included (default: 8)"
     )
     parser.add_argument(
-        "--path", choices=PATHS, default="linear", help="straight line or great circle (slerp)"
+        "--path",
+        choices=api.walk_paths(),
+        default="linear",
+        help="straight line or great circle (slerp)",
     )
     parser.add_argument("--out", type=Path, default=Path("walk.png"), help="strip PNG")
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint of the run (default: newest)")

@@ -1,9 +1,8 @@
-"""Helpers of the commands: config dataclasses as flags, KEY=VALUE options, progress bars."""
+"""Helpers of the commands: config options as flags, KEY=VALUE options, progress bars."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import threading
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from huashi.core.config_fields import choices_of, help_of
+from huashi import api
 from huashi.core.errors import HuashiError
 
 
@@ -19,30 +18,26 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_dataclass_flags(
-    parser: argparse.ArgumentParser, config_class: type, skip: tuple = ()
-) -> list[str]:
-    """One flag per field, typed by the field's default, with the field's help text and valid
-    choices (its ``metadata``, see :mod:`huashi.core.config_fields`); defaults are SUPPRESSed so that
-    the namespace holds only what the user typed. Returns the field names."""
+def add_option_flags(parser: argparse.ArgumentParser, options: list[api.Option]) -> list[str]:
+    """One flag per config option (:func:`huashi.api.family_options`,
+    :func:`huashi.api.train_options`), typed by its default, with its help text and valid
+    choices; defaults are SUPPRESSed so that the namespace holds only what the user typed.
+    Returns the option names."""
     names = []
-    for field in dataclasses.fields(config_class):
-        if field.name in skip:
-            continue
-        default = field.default if field.default is not dataclasses.MISSING else None
-        help_text = help_of(field)
+    for option in options:
+        default, choices = option.default, option.choices
+        help_text = option.help
         help_text = f"{help_text} (default: {default})" if help_text else f"(default: {default})"
-        choices = choices_of(field)
         if isinstance(default, bool):
             parser.add_argument(
-                flag(field.name),
+                flag(option.name),
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
                 help=help_text,
             )
         elif isinstance(default, (int, float, str)):
             parser.add_argument(
-                flag(field.name),
+                flag(option.name),
                 type=type(default),
                 choices=choices,
                 default=argparse.SUPPRESS,
@@ -50,12 +45,12 @@ def add_dataclass_flags(
             )
         else:
             parser.add_argument(
-                flag(field.name),
+                flag(option.name),
                 type=json.loads,
                 default=argparse.SUPPRESS,
                 help=help_text + " as JSON" if "JSON" not in help_text else help_text,
             )
-        names.append(field.name)
+        names.append(option.name)
     return names
 
 

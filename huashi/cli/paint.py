@@ -15,8 +15,6 @@ from pathlib import Path
 from huashi import api
 from huashi.cli.options import add_threads_flag, progress_bar, say
 from huashi.core.errors import HuashiError
-from huashi.training.device import PRECISIONS
-from huashi.training.threads import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=api.precisions(),
         help="auto (default): bf16 autocast where it is fast (GPUs, CPUs with AMX or "
         "AVX512-BF16), fp16 on GPUs without bf16, else fp32; the PNGs record the one used",
     )
@@ -79,7 +77,7 @@ def parse_sweep(text: str) -> list[tuple[str, int]]:
 
 def run_paint(args: argparse.Namespace) -> int:
     sweep = parse_sweep(args.sweep) if args.sweep else None
-    set_threads(args.threads, claim=True)
+    api.set_threads(args.threads, claim=True)
     with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.paint(
             args.run_dir, args.prompt, n=args.n, seed=args.seed, out=args.out, sweep=sweep,

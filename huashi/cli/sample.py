@@ -7,8 +7,6 @@ from pathlib import Path
 
 from huashi import api
 from huashi.cli.options import add_threads_flag, progress_bar, say
-from huashi.training.device import PRECISIONS
-from huashi.training.threads import set_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=api.precisions(),
         help="families that paint in autocast (diffusion): auto (default) = bf16 where it is "
         "fast, else fp32; the PNGs record the one used",
     )
@@ -77,7 +75,7 @@ def run_sample(args: argparse.Namespace) -> int:
     given = (("prompt", args.prompt), ("label", args.label), ("precision", args.precision))
     options = {k: v for k, v in given if v is not None}
     options |= prompt_mixing(args)
-    set_threads(args.threads, claim=True)
+    api.set_threads(args.threads, claim=True)
     with progress_bar(not args.quiet, f"loading {args.run_dir}") as progress:
         result = api.sample(
             args.run_dir, n=args.n, seed=args.seed, out=args.out, batch_size=args.batch_size,

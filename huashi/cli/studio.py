@@ -8,6 +8,7 @@ import secrets
 import socket
 from pathlib import Path
 
+from huashi import api
 from huashi.core.errors import HuashiError, missing_package
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -75,9 +76,8 @@ def run_studio(args: argparse.Namespace) -> int:
     except ImportError:
         raise missing_package("uvicorn", "studio", "huashi studio") from None
     from huashi.studio.server import create_app
-    from huashi.training.threads import set_threads
 
-    set_threads("auto")  # leaves a core to the rest of the machine (huashi.training.threads)
+    api.set_threads("auto")  # leaves a core to the rest of the machine (huashi.training.threads)
 
     hosts = LOOPBACK if args.host in LOOPBACK else None  # with a token: any name
     app = create_app(

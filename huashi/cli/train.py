@@ -10,12 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from huashi import api
-from huashi.cli.options import add_dataclass_flags, parse_key_values, picked
+from huashi.cli.options import add_option_flags, parse_key_values, picked
 from huashi.core.errors import HuashiError
-from huashi.core.validation import read_json_object
-from huashi.families import FAMILIES
-from huashi.training import distributed
-from huashi.training.loop import TrainConfig, TrainResult
 
 _TRAIN_FIELDS: list[str] = []
 
@@ -23,9 +19,9 @@ _TRAIN_FIELDS: list[str] = []
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model family on a dataset")
     families = train.add_subparsers(dest="family", required=True, metavar="FAMILY")
-    for name, family in sorted(FAMILIES.items()):
-        summary = describe(family)
-        parser = families.add_parser(name, help=summary, description=summary)
+    train_options = api.train_options()
+    for name, family in api.families().items():
+        parser = families.add_parser(name, help=family.summary, description=family.summary)
         group = parser.add_argument_group("data and run")
         group.add_argument(
             "--data", default=argparse.SUPPRESS, help="built-in dataset name or an image folder"
@@ -62,9 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                 help="input size in pixels; with --to, the same as --resolution TO --scale TO/FROM",
             )  # fmt: skip
             group.add_argument("--to", dest="to_size", type=int, metavar="PX", help="output size")
-        _TRAIN_FIELDS[:] = add_dataclass_flags(parser.add_argument_group("training"), TrainConfig)
-        model_fields = add_dataclass_flags(
-            parser.add_argument_group(f"{name} model"), family.config_class
+        _TRAIN_FIELDS[:] = add_option_flags(parser.add_argument_group("training"), train_options)
+        model_fields = add_option_flags(
+            parser.add_argument_group(f"{name} model"), api.family_options(name)
         )
         parser.set_defaults(run=run_train, model_fields=model_fields)
 
@@ -84,15 +80,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(run=run_resume)
-
-
-def describe(family: type) -> str:
-    """A family's one-line description: the first line of its class docstring, else of its
-    module's docstring."""
-    for doc in (family.__doc__, sys.modules[family.__module__].__doc__):
-        if doc and doc.strip():
-            return doc.strip().splitlines()[0].rstrip(".") + "."
-    return family.name
 
 
 def with_recipe_family(argv: list[str]) -> tuple[list[str], api.Recipe | None]:
@@ -115,14 +102,8 @@ def resolved_recipe(args: argparse.Namespace, recipe: api.Recipe | None) -> None
         args.recipe = recipe
 
 
-def _load_config_file(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    return read_json_object(path, "--config")
-
-
 def run_train(args: argparse.Namespace) -> int:
-    file = _load_config_file(args.config)
+    file = api.read_train_config(args.config) if args.config is not None else {}
     file_data = file.get("data", {})
     model = {**file.get("model", {}), **picked(args, args.model_fields)}
     train_options = {**file.get("train", {}), **picked(args, _TRAIN_FIELDS)}
@@ -189,7 +170,7 @@ def _preparing(run_dir: object, quiet: bool) -> Iterator[Callable[..., None]]:
     one line. Yields the training callback that marks the first step done."""
     message = f"{run_dir}: loading the data, building the model, first step ..."
     timer = threading.Timer(1.0, lambda: print(message, file=sys.stderr, flush=True))
-    if not quiet and distributed.current().is_main:
+    if not quiet and api.is_main_process():
         timer.start()
     try:
         yield lambda *_: timer.cancel()
@@ -197,10 +178,10 @@ def _preparing(run_dir: object, quiet: bool) -> Iterator[Callable[..., None]]:
         timer.cancel()
 
 
-def _report(result: TrainResult, quiet: bool = False) -> int:
+def _report(result: api.TrainResult, quiet: bool = False) -> int:
     """What the training wrote and why it stopped (an interruption always says so, on stderr;
     a finished run says nothing under ``--quiet``)."""
-    if not distributed.current().is_main:  # under torchrun, rank 0 reports for all
+    if not api.is_main_process():  # under torchrun, rank 0 reports for all
         return 130 if result.interrupted else 0
     if result.interrupted:
         print(f"checkpoint {result.checkpoint} saved.", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from huashi import zoo
+from huashi import api
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,9 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_zoo(args: argparse.Namespace) -> int:
-    entries = zoo.list_zoo()
+    entries = api.zoo_painters()
     if not entries:
-        print(f"no zoo models are installed in {zoo.zoo_root()}.")
+        print(f"no zoo models are installed in {api.zoo_root()}.")
         return 0
     for entry in entries:
         scores = ", ".join(f"{k} {v}" for k, v in entry.scores.items()) or "no scores recorded"

@@ -49,10 +49,10 @@ def test_gan_help_shows_its_description_every_help_line_and_the_loss_choices(cap
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_every_family_help_has_a_description_and_a_help_line_per_option(capsys, name):
-    from huashi.cli.train import describe
+    from huashi import api
 
     text = help_text(capsys, name)
-    summary = describe(FAMILIES[name])
+    summary = api.family_info(name).summary
     assert summary and summary != name and squeeze(summary) in text
     for field in dataclasses.fields(FAMILIES[name].config_class):
         assert "--" + field.name.replace("_", "-") in text
