@@ -43,6 +43,7 @@ __all__ = [
     "is_zoo",
     "list_zoo",
     "reference_features",
+    "second_reference",
     "resolve",
     "weights_sha256",
     "zoo_entry",
@@ -118,3 +119,14 @@ def reference_features(dataset: str, resolution: int | None = None) -> str | Non
         if (folder / CARD).is_file():
             return f"zoo:{name}"
     return None
+
+
+SECOND = "exemplar"  # the second reference network of a dataset: reference-<...>-exemplar
+
+
+def second_reference(reference: str) -> str | None:
+    """The second, independently trained reference network shipped beside ``reference``
+    (``zoo:reference-emoji`` -> ``zoo:reference-emoji-exemplar``, an exemplar classifier), or
+    None when none ships."""
+    name = f"{reference.removeprefix(PREFIX)}-{SECOND}"
+    return f"{PREFIX}{name}" if (zoo_root() / name / CARD).is_file() else None
