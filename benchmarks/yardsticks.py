@@ -18,8 +18,8 @@ from pathlib import Path
 from huashi import api
 
 NETWORKS = ("reference-emoji", "reference-emoji-exemplar", "reference-emoji-128",
-            "reference-shapes", "reference-mnist", "reference-mnist-exemplar",
-            "reference-calligraphy")  # fmt: skip
+            "reference-shapes", "reference-shapes-classifier", "reference-mnist",
+            "reference-mnist-clip", "reference-calligraphy")  # fmt: skip
 GAN_LADDER = ("reference-emoji", "reference-emoji-exemplar")  # networks given --ladder-run
 VIEWS = ("texture:zoo", "zoo")
 RESULTS = Path(__file__).parent / "results" / "ladders"

@@ -230,8 +230,8 @@ def default_views(run: LoadedRun) -> tuple[list[str], str | None]:
     run's resolution when one ships), the one that passed its validation ladder first: the
     texture view ``texture:zoo:reference-<dataset>`` unless only the plain one passed
     (docs/metrics.md); then the validated view of the second network shipped beside it
-    (``zoo:reference-<dataset>-exemplar``) when there is one; and a note for each network of
-    which neither view passed."""
+    (``zoo:reference-<dataset>-exemplar`` or ``-clip``) when there is one; and a note for
+    each network of which neither view passed."""
     from huashi.zoo import second_reference
 
     reference = _reference(run)

@@ -121,12 +121,18 @@ def reference_features(dataset: str, resolution: int | None = None) -> str | Non
     return None
 
 
-SECOND = "exemplar"  # the second reference network of a dataset: reference-<...>-exemplar
+#: The second reference network of a dataset is ``reference-<...>-<kind>``, of a kind other than
+#: the first's: an exemplar classifier beside a clip (emoji), a clip beside a classifier (mnist),
+#: a shape classifier beside a clip (shapes).
+SECOND_KINDS = ("exemplar", "clip", "classifier")
 
 
 def second_reference(reference: str) -> str | None:
     """The second, independently trained reference network shipped beside ``reference``
-    (``zoo:reference-emoji`` -> ``zoo:reference-emoji-exemplar``, an exemplar classifier), or
-    None when none ships."""
-    name = f"{reference.removeprefix(PREFIX)}-{SECOND}"
-    return f"{PREFIX}{name}" if (zoo_root() / name / CARD).is_file() else None
+    (``zoo:reference-emoji`` -> ``zoo:reference-emoji-exemplar``, ``zoo:reference-mnist`` ->
+    ``zoo:reference-mnist-clip``), or None when none ships."""
+    for kind in SECOND_KINDS:
+        name = f"{reference.removeprefix(PREFIX)}-{kind}"
+        if (zoo_root() / name / CARD).is_file():
+            return f"{PREFIX}{name}"
+    return None
