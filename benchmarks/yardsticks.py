@@ -5,7 +5,7 @@
 
 Each ladder is also one command (``huashi eval --validate texture:zoo:reference-emoji``); its
 report is kept as JSON in ``benchmarks/results/ladders/`` and the table goes in docs/metrics.md.
-The emoji ladders add the checkpoints of one GAN run (``--ladder-run``, default
+The emoji ladders (both networks) add the checkpoints of one GAN run (``--ladder-run``, default
 runs/ladder-gan: ``huashi train --recipe emoji-gan-5min --checkpoint-every 275``).
 """
 
@@ -17,8 +17,10 @@ from pathlib import Path
 
 from huashi import api
 
-NETWORKS = ("reference-emoji", "reference-emoji-128", "reference-shapes", "reference-mnist",
-            "reference-calligraphy")  # fmt: skip
+NETWORKS = ("reference-emoji", "reference-emoji-exemplar", "reference-emoji-128",
+            "reference-shapes", "reference-shapes-classifier", "reference-mnist",
+            "reference-mnist-clip", "reference-calligraphy")  # fmt: skip
+GAN_LADDER = ("reference-emoji", "reference-emoji-exemplar")  # networks given --ladder-run
 VIEWS = ("texture:zoo", "zoo")
 RESULTS = Path(__file__).parent / "results" / "ladders"
 COLUMNS = [  # (header, ladder, rung)
@@ -45,7 +47,7 @@ def main() -> None:
             spec = f"{view}:{network}"
             path = RESULTS / (spec.replace(":", "-") + ".json")
             if args.rerun or not path.exists():
-                run = args.ladder_run if network == "reference-emoji" else None
+                run = args.ladder_run if network in GAN_LADDER else None
                 api.validate_features(spec, run if run and run.exists() else None, out=path)
             print(row(spec, json.loads(path.read_text())))
 

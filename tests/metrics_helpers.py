@@ -27,6 +27,15 @@ def trained_classifier(steps: int = 60) -> Path:
 
 
 @functools.cache
+def trained_exemplar(steps: int = 30) -> Path:
+    """An exemplar classifier (each mnist image its own class, under random shifts), 16 px."""
+    out = workdir() / "exemplar"
+    api.train(out, "classifier", "mnist", 16, model={"width": 8, "augment": "translation"},
+              data_options={"exemplar": True}, steps=steps, batch_size=64, **FAST)  # fmt: skip
+    return out
+
+
+@functools.cache
 def tiny_dcgan(data: str = "mnist", resolution: int = 16, steps: int = 2) -> Path:
     """A DCGAN trained for a couple of steps (its samples are bad, which is all we need)."""
     out = workdir() / f"dcgan-{data}-{resolution}-{steps}"

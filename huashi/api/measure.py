@@ -119,8 +119,9 @@ def validate_features(
     if "spec" not in data:
         raise HuashiError(f"{features} does not say what it was trained on: validate an "
                           "in-domain network (zoo:reference-*, clip:RUN, classifier:RUN).")  # fmt: skip
-    dataset = load_dataset(str(data["spec"]), resolution=int(data["resolution"]),
-                           **(data.get("options") or {}))  # fmt: skip
+    # an exemplar network's labels are its images: the modes are the data's own classes
+    options = {k: v for k, v in (data.get("options") or {}).items() if k != "exemplar"}
+    dataset = load_dataset(str(data["spec"]), resolution=int(data["resolution"]), **options)
     batch = dataset.batch(torch.arange(len(dataset)))
     images = batch["target"] if "target" in batch else batch["image"]
     count = len(images) // 2

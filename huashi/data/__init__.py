@@ -7,6 +7,7 @@ A building block: it imports only :mod:`huashi.core`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +105,12 @@ def load_dataset(
     ``root=`` for torchvision sets). Decoded sets are cached (``cache=False`` re-decodes).
     ``mode="stream"`` keeps a folder's pixels on disk in memory-mapped shards, read batch by
     batch (:mod:`huashi.data.stream`); ``"auto"`` streams folders too large for memory.
+    ``exemplar=True`` (any set held in memory) labels each image as its own class
+    (:func:`as_exemplars`), for an exemplar classifier trained under augmentation.
     """
+    exemplar = options.pop("exemplar", False)
+    if exemplar not in (True, False):
+        raise HuashiError(f"the dataset option exemplar is true or false, not {exemplar!r}.")
     if not isinstance(resolution, int) or resolution < 4:
         raise HuashiError(f"resolution must be a whole number of pixels >= 4, not {resolution}.")
     if channels not in (None, 1, 3):
@@ -141,6 +147,8 @@ def load_dataset(
     stream.check_mode(mode)
     if name == "folder":
         mode = stream.choose_mode(mode, options["path"], resolution, options.get("target"))
+        if mode == "stream" and exemplar:
+            raise HuashiError("exemplar labels need the images in memory: use --data-mode memory.")
         if mode == "stream":
             return stream.load_stream(
                 resolution=resolution, split=split, channels=channels, rebuild=not cache, **options
@@ -162,7 +170,17 @@ def load_dataset(
     params = {"resolution": resolution, "split": split, "channels": channels, **options}
     ds = cached(name, params, build, sources=entry.sources(**options), enabled=cache)
     ds.info["data_mode"] = "memory"
-    return ds
+    return as_exemplars(ds) if exemplar else ds
+
+
+def as_exemplars(ds: ImageSet) -> ImageSet:
+    """``ds`` with each image its own class (label = its index; named by its caption where
+    captions are unique, else by its index): the task of an exemplar network, which learns what tells one image from every
+    other under augmentation."""
+    unique = ds.captions is not None and len(set(ds.captions)) == len(ds)
+    names = ds.captions if unique else [str(i) for i in range(len(ds))]
+    return dataclasses.replace(ds, labels=torch.arange(len(ds)), class_names=list(names),
+                               info=ds.info | {"exemplar": True})  # fmt: skip
 
 
 def has_exact_captions(spec: str) -> bool:
@@ -199,6 +217,7 @@ __all__ = [
     "DATASETS",
     "DatasetEntry",
     "ImageSet",
+    "as_exemplars",
     "dataset_summary",
     "load_dataset",
     "to_uint8",

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from huashi.augment.diffaugment import diff_augment, parse_policy
 from huashi.core.config_fields import option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family
@@ -29,6 +30,14 @@ class ClassifierFamilyConfig(ClassifierConfig):
     lr: float = option(1e-3, "AdamW learning rate")
     weight_decay: float = option(1e-4, "AdamW weight decay")
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
+    augment: str = option(
+        "",
+        "DiffAugment policy on the training images, e.g. translation,cutout (labels that "
+        "hold under it: with --data-option exemplar=true, an exemplar network)",
+    )
+
+    def __post_init__(self) -> None:
+        parse_policy(self.augment)
 
 
 class ClassifierFamily(Family):
@@ -44,6 +53,7 @@ class ClassifierFamily(Family):
     ) -> None:
         super().__init__(config, data, device)
         net = Classifier(config, data.channels, data.resolution, data.num_classes).to(device)
+        self.policy = parse_policy(config.augment)
         self.modules = {"classifier": net}
         self.optimizers = {
             "classifier": adam(
@@ -63,7 +73,10 @@ class ClassifierFamily(Family):
         net, opt = self.modules["classifier"], self.optimizers["classifier"]
 
         def loss_fn(chunk: dict[str, Any]) -> tuple[torch.Tensor, dict]:
-            logits = net(chunk["image"]).float()
+            images = chunk["image"]
+            if self.policy:
+                images = diff_augment(images, self.policy, ctx.generator)
+            logits = net(images).float()
             loss = F.cross_entropy(
                 logits, chunk["label"], label_smoothing=self.config.label_smoothing
             )

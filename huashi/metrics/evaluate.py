@@ -229,18 +229,35 @@ def default_views(run: LoadedRun) -> tuple[list[str], str | None]:
     """The views of the run's dataset's shipped reference network (the one trained at the
     run's resolution when one ships), the one that passed its validation ladder first: the
     texture view ``texture:zoo:reference-<dataset>`` unless only the plain one passed
-    (docs/metrics.md); and a note when neither passed."""
-    from huashi.zoo import resolve, zoo_entry
+    (docs/metrics.md); then the validated view of the second network shipped beside it
+    (``zoo:reference-<dataset>-exemplar`` or ``-clip``) when there is one; and a note for
+    each network of which neither view passed."""
+    from huashi.zoo import second_reference
 
     reference = _reference(run)
+    views, passed = _validated_first(reference)
+    notes = [] if passed else [reference]
+    second = second_reference(reference)
+    if second is not None:
+        second_views, second_passed = _validated_first(second)
+        views.append(second_views[0])
+        notes += [] if second_passed else [second]
+    note = None
+    if notes:
+        note = (f"no view of {' nor of '.join(notes)} passes its validation ladder yet "
+                "(docs/metrics.md): read its floor multiples with care")  # fmt: skip
+    return views, note
+
+
+def _validated_first(reference: str) -> tuple[list[str], bool]:
+    """A reference network's two views, the one that passed its ladder first (texture when
+    both did, plain when neither did), and whether either passed."""
+    from huashi.zoo import resolve, zoo_entry
+
     passed = zoo_entry(resolve(reference)).scores.get("ladder_passed", {})
     texture = f"texture:{reference}"
     views = [texture, reference] if passed.get("texture") else [reference, texture]
-    note = None
-    if not any(passed.values()):
-        note = (f"no view of {reference} passes its validation ladder yet (docs/metrics.md): "
-                "read its floor multiples with care")  # fmt: skip
-    return views, note
+    return views, any(passed.values())
 
 
 def default_features(run: LoadedRun) -> str:
@@ -284,9 +301,10 @@ def evaluate(
     (default: "train", or "test" for image-to-image runs, which are measured on held-out pairs).
     Every registered metric whose needs the run and network offer is computed, and beside them
     (:mod:`huashi.metrics.yardsticks`) the FID's multiple of its real-vs-real floor under ``features``
-    and each network of ``also`` (default with default features: the reference network's own
-    view; it is measured under that second view, with a note, when the held-out split or
-    ``n`` is too small for the first), and the copy check. Returns the record that is also saved as
+    and each network of ``also`` (default with default features: the reference network's other
+    view, and the validated view of the second network shipped beside it; the record is
+    measured under that other view, with a note, when the held-out split or ``n`` is too small
+    for the first), and the copy check. Returns the record that is also saved as
     ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
     it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
     options = check_sampling_options(dict(options or {}))
@@ -302,8 +320,8 @@ def evaluate(
     split = split or ("test" if condition == "image" else "train")
     defaulted, view_note = features is None, None
     if defaulted:
-        (features, second), view_note = default_views(loaded)
-        also = [second] if also is None else also
+        (features, *rest), view_note = default_views(loaded)
+        also = rest if also is None else also
     net = features if isinstance(features, FeatureNet) else load_features(features, device)
     others = [x if isinstance(x, FeatureNet) else load_features(x, device) for x in also or ()]
     settings = MetricSettings(kid_subsets, kid_subset_size, pr_k, is_splits, seed)
@@ -317,7 +335,7 @@ def evaluate(
             too_few = (f"--n {n} is too few for {net.spec}'s {dim} dimensions: measured under "
                        f"{other} (--n {RELIABLE_FACTOR * dim} or more for {net.spec})")  # fmt: skip
         if too_few:
-            view_note, net, others = too_few, others[0], [net]
+            view_note, net, others = too_few, others[0], [net, *others[1:]]
             dim = _feature_dim(net, loaded)
     metrics = applicable(offered_needs(loaded, net))
     need, what = minimum_samples(metrics, settings, dim)

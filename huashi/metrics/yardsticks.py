@@ -47,18 +47,51 @@ def describe_floor(view: dict[str, Any]) -> str:
     return format_fid(view["fid"], view["multiple"], view["n"], view["network"])
 
 
+def base_network(spec: str) -> str:
+    """The network under a view: ``zoo:reference-emoji`` for ``texture:zoo:reference-emoji``."""
+    return spec.removeprefix("texture:")
+
+
 def disagreement(views: list[dict[str, Any]]) -> str | None:
-    """A sentence when two views' floor multiples differ by more than ``DISAGREEMENT``x."""
-    measured = [v for v in views if "multiple" in v]
+    """A sentence when two views of the first view's network differ by more than
+    ``DISAGREEMENT``x in floor multiples."""
+    first = base_network(views[0]["network"]) if views else None
+    measured = [v for v in views if "multiple" in v and base_network(v["network"]) == first]
     if len(measured) < 2:
         return None
     low = min(measured, key=lambda v: v["multiple"])
     high = max(measured, key=lambda v: v["multiple"])
+    return _differ(high, low, "the views disagree", "what each view sees")
+
+
+def networks_disagreement(views: list[dict[str, Any]]) -> str | None:
+    """A sentence when the first measured view of another network differs from the first
+    measured view of the first network by more than ``DISAGREEMENT``x in floor multiples."""
+    firsts: dict[str, dict[str, Any]] = {}
+    for view in views:
+        if "multiple" in view:
+            firsts.setdefault(base_network(view["network"]), view)
+    if len(firsts) < 2:
+        return None
+    first, *others = firsts.values()
+    for other in others:
+        high, low = max(first, other, key=_multiple), min(first, other, key=_multiple)
+        found = _differ(high, low, "the networks disagree", "two networks")
+        if found:
+            return found
+    return None
+
+
+def _multiple(view: dict[str, Any]) -> float:
+    return view["multiple"]
+
+
+def _differ(high: dict[str, Any], low: dict[str, Any], what: str, section: str) -> str | None:
     if high["multiple"] <= DISAGREEMENT * low["multiple"]:
         return None
-    return (f"the views disagree: {format_multiple(high['multiple'])} the floor under "
-            f"{high['network']} but {format_multiple(low['multiple'])} under {low['network']} "
-            "(docs/metrics.md: what each view sees)")  # fmt: skip
+    return (f"{what}: {format_multiple(high['multiple'])} the floor under {high['network']} "
+            f"but {format_multiple(low['multiple'])} under {low['network']} (docs/metrics.md: "
+            f"{section})")  # fmt: skip
 
 
 def copies(
@@ -100,7 +133,8 @@ def measure(
     ``picture``: where to draw the closest pairs."""
     reference = real["target"] if "target" in real else real["image"]
     views = [floor_view(net, fake, reference, described, seed, encode) for net in nets]
-    out: dict[str, Any] = {"views": views, "disagreement": disagreement(views)}
+    out: dict[str, Any] = {"views": views, "disagreement": disagreement(views),
+                           "networks_disagreement": networks_disagreement(views)}  # fmt: skip
     if train is not None:
         batch, train_described = train
         in_features, in_pixels = copies(nets[0], fake, batch["image"], train_described, encode)
@@ -127,16 +161,26 @@ def describe_copies(check: dict[str, Any]) -> str:
 
 def summary_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     """What an evaluation record says beside its metrics, as (label, text) rows: the FID's
-    floor multiple under the measured view, each other view, the finding when they disagree,
-    and the copy check (``huashi eval``'s table and the studio show the same rows)."""
+    floor multiple under the measured view, each other view of its network, each view of a
+    second network, the findings when views or networks disagree, and the copy check
+    (``huashi eval``'s table and the studio show the same rows)."""
     sticks = record.get("yardsticks", {})
-    rows = [("FID vs floor" if i == 0 else "other view", describe_floor(view))
-            for i, view in enumerate(sticks.get("views", []))]  # fmt: skip
-    if sticks.get("disagreement"):
-        rows.append(("finding", sticks["disagreement"]))
+    views = sticks.get("views", [])
+    first = base_network(views[0]["network"]) if views else None
+    rows = [(_view_label(i, base_network(view["network"]) == first), describe_floor(view))
+            for i, view in enumerate(views)]  # fmt: skip
+    for key in ("disagreement", "networks_disagreement"):
+        if sticks.get(key):
+            rows.append(("finding", sticks[key]))
     if "copy_check" in sticks:
         rows.append(("copy check", describe_copies(sticks["copy_check"])))
     return rows
+
+
+def _view_label(index: int, same_network: bool) -> str:
+    if index == 0:
+        return "FID vs floor"
+    return "other view" if same_network else "second network"
 
 
 def describe_card(scores: dict[str, Any]) -> str | None:

@@ -43,6 +43,7 @@ __all__ = [
     "is_zoo",
     "list_zoo",
     "reference_features",
+    "second_reference",
     "resolve",
     "weights_sha256",
     "zoo_entry",
@@ -117,4 +118,21 @@ def reference_features(dataset: str, resolution: int | None = None) -> str | Non
         folder = zoo_root() / name
         if (folder / CARD).is_file():
             return f"zoo:{name}"
+    return None
+
+
+#: The second reference network of a dataset is ``reference-<...>-<kind>``, of a kind other than
+#: the first's: an exemplar classifier beside a clip (emoji), a clip beside a classifier (mnist),
+#: a shape classifier beside a clip (shapes).
+SECOND_KINDS = ("exemplar", "clip", "classifier")
+
+
+def second_reference(reference: str) -> str | None:
+    """The second, independently trained reference network shipped beside ``reference``
+    (``zoo:reference-emoji`` -> ``zoo:reference-emoji-exemplar``, ``zoo:reference-mnist`` ->
+    ``zoo:reference-mnist-clip``), or None when none ships."""
+    for kind in SECOND_KINDS:
+        name = f"{reference.removeprefix(PREFIX)}-{kind}"
+        if (zoo_root() / name / CARD).is_file():
+            return f"{PREFIX}{name}"
     return None

@@ -117,10 +117,13 @@ def test_gradient_histograms_see_blur_and_noise() -> None:
     assert (gradient_histograms(ladder.add_noise(x, 0.1))[:, 0] < flat).all()
 
 
-def test_the_shipped_emoji_view_passes_its_validation_ladder() -> None:
-    """The default yardstick for emoji: every ladder rises, blur sigma 1 px reads >= 5x and a
-    tenth of the modes >= 3x the floor (the full report is in docs/metrics.md)."""
-    report = api.validate_features("texture:zoo:reference-emoji")
+@pytest.mark.parametrize("spec", ["texture:zoo:reference-emoji",
+                                  "texture:zoo:reference-emoji-exemplar"])  # fmt: skip
+def test_the_shipped_emoji_views_pass_their_validation_ladder(spec: str) -> None:
+    """The default yardstick for emoji, the clip's texture view, and the second network's (an
+    exemplar classifier): every ladder rises, blur sigma 1 px reads >= 5x and a tenth of the
+    modes >= 3x the floor (the full reports are in docs/metrics.md)."""
+    report = api.validate_features(spec)
     assert report.n == 564
     failed = [name for name, ok in report.checks.items() if not ok]
     assert not failed, report.markdown()

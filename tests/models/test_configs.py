@@ -16,7 +16,7 @@ from huashi.families import FAMILIES
 # go at the end).
 KEYS = {
     "ae": ["z_dim", "width", "max_width", "recon", "lr", "beta1", "beta2"],
-    "classifier": ["width", "lr", "weight_decay", "label_smoothing"],
+    "classifier": ["width", "lr", "weight_decay", "label_smoothing", "augment"],
     "clip": ["width", "embed_dim", "text_hidden", "text_input", "text_encoder", "temperature",
              "lr", "weight_decay"],
     "dcgan": ["z_dim", "g_width", "d_width", "lr", "beta1", "beta2"],

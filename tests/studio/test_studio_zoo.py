@@ -87,7 +87,9 @@ def test_eval_finds_the_zoo_reference_networks(fresh, reference_cache):  # noqa:
     assert [net["run"] for net in nets[:2]] == ["texture:zoo:reference-emoji-128",
                                                 "zoo:reference-emoji-128"]  # fmt: skip
     shapes = [net["run"] for net in client.get("/api/features").json() if net["data"] == "shapes"]
-    assert shapes == ["zoo:reference-shapes", "texture:zoo:reference-shapes"]  # neither passes
+    assert shapes == ["zoo:reference-shapes", "texture:zoo:reference-shapes",  # neither passes
+                      "zoo:reference-shapes-classifier",  # the second network: nor its views
+                      "texture:zoo:reference-shapes-classifier"]  # fmt: skip
     first = client.get("/api/features?run=zoo:emoji-gan").json()[0]
     assert (first["run"], first["view"], first["validated"]) == (
         "texture:zoo:reference-emoji", "texture", True,
@@ -118,9 +120,11 @@ def test_eval_uses_huashi_evals_validated_view_with_enough_samples(fresh, refere
     assert labels[:2] == ["FID vs floor", "other view"] and labels[-1] == "copy check"
     assert "× floor (n 300, texture:zoo:reference-emoji)" in rows[0][1]
     assert "× floor (n 300, zoo:reference-emoji)" in rows[1][1]
-    views = direct.record["yardsticks"]["views"]
-    disagree = max(v["multiple"] for v in views) > 2 * min(v["multiple"] for v in views)
-    assert ("finding" in labels) == disagree  # said exactly when the views differ by > 2x
+    assert labels[2] == "second network"  # the exemplar network, beside the clip
+    assert "× floor (n 300, texture:zoo:reference-emoji-exemplar)" in rows[2][1]
+    sticks = direct.record["yardsticks"]
+    findings = [sticks[k] for k in ("disagreement", "networks_disagreement") if sticks[k]]
+    assert [value for label, value in rows if label == "finding"] == findings
     texture = _eval(client, {"features": "texture:zoo:reference-emoji", "n": 300})
     assert texture["metrics"] == body["metrics"]  # asked by name: the same view
 
