@@ -47,12 +47,19 @@ def caption_retrieval_top1(
     rows = torch.tensor(list(first.values()))
     texts = F.normalize(text_embeddings.float()[rows], dim=1)
     images = F.normalize(image_embeddings.float(), dim=1)
-    similarity = images @ texts.T  # [N images, distinct captions]
     own = torch.tensor([list(first).index(c) for c in captions])
+    return ranked_first_share(images @ texts.T, own, candidates, seed)
+
+
+def ranked_first_share(
+    scores: torch.Tensor, own: torch.Tensor, candidates: int = 50, seed: int = 0
+) -> float:
+    """Share of rows i of ``scores`` [N, M] (image i against M names) whose own column
+    ``own[i]`` scores above ``candidates - 1`` other columns drawn for it (seeded)."""
     generator = torch.Generator().manual_seed(seed)
     hits = 0
-    for i in range(len(captions)):
-        others = torch.randperm(len(first), generator=generator)
+    for i in range(len(scores)):
+        others = torch.randperm(scores.shape[1], generator=generator)
         others = others[others != own[i]][: candidates - 1]
-        hits += bool(similarity[i, own[i]] > similarity[i, others].max())
-    return hits / len(captions)
+        hits += bool(scores[i, own[i]] > scores[i, others].max())
+    return hits / len(scores)
