@@ -206,26 +206,36 @@ def clip_labels(
     progress: Progress | None = None,
 ) -> ClipLabels:
     """Label ``images`` (files, or a tensor [N, C, H, W] in [-1, 1]) zero-shot with a trained
-    huashi CLIP run: each gets the prompt its embedding is closest to."""
+    huashi CLIP run: each gets the prompt its embedding is closest to. ``progress`` counts
+    loading the run (1), each file read (1 each) and the labelling (1)."""
     from huashi.metrics.features import load_features, zero_shot
     from huashi.tools.translate import load_image
 
+    files = 0 if isinstance(images, torch.Tensor) else len(images)
+    total = files + 2
+
+    def tell(done: int, message: str) -> None:
+        if progress is not None:
+            progress(done, total, message)
+
+    tell(0, f"loading {run}")
     net = load_features(f"clip:{run}", device)
     notes: list[str] = []
     if not isinstance(images, torch.Tensor):
+        tell(1, "reading images")
         read = []
-        for done, path in enumerate(images, 1):
+        for done, path in enumerate(images, 2):
             image, changed = load_image(Path(path), net.resolution, net.channels)
             read.append(image)
             notes += changed
-            if progress is not None:
-                progress(done, len(images) + 1, "reading images")
+            tell(done, "reading images" if done < files + 1 else "labelling")
         if not read:
             raise HuashiError("give at least one image to label.")
         images = torch.stack(read)
+    else:
+        tell(1, "labelling")
     chosen, similarity = zero_shot(net, images, list(prompts))
-    if progress is not None:
-        progress(len(images) + 1, len(images) + 1, "labelled")
+    tell(total, "labelled")
     return ClipLabels(chosen, similarity, notes)
 
 
