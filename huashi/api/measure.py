@@ -45,8 +45,9 @@ class EvalResult:
 
     metrics: dict[str, Any]
     record: dict[str, Any]
-    path: Path | None
+    path: Path | None  # the record in the run folder (None for a zoo painter)
     warnings: list[str]
+    out: Path | None = None  # the record's copy asked for with ``out``
 
     def yardsticks(self) -> list[tuple[str, str]]:
         """(label, text) rows beside the metrics: the FID's floor multiple under each view, the
@@ -78,6 +79,7 @@ def evaluate(
     device: str = "auto",
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    out: str | Path | None = None,
     **settings: Any,
 ) -> EvalResult:
     """Measure ``run`` on ``n`` generated images with the feature network ``features``
@@ -87,10 +89,18 @@ def evaluate(
     applies, the FID's multiple of its floor and the copy check; ``options`` are sampling
     options (e.g. steps). ``settings`` go to :func:`huashi.metrics.evaluate.evaluate` (split,
     batch_size, kid_subsets, kid_subset_size, pr_k, is_splits, cache, save, also).
-    ``progress`` counts the generated images."""
-    from huashi.metrics.evaluate import EvalWarning
+    ``progress`` counts the generated images. ``out`` (a .json file): the record is written
+    there too (a zoo painter's only copy: its shipped folder is not written into).
+    Values that need no model are checked before the run loads."""
+    from huashi.core.validation import check_output_file
+    from huashi.metrics.evaluate import EvalWarning, check_request
     from huashi.metrics.evaluate import evaluate as measure
 
+    check_request(n, seed, options, **settings)
+    if out is not None:
+        if Path(out).suffix.lower() != ".json":
+            raise HuashiError(f"--out must name a .json file, got {out}.")
+        check_output_file(out)
     loaded = resolve_run(run, checkpoint, device)
     n = tiny.cap("eval_n", n)
     if options and "steps" in options:
@@ -100,7 +110,11 @@ def evaluate(
         record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
                          options=options, progress=progress, **settings)  # fmt: skip
     path = Path(record["path"]) if "path" in record else None
-    return EvalResult(record["metrics"], record, path, list(record["warnings"]))
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(record, indent=2) + "\n")
+    return EvalResult(record["metrics"], record, path, list(record["warnings"]),
+                      None if out is None else Path(out))  # fmt: skip
 
 
 def validate_features(
