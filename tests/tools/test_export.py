@@ -166,3 +166,55 @@ def test_export_reports_each_stage(tmp_path):
         api.export(run, tmp_path / "p.onnx", check=check, progress=lambda *c: calls.append(c))
         assert [c[:2] for c in calls] == [(i, stages) for i in range(stages + 1)]
         assert calls[0][2] == f"loading {run}" and ("onnxruntime" in calls[-2][2]) == check
+
+
+@pytest.fixture(scope="module")
+def stylegan_file(tmp_path_factory):
+    family_class = get_family("stylegan")
+    config = family_class.make_config(
+        {"z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channel_base": 64, "channel_max": 16}
+    )
+    torch.manual_seed(0)
+    family = family_class(config, DataInfo(3, 16), CPU)
+    family.train(False)
+    result = export_family(family, tmp_path_factory.mktemp("stylegan") / "stylegan.onnx")
+    assert result.inputs == {"z": ["B", 16], "truncation": [1]}
+    return family, result.path
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_stylegan_runs_at_any_batch_size(stylegan_file, batch):
+    """The file declares a free batch axis and keeps to it (it once ran only at batch 2), and
+    paints what ``generate`` paints, truncation included."""
+    family, path = stylegan_file
+    seeds = list(range(10, 10 + batch))
+    z = noise_for_seeds(seeds, family.latent_shape, CPU)
+    for truncation in (1.0, 0.5):
+        got = run_onnx(path, {"z": z, "truncation": torch.tensor([truncation])})
+        expected = family.generate(seeds, truncation=truncation)
+        assert got.shape == expected.shape and expected.abs().max() > 0.01
+        assert (got - expected).abs().max() <= TOLERANCE
+
+
+def test_stylegan_through_the_mapping_network_route(tmp_path):
+    from huashi.families.stylegan import StyleGAN, StyleGANConfig
+
+    torch.manual_seed(0)
+    tiny = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "channel_base": 64, "channel_max": 8}
+    family = StyleGAN(StyleGANConfig(**tiny), DataInfo(3, 16), CPU)
+    family.train(False)
+    with torch.no_grad():
+        family.w_avg.copy_(torch.randn_like(family.w_avg))  # truncation toward it matters
+        expected = family.generate(SEEDS, truncation=0.7, noise_mode="const")
+    z = noise_for_seeds(SEEDS, family.latent_shape, CPU)
+    result = agree(
+        family, tmp_path / "sg.onnx", {"z": z, "truncation": torch.tensor([0.7])}, expected
+    )
+    assert set(result.inputs) == {"z", "truncation"}
+
+
+def test_a_zoo_run_is_recorded_by_its_name_a_folder_by_its_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "zoo:emoji-gan", "--out", "zoo.onnx", "--no-check"]) == 0
+    meta = {p.key: p.value for p in onnx.load("zoo.onnx").metadata_props}
+    assert meta["run"] == "zoo:emoji-gan"  # not <cwd>/zoo:emoji-gan
