@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from drag_figure import before_after  # scripts/drag_figure.py, beside this one
 from PIL import Image
 
 from huashi.cli import main as huashi
@@ -69,15 +70,7 @@ def main() -> None:
     dragged = work / "drag"
     run("drag", args.run, latent, "--point", args.drag, "--mask", work / "keep.png",
         "--out", dragged)  # fmt: skip
-    before, after = (
-        Image.open(dragged / f"{name}.png").convert("RGB") for name in ("before", "after")
-    )
-    pair = Image.new("RGB", (2 * resolution + 2, resolution), "white")
-    pair.paste(before, (0, 0))
-    pair.paste(after, (resolution + 2, 0))
-    pair.resize((pair.width * 4, pair.height * 4), Image.Resampling.NEAREST).save(
-        args.out / "stylegan-drag.png"
-    )
+    before_after(dragged, args.out / "stylegan-drag.png", scale=4)
     shutil.copy(dragged / "frames.png", args.out / "stylegan-drag-frames.png")
     print(f"wrote the pictures to {args.out}/ (work files in {work})")
 

@@ -45,8 +45,9 @@ class EvalResult:
 
     metrics: dict[str, Any]
     record: dict[str, Any]
-    path: Path | None
+    path: Path | None  # the record in the run folder (None for a zoo painter)
     warnings: list[str]
+    out: Path | None = None  # the record's copy asked for with ``out``
 
     def yardsticks(self) -> list[tuple[str, str]]:
         """(label, text) rows beside the metrics: the FID's floor multiple under each view, the
@@ -78,6 +79,7 @@ def evaluate(
     device: str = "auto",
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    out: str | Path | None = None,
     **settings: Any,
 ) -> EvalResult:
     """Measure ``run`` on ``n`` generated images with the feature network ``features``
@@ -87,10 +89,18 @@ def evaluate(
     applies, the FID's multiple of its floor and the copy check; ``options`` are sampling
     options (e.g. steps). ``settings`` go to :func:`huashi.metrics.evaluate.evaluate` (split,
     batch_size, kid_subsets, kid_subset_size, pr_k, is_splits, cache, save, also).
-    ``progress`` counts the generated images."""
-    from huashi.metrics.evaluate import EvalWarning
+    ``progress`` counts the generated images. ``out`` (a .json file): the record is written
+    there too (a zoo painter's only copy: its shipped folder is not written into).
+    Values that need no model are checked before the run loads."""
+    from huashi.core.validation import check_output_file
+    from huashi.metrics.evaluate import EvalWarning, check_request
     from huashi.metrics.evaluate import evaluate as measure
 
+    check_request(n, seed, options, **settings)
+    if out is not None:
+        if Path(out).suffix.lower() != ".json":
+            raise HuashiError(f"--out must name a .json file, got {out}.")
+        check_output_file(out)
     loaded = resolve_run(run, checkpoint, device)
     n = tiny.cap("eval_n", n)
     if options and "steps" in options:
@@ -100,7 +110,11 @@ def evaluate(
         record = measure(loaded, features, n=n, seed=seed, checkpoint=checkpoint, device=device,
                          options=options, progress=progress, **settings)  # fmt: skip
     path = Path(record["path"]) if "path" in record else None
-    return EvalResult(record["metrics"], record, path, list(record["warnings"]))
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(record, indent=2) + "\n")
+    return EvalResult(record["metrics"], record, path, list(record["warnings"]),
+                      None if out is None else Path(out))  # fmt: skip
 
 
 def validate_features(
@@ -206,26 +220,36 @@ def clip_labels(
     progress: Progress | None = None,
 ) -> ClipLabels:
     """Label ``images`` (files, or a tensor [N, C, H, W] in [-1, 1]) zero-shot with a trained
-    huashi CLIP run: each gets the prompt its embedding is closest to."""
+    huashi CLIP run: each gets the prompt its embedding is closest to. ``progress`` counts
+    loading the run (1), each file read (1 each) and the labelling (1)."""
     from huashi.metrics.features import load_features, zero_shot
     from huashi.tools.translate import load_image
 
+    files = 0 if isinstance(images, torch.Tensor) else len(images)
+    total = files + 2
+
+    def tell(done: int, message: str) -> None:
+        if progress is not None:
+            progress(done, total, message)
+
+    tell(0, f"loading {run}")
     net = load_features(f"clip:{run}", device)
     notes: list[str] = []
     if not isinstance(images, torch.Tensor):
+        tell(1, "reading images")
         read = []
-        for done, path in enumerate(images, 1):
+        for done, path in enumerate(images, 2):
             image, changed = load_image(Path(path), net.resolution, net.channels)
             read.append(image)
             notes += changed
-            if progress is not None:
-                progress(done, len(images) + 1, "reading images")
+            tell(done, "reading images" if done < files + 1 else "labelling")
         if not read:
             raise HuashiError("give at least one image to label.")
         images = torch.stack(read)
+    else:
+        tell(1, "labelling")
     chosen, similarity = zero_shot(net, images, list(prompts))
-    if progress is not None:
-        progress(len(images) + 1, len(images) + 1, "labelled")
+    tell(total, "labelled")
     return ClipLabels(chosen, similarity, notes)
 
 

@@ -257,6 +257,9 @@ def paint(
     for key, what in (("init", "init image"), ("mask", "mask")):
         if key in options:
             options[key] = _checked_file(options[key], what)
+    check_sample_request(n, batch_size)  # what needs no model fails before the run loads
+    check_seed(seed, n)
+    check_sampling_options(options)
     if out is not None:
         if Path(out).suffix.lower() != ".png":
             raise HuashiError(f"--out must name a .png file, got {out}.")

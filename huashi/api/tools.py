@@ -104,16 +104,14 @@ def interpolate(
     progress: Progress | None = None,
 ) -> Interpolation:
     """A latent walk of ``steps`` images from A to B with an autoencoder run (see
-    :func:`huashi.tools.interpolate.interpolate`); ``progress`` is told when the strip is made."""
+    :func:`huashi.tools.interpolate.interpolate`); ``progress`` counts its stages (loading,
+    encoding, decoding, writing)."""
     from huashi.tools.interpolate import interpolate as walk
 
     if out is not None:
         check_output_file(out)
-    result = walk(run, image_a, image_b, steps=steps, path=path, out=out, checkpoint=checkpoint,
-                  device=device)  # fmt: skip
-    if progress is not None:
-        progress(1, 1, "walked")
-    return result
+    return walk(run, image_a, image_b, steps=steps, path=path, out=out, checkpoint=checkpoint,
+                device=device, progress=progress)  # fmt: skip
 
 
 class DataPreview(NamedTuple):
@@ -161,9 +159,11 @@ def export_data(
     split: str = "train",
     target: bool = False,
     data_options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> list:
     """Write real images of a dataset as PNGs (``out``: a folder, or one ``.png`` file); pick
     them by ``indices``, by ``caption`` (exact, else contained) or take the first ``n``.
+    ``progress`` counts loading the dataset (1) and each file written (1 each).
 
     Returns the written files (:class:`huashi.data.export.ExportedImage`: path, index, text)."""
     from huashi.data import load_dataset
@@ -172,7 +172,15 @@ def export_data(
     check_resolution(resolution)
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     dataset.info["split"] = split
-    return export_images(dataset, select(dataset, n, indices, caption), Path(out), target)
+    chosen = select(dataset, n, indices, caption)
+    doing = f"writing {len(chosen)} PNG file{'s' * (len(chosen) != 1)}"
+
+    def written(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done + 1, total + 1, doing)
+
+    written(0, len(chosen))
+    return export_images(dataset, chosen, Path(out), target, written)
 
 
 def distill(
@@ -224,8 +232,10 @@ def export(
     format: str = "onnx",
     checkpoint: str | Path | None = None,
     check: bool = True,
+    progress: Progress | None = None,
 ) -> ExportResult:
-    """Export a trained run's one-step painter (see :func:`huashi.tools.export.export_run`)."""
+    """Export a trained run's one-step painter (see :func:`huashi.tools.export.export_run`);
+    ``progress`` counts its stages (loading, tracing, writing, checking with onnxruntime)."""
     from huashi.tools.export import export_run
 
-    return export_run(run, out, format, checkpoint, check)
+    return export_run(run, out, format, checkpoint, check, progress)

@@ -16,12 +16,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image", nargs="+", type=Path, required=True)
     parser.add_argument("--prompt", action="append", required=True, help="a candidate caption")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar: only the labels are printed"
+    )
     parser.set_defaults(run=run_clip)
 
 
 def run_clip(args: argparse.Namespace) -> int:
-    with progress_bar(True, f"labelling {len(args.image)} image(s)"):
-        result = api.clip_labels(args.run_dir, args.image, args.prompt, device=args.device)
+    with progress_bar(not args.quiet, f"labelling {len(args.image)} image(s)") as bar:
+        result = api.clip_labels(
+            args.run_dir, args.image, args.prompt, device=args.device, progress=bar
+        )
     for path, best, cosine in zip(args.image, result.labels, result.best_cosine, strict=True):
         print(f"{path}: {best}  (cosine {cosine:.3f})")
     return 0

@@ -62,11 +62,11 @@ def add_export_parser(actions: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    with progress_bar(not args.quiet, f"loading {args.spec} at {args.resolution} px"):
+    with progress_bar(not args.quiet, f"loading {args.spec} at {args.resolution} px") as bar:
         written = api.export_data(
             args.spec, args.out, n=args.n, indices=args.index, caption=args.caption,
             resolution=args.resolution, split=args.split, target=args.target,
-            data_options=parse_key_values(args.data_option),
+            data_options=parse_key_values(args.data_option), progress=bar,
         )  # fmt: skip
     if not args.quiet:
         for item in written:

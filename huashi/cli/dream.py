@@ -82,6 +82,7 @@ def run_dream(args: argparse.Namespace) -> int:
         tv=args.tv, decay=args.decay, range_weight=args.range_weight, size=args.size,
         noise=args.noise, seed=args.seed,
     )  # fmt: skip
+    settings.check_values()  # before the network loads
     with progress_bar(not args.quiet, f"loading {args.run_dir}") as bar:
         net = api.load_dream_net(args.run_dir, args.checkpoint, args.device)
 

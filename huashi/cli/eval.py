@@ -51,7 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with --validate: a GAN run whose checkpoints at 1/4, 1/2 and all of its steps "
         "form the last ladder",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, help="with --validate: write the report as JSON")
+    parser.add_argument(
+        "--out", type=Path,
+        help="write the record (or with --validate the report) to this .json file too",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_eval)
 
@@ -90,12 +93,15 @@ def run_eval(args: argparse.Namespace) -> int:
             device=args.device, options=parse_key_values(args.option), progress=progress,
             split=args.split, batch_size=args.batch_size, kid_subsets=args.kid_subsets,
             kid_subset_size=args.kid_subset_size, cache=not args.no_cache, also=args.also,
+            out=args.out,
         )  # fmt: skip
     for warning in result.warnings:
         print(f"huashi: warning: {warning}")
     print(format_table(result))
-    if result.path is not None:
-        say(args, f"wrote {result.path}")
-    else:
-        print("(a zoo painter: its scores are printed, not written into the shipped folder)")
+    written = [str(p) for p in (result.path, result.out) if p is not None]
+    if written:
+        say(args, f"wrote {' and '.join(written)}")
+    if result.path is None:
+        print("(a zoo painter: its record is not written into the shipped folder"
+              + (")" if result.out else "; --out FILE.json writes it)"))  # fmt: skip
     return 0

@@ -25,8 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    with progress_bar(not args.quiet, f"exporting {args.run_dir} as {args.format}"):
-        result = api.export(args.run_dir, args.out, args.format, args.checkpoint, not args.no_check)
+    with progress_bar(not args.quiet, f"exporting {args.run_dir} as {args.format}") as bar:
+        result = api.export(
+            args.run_dir, args.out, args.format, args.checkpoint, not args.no_check, progress=bar
+        )
     shapes = ", ".join(f"{k} {v}" for k, v in result.inputs.items())
     say(args, f"wrote {result.path} ({result.family}; inputs: {shapes}; output: image)")
     if result.max_abs_diff is not None and not args.quiet:

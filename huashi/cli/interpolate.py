@@ -34,10 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
-    with progress_bar(not args.quiet, f"walking from {args.image_a.name} to {args.image_b.name}"):
+    doing = f"walking from {args.image_a.name} to {args.image_b.name}"
+    with progress_bar(not args.quiet, doing) as bar:
         result = api.interpolate(
             args.run_dir, args.image_a, args.image_b, steps=args.steps, path=args.path,
-            out=args.out, checkpoint=args.checkpoint, device=args.device,
+            out=args.out, checkpoint=args.checkpoint, device=args.device, progress=bar,
         )  # fmt: skip
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -79,10 +79,12 @@ def progress_bar(
 ) -> Iterator[Callable[[int, int, str], None] | None]:
     """A tqdm bar (on stderr) driven by an API ``progress(done, total, message)`` callback; yields
     the callback, or None when ``enabled`` is false. A command still busy after a second and not
-    yet reporting shows what it is doing (``doing``) with the seconds since it began, refreshed
-    every second, so a long start (loading a model, decoding a dataset) is never silent; rates
-    and the ETA count from the start, not from the first report. The bar is cleared at the end;
-    a command done within a second shows none."""
+    yet reporting shows what it is doing (``doing``) with the seconds since it began, so a long
+    start (loading a model, decoding a dataset) is never silent. From the first report on it is
+    the usual bar, redrawn every second even between reports (the elapsed time and the ETA stay
+    live through a long stage); rates and the ETA count from the start, not from the first
+    report. Nothing is drawn in the first second; the bar is cleared at the end, so a command
+    done within a second shows none."""
     if not enabled:
         yield None
         return
@@ -91,35 +93,38 @@ def progress_bar(
     started = time.time()
     bar: tqdm | None = None
     lock = threading.Lock()
-    reported, finished = threading.Event(), threading.Event()
+    finished = threading.Event()
+    latest: list[tuple[int, int, str]] = []  # the newest report, drawn once a second has passed
 
-    def show() -> tqdm:
+    def draw() -> None:
         nonlocal bar
         if bar is None:
             waiting = "{desc} ... {elapsed}"
-            bar = tqdm(total=None, desc=doing, leave=False, dynamic_ncols=True, bar_format=waiting)
+            bar = tqdm(
+                total=None, desc=doing, leave=False, dynamic_ncols=True, bar_format=waiting,
+                delay=1e-9,  # drawn by refresh() below, once the start time is the command's
+            )  # fmt: skip
             bar.start_t = started  # elapsed time and rates from the command's start
-        return bar
+        if latest:
+            done, total, message = latest[-1]
+            bar.bar_format = None  # the usual bar once the command reports
+            bar.total, bar.n = total, done
+            bar.set_description(message, refresh=False)
+        bar.refresh()
 
     def heartbeat() -> None:
         if finished.wait(1.0):
             return
-        while not reported.is_set() and not finished.is_set():
+        while not finished.is_set():
             with lock:
-                if not reported.is_set():
-                    show().refresh()
+                draw()
             finished.wait(1.0)
 
     def update(done: int, total: int, message: str) -> None:
         with lock:
-            line = show()
-            if not reported.is_set():
-                reported.set()
-                line.bar_format = None  # the usual bar from now on
-            line.total = total
-            line.n = done
-            line.set_description(message, refresh=False)
-            line.refresh()
+            latest[:] = [(done, total, message)]
+            if time.time() - started >= 1.0:
+                draw()
 
     ticker = threading.Thread(target=heartbeat, daemon=True)
     ticker.start()

@@ -4,6 +4,7 @@ an input image (invert, translate, dream, upscale, paint --init)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,13 +70,18 @@ def _slug(text: str) -> str:
 
 
 def export_images(
-    ds: ImageSet, indices: list[int], out: Path, target: bool = False
+    ds: ImageSet,
+    indices: list[int],
+    out: Path,
+    target: bool = False,
+    on_written: Callable[[int, int], None] | None = None,
 ) -> list[ExportedImage]:
     """Write the images ``indices`` of ``ds`` (or their paired targets) as PNGs that record the
     dataset, index and caption (as ``options.prompt`` too, which ``huashi upscale`` reads).
 
     ``out`` ending in ``.png`` names the one file of a single image; otherwise it is a folder
-    that gets ``<index>-<caption>.png`` per image."""
+    that gets ``<index>-<caption>.png`` per image. ``on_written(done, total)`` is called after
+    each file."""
     if target and ds.targets is None:
         raise HuashiError(f"{ds.name} has no paired targets: drop --target.")
     pixels = ds.targets if target else ds.images
@@ -101,4 +107,6 @@ def export_images(
             params["options"] = {"prompt": ds.captions[i]}
         save_png(to_pil(torch.as_tensor(pixels[i])), path, {"source": "data export", **params})
         written.append(ExportedImage(path, i, text))
+        if on_written is not None:
+            on_written(len(written), len(indices))
     return written

@@ -277,6 +277,23 @@ def _reference(run: LoadedRun) -> str:
     return spec
 
 
+def check_request(
+    n: int, seed: int, options: dict[str, Any] | None = None, **settings: Any
+) -> dict[str, Any]:
+    """The checks of an evaluation that need no model (``settings``: batch_size, kid_subsets,
+    kid_subset_size, pr_k, is_splits, as given), so a wrong value fails before the run loads.
+    Returns the checked sampling options."""
+    options = check_sampling_options(dict(options or {}))
+    check_count("--n", n, MAX_EVAL_SAMPLES, "FID is customarily measured on 50,000")
+    check_seed(seed, n)
+    flags = {"batch_size": "--batch-size", "kid_subsets": "--kid-subsets",
+             "kid_subset_size": "--kid-subset-size", "pr_k": "pr_k", "is_splits": "is_splits"}  # fmt: skip
+    for name, flag in flags.items():
+        if name in settings:
+            check_number(flag, settings[name], 1, whole=True)
+    return options
+
+
 def evaluate(
     run: str | Path | LoadedRun,
     features: str | FeatureNet | None = None,
@@ -307,13 +324,8 @@ def evaluate(
     for the first), and the copy check. Returns the record that is also saved as
     ``eval-<features>-<n>.json`` in the run folder (the closest pairs of the copy check beside
     it as ``...-copies.png``); ``progress(done, n, message)`` counts the generated images."""
-    options = check_sampling_options(dict(options or {}))
-    check_count("--n", n, MAX_EVAL_SAMPLES, "FID is customarily measured on 50,000")
-    check_seed(seed, n)
-    for name, value in (("--batch-size", batch_size), ("--kid-subsets", kid_subsets),
-                        ("--kid-subset-size", kid_subset_size), ("pr_k", pr_k),
-                        ("is_splits", is_splits)):  # fmt: skip
-        check_number(name, value, 1, whole=True)
+    options = check_request(n, seed, options, batch_size=batch_size, kid_subsets=kid_subsets,
+                            kid_subset_size=kid_subset_size, pr_k=pr_k, is_splits=is_splits)  # fmt: skip
     loaded = _image_run(run, checkpoint, device)
     loaded.family.parse_sampling_options(**options)  # names and types, before any work
     condition = loaded.family.condition

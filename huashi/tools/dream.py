@@ -153,6 +153,13 @@ class DreamSettings:
     seed: int = 0
 
     def check(self, net: DreamNet) -> None:
+        """Every setting, the objective against ``net`` included."""
+        self.check_values()
+        self.check_objective(net)
+
+    def check_values(self) -> None:
+        """The settings that need no network (ranges, counts, the seed): checkable before a
+        network loads."""
         for name in ("octave_scale", "lr", "scale", "rotate", "background", "tv", "decay",
                      "range_weight", "noise"):  # fmt: skip
             flag = "--range" if name == "range_weight" else "--" + name.replace("_", "-")
@@ -175,6 +182,9 @@ class DreamSettings:
             raise HuashiError("--copies must be at least 1, --scale and --rotate >= 0.")
         if self.tv < 0 or self.decay < 0 or self.range_weight < 0:
             raise HuashiError("--tv, --decay and --range must not be negative.")
+
+    def check_objective(self, net: DreamNet) -> None:
+        """The layer, class or prompt against what ``net`` offers."""
         if self.objective == "layer":
             find_layer(net, self.layer)
         elif self.objective == "class":

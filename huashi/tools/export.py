@@ -26,6 +26,7 @@ import inspect
 import io
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ from huashi.families.onnx import OnnxGraph
 
 FORMATS = ("onnx",)
 OPSET = 17
+#: export's stages (loading the run, tracing, writing, checking), as its progress counts them
+STAGES = 4
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -98,12 +102,25 @@ def run_onnx(path: str | Path, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.from_numpy(session.run(["image"], feed)[0])
 
 
+def _no_progress(done: int, total: int, message: str) -> None:
+    pass
+
+
 def export_family(
-    family: Family, out: str | Path, metadata: dict[str, Any] | None = None, check: bool = True
+    family: Family,
+    out: str | Path,
+    metadata: dict[str, Any] | None = None,
+    check: bool = True,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Write ``family``'s painter to ``out`` as ONNX; with ``check`` run the file with
-    onnxruntime on the example inputs and report the largest difference from PyTorch."""
+    onnxruntime on the example inputs and report the largest difference from PyTorch.
+    ``progress`` is told of each stage after the first (loading, which :func:`export_run`
+    counts): 1 traced, 2 written, 3 checked, of ``STAGES``, or of 3 without ``check``."""
     onnx = _require("onnx")
+    progress = progress or _no_progress
+    total = STAGES if check else STAGES - 1
+    progress(1, total, "tracing the painter to ONNX")
     graph = export_graph(family)
     module = graph.module
     modes = [(m, m.training) for m in module.modules()]
@@ -122,6 +139,7 @@ def export_family(
         name: ["B" if name in graph.batched else n for n in value.shape][:1] + list(value.shape[1:])
         for name, value in inputs.items()
     }
+    progress(2, total, f"writing {out}")
     model = onnx.load_from_string(data)
     info = {"family": family.name, "inputs": json.dumps(shapes), **(metadata or {})}
     for key, value in info.items():
@@ -132,8 +150,10 @@ def export_family(
     onnx.save(model, str(out))
     difference = None
     if check:
+        progress(3, total, "running the file with onnxruntime")
         got = run_onnx(out, inputs)
         difference = float((got - expected).abs().max())
+    progress(total, total, f"wrote {out}")
     return ExportResult(out, family.name, shapes, difference)
 
 
@@ -143,16 +163,20 @@ def export_run(
     format: str = "onnx",
     checkpoint: str | Path | None = None,
     check: bool = True,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Export a trained run's painter (its newest checkpoint, or ``checkpoint``); the CPU
-    copy of the weights is exported, so the file runs anywhere."""
+    copy of the weights is exported, so the file runs anywhere. ``progress(done, total,
+    message)`` counts the stages: 0 loading the run, then as :func:`export_family`."""
     from huashi.runs import load_run
 
     if format not in FORMATS:
         raise HuashiError(f"unknown export format '{format}': choose one of {', '.join(FORMATS)}.")
     check_output_file(out)
+    if progress is not None:
+        progress(0, STAGES if check else STAGES - 1, f"loading {run}")
     loaded = load_run(run, checkpoint, device="cpu")
     name = str(run)  # a zoo name stays a name; a folder is recorded by its absolute path
     metadata = {"run": name if name.startswith("zoo:") else str(Path(run).resolve())}
     metadata["step"] = loaded.step
-    return export_family(loaded.family, out, metadata, check)
+    return export_family(loaded.family, out, metadata, check, progress)

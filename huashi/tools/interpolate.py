@@ -9,6 +9,7 @@ between two photos should not fail because they are 512 px, but the user should 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,14 @@ def interpolate(
     out: str | Path | None = None,
     checkpoint: str | Path | None = None,
     device: str = "auto",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Interpolation:
     """Decode ``steps`` evenly spaced points from the code of A to the code of B (both ends
     included). ``path`` is "linear" or "slerp" (spherical: keeps the norm typical of Gaussian
     codes in the middle of the walk). Images are files, "data:N" (image N of the run's training
     set) or tensors [C, R, R] in [-1, 1]. With ``out`` (.png) the strip is written there with
-    the parameters in its metadata."""
+    the parameters in its metadata. ``progress(done, total, message)`` counts the stages:
+    loading the run, encoding, decoding, and writing the strip when there is ``out``."""
     if steps < 2:
         raise HuashiError(f"--steps must be at least 2 (the two ends), got {steps}.")
     check_count("--steps", steps, MAX_GRID_IMAGES, "walk in fewer steps")
@@ -71,7 +74,11 @@ def interpolate(
         raise HuashiError(f"unknown --path {path!r}: choose one of {', '.join(PATHS)}.")
     if out is not None and Path(out).suffix.lower() != ".png":
         raise HuashiError(f"--out must name a .png file, got {out}.")
+    total = 4 if out is not None else 3
+    tell = progress or (lambda done, total, message: None)
+    tell(0, total, f"loading {getattr(run, 'run_dir', run)}")
     loaded, family = load_autoencoder(run, checkpoint, device)
+    tell(1, total, "reading and encoding the two images")
     channels, resolution = family.data.channels, family.data.resolution
     inputs, notes, dataset = [], [], None
     for image in (image_a, image_b):
@@ -85,11 +92,13 @@ def interpolate(
             inputs.append(tensor)
             notes += converted
     a, b = family.encode(torch.stack(inputs))
+    tell(2, total, f"decoding {steps} images")
     t = torch.linspace(0.0, 1.0, steps, device=a.device)
     latents = (lerp if path == "linear" else slerp)(a, b, t)
     images = family.decode(latents).cpu()
     result = Interpolation(images, latents.cpu(), notes)
     if out is not None:
+        tell(3, total, f"writing {out}")
         params = {
             "run": str(loaded.run_dir.resolve()),
             "checkpoint": loaded.checkpoint.name,
@@ -101,6 +110,7 @@ def interpolate(
             "path": path,
         }
         result.out = save_grid(images, Path(out), params, nrow=steps)
+    tell(total, total, "walked")
     return result
 
 

@@ -350,13 +350,29 @@ def test_doctor_and_data_preview_report_progress(tmp_path) -> None:
     assert [c[:2] for c in calls] == [(1, 2), (2, 2)]
 
 
-def test_interpolate_and_translate_report_progress(tmp_path) -> None:
+def test_interpolate_and_translate_report_progress(tmp_path, capsys) -> None:
     ae = tmp_path / "ae"
     api.train(ae, "ae", "shapes", 16, model={"width": 8, "z_dim": 8}, steps=1, batch_size=8,
               **SHAPES, **FAST)  # fmt: skip
     calls, progress = recorder()
     walk = api.interpolate(ae, "data:0", "data:1", steps=3, progress=progress)
-    assert walk.images.shape == (3, 3, 16, 16) and calls == [(1, 1, "walked")]
+    assert walk.images.shape == (3, 3, 16, 16) and [c[:2] for c in calls] == [
+        (0, 3),
+        (1, 3),
+        (2, 3),
+        (3, 3),
+    ]
+    calls, progress = recorder()  # writing the strip is one stage more
+    api.interpolate(ae, "data:0", "data:1", steps=3, out=tmp_path / "w.png", progress=progress)
+    assert [c[:2] for c in calls] == [(i, 4) for i in range(5)] and calls[-1][2] == "walked"
+    assert "writing" in calls[3][2] and (tmp_path / "w.png").is_file()
+    from huashi.cli import main
+
+    argv = ["interpolate", str(ae), "data:0", "data:1", "--steps", "3"]
+    assert main([*argv, "--out", str(tmp_path / "q.png"), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "") and (tmp_path / "q.png").is_file()
+    assert main([*argv, "--out", str(tmp_path / "v.png")]) == 0
+    assert f"wrote {tmp_path / 'v.png'} (3 images" in capsys.readouterr().out
     with pytest.raises(HuashiError, match="does not translate"):
         api.translate(dcgan_run(), tmp_path, tmp_path / "out")
 
@@ -382,7 +398,7 @@ def test_interpolate_and_translate_report_progress(tmp_path) -> None:
     assert calls == [(2, 3, "translating"), (3, 3, "translating")]
 
 
-def test_clip_labels_reads_files_like_the_dataset_and_reports_progress(tmp_path) -> None:
+def test_clip_labels_reads_files_like_the_dataset_and_reports_progress(tmp_path, capsys) -> None:
     from huashi.core.images import to_pil
     from huashi.metrics.features import load_features, zero_shot
 
@@ -400,7 +416,14 @@ def test_clip_labels_reads_files_like_the_dataset_and_reports_progress(tmp_path)
     expected, similarity = zero_shot(load_features(f"clip:{clip}"), images, test.captions)
     assert result.labels == expected and torch.allclose(result.similarity, similarity, atol=1e-5)
     assert np.allclose(result.best_cosine, similarity.max(1).values.tolist(), atol=1e-5)
-    assert [c[:2] for c in calls] == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    assert [c[:2] for c in calls] == [(i, 6) for i in range(7)]  # load, 4 files, labelling
+    assert calls[0][2] == f"loading {clip}" and calls[-1][2] == "labelled"
+    from huashi.cli import main
+
+    argv = ["clip", str(clip), "--image", *map(str, paths), "--prompt", "a", "--prompt", "b"]
+    assert main([*argv, "--quiet"]) == 0  # no bar: only the four labels, the command's answer
+    out, err = capsys.readouterr()
+    assert err == "" and len(out.splitlines()) == 4 and out.startswith(f"{paths[0]}: ")
 
 
 # --- the metric registry -------------------------------------------------------------------------

@@ -22,6 +22,18 @@ def test_a_slow_start_is_shown_within_two_seconds_and_rates_count_from_the_start
     assert rates and max(rates) < 10  # about 8 images in 1.6 s, not millions per second
 
 
+def test_the_first_second_is_not_drawn_and_a_long_stage_keeps_its_clock(capsys):
+    with progress_bar(True, "loading the run") as progress:
+        progress(0, 4, "loading the run")
+        time.sleep(0.3)
+        early = capsys.readouterr().err
+        progress(1, 4, "tracing")
+        time.sleep(2.4)  # one long stage, no report: the bar is still redrawn each second
+    err = capsys.readouterr().err
+    assert early == ""  # a command done within a second shows no bar
+    assert "tracing" in err and "1/4 [00:01<" in err and "1/4 [00:02<" in err
+
+
 def test_quiet_shows_nothing(capsys):
     with progress_bar(False, "loading") as progress:
         assert progress is None

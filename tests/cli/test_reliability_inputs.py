@@ -240,3 +240,28 @@ def test_a_text_encoder_with_only_pickled_weights_is_refused_unopened(tmp_path):
     with pytest.raises(HuashiError, match=r"only pickled weights \(pytorch_model.bin\)"):
         TextEncoder(folder)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "{run}", "--kid-subsets", "0"], "--kid-subsets must be >= 1, not 0"),
+        (["eval", "{run}", "--out", "{tmp}/e.txt"], "--out must name a .json file, got"),
+        (["paint", "{run}", "--cfg", "nan"], "--cfg must be a finite number, not nan"),
+        (["paint", "{run}", "--n", "0"], "--n must be a whole number >= 1, not 0"),
+        (["dream", "{run}", "noise", "--layer", "x", "--size", "5000"],
+         "--size must be >= 1 and <= 1,024, not 5000"),
+    ],
+)  # fmt: skip
+def test_values_that_need_no_model_fail_before_it_loads(run, tmp_path, capsys, monkeypatch,
+                                                         argv, message):  # fmt: skip
+    argv = [a.format(run=run, tmp=tmp_path) for a in argv]
+    err = one_line_error(capsys, argv)  # the model loads as usual
+    assert message in err
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the run was loaded")
+
+    monkeypatch.setattr(api.runs, "load_run", no_loading)
+    monkeypatch.setattr(api, "load_dream_net", no_loading)
+    assert one_line_error(capsys, argv) == err  # the same line, and nothing was loaded

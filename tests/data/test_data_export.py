@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from huashi import api
 from huashi.cli import main
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_params
@@ -134,3 +135,15 @@ def test_select_needs_captions_or_labels(shapes):
 def test_quiet_prints_nothing(tmp_path, capsys):
     assert main(["data", "export", *SHAPES, "--out", str(tmp_path / "q"), "--quiet"]) == 0
     assert capsys.readouterr() == ("", "") and len(list((tmp_path / "q").iterdir())) == 1
+
+
+def test_export_reports_progress_and_quiet_prints_nothing(tmp_path, capsys):
+    calls = []
+    written = api.export_data("shapes", tmp_path / "p", n=3, resolution=32, data_options={"n": 60},
+                              progress=lambda *c: calls.append(c))  # fmt: skip
+    assert len(written) == 3 and [c[:2] for c in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert calls[0][2] == "writing 3 PNG files"
+    assert (
+        main(["data", "export", *SHAPES, "--n", "2", "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    )
+    assert capsys.readouterr() == ("", "") and len(list((tmp_path / "q").iterdir())) == 2

@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from huashi import api
 from huashi.cli import main
 from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, get_family
@@ -150,6 +151,21 @@ def test_cli_exports_a_trained_run(tmp_path, capsys):
     assert meta["step"] == "2"
     assert main(["export", str(run), "--format", "tflite", "--out", str(out)]) == 2
     assert "unknown export format 'tflite'" in capsys.readouterr().err
+    assert main(["export", str(run), "--out", str(tmp_path / "q.onnx"), "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "") and (tmp_path / "q.onnx").is_file()
+
+
+def test_export_reports_each_stage(tmp_path):
+    run = tmp_path / "run"
+    tiny = ["--data", "shapes", "--data-option", "n=16", "--resolution", "16", "--quiet"]
+    tiny += ["--g-width", "4", "--d-width", "4", "--batch-size", "8", "--steps", "1"]
+    assert main(["train", "dcgan", *tiny, "--out", str(run)]) == 0
+    calls = []
+    for check, stages in ((True, 4), (False, 3)):  # loading, tracing, writing (, onnxruntime)
+        calls.clear()
+        api.export(run, tmp_path / "p.onnx", check=check, progress=lambda *c: calls.append(c))
+        assert [c[:2] for c in calls] == [(i, stages) for i in range(stages + 1)]
+        assert calls[0][2] == f"loading {run}" and ("onnxruntime" in calls[-2][2]) == check
 
 
 @pytest.fixture(scope="module")

@@ -165,12 +165,19 @@ def test_every_shipped_upsampler_still_beats_bicubic_as_its_card_says(entry):
     assert rows["upsampler"]["psnr"] > rows["bicubic"]["psnr"] + 1.0
 
 
-def test_eval_of_a_zoo_painter_leaves_its_shipped_folder_unchanged(zoo_root, capsys):
+def test_eval_of_a_zoo_painter_leaves_its_shipped_folder_unchanged(zoo_root, tmp_path, capsys):
     from metrics_helpers import tiny_dcgan, trained_classifier
 
     entry = zoo.add_to_zoo(tiny_dcgan(), "tiny-mnist", "a test painter")
     before = sorted(p.relative_to(entry.path) for p in entry.path.rglob("*"))
     features = f"classifier:{trained_classifier()}"
     assert main(["eval", "zoo:tiny-mnist", "--features", features, "--n", "100", "--quiet"]) == 0
-    assert "not written into the shipped folder" in capsys.readouterr().out
+    assert "not written into the shipped folder; --out FILE.json" in capsys.readouterr().out
+    assert sorted(p.relative_to(entry.path) for p in entry.path.rglob("*")) == before
+    record = tmp_path / "records" / "tiny.json"  # --out writes the record elsewhere
+    argv = ["eval", "zoo:tiny-mnist", "--features", features, "--n", "100", "--out", str(record)]
+    assert main(argv) == 0
+    assert f"wrote {record}\n" in capsys.readouterr().out
+    saved = json.loads(record.read_text())
+    assert saved["n"] == 100 and saved["features"]["spec"] == features and "fid" in saved["metrics"]
     assert sorted(p.relative_to(entry.path) for p in entry.path.rglob("*")) == before
