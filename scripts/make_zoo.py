@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="samples for the scores")
     parser.add_argument("--work", type=Path, default=Path("runs/zoo-build"))
     parser.add_argument("--root", type=Path, help="zoo folder (default: huashi/zoo)")
+    parser.add_argument("--example-prompt", help="a text painter: a prompt the card shows")
     parser.add_argument("--reuse", action="store_true", help="measure the run already in WORK")
     args = parser.parse_args()
 
@@ -88,6 +89,8 @@ def main() -> None:
     else:  # by steps alone, so the entry is the same whatever the machine's speed or load
         step = api.train(run_dir, recipe=recipe.name, seed=args.seed, max_minutes=0).step
     scores: dict = {"steps": step}
+    if args.example_prompt:
+        scores["example_prompt"] = args.example_prompt
     if recipe.family in ("clip", "classifier"):
         scores |= real_floor(
             recipe.family, run_dir, recipe.data, recipe.resolution, args.n, args.seed

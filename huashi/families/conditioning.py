@@ -59,11 +59,20 @@ def resolve_condition(
     return Condition(labels, prompts)
 
 
-def required_prompts(data: DataInfo, n: int, prompt: Any) -> list[str]:
+def prompt_needed(examples: Sequence[str] = ()) -> HuashiError:
+    """The error for a text-conditioned model asked to paint without a prompt; its example is a
+    caption the model trained on when it kept any."""
+    example = examples[0] if examples else "a small red circle"
+    return HuashiError(f'this model is conditioned on text: pass --prompt "{example}".')
+
+
+def required_prompts(
+    data: DataInfo, n: int, prompt: Any, examples: Sequence[str] = ()
+) -> list[str]:
     """One non-empty prompt per image for a text-conditioned model, or a clear error."""
     prompts = resolve_condition("text", data, n, prompt).prompts
     if prompts is None or not all(p.strip() for p in prompts):
-        raise HuashiError('this model is conditioned on text: pass --prompt "a small red circle".')
+        raise prompt_needed(examples)
     return prompts
 
 

@@ -32,7 +32,12 @@ from huashi.augment.diffaugment import diff_augment, parse_policy
 from huashi.core.config_fields import check_choices, option
 from huashi.core.errors import HuashiError
 from huashi.families.base import DataInfo, Family, calibration_latents, require_power_of_two
-from huashi.families.conditioning import check_condition_data, preview_options, resolve_condition
+from huashi.families.conditioning import (
+    check_condition_data,
+    preview_options,
+    prompt_needed,
+    resolve_condition,
+)
 from huashi.families.gan_networks import build_networks
 from huashi.families.onnx import GeneratorGraph, OnnxGraph
 from huashi.losses.gan import (
@@ -408,9 +413,7 @@ class GAN(Family):
         if self.condition == "class" and label is None:
             label = [int(s) % self.data.num_classes for s in seeds]
         if self.condition == "text" and not (prompt and all(p.strip() for p in prompt)):
-            raise HuashiError(
-                'this model is conditioned on text: pass --prompt "a small red circle".'
-            )
+            raise prompt_needed(self.preview_captions)
         with torch.no_grad():
             return self.generate_from_latents(
                 self.latents_for_seeds(seeds), dropout_seeds=seeds, prompt=prompt, label=label
@@ -456,9 +459,7 @@ class GAN(Family):
             return torch.tensor(checked.labels, dtype=torch.long, device=self.device)
         if self.condition == "text":
             if checked.prompts is None:
-                raise HuashiError(
-                    'this model is conditioned on text: pass --prompt "a small red circle".'
-                )
+                raise prompt_needed(self.preview_captions)
             return self.text_encoder.encode(checked.prompts).pooled.to(self.device)
         return None
 

@@ -288,7 +288,7 @@ class GigaGAN(Family):
         return (self.config.z_dim,)
 
     def _prompts(self, n: int, prompt: Any) -> list[str]:
-        return required_prompts(self.data, n, prompt)
+        return required_prompts(self.data, n, prompt, self.preview_captions)
 
     @property
     def num_ws(self) -> int:

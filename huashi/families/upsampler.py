@@ -272,7 +272,7 @@ class UpsamplerFamily(Family):
                     "--condition text on captioned data for that)."
                 )
             return []
-        return required_prompts(self.data, n, prompt)
+        return required_prompts(self.data, n, prompt, self.preview_captions)
 
     @torch.no_grad()
     def generate(self, seeds: Sequence[int], **options: Any) -> torch.Tensor:
