@@ -22,19 +22,16 @@ import argparse
 import torch
 
 from huashi import api
+from huashi.core.images import to_unit_range
 from huashi.data import load_dataset
 from huashi.metrics.clip_score import ranked_first_share
 from huashi.metrics.features import load_features
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images
-
-
 @torch.no_grad()
 def clip_scores(net, images: torch.Tensor, names: list[str]) -> torch.Tensor:
     """[N images, M names] cosine similarities under an image-text network."""
-    image = torch.nn.functional.normalize(net.image_embeddings(_as_float(images)), dim=1)
+    image = torch.nn.functional.normalize(net.image_embeddings(images), dim=1)
     text = torch.nn.functional.normalize(net.text_embeddings(names), dim=1)
     return image @ text.T
 
@@ -43,7 +40,7 @@ def clip_scores(net, images: torch.Tensor, names: list[str]) -> torch.Tensor:
 def exemplar_scores(net, images: torch.Tensor, names: list[str]) -> torch.Tensor:
     """[N images, M names] the exemplar classifier's logits for each name's emoji."""
     classes = [net.class_names.index(name) for name in names]
-    return net.run(_as_float(images))[1][:, classes]
+    return net.run(images)[1][:, classes]
 
 
 @torch.no_grad()
@@ -70,8 +67,8 @@ def main() -> None:
     pick = torch.randperm(len(train.captions), generator=torch.Generator().manual_seed(args.seed))
     pick = pick[: args.names].tolist()
     sets = {
-        "training names": ([train.captions[i] for i in pick], train.images[pick]),
-        "held-out names": (list(test.captions), test.images),
+        "training names": ([train.captions[i] for i in pick], to_unit_range(train.images[pick])),
+        "held-out names": (list(test.captions), to_unit_range(test.images)),
     }
     clip = load_features("zoo:reference-emoji")
     exemplar = load_features("zoo:reference-emoji-exemplar")

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from huashi import api
+from huashi.core.images import to_pil
 
 GAP = 6
 TEXT = 16
@@ -32,8 +33,10 @@ def prompt_sheet(run: str, prompts: list[str], seeds: int, scale: int, columns: 
     blocks = []
     for prompt in prompts:
         images = api.paint(run, prompt, n=seeds, seed=0, device="cpu").images
-        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-        blocks.append([Image.fromarray(p).resize((p.shape[1] * scale,) * 2, 0) for p in pixels])
+        pictures = [to_pil(image) for image in images]
+        blocks.append(
+            [p.resize((p.width * scale,) * 2, Image.Resampling.NEAREST) for p in pictures]
+        )
     side = blocks[0][0].width
     block_w = seeds * side + (seeds - 1) * 2
     rows = -(-len(prompts) // columns)

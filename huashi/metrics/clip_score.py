@@ -47,7 +47,8 @@ def caption_retrieval_top1(
     rows = torch.tensor(list(first.values()))
     texts = F.normalize(text_embeddings.float()[rows], dim=1)
     images = F.normalize(image_embeddings.float(), dim=1)
-    own = torch.tensor([list(first).index(c) for c in captions])
+    column = {c: k for k, c in enumerate(first)}
+    own = torch.tensor([column[c] for c in captions])
     return ranked_first_share(images @ texts.T, own, candidates, seed)
 
 
