@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from huashi import api
+
+# Card keys that the FID line already says (api.card_fid) or that only tooling reads.
+_SAID_BY_THE_FID_LINE = {"fid", "n", "features", "fid_floor_fid", "fid_floor_multiple",
+                         "fid_floor_n", "fid_floor_features", "fid_floor_note"}  # fmt: skip
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("zoo", help="list the trained models shipped with huashi")
     parser.set_defaults(run=run_zoo)
+
+
+def describe_scores(scores: dict[str, Any]) -> str:
+    """A card's scores for a person: the FID as a floor multiple first (or labelled raw, with
+    why there is no floor), then the other scores."""
+    fid = api.card_fid(scores)
+    rest = [f"{k} {_value(v)}" for k, v in scores.items() if k not in _SAID_BY_THE_FID_LINE]
+    return "; ".join(filter(None, [fid, ", ".join(rest)])) or "no scores recorded"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} {_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def run_zoo(args: argparse.Namespace) -> int:
@@ -18,6 +39,6 @@ def run_zoo(args: argparse.Namespace) -> int:
         print(f"no zoo models are installed in {api.zoo_root()}.")
         return 0
     for entry in entries:
-        scores = ", ".join(f"{k} {v}" for k, v in entry.scores.items()) or "no scores recorded"
-        print(f"zoo:{entry.name:<24} {entry.family:<10} {entry.description} ({scores})")
+        print(f"zoo:{entry.name:<24} {entry.family:<10} {entry.description}")
+        print(f"    {describe_scores(entry.scores)}")
     return 0

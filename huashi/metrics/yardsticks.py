@@ -185,8 +185,8 @@ def _view_label(index: int, same_network: bool) -> str:
 
 def describe_card(scores: dict[str, Any]) -> str | None:
     """A zoo card's FID for a person: its floor multiple when the card records one
-    (``fid_floor_multiple``), else the raw FID labelled as such, with its n and network; None
-    when the card has no FID."""
+    (``fid_floor_multiple``), else the raw FID labelled as such, with its n and network and why
+    there is no floor (``fid_floor_note``); None when the card has no FID."""
     if not isinstance(scores.get("fid"), (int, float)):
         return None
     n, network = int(scores.get("n", 0)), str(scores.get("features", "?"))
@@ -195,4 +195,5 @@ def describe_card(scores: dict[str, Any]) -> str | None:
         network = str(scores.get("fid_floor_features", network))
         fid = scores.get("fid_floor_fid", scores["fid"])
         return format_fid(fid, multiple, int(scores.get("fid_floor_n", n)), network)
-    return f"raw FID {scores['fid']:.3g}, no floor (n {n:,}, {network})"
+    why = f": {scores['fid_floor_note']}" if scores.get("fid_floor_note") else ""
+    return f"raw FID {scores['fid']:.3g}, no floor (n {n:,}, {network}){why}"

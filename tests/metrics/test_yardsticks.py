@@ -230,3 +230,18 @@ def test_a_zoo_cards_fid_reads_as_its_floor_multiple_or_labelled_raw() -> None:
     shipped = api.card_fid(zoo_entry(zoo.resolve("zoo:emoji-gan")).scores)
     assert shipped.startswith("FID 0.477 = 3.6× floor (n 564, texture:zoo:reference-emoji)")
     assert api.card_fid({"psnr": 27.4}) is None  # no FID: nothing to say
+    why = card | {"fid_floor_note": "too few held-out pairs"}  # a card says why it has no floor
+    assert api.card_fid(why) == api.card_fid(card) + ": too few held-out pairs"
+
+
+def test_huashi_zoo_lists_each_cards_fid_as_a_person_reads_it(capsys) -> None:
+    assert main(["zoo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    scores = {lines[i].split()[0]: lines[i + 1] for i in range(len(lines) - 1)
+              if lines[i].startswith("zoo:")}  # fmt: skip
+    # the FID first, as its floor multiple; the card's raw floor keys are not repeated after it
+    assert scores["zoo:emoji-gan"].strip().startswith("FID 0.477 = 3.6× floor (n 564, texture:")
+    assert "fid_floor" not in scores["zoo:emoji-gan"]
+    # a card without a floor says why, and what to judge the painter by instead
+    assert "raw FID 1.07, no floor (n 193" in scores["zoo:calligraphy"]
+    assert "judge it by held-out L1" in scores["zoo:calligraphy"]
