@@ -125,9 +125,13 @@ class FeatureNet:
 
     @property
     def short_name(self) -> str:
-        """A file-name-safe name: ``clip-<run folder>`` / ``inception-<hash>``."""
+        """A file-name-safe name: ``clip-<run folder>`` / ``inception-<hash>``, an ensemble's
+        with its networks' joined by ``+``."""
         if self.kind == "inception":
             return f"inception-{self.checkpoint_hash[:8]}"
+        if self.kind == "ensemble":  # ensemble-reference-shapes+reference-shapes-classifier
+            members = self.spec.removeprefix("ensemble:").split("+")
+            return "ensemble-" + "+".join(Path(m.rsplit(":", 1)[1]).name for m in members)
         return f"{self.kind}-{Path(self.spec.rsplit(':', 1)[1]).name}"
 
     def describe(self, image_size: int | None = None, image_channels: int | None = None) -> dict:

@@ -56,6 +56,7 @@ def test_an_ensemble_names_how_it_is_made_and_refuses_what_it_cannot_join() -> N
     assert net.features(torch.zeros(2, 3, 32, 32)).shape == (2, 2 * (128 + 64))
     described = net.describe()
     assert described["version"] == net.version and "+" in described["checkpoint_sha256"]
+    assert net.short_name == "ensemble-reference-shapes+reference-shapes-classifier"
     with pytest.raises(HuashiError, match="two or more in-domain networks"):
         load_features("ensemble:zoo:reference-shapes", "cpu")
     with pytest.raises(HuashiError, match="different image sizes"):
