@@ -40,7 +40,7 @@ def test_the_shapes_ensemble_passes_a_small_ladder_where_the_texture_view_loses_
 
 
 def test_eval_on_shapes_leads_with_the_ensemble_and_notes_the_unvalidated_second() -> None:
-    views, note = default_views(api.load_run(tiny_dcgan("shapes")))
+    views, note = default_views(api.load_run(tiny_dcgan(data="shapes")))
     assert views == [ENSEMBLE, "zoo:reference-shapes", "texture:zoo:reference-shapes",
                      "zoo:reference-shapes-classifier"]  # fmt: skip
     assert note and "no view of zoo:reference-shapes-classifier passes" in note
