@@ -22,6 +22,9 @@ NETWORKS = ("reference-emoji", "reference-emoji-exemplar", "reference-emoji-128"
             "reference-mnist-clip", "reference-calligraphy")  # fmt: skip
 GAN_LADDER = ("reference-emoji", "reference-emoji-exemplar")  # networks given --ladder-run
 VIEWS = ("texture:zoo", "zoo")
+#: views of several networks, each given after the rows of its first network
+ENSEMBLES = {"reference-shapes-classifier":
+             ("ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier",)}  # fmt: skip
 RESULTS = Path(__file__).parent / "results" / "ladders"
 COLUMNS = [  # (header, ladder, rung)
     ("blur 1 px", "Gaussian blur", "sigma 1 px"),
@@ -43,8 +46,7 @@ def main() -> None:
     header = "| view | floor (n) | " + " | ".join(c[0] for c in COLUMNS) + " | fails |"
     print(header + "\n" + "|---" * (len(COLUMNS) + 3) + "|")
     for network in NETWORKS:
-        for view in VIEWS:
-            spec = f"{view}:{network}"
+        for spec in [f"{view}:{network}" for view in VIEWS] + list(ENSEMBLES.get(network, ())):
             path = RESULTS / (spec.replace(":", "-") + ".json")
             if args.rerun or not path.exists():
                 run = args.ladder_run if network in GAN_LADDER else None

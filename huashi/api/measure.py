@@ -83,9 +83,10 @@ def evaluate(
     **settings: Any,
 ) -> EvalResult:
     """Measure ``run`` on ``n`` generated images with the feature network ``features``
-    (``classifier:RUN``, ``clip:RUN``, ``texture:SPEC`` or ``inception:WEIGHTS``; default: the
-    dataset's validated view, ``texture:zoo:reference-<dataset>``, with the plain reference
-    network as the second view) against its real data, with every registered metric that
+    (``classifier:RUN``, ``clip:RUN``, ``texture:SPEC``, ``ensemble:A+B`` or
+    ``inception:WEIGHTS``; default: the dataset's validated view, ``texture:zoo:reference-<dataset>``
+    or on shapes the ensemble of its two networks, with the other views beside it) against its
+    real data, with every registered metric that
     applies, the FID's multiple of its floor and the copy check; ``options`` are sampling
     options (e.g. steps). ``settings`` go to :func:`huashi.metrics.evaluate.evaluate` (split,
     batch_size, kid_subsets, kid_subset_size, pr_k, is_splits, cache, save, also).

@@ -18,8 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", type=Path, nargs="?", help="the run to measure")
     parser.add_argument(
         "--features",
-        help="feature network: clip:RUN, classifier:RUN or inception:PATH_TO_WEIGHTS "
-        "(default: the dataset's shipped reference network, zoo:reference-DATASET)",
+        help="feature network: clip:RUN, classifier:RUN, zoo:NAME, texture:SPEC, ensemble:A+B or "
+        "inception:PATH_TO_WEIGHTS (default: the validated view of the dataset's shipped "
+        "reference networks, docs/metrics.md)",
     )
     parser.add_argument("--n", type=int, default=5000, help="generated samples (default: 5000)")
     parser.add_argument("--seed", type=int, default=0, help="first seed; sample i uses seed+i")
@@ -44,7 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--validate", metavar="FEATURES",
         help="instead of measuring a run: the validation ladder of a feature network, e.g. "
-        "zoo:reference-emoji or texture:zoo:reference-emoji (docs/metrics.md)",
+        "zoo:reference-emoji, texture:zoo:reference-emoji or "
+        "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier (docs/metrics.md)",
     )  # fmt: skip
     parser.add_argument(
         "--ladder-run", type=Path, metavar="RUN",

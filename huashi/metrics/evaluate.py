@@ -228,10 +228,10 @@ def _metric_inputs(
 def default_views(run: LoadedRun) -> tuple[list[str], str | None]:
     """The views of the run's dataset's shipped reference network (the one trained at the
     run's resolution when one ships), the one that passed its validation ladder first: the
-    texture view ``texture:zoo:reference-<dataset>`` unless only the plain one passed
-    (docs/metrics.md); then the validated view of the second network shipped beside it
-    (``zoo:reference-<dataset>-exemplar`` or ``-clip``) when there is one; and a note for
-    each network of which neither view passed."""
+    texture view ``texture:zoo:reference-<dataset>`` unless only the plain one passed, led by
+    the ensemble of both networks where only that passed (shapes; docs/metrics.md); then the
+    validated view of the second network shipped beside it (``zoo:reference-<dataset>-exemplar``
+    or ``-clip``) when there is one; and a note for each network of which no view passed."""
     from huashi.zoo import second_reference
 
     reference = _reference(run)
@@ -251,12 +251,16 @@ def default_views(run: LoadedRun) -> tuple[list[str], str | None]:
 
 def _validated_first(reference: str) -> tuple[list[str], bool]:
     """A reference network's two views, the one that passed its ladder first (texture when
-    both did, plain when neither did), and whether either passed."""
-    from huashi.zoo import resolve, zoo_entry
+    both did, plain when neither did), led by its ensemble with the second network when only
+    that passed (shapes); and whether any passed."""
+    from huashi.zoo import ensemble_reference, resolve, zoo_entry
 
     passed = zoo_entry(resolve(reference)).scores.get("ladder_passed", {})
     texture = f"texture:{reference}"
     views = [texture, reference] if passed.get("texture") else [reference, texture]
+    ensemble = ensemble_reference(reference)
+    if passed.get("ensemble") and ensemble and not (passed.get("texture") or passed.get("plain")):
+        views.insert(0, ensemble)
     return views, any(passed.values())
 
 

@@ -8,6 +8,9 @@
                       (its first layer's responses, gradient histograms at three scales),
                       each block scaled to unit variance over its training set
                       (:mod:`huashi.models.features.texture`).
+- ``ensemble:A+B``    several in-domain networks read as one: each one's pooled features and
+                      first-layer statistics, each block scaled to unit variance over its
+                      training set (no gradient histograms).
 - ``inception:PATH``  torchvision's Inception-v3 with weights from a local file (.safetensors,
                       or a .pth state dict read with ``torch.load(weights_only=True)``):
                       2048-d pool features, 1000-class logits. Nothing is downloaded.
@@ -122,9 +125,13 @@ class FeatureNet:
 
     @property
     def short_name(self) -> str:
-        """A file-name-safe name: ``clip-<run folder>`` / ``inception-<hash>``."""
+        """A file-name-safe name: ``clip-<run folder>`` / ``inception-<hash>``, an ensemble's
+        with its networks' joined by ``+``."""
         if self.kind == "inception":
             return f"inception-{self.checkpoint_hash[:8]}"
+        if self.kind == "ensemble":  # ensemble-reference-shapes+reference-shapes-classifier
+            members = self.spec.removeprefix("ensemble:").split("+")
+            return "ensemble-" + "+".join(Path(m.rsplit(":", 1)[1]).name for m in members)
         return f"{self.kind}-{Path(self.spec.rsplit(':', 1)[1]).name}"
 
     def describe(self, image_size: int | None = None, image_channels: int | None = None) -> dict:
@@ -155,6 +162,8 @@ def load_features(spec: str, device: str | torch.device = "cpu") -> FeatureNet:
     kind, _, where = str(spec).partition(":")
     if kind == "texture":
         return texture_view(load_features(where, device), spec)
+    if kind == "ensemble":
+        return ensemble_view([load_features(m, device) for m in where.split("+") if m], spec)
     if kind == "zoo":
         from huashi import zoo
 
@@ -235,7 +244,7 @@ def texture_view(base: FeatureNet, spec: str) -> FeatureNet:
     def blocks(x: torch.Tensor) -> list[torch.Tensor]:
         return [base.extract(x)[0], first_layer_statistics(conv, x), gradient_histograms(x)]
 
-    scales = _texture_scales(base, blocks)
+    scales = _block_scales(base, blocks, {"texture_scales": TEXTURE_VERSION})
 
     def extract(x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return torch.cat([b / s for b, s in zip(blocks(x), scales, strict=True)], 1), None
@@ -250,16 +259,53 @@ def texture_view(base: FeatureNet, spec: str) -> FeatureNet:
     )  # fmt: skip
 
 
+ENSEMBLE_VERSION = 1
+
+
+def ensemble_view(members: Sequence[FeatureNet], spec: str) -> FeatureNet:
+    """Several in-domain networks (of one resolution and channel count) read as one: each
+    member's pooled features and first-layer statistics, each block divided by the square root
+    of its total variance over the member's training images, so every block weighs alike."""
+    from huashi.models.features.texture import first_layer_statistics
+
+    if len(members) < 2 or any(m.first_conv is None or m.trained_on is None for m in members):
+        raise HuashiError(f"{spec}: an ensemble joins two or more in-domain networks "
+                          "(ensemble:zoo:A+zoo:B), each a clip:RUN, classifier:RUN or zoo:NAME.")  # fmt: skip
+    if len({(m.resolution, m.channels) for m in members}) > 1:
+        raise HuashiError(f"{spec}: the networks take different image sizes or channels.")
+
+    def blocks_of(member: FeatureNet) -> Callable:
+        conv = member.first_conv
+        return lambda x: [member.extract(x)[0], first_layer_statistics(conv, x)]
+
+    parts = [(m, blocks_of(m)) for m in members]
+    scales = [_block_scales(m, b, {"ensemble_scales": ENSEMBLE_VERSION}) for m, b in parts]
+
+    def extract(x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return torch.cat([b / s for (_, blocks), sc in zip(parts, scales, strict=True)
+                          for b, s in zip(blocks(x), sc, strict=True)], 1), None  # fmt: skip
+
+    first = members[0]
+    return FeatureNet(
+        spec=spec, kind="ensemble", checkpoint_hash="+".join(m.checkpoint_hash for m in members),
+        resolution=first.resolution, channels=first.channels, device=first.device,
+        extract=extract, trained_on=first.trained_on, version=f"ensemble-{ENSEMBLE_VERSION}",
+        notes=[f"ensemble of {', '.join(m.spec for m in members)}: each one's pooled features "
+               "and first-layer statistics, each block scaled to unit total variance"],
+    )  # fmt: skip
+
+
 @torch.no_grad()
-def _texture_scales(base: FeatureNet, blocks: Callable) -> list[float]:
-    """Square roots of each block's total variance over ``base``'s training images."""
+def _block_scales(base: FeatureNet, blocks: Callable, tag: dict[str, int]) -> list[float]:
+    """Square roots of each of ``blocks``' total variance over ``base``'s training images
+    (cached under ``tag``, which names how the blocks are made)."""
     from safetensors.torch import load_file, save_file
 
     from huashi.data import load_dataset
     from huashi.data.cache import cache_root
 
     data = base.trained_on or {}
-    key_text = json.dumps({"texture_scales": TEXTURE_VERSION, "net": base.checkpoint_hash,
+    key_text = json.dumps({**tag, "net": base.checkpoint_hash,
                            "data": {k: data.get(k) for k in ("spec", "resolution", "options")}},
                           sort_keys=True, default=str)  # fmt: skip
     key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
@@ -269,10 +315,12 @@ def _texture_scales(base: FeatureNet, blocks: Callable) -> list[float]:
     dataset = load_dataset(str(data["spec"]), resolution=int(data["resolution"]),
                            **(data.get("options") or {}))  # fmt: skip
     images = dataset.batch(torch.arange(len(dataset)))["image"]
-    parts: list[list[torch.Tensor]] = [[], [], []]
+    parts: list[list[torch.Tensor]] = []
     for start in range(0, len(images), 256):
         x = base.prepare(images[start : start + 256])
-        for part, block in zip(parts, blocks(x), strict=True):
+        found = blocks(x)
+        parts = parts or [[] for _ in found]
+        for part, block in zip(parts, found, strict=True):
             part.append(block.float().cpu())
     scales = torch.stack([torch.cat(p).var(0).sum().sqrt().clamp_min(1e-12) for p in parts])
     path.parent.mkdir(parents=True, exist_ok=True)

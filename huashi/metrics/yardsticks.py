@@ -48,7 +48,10 @@ def describe_floor(view: dict[str, Any]) -> str:
 
 
 def base_network(spec: str) -> str:
-    """The network under a view: ``zoo:reference-emoji`` for ``texture:zoo:reference-emoji``."""
+    """The network under a view: ``zoo:reference-emoji`` for ``texture:zoo:reference-emoji``;
+    an ensemble's first network (``ensemble:zoo:a+zoo:b`` -> ``zoo:a``)."""
+    if spec.startswith("ensemble:"):
+        return spec.removeprefix("ensemble:").split("+")[0]
     return spec.removeprefix("texture:")
 
 

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 RUN = r"^(zoo:)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a run folder's name or a zoo painter's
-# a feature network: a run's name or a zoo reference network's, ``texture:`` for its texture view
-FEATURES = r"^(texture:)?(zoo:)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+# a feature network: a run's name or a zoo reference network's, ``texture:`` for its texture view,
+# or an ensemble of zoo networks (``ensemble:zoo:A+zoo:B``)
+_NET = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+FEATURES = rf"^(texture:)?(zoo:)?{_NET}$|^ensemble:zoo:{_NET}(\+zoo:{_NET}){{1,3}}$"
 UPLOAD = r"^[0-9a-f]{20}$"
 LATENT = r"^[0-9a-f]{20}$"
 TASK = r"^[A-Za-z0-9_-]{1,64}$"

@@ -136,3 +136,11 @@ def second_reference(reference: str) -> str | None:
         if (zoo_root() / name / CARD).is_file():
             return f"{PREFIX}{name}"
     return None
+
+
+def ensemble_reference(reference: str) -> str | None:
+    """The ensemble view of ``reference`` and its second network
+    (``ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier``), or None when no
+    second network ships."""
+    second = second_reference(reference)
+    return None if second is None else f"ensemble:{reference}+{second}"

@@ -88,9 +88,12 @@ def test_eval_finds_the_zoo_reference_networks(fresh, reference_cache):  # noqa:
     assert [net["run"] for net in nets[:2]] == ["texture:zoo:reference-emoji-128",
                                                 "zoo:reference-emoji-128"]  # fmt: skip
     shapes = [net["run"] for net in client.get("/api/features").json() if net["data"] == "shapes"]
-    assert shapes == ["zoo:reference-shapes", "texture:zoo:reference-shapes",  # neither passes
-                      "zoo:reference-shapes-classifier",  # the second network: nor its views
-                      "texture:zoo:reference-shapes-classifier"]  # fmt: skip
+    assert shapes == [  # neither view of either network passes; their ensemble does, first
+        "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier",
+        "zoo:reference-shapes", "texture:zoo:reference-shapes",
+        "zoo:reference-shapes-classifier", "texture:zoo:reference-shapes-classifier"]  # fmt: skip
+    ensemble = [net for net in client.get("/api/features").json() if net.get("view") == "ensemble"]
+    assert ensemble[0]["validated"] is True and ensemble[0]["kind"] == "clip"
     first = client.get("/api/features?run=zoo:emoji-gan").json()[0]
     assert (first["run"], first["view"], first["validated"]) == (
         "texture:zoo:reference-emoji", "texture", True,

@@ -39,6 +39,10 @@ def feature_networks(studio: Studio) -> list[dict[str, Any]]:
         views = [(card["name"], "plain"), (f"texture:{card['name']}", "texture")]
         if passed.get("texture"):  # as huashi eval orders them (metrics.evaluate.default_views)
             views.reverse()
+        ensemble = api.zoo_ensemble(card["name"])
+        alone = passed.get("texture") or passed.get("plain")
+        if passed.get("ensemble") and ensemble and not alone:  # with the second network (shapes)
+            views.insert(0, (ensemble, "ensemble"))
         out += [{"run": spec, "kind": card["family"], "spec": spec, "data": card["data"],
                  "resolution": card["resolution"], "view": view,
                  "validated": bool(passed.get(view))} for spec, view in views]  # fmt: skip
@@ -53,6 +57,8 @@ def router(studio: Studio) -> APIRouter:
         if there is none, 422 if it is no feature network), ``zoo:NAME``, ``texture:`` kept."""
         if name.startswith("texture:"):
             return "texture:" + feature_spec(name.removeprefix("texture:"))
+        if name.startswith("ensemble:"):
+            return "ensemble:" + "+".join(feature_spec(m) for m in name[9:].split("+"))
         path = studio.run_dir(name)
         for net in feature_networks(studio):
             if net["run"] == name:
