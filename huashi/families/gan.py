@@ -11,6 +11,8 @@ One training step is ``d_steps`` discriminator updates then one generator update
 - Regularizers: a gradient penalty on interpolates (``wgan-gp``, or any loss with
   ``gp_weight``), lazy R1 on reals, WGAN weight clipping, spectral norm on D.
 - G minimizes the loss's G side on fresh fakes through the same augmentations.
+- ``--projected RUN``: D is trainable heads on the frozen features of a classifier or clip run
+  (:mod:`huashi.models.gan.projected`); that network gets no gradient and no optimizer state.
 
 Logged per step: d_loss, g_loss, d_real/d_fake (mean D(x), D(G(z)) as probabilities, for the
 BCE losses) or real_score/fake_score (mean raw outputs), d_grad_norm and g_grad_norm, the
