@@ -11,6 +11,8 @@ One training step is ``d_steps`` discriminator updates then one generator update
 - Regularizers: a gradient penalty on interpolates (``wgan-gp``, or any loss with
   ``gp_weight``), lazy R1 on reals, WGAN weight clipping, spectral norm on D.
 - G minimizes the loss's G side on fresh fakes through the same augmentations.
+- ``--projected RUN``: D is trainable heads on the frozen features of a classifier or clip run
+  (:mod:`huashi.models.gan.projected`); that network gets no gradient and no optimizer state.
 
 Logged per step: d_loss, g_loss, d_real/d_fake (mean D(x), D(G(z)) as probabilities, for the
 BCE losses) or real_score/fake_score (mean raw outputs), d_grad_norm and g_grad_norm, the
@@ -38,19 +40,26 @@ from huashi.families.conditioning import (
     prompt_needed,
     resolve_condition,
 )
-from huashi.families.gan_networks import build_networks
+from huashi.families.gan_networks import (
+    build_networks,
+    check_projected,
+    projected_encoder,
+    trainable,
+)
 from huashi.families.onnx import GeneratorGraph, OnnxGraph
 from huashi.losses.gan import (
     LOSSES,
     clip_weights,
     gradient_penalty,
+    label_targets,
     matching_aware_batch,
+    mean_scores,
     r1_due,
     r1_penalty,
     reconstruction_loss,
     top_fraction,
 )
-from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition, add_spectral_norm
+from huashi.models.gan.layers import CONDITIONS, NORMS, UPSAMPLES, Condition
 from huashi.training.device import adam
 from huashi.training.doctor import DoctorCallback, grad_norm, mean_pairwise_distance
 from huashi.training.step import StepContext, frozen_modules
@@ -143,6 +152,15 @@ class GANConfig:
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
     cond_dim: int = option(128, "width of the label or text embedding")
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
+    # projected discriminator
+    projected: str = option(
+        "",
+        "folder (or zoo:NAME) of a classifier or clip run: D's trainable heads read its frozen "
+        "features at three scales (Projected GAN; not a reference network used for scoring)",
+    )
+    projected_scales: int = option(
+        3, "how many of the feature network's map sizes, smallest first, the projected D reads"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -158,6 +176,7 @@ class GANConfig:
             raise HuashiError("--top-k is a fraction of the batch: give a number in (0, 1].")
         if self.arch == "fastgan" and self.condition != "none":
             raise HuashiError("the fastgan arch is unconditional: use --arch dcgan or resnet.")
+        check_projected(self)
         if self.d_steps < 1 or self.r1_every < 1 or self.instance_noise < 0:
             raise HuashiError("--d-steps and --r1-every must be >= 1, --instance-noise >= 0.")
         penalties = self.penalty_weight > 0 or self.r1_weight > 0
@@ -190,7 +209,14 @@ class GAN(Family):
     sampling_options_class = GANSampling
     ema_targets = ("generator",)
 
-    def __init__(self, config: GANConfig, data: DataInfo, device: torch.device) -> None:
+    def __init__(
+        self,
+        config: GANConfig,
+        data: DataInfo,
+        device: torch.device,
+        features: Family | None = None,
+    ) -> None:
+        """``features``: the classifier or clip run of ``--projected`` (see :meth:`required_runs`)."""
         super().__init__(config, data, device)
         self.check_data(data, config)
         self.policy = parse_policy(config.diffaugment)
@@ -204,9 +230,8 @@ class GAN(Family):
             self.text_encoder = load_text_encoder(config.text_encoder, device)
             text_dim = self.text_encoder.dim
         condition = Condition(config.condition, data.num_classes, text_dim, config.cond_dim)
-        G, D = build_networks(config, data.channels, data.resolution, condition)
-        if config.spectral_norm:
-            add_spectral_norm(D)
+        encoder = projected_encoder(config.projected, features, data)
+        G, D = build_networks(config, data.channels, data.resolution, condition, encoder)
         self.modules = {"generator": G.to(device), "discriminator": D.to(device)}
         if self.ada is not None:  # a module, so its p is checkpointed with the weights
             self.modules["ada"] = self.ada.to(device)
@@ -214,11 +239,16 @@ class GAN(Family):
         self.optimizers = {
             "generator": adam(G.parameters(), lr=config.lr_g, betas=betas),
             "discriminator": (
-                adam(D.parameters(), lr=config.lr_d, betas=betas)
+                adam(trainable(D), lr=config.lr_d, betas=betas)
                 if config.d_optimizer == "adam"
-                else torch.optim.SGD(D.parameters(), lr=config.lr_d)
+                else torch.optim.SGD(trainable(D), lr=config.lr_d)
             ),
         }
+
+    @classmethod
+    def required_runs(cls, config: GANConfig) -> dict[str, str]:
+        """A projected discriminator is built on its feature network's run."""
+        return {"features": config.projected} if config.projected else {}
 
     @property
     def condition(self) -> str:
@@ -260,45 +290,13 @@ class GAN(Family):
             images = images + std * noise.to(images.device, images.dtype)
         return images
 
-    def _targets(
-        self, n_real: int, n_fake: int, ctx: StepContext
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Per-sample BCE/LSGAN targets with smoothing and flipping (None: plain 1 and 0)."""
-        config = self.config
-        if not self.uses_labels or not (config.label_smoothing or config.label_flip > 0):
-            return None, None
-        g = ctx.generator
-
-        def labels(n: int, value: float, span: tuple[float, float]) -> torch.Tensor:
-            if not config.label_smoothing:
-                return torch.full((n,), value, device=self.device)
-            u = torch.rand(n, generator=g, device=g.device).to(self.device)
-            return span[0] + (span[1] - span[0]) * u
-
-        real_t = labels(n_real, 1.0, config.real_label_range)
-        fake_t = labels(n_fake, 0.0, config.fake_label_range)
-        if config.label_flip > 0:
-            flip_r = torch.rand(n_real, generator=g, device=g.device).to(self.device)
-            flip_f = torch.rand(n_fake, generator=g, device=g.device).to(self.device)
-            other_r = labels(n_real, 0.0, config.fake_label_range)
-            other_f = labels(n_fake, 1.0, config.real_label_range)
-            real_t = torch.where(flip_r < config.label_flip, other_r, real_t)
-            fake_t = torch.where(flip_f < config.label_flip, other_f, fake_t)
-        return real_t, fake_t
-
     def _d_loss(self, real_logits, fake_logits, ctx) -> torch.Tensor:
         if not self.uses_labels:
             return self.d_loss_fn(real_logits, fake_logits)
-        real_t, fake_t = self._targets(len(real_logits), len(fake_logits), ctx)
+        real_t, fake_t = label_targets(
+            self.config, len(real_logits), len(fake_logits), ctx.generator, self.device
+        )
         return self.d_loss_fn(real_logits, fake_logits, real_t, fake_t)
-
-    def _scores(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
-        if self.config.loss in ("bce", "nsgan"):
-            return {
-                "d_real": torch.sigmoid(real_logits).mean().item(),
-                "d_fake": torch.sigmoid(fake_logits).mean().item(),
-            }
-        return {"real_score": real_logits.mean().item(), "fake_score": fake_logits.mean().item()}
 
     # --- one training step --------------------------------------------------------------------
 
@@ -345,7 +343,7 @@ class GAN(Family):
             loss = self._d_loss(real_logits, fake_logits, ctx)
             if self.ada is not None:
                 self.ada.observe(real_logits)
-            logged = {"d_loss": loss.item(), **self._scores(real_logits, fake_logits)}
+            logged = {"d_loss": loss.item(), **mean_scores(config.loss, real_logits, fake_logits)}
             if redraw is not None:
                 loss, logged["redraw"] = loss + config.recon_weight * redraw, redraw.item()
             if config.penalty_weight > 0:

@@ -9,6 +9,7 @@ for the real and fake terms (label smoothing and flipping); hinge and WGAN have 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -182,3 +183,40 @@ def top_fraction(fake_logits: Tensor, fraction: float) -> Tensor:
     real (at least one), so G's update ignores the fakes D sees through most easily."""
     k = max(1, round(fraction * len(fake_logits)))
     return fake_logits if k >= len(fake_logits) else fake_logits.topk(k).values
+
+
+def mean_scores(loss: str, real_logits: Tensor, fake_logits: Tensor) -> dict[str, float]:
+    """What D says on average: mean D(x) and D(G(z)) as probabilities for the BCE losses
+    (``d_real``, ``d_fake``), else the mean raw outputs (``real_score``, ``fake_score``)."""
+    if loss in ("bce", "nsgan"):
+        return {
+            "d_real": torch.sigmoid(real_logits).mean().item(),
+            "d_fake": torch.sigmoid(fake_logits).mean().item(),
+        }
+    return {"real_score": real_logits.mean().item(), "fake_score": fake_logits.mean().item()}
+
+
+def label_targets(
+    config: Any, n_real: int, n_fake: int, g: torch.Generator, device: torch.device
+) -> tuple[Tensor | None, Tensor | None]:
+    """Per-sample BCE/LSGAN targets with the gan family's smoothing and flipping (``config``:
+    its ``label_smoothing``, ``label_flip`` and label ranges); None, None: plain 1 and 0."""
+    if not (config.label_smoothing or config.label_flip > 0):
+        return None, None
+
+    def labels(n: int, value: float, span: tuple[float, float]) -> Tensor:
+        if not config.label_smoothing:
+            return torch.full((n,), value, device=device)
+        u = torch.rand(n, generator=g, device=g.device).to(device)
+        return span[0] + (span[1] - span[0]) * u
+
+    real_t = labels(n_real, 1.0, config.real_label_range)
+    fake_t = labels(n_fake, 0.0, config.fake_label_range)
+    if config.label_flip > 0:
+        flip_r = torch.rand(n_real, generator=g, device=g.device).to(device)
+        flip_f = torch.rand(n_fake, generator=g, device=g.device).to(device)
+        other_r = labels(n_real, 0.0, config.fake_label_range)
+        other_f = labels(n_fake, 1.0, config.real_label_range)
+        real_t = torch.where(flip_r < config.label_flip, other_r, real_t)
+        fake_t = torch.where(flip_f < config.label_flip, other_f, fake_t)
+    return real_t, fake_t

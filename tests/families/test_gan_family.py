@@ -12,7 +12,7 @@ from huashi.augment.diffaugment import color, cutout, diff_augment, parse_policy
 from huashi.core.errors import HuashiError
 from huashi.families import DataInfo, StepContext, get_family
 from huashi.families.gan import GAN, GANConfig, matching_aware_batch, mean_pairwise_distance
-from huashi.losses.gan import hinge_d_loss, hinge_g_loss, top_fraction
+from huashi.losses.gan import hinge_d_loss, hinge_g_loss, label_targets, top_fraction
 from huashi.training.checkpoint import load_checkpoint, save_checkpoint
 
 CPU = torch.device("cpu")
@@ -193,11 +193,11 @@ def test_mixed_and_separate_batches_agree_without_batchnorm():
 
 def test_smoothed_and_flipped_labels_lie_in_the_seed_ranges():
     gan = family(loss="nsgan", label_smoothing=True)
-    real_t, fake_t = gan._targets(4000, 4000, ctx())
+    real_t, fake_t = label_targets(gan.config, 4000, 4000, ctx().generator, CPU)
     assert real_t.min() >= 0.7 and real_t.max() <= 1.2 and real_t.std() > 0.1
     assert fake_t.min() >= 0.0 and fake_t.max() <= 0.3
     flipped = family(loss="bce", label_flip=0.2)
-    real_t, fake_t = flipped._targets(4000, 4000, ctx())
+    real_t, fake_t = label_targets(flipped.config, 4000, 4000, ctx().generator, CPU)
     assert set(real_t.unique().tolist()) == {0.0, 1.0}
     assert (real_t == 0).float().mean().item() == pytest.approx(0.2, abs=0.03)
     assert (fake_t == 1).float().mean().item() == pytest.approx(0.2, abs=0.03)
