@@ -328,7 +328,7 @@ def test_a_fresh_studio_shows_the_zoo_and_paints_with_one_click(fresh, browser):
     assert "zoo:shapes-ldm" in groups["prompt"] and "zoo:calligraphy" in groups["translate"]
     # zoo:emoji-gan's FID as its card's floor multiple; a card without one reads labelled raw
     assert "FID 0.477 = 3.6× floor (n 564, texture:zoo:reference-emoji)" in groups["noise"]
-    assert "raw FID 12.5, no floor (n 1,000, zoo:reference-shapes)" in groups["noise"]
+    assert "raw FID 1.07, no floor (n 193, zoo:reference-calligraphy)" in groups["translate"]
     painter = browser.find_element(By.CSS_SELECTOR, ".painter[data-painter='zoo:emoji-gan']")
     painter.find_element(By.CSS_SELECTOR, "[data-action=paint]").click()  # the one click
     wait(browser, lambda d: len(cards(d)) == 4)

@@ -34,10 +34,12 @@ def test_the_zoo_painters_are_listed_by_what_they_do(fresh):
     assert gan["scores"]["fid"] == 0.218 and gan["description"]
     # its card records its floor multiple under the validated view: shown as such
     assert gan["fid"] == "FID 0.477 = 3.6× floor (n 564, texture:zoo:reference-emoji)"
-    vae = next(p for p in zoo["painters"] if p["name"] == "zoo:shapes-kl-vae")
+    ldm = next(p for p in zoo["painters"] if p["name"] == "zoo:shapes-ldm")
+    assert ldm["fid"].startswith("FID 0.112 = 6.0× floor (n 1,000, ensemble:zoo:reference-shapes+")
+    pix = next(p for p in zoo["painters"] if p["name"] == "zoo:calligraphy")
     # a card without one: the FID is shown labelled raw, never bare, with why
-    assert vae["fid"].startswith("raw FID 12.5, no floor (n 1,000, zoo:reference-shapes): ")
-    assert vae["fid"].endswith("judge it by its reconstructions")
+    assert pix["fid"].startswith("raw FID 1.07, no floor (n 193, zoo:reference-calligraphy): ")
+    assert pix["fid"].endswith("judge it by held-out L1, PSNR and SSIM")
     assert client.get(gan["grid"]).headers["content-type"] == "image/png"
 
 
