@@ -160,10 +160,15 @@ def export_data(
     target: bool = False,
     data_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    shift: int = 0,
+    copies: int = 1,
+    seed: int = 0,
 ) -> list:
     """Write real images of a dataset as PNGs (``out``: a folder, or one ``.png`` file); pick
     them by ``indices``, by ``caption`` (exact, else contained) or take the first ``n``.
-    ``progress`` counts loading the dataset (1) and each file written (1 each).
+    ``shift`` moves each by random whole pixels in [-shift, shift] (from ``seed``), ``copies``
+    writes that many shifted copies of each. ``progress`` counts loading the dataset (1) and
+    each file written (1 each).
 
     Returns the written files (:class:`huashi.data.export.ExportedImage`: path, index, text)."""
     from huashi.data import load_dataset
@@ -173,14 +178,15 @@ def export_data(
     dataset = load_dataset(spec, resolution=resolution, split=split, **(data_options or {}))
     dataset.info["split"] = split
     chosen = select(dataset, n, indices, caption)
-    doing = f"writing {len(chosen)} PNG file{'s' * (len(chosen) != 1)}"
+    files = len(chosen) * copies
+    doing = f"writing {files} PNG file{'s' * (files != 1)}"
 
     def written(done: int, total: int) -> None:
         if progress is not None:
             progress(done + 1, total + 1, doing)
 
-    written(0, len(chosen))
-    return export_images(dataset, chosen, Path(out), target, written)
+    written(0, files)
+    return export_images(dataset, chosen, Path(out), target, written, shift, copies, seed)
 
 
 def distill(

@@ -54,6 +54,18 @@ def add_export_parser(actions: argparse._SubParsersAction) -> None:
         "--caption", help="images whose caption or class name is (else contains) this text"
     )
     export.add_argument("--target", action="store_true", help="paired sets: write the targets")
+    export.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="move each image by random whole pixels in [-PX, PX] along x and y (the uncovered "
+        "border repeats the edge): training data whose content sits at many places",
+    )
+    export.add_argument(
+        "--copies", type=int, default=1, help="with --shift: differently shifted copies of each"
+    )
+    export.add_argument("--seed", type=int, default=0, help="seed of the shifts (default: 0)")
     export.add_argument("--resolution", type=int, default=64)
     export.add_argument("--split", default="train")
     export.add_argument("--data-option", action="append", metavar="KEY=VALUE")
@@ -67,10 +79,13 @@ def run_export(args: argparse.Namespace) -> int:
             args.spec, args.out, n=args.n, indices=args.index, caption=args.caption,
             resolution=args.resolution, split=args.split, target=args.target,
             data_options=parse_key_values(args.data_option), progress=bar,
+            shift=args.shift, copies=args.copies, seed=args.seed,
         )  # fmt: skip
     if not args.quiet:
-        for item in written:
+        for item in written[:20]:
             print(f"{item.path}: image {item.index}" + (f' "{item.text}"' if item.text else ""))
+        if len(written) > 20:
+            print(f"... and {len(written) - 20} more")
         where = written[0].path if len(written) == 1 else f"{args.out}/"
         say(args, f"wrote {len(written)} image{'s' * (len(written) != 1)} to {where}")
     return 0
