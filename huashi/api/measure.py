@@ -69,6 +69,22 @@ def card_fid(scores: dict[str, Any]) -> str | None:
     return describe_card(scores)
 
 
+def card_other_scores(scores: dict[str, Any]) -> dict[str, Any]:
+    """A zoo card's scores that its :func:`card_fid` line does not already say."""
+    from huashi.metrics.yardsticks import CARD_FID_KEYS
+
+    return {k: v for k, v in scores.items() if k not in CARD_FID_KEYS}
+
+
+def reference_views(name: str) -> list[tuple[str, str]]:
+    """The views of the zoo reference network ``zoo:NAME`` as ``(spec, kind)`` (kind
+    ``plain``, ``texture`` or ``ensemble``), in the order ``huashi eval`` uses them: the one
+    that passed its validation ladder first."""
+    from huashi.metrics.evaluate import reference_views as views
+
+    return views(name)
+
+
 def evaluate(
     run: str | Path | LoadedRun,
     features: str | None = None,

@@ -223,15 +223,6 @@ def zoo_painters() -> list[ZooEntry]:
     return list_zoo()
 
 
-def zoo_ensemble(name: str) -> str | None:
-    """The ensemble view of the zoo reference network ``zoo:NAME`` and the second network
-    shipped beside it (``ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier``), or
-    None when none ships."""
-    from huashi.zoo import ensemble_reference
-
-    return ensemble_reference(name)
-
-
 def zoo_folder(name: str) -> Path | None:
     """The folder of the zoo entry ``zoo:NAME`` (resolved), or None when there is none by that
     name (no path outside the zoo's folder is ever returned)."""

@@ -7,10 +7,6 @@ from typing import Any
 
 from huashi import api
 
-# Card keys that the FID line already says (api.card_fid) or that only tooling reads.
-_SAID_BY_THE_FID_LINE = {"fid", "n", "features", "fid_floor_fid", "fid_floor_multiple",
-                         "fid_floor_n", "fid_floor_features", "fid_floor_note"}  # fmt: skip
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("zoo", help="list the trained models shipped with huashi")
@@ -21,7 +17,7 @@ def describe_scores(scores: dict[str, Any]) -> str:
     """A card's scores for a person: the FID as a floor multiple first (or labelled raw, with
     why there is no floor), then the other scores."""
     fid = api.card_fid(scores)
-    rest = [f"{k} {_value(v)}" for k, v in scores.items() if k not in _SAID_BY_THE_FID_LINE]
+    rest = [f"{k} {_value(v)}" for k, v in api.card_other_scores(scores).items()]
     return "; ".join(filter(None, [fid, ", ".join(rest)])) or "no scores recorded"
 
 

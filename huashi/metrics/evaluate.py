@@ -249,19 +249,29 @@ def default_views(run: LoadedRun) -> tuple[list[str], str | None]:
     return views, note
 
 
-def _validated_first(reference: str) -> tuple[list[str], bool]:
-    """A reference network's two views, the one that passed its ladder first (texture when
-    both did, plain when neither did), led by its ensemble with the second network when only
-    that passed (shapes); and whether any passed."""
+def reference_views(reference: str) -> list[tuple[str, str]]:
+    """A zoo reference network's views as ``(spec, kind)``, kind ``plain``, ``texture`` or
+    ``ensemble``, the one that passed its validation ladder first: texture when it passed,
+    plain otherwise, led by its ensemble with the second network when only that passed
+    (shapes). ``huashi eval`` and the studio both list them in this order."""
     from huashi.zoo import ensemble_reference, resolve, zoo_entry
 
     passed = zoo_entry(resolve(reference)).scores.get("ladder_passed", {})
-    texture = f"texture:{reference}"
-    views = [texture, reference] if passed.get("texture") else [reference, texture]
+    views = [(reference, "plain"), (f"texture:{reference}", "texture")]
+    if passed.get("texture"):
+        views.reverse()
     ensemble = ensemble_reference(reference)
     if passed.get("ensemble") and ensemble and not (passed.get("texture") or passed.get("plain")):
-        views.insert(0, ensemble)
-    return views, any(passed.values())
+        views.insert(0, (ensemble, "ensemble"))
+    return views
+
+
+def _validated_first(reference: str) -> tuple[list[str], bool]:
+    """:func:`reference_views`' specs, and whether any view passed its ladder."""
+    from huashi.zoo import resolve, zoo_entry
+
+    passed = zoo_entry(resolve(reference)).scores.get("ladder_passed", {})
+    return [spec for spec, _ in reference_views(reference)], any(passed.values())
 
 
 def default_features(run: LoadedRun) -> str:

@@ -186,6 +186,11 @@ def _view_label(index: int, same_network: bool) -> str:
     return "other view" if same_network else "second network"
 
 
+#: The card keys :func:`describe_card` reads: a listing that shows its line needs none of them.
+CARD_FID_KEYS = frozenset({"fid", "n", "features", "fid_floor_fid", "fid_floor_multiple",
+                           "fid_floor_n", "fid_floor_features", "fid_floor_note"})  # fmt: skip
+
+
 def describe_card(scores: dict[str, Any]) -> str | None:
     """A zoo card's FID for a person: its floor multiple when the card records one
     (``fid_floor_multiple``), else the raw FID labelled as such, with its n and network and why

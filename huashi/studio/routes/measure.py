@@ -36,13 +36,7 @@ def feature_networks(studio: Studio) -> list[dict[str, Any]]:
         if card["group"] is not None:
             continue
         passed = card["scores"].get("ladder_passed") or {}
-        views = [(card["name"], "plain"), (f"texture:{card['name']}", "texture")]
-        if passed.get("texture"):  # as huashi eval orders them (metrics.evaluate.default_views)
-            views.reverse()
-        ensemble = api.zoo_ensemble(card["name"])
-        alone = passed.get("texture") or passed.get("plain")
-        if passed.get("ensemble") and ensemble and not alone:  # with the second network (shapes)
-            views.insert(0, (ensemble, "ensemble"))
+        views = api.reference_views(card["name"])  # in huashi eval's order
         out += [{"run": spec, "kind": card["family"], "spec": spec, "data": card["data"],
                  "resolution": card["resolution"], "view": view,
                  "validated": bool(passed.get(view))} for spec, view in views]  # fmt: skip
