@@ -78,7 +78,6 @@ from huashi.api.paint import (
 from huashi.api.process import check_arguments, finish_command, is_main_process, set_threads
 from huashi.api.runs import (
     CachedRun,
-    Progress,
     RunCache,
     RunInfo,
     cached_run,
@@ -106,6 +105,7 @@ from huashi.api.tools import (
     upscale,
 )
 from huashi.api.train import check_train, data_info_of, read_train_config, train
+from huashi.core.progress import Progress
 from huashi.core.zoo_folders import ZooEntry
 from huashi.recipes import Recipe
 from huashi.runs import LoadedRun

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from huashi.api.runs import Progress
 from huashi.core.errors import HuashiError
 from huashi.core.images import read_image_tensor
+from huashi.core.progress import Progress
 from huashi.gan.drag import Drag
 from huashi.gan.drag import drag as drag_points
 from huashi.gan.drag import drag_file as drag

@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
-from huashi.api.runs import Progress, load_run, resolve_run
+from huashi.api.runs import load_run, resolve_run
 from huashi.core import tiny
 from huashi.core.errors import HuashiError
+from huashi.core.progress import Progress
 from huashi.runs import LoadedRun, RunConfig
 
 

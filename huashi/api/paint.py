@@ -11,10 +11,11 @@ from typing import Any
 
 import torch
 
-from huashi.api.runs import Progress, load_run, resolve_run
+from huashi.api.runs import load_run, resolve_run
 from huashi.core import tiny
 from huashi.core.errors import HuashiError
 from huashi.core.images import labelled_rows, make_grid, read_params, save_png, to_pil
+from huashi.core.progress import Progress
 from huashi.core.validation import (
     MAX_SAMPLES,
     check_count,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,6 @@ from huashi.runs import load_run as load
 from huashi.training.checkpoint import latest_checkpoint
 from huashi.training.device import pick_device
 from huashi.training.logging import read_log
-
-#: ``progress(done, total, message)``: how much of a long action is done.
-Progress = Callable[[int, int, str], None]
 
 #: The one run cache's bounds: loaded runs, and bytes of their parameters.
 RUN_CACHE_SIZE = 3

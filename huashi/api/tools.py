@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from huashi.api.runs import Progress, resolve_run
+from huashi.api.runs import resolve_run
+from huashi.core.progress import Progress
 from huashi.core.validation import (
     MAX_GRID_IMAGES,
     check_count,

@@ -25,11 +25,10 @@ from collections.abc import Callable, Sequence
 import torch
 
 from huashi.core.errors import HuashiError
+from huashi.core.progress import Progress
 from huashi.diffusion.schedules import add_noise, at, sigmas, t_from_sigma, x0_from_eps
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-#: ``progress(done, total, message)``: told after each step how many of ``total`` are done.
-Progress = Callable[[int, int, str], None]
 SAMPLERS = ("ddpm", "ddim", "dpmpp-2m", "euler", "heun")
 KARRAS_RHO = 7.0
 #: Karras grids start at most here (EDM's σ_max): the cosine schedule's σ(T-1) is ~10⁴, and

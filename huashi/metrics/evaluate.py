@@ -21,7 +21,7 @@ import dataclasses
 import json
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import torch
 
 from huashi import __version__
 from huashi.core.errors import HuashiError
+from huashi.core.progress import Progress
 from huashi.core.validation import (
     MAX_EVAL_SAMPLES,
     check_count,
@@ -49,9 +50,6 @@ from huashi.metrics.registry import (
     minimum_samples,
 )
 from huashi.runs import LoadedRun, load_run
-
-#: ``progress(done, total, message)``, told how much of a long task is done.
-Progress = Callable[[int, int, str], None]
 
 RELIABLE_FACTOR = 5  # below n = 5 x feature dimension, FID is warned about (see docs/metrics.md)
 

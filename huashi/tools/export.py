@@ -26,7 +26,6 @@ import inspect
 import io
 import json
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import torch
 
 from huashi.core.errors import HuashiError
+from huashi.core.progress import Progress, no_progress
 from huashi.core.validation import check_output_file
 from huashi.families.base import Family
 from huashi.families.onnx import OnnxGraph
@@ -42,7 +42,6 @@ FORMATS = ("onnx",)
 OPSET = 17
 #: export's stages (loading the run, tracing, writing, checking), as its progress counts them
 STAGES = 4
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -102,10 +101,6 @@ def run_onnx(path: str | Path, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.from_numpy(session.run(["image"], feed)[0])
 
 
-def _no_progress(done: int, total: int, message: str) -> None:
-    pass
-
-
 def export_family(
     family: Family,
     out: str | Path,
@@ -118,7 +113,7 @@ def export_family(
     ``progress`` is told of each stage after the first (loading, which :func:`export_run`
     counts): 1 traced, 2 written, 3 checked, of ``STAGES``, or of 3 without ``check``."""
     onnx = _require("onnx")
-    progress = progress or _no_progress
+    progress = progress or no_progress
     total = STAGES if check else STAGES - 1
     progress(1, total, "tracing the painter to ONNX")
     graph = export_graph(family)
