@@ -297,8 +297,7 @@ from each other. Beside it, the plain view's multiple (the pooled features alone
 and noise: what these tables showed until 2026-12-07); KID, precision and recall of the n
 samples under the validated view; and the copy check (the share of samples closer to a training
 image than the median real pair, in features / pixels; about 50 % expected, flagged at 75 %).
-Lower multiples are better; compare them only at equal n and within one dataset (on mnist any
-change of the one-pen texture reads hundreds of times the floor). Train with
+Lower multiples are better; compare them only at equal n and within one dataset. Train with
 `huashi train --recipe NAME --out RUN`.
 """
 
