@@ -99,9 +99,7 @@ def test_recipe_fields_are_plain_json():
         assert set(json.loads((recipes.FOLDER / f"{recipe.name}.json").read_text())) <= fields
 
 
-def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
-    """docs/recipes.md's tables are what `benchmarks/recipes.py --table-only` makes from
-    benchmarks/results/recipes/: no row without its result, and neither edited apart from the other."""
+def _table_module():
     import importlib.util
     from pathlib import Path
 
@@ -109,6 +107,13 @@ def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
     spec = importlib.util.spec_from_file_location("recipe_table", root / "benchmarks/recipes.py")
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
+    return root, table
+
+
+def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
+    """docs/recipes.md's tables are what `benchmarks/recipes.py --table-only` makes from
+    benchmarks/results/recipes/: no row without its result, and neither edited apart from the other."""
+    root, table = _table_module()
     results = [
         json.loads(path.read_text())
         for r in list_recipes()
@@ -119,3 +124,36 @@ def test_the_recipe_page_is_rebuilt_exactly_from_the_committed_results():
     assert page.split(table.NOTES, 1)[0] == table.table(results) + "\n"
     shown = page.split(table.NOTES, 1)[0].count("\n| `")
     assert shown == len(results) >= 19
+
+
+def test_the_recipe_table_shows_floor_multiples_and_marks_old_plain_view_rows():
+    """A result measured under the validated views shows its FID as a floor multiple with the
+    plain view's beside it and the copy check; one from before keeps its plain FID, marked old."""
+    _, table = _table_module()
+    base = {"family": "gan", "data": "emoji", "budget_minutes": 10, "steps": 100,
+            "recipe_steps": 100, "images_seen": 6400, "train_seconds": 60.0,
+            "time_limited": False, "machine": "cpu", "threads": 1, "n": 1000, "kid": 0.001,
+            "precision": 0.9, "recall": 0.5, "sampling_images_per_s": 10.0}  # fmt: skip
+    views = [
+        {"network": "texture:zoo:reference-emoji", "kind": "texture", "fid": 0.468,
+         "floor": 0.13, "n": 564, "multiple": 3.6},
+        {"network": "zoo:reference-emoji-exemplar", "kind": "classifier", "fid": 9.0,
+         "floor": 1.0, "n": 564, "multiple": 9.0},
+        {"network": "zoo:reference-emoji", "kind": "clip", "fid": 0.25, "floor": 0.18,
+         "n": 564, "multiple": 1.39},
+    ]  # fmt: skip
+    new = base | {"recipe": "new-gan", "date": "2026-12-07", "grid": "docs/images/new.png",
+                  "fid": 0.3, "views": views, "zoo": "zoo:new-gan",
+                  "copy_check": {"features": 0.52, "pixels": 0.31, "flagged": False}}  # fmt: skip
+    old = base | {"recipe": "old-gan", "date": "2026-11-30", "grid": "docs/images/old.png",
+                  "fid": 0.379, "floor_fid": 0.176}  # fmt: skip
+    page = table.table([old, new])
+    rows = {line.split("`")[1]: line for line in page.splitlines() if line.startswith("| `")}
+    assert "| 0.468 = 3.6× (n 564) | 1.4× |" in rows["new-gan"]
+    assert "zoo weights, `zoo:new-gan`" in rows["new-gan"]
+    assert "clean (52% / 31%)" in rows["new-gan"]
+    assert "| not re-measured | raw 0.379, plain view, 2026-11-30 |" in rows["old-gan"]
+    assert "**Not re-measured: `old-gan`.**" in page
+    assert page.index("`new-gan` (zoo") < page.index("`old-gan` |")  # measured rows first
+    new["copy_check"]["flagged"] = True
+    assert "**flagged** (52% / 31%)" in table.table([new])
