@@ -2,13 +2,14 @@
 
 Each family trains from the same seed for the same budget of this process's CPU seconds (so
 other work on a shared machine does not change the budget; run with OMP_NUM_THREADS=1 for one
-core), then is measured with ``huashi.metrics.evaluate`` (FID and KID with an in-domain huashi feature
-network, e.g. a ``clip:`` run trained on the same data) and timed: training images/s (images
+core), then is measured with ``huashi.metrics.evaluate`` (by default under the dataset's validated view,
+e.g. ``texture:zoo:reference-emoji``: FID as a multiple of its real-vs-real floor at equal n, the
+other views' multiples beside it, KID and the copy check) and timed: training images/s (images
 seen / step seconds) and sampling images/s (256 images, batch 64, after a warm-up batch). Each
 run folder keeps its samples.png grid; a Markdown table is printed and written with a JSON
 record to ``--out``.
 
-    python benchmarks/stylegan.py --features zoo:reference-emoji --minutes 10 --out bench-sg
+    python benchmarks/stylegan.py --datasets emoji --minutes 10 --out bench-sg
     python benchmarks/stylegan.py --datasets emoji --minutes 10,30,60      # one run, measured 3x
 
 Several budgets train one run per contestant and measure it each time the run's CPU time
@@ -67,23 +68,41 @@ def sampling_speed(run: Path, n: int = 256, batch: int = 64) -> float:
     return n / (time.perf_counter() - started)
 
 
-def measure(run: Path, data: str, name: str, minutes: float, step: int, features: str,
-            n: int) -> dict:  # fmt: skip
-    """Training speed, sampling speed and in-domain FID/KID of the run as it is now."""
+def measure(run: Path, data: str, name: str, minutes: float, step: int,
+            features: str | None, n: int) -> dict:  # fmt: skip
+    """Training speed, sampling speed, in-domain FID/KID and the yardsticks (each view's floor
+    multiple, the copy check) of the run as it is now."""
     last = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()][-1]
     scores = evaluate(run, features, n=n, kid_subset_size=min(1000, n // 2))
+    yardsticks = scores.get("yardsticks", {})
     return {
         "data": data, "model": name, "cpu_minutes": minutes, "steps": step,
+        "images_seen": last["images_seen"],
         "train_images_per_s": last["images_seen"] / max(last["train_seconds"], 1e-9),
         "sample_images_per_s": sampling_speed(run),
+        "features": scores["features"]["spec"],
         "fid": scores["metrics"].get("fid"), "kid": scores["metrics"].get("kid"),
+        "views": [v for v in yardsticks.get("views", []) if "multiple" in v],
+        "copy_flagged": (yardsticks.get("copy_check") or {}).get("flagged"),
     }  # fmt: skip
+
+
+def view_text(record: dict) -> tuple[str, str]:
+    """The first view's ``FID = M× floor (n)`` and the other views' multiples, for the table."""
+    views = record["views"]
+    if not views:
+        return f"{record['fid']:.3f} (no floor)", "–"
+    first = views[0]
+    others = "; ".join(f"{v['multiple']:.1f}× {v['network']}" for v in views[1:]) or "–"
+    return f"{first['fid']:.3f} = {first['multiple']:.1f}× (n {first['n']})", others
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--features", help="clip:RUN, classifier:RUN or zoo:NAME (default: zoo:reference-<data>)"
+        "--features",
+        help="clip:RUN, classifier:RUN, texture:SPEC or zoo:NAME (default: the dataset's validated"
+        " view, e.g. texture:zoo:reference-emoji, with the other views beside it)",
     )
     parser.add_argument("--datasets", default="emoji,shapes")
     parser.add_argument("--contestants", default=",".join(CONTESTANTS))
@@ -104,15 +123,16 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}; {args.minutes} CPU minutes per run, {args.resolution} px, "
         f"batch {args.batch_size}, EMA {args.ema}, {args.n} images for FID/KID, "
-        f"features {args.features or 'zoo:reference-<data>'}"
+        f"features {args.features or 'the validated view of zoo:reference-<data>'}"
     )
     lines = [f"# {header}", "",
-             "| data | model | CPU min | steps | train img/s | sample img/s | FID | KID x1000 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| data | model | CPU min | steps | images seen | train img/s | sample img/s "
+             "| FID = × floor | other views | KID ×1000 | copies |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|---:|---|"]  # fmt: skip
     print("\n".join(lines), flush=True)
     records = []
     for data in args.datasets.split(","):
-        features = args.features or f"zoo:reference-{data}"
+        features = args.features
         for name in args.contestants.split(","):
             family, model = CONTESTANTS[name]
             run = args.out / f"{data}-{name}"
@@ -129,10 +149,13 @@ def main() -> None:
                 records.append(record)
                 kid = record["kid"]
                 kid_text = f"{1000 * kid['mean'] if isinstance(kid, dict) else 1000 * kid:.1f}"
+                fid_text, others = view_text(record)
+                copies = {True: "flagged", False: "clean"}.get(record["copy_flagged"], "–")
                 line = (
                     f"| {data} | {name} | {minutes:g} | {result.step} | "
-                    f"{record['train_images_per_s']:.1f} | {record['sample_images_per_s']:.1f} | "
-                    f"{record['fid']:.3f} | {kid_text} |"
+                    f"{record['images_seen']:,} | {record['train_images_per_s']:.1f} | "
+                    f"{record['sample_images_per_s']:.1f} | {fid_text} | {others} | {kid_text} | "
+                    f"{copies} |"
                 )
                 lines.append(line)
                 print(line, flush=True)
