@@ -13,9 +13,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _measured(values: dict | None) -> str:
+    """What a recipe's run scored: its FID as a multiple of the floor (as a zoo card says it),
+    the held-out L1 of image-to-image recipes, and how long it trained."""
     if not values:
         return "not measured yet"
-    shown = [f"{key} {values[key]}" for key in ("fid", "held_out_l1") if key in values]
+    fid = api.card_fid(values)
+    shown = [fid] if fid else []
+    if "held_out_l1" in values:
+        shown.append(f"held_out_l1 {values['held_out_l1']}")
     if "train_minutes" in values:
         shown.append(f"took {values['train_minutes']:g} min")
     return ", ".join(shown) or "measured"

@@ -157,3 +157,41 @@ def test_the_recipe_table_shows_floor_multiples_and_marks_old_plain_view_rows():
     assert page.index("`new-gan` (zoo") < page.index("`old-gan` |")  # measured rows first
     new["copy_check"]["flagged"] = True
     assert "**flagged** (52% / 31%)" in table.table([new])
+
+
+@pytest.mark.parametrize("recipe", list_recipes(), ids=lambda r: r.name)
+def test_huashi_recipes_shows_every_fid_as_a_floor_multiple_or_says_why_not(recipe, capsys):
+    """Issue 27: a recipe's measured FID is listed as a multiple of its floor (the way a zoo card
+    says it), or as a raw FID with the reason there is no floor; never bare."""
+    if not (recipe.measured and "fid" in recipe.measured):
+        return
+    main(["recipes"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(recipe.name + " "))
+    assert "× floor (n " in line or ("raw FID" in line and "no floor" in line and "): " in line)
+    assert "fid_floor_multiple" in recipe.measured or "fid_floor_note" in recipe.measured
+
+
+def test_a_recipes_measured_block_is_written_from_its_re_measured_result():
+    """benchmarks/recipe_cards.py: the validated view's multiple in a zoo card's keys, the plain
+    view's beside it; the old plain figures go, the notes and counts by eye stay."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "recipe_cards.py"
+    spec = importlib.util.spec_from_file_location("recipe_cards", path)
+    cards = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cards)
+    result = {"steps": 6000, "train_seconds": 600.0, "kid": 0.003, "precision": 0.8,
+              "recall": 0.4, "machine": "cpu", "train_precision": "bf16", "threads": 1,
+              "date": "2026-12-07", "copy_check": {"features": 0.3, "pixels": 0.4, "flagged": False},
+              "views": [{"network": "texture:zoo:reference-emoji", "kind": "texture", "fid": 0.468,
+                         "n": 564, "multiple": 3.58},
+                        {"network": "zoo:reference-emoji", "kind": "clip", "fid": 0.27, "n": 564,
+                         "multiple": 1.34}]}  # fmt: skip
+    old = {"fid": 0.174, "floor_fid": 0.176, "fid_over_seeds": {"0": 0.174}, "note": "faces",
+           "nameable_of_64_over_seeds": {"0": 7}}  # fmt: skip
+    block = cards.measured_block(result, old)
+    assert api.card_fid(block) == "FID 0.468 = 3.6× floor (n 564, texture:zoo:reference-emoji)"
+    assert block["plain_floor_multiple"] == 1.34 and block["train_minutes"] == 10.0
+    assert block["note"] == "faces" and block["nameable_of_64_over_seeds"] == {"0": 7}
+    assert "floor_fid" not in block and "fid_over_seeds" not in block
