@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from huashi.metrics.yardsticks import base_network
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "recipes"
 RECIPES = ROOT / "huashi" / "recipes"
@@ -30,7 +32,8 @@ PLAIN_KEYS = frozenset({"fid", "kid", "precision", "recall", "n", "features", "f
 def measured_block(result: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """The ``measured`` block of one re-measured result; ``old`` is the block it replaces."""
     first = result["views"][0]
-    plain = next((v for v in result["views"] if v.get("kind") == "clip"), None)
+    plain = next((v for v in result["views"] if v["network"] == base_network(first["network"])),
+                 None)  # fmt: skip
     block: dict[str, Any] = {
         "steps": result["steps"],
         "train_minutes": round(result["train_seconds"] / 60, 1),

@@ -35,6 +35,7 @@ import torch
 
 from huashi import api, zoo
 from huashi.metrics.floor import format_multiple
+from huashi.metrics.yardsticks import base_network
 from huashi.recipes import Recipe, list_recipes
 from huashi.training.device import pick_device, resolve_precision
 
@@ -232,8 +233,7 @@ def _first_view(result: dict, plain: bool = False) -> dict | None:
     views = result.get("views") or []
     if not views or not plain:
         return views[0] if views else None
-    network = views[0]["network"].removeprefix("texture:").removeprefix("ensemble:")
-    return next((v for v in views if v["network"] == network.split("+")[0]), None)
+    return next((v for v in views if v["network"] == base_network(views[0]["network"])), None)
 
 
 def _multiple(view: dict | None, with_fid: bool) -> str:

@@ -37,6 +37,7 @@ from gan_losses import stop_after_cpu_seconds  # noqa: E402
 
 from huashi import api  # noqa: E402
 from huashi.metrics.evaluate import evaluate  # noqa: E402
+from huashi.metrics.floor import format_multiple  # noqa: E402
 from huashi.runs import load_run  # noqa: E402
 
 #: The contestants: family and model options. "gan" is the best emoji recipe of
@@ -93,8 +94,11 @@ def view_text(record: dict) -> tuple[str, str]:
     if not views:
         return f"{record['fid']:.3f} (no floor)", "–"
     first = views[0]
-    others = "; ".join(f"{v['multiple']:.1f}× {v['network']}" for v in views[1:]) or "–"
-    return f"{first['fid']:.3f} = {first['multiple']:.1f}× (n {first['n']})", others
+    others = "; ".join(f"{format_multiple(v['multiple'])} {v['network']}" for v in views[1:])
+    return (
+        f"{first['fid']:.3f} = {format_multiple(first['multiple'])} (n {first['n']})",
+        others or "–",
+    )
 
 
 def main() -> None:
