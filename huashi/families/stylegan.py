@@ -80,7 +80,7 @@ class StyleGANConfig:
         "const", "synthesis input: a learned 4x4 constant, or Fourier features that w0 shifts "
         "(StyleGAN3-style, translation-equivariant)", choices=("const", "fourier"),
     )  # fmt: skip
-    input_bandwidth: float = option(2.0, "--input fourier: highest frequency, cycles per image")
+    input_bandwidth: float = option(1.0, "--input fourier: highest frequency, cycles per image")
     input_margin: int = option(4, "--input fourier: px computed beyond each edge (cropped)")
     noise: bool = option(True, "per-pixel noise in every layer (fixed noise breaks equivariance)")
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)

@@ -25,7 +25,7 @@ class FourierInput(nn.Module):
     ``affine(w)`` (zero at the start: the weight is initialised to 0) plus an optional ``shift``."""
 
     def __init__(
-        self, channels: int, w_dim: int, size: int = 4, margin: int = 4, bandwidth: float = 2.0
+        self, channels: int, w_dim: int, size: int = 4, margin: int = 4, bandwidth: float = 1.0
     ) -> None:
         super().__init__()
         self.size, self.margin = size, margin

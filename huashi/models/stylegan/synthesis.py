@@ -41,7 +41,7 @@ class SynthesisNetwork(nn.Module):
         channel_max: int = 128,
         input: str = "const",
         margin: int = 4,
-        bandwidth: float = 2.0,
+        bandwidth: float = 1.0,
         noise: bool = True,
     ) -> None:
         super().__init__()
