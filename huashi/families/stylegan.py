@@ -76,6 +76,13 @@ class StyleGANConfig:
     ema_rampup: float = option(
         0.05, "EMA half-life at most this fraction of the steps done so far (0 = off)"
     )
+    input: str = option(
+        "const", "synthesis input: a learned 4x4 constant, or Fourier features that w0 shifts "
+        "(StyleGAN3-style, translation-equivariant)", choices=("const", "fourier"),
+    )  # fmt: skip
+    input_bandwidth: float = option(1.0, "--input fourier: highest frequency, cycles per image")
+    input_margin: int = option(4, "--input fourier: px computed beyond each edge (cropped)")
+    noise: bool = option(True, "per-pixel noise in every layer (fixed noise breaks equivariance)")
     condition: str = option("none", "what the images are conditioned on", choices=CONDITIONS)
     text_encoder: str = option("minilm", "text encoder: minilm or a local Hugging Face folder")
 
@@ -86,6 +93,8 @@ class StyleGANConfig:
             raise HuashiError("--mapping-layers, --r1-every and --pl-every must be >= 1.")
         if not 0 <= self.style_mixing <= 1 or not 0 < self.ada_target < 1:
             raise HuashiError("--style-mixing must be in [0, 1] and --ada-target in (0, 1).")
+        if self.input_bandwidth <= 0 or self.input_margin < 0:
+            raise HuashiError("--input-bandwidth must be > 0 and --input-margin >= 0.")
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,9 @@ class StyleGAN(Family):
             config.condition, data.num_classes, text_dim,
         )  # fmt: skip
         synthesis = SynthesisNetwork(
-            config.w_dim, data.resolution, data.channels, config.channel_base, config.channel_max
-        )
+            config.w_dim, data.resolution, data.channels, config.channel_base, config.channel_max,
+            config.input, config.input_margin, config.input_bandwidth, config.noise,
+        )  # fmt: skip
         G = Generator(mapping, synthesis)
         D = Discriminator(
             data.resolution, data.channels, config.channel_base, config.channel_max,

@@ -196,12 +196,14 @@ def test_stylegan_runs_at_any_batch_size(stylegan_file, batch):
         assert (got - expected).abs().max() <= TOLERANCE
 
 
-def test_stylegan_through_the_mapping_network_route(tmp_path):
+@pytest.mark.parametrize("synthesis_input", ["const", "fourier"])
+def test_stylegan_through_the_mapping_network_route(tmp_path, synthesis_input):
     from huashi.families.stylegan import StyleGAN, StyleGANConfig
 
     torch.manual_seed(0)
     tiny = {"z_dim": 8, "w_dim": 8, "mapping_layers": 2, "channel_base": 64, "channel_max": 8}
-    family = StyleGAN(StyleGANConfig(**tiny), DataInfo(3, 16), CPU)
+    config = StyleGANConfig(**tiny, input=synthesis_input)
+    family = StyleGAN(config, DataInfo(3, 16), CPU)
     family.train(False)
     with torch.no_grad():
         family.w_avg.copy_(torch.randn_like(family.w_avg))  # truncation toward it matters

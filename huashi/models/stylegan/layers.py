@@ -25,6 +25,11 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2) * LRELU_GAIN
 
 
+def crop(x: torch.Tensor, px: int) -> torch.Tensor:
+    """``x`` [..., H, W] without ``px`` pixels at every edge."""
+    return x[..., px : x.shape[-2] - px, px : x.shape[-1] - px] if px else x
+
+
 class EqualLinear(nn.Module):
     """A linear layer with equalized learning rate (and an optional leaky ReLU)."""
 
@@ -160,16 +165,21 @@ class NoiseInjection(nn.Module):
 
 
 class StyledConv(nn.Module):
-    """Modulated 3x3 convolution, noise, bias and leaky ReLU: one synthesis layer (one w)."""
+    """Modulated 3x3 convolution, noise, bias and leaky ReLU: one synthesis layer (one w).
+    ``crop`` px are cut from every edge after the convolution (before the noise)."""
 
-    def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, up: bool = False):
+    def __init__(
+        self, c_in: int, c_out: int, w_dim: int, resolution: int, up: bool = False, crop: int = 0
+    ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(c_in, c_out, 3, w_dim, up=up)
         self.noise = NoiseInjection(resolution)
         self.bias = nn.Parameter(torch.zeros(c_out))
+        self.crop = crop
 
     def forward(self, x, w, noise_mode="random", generator=None, noise=None) -> torch.Tensor:
-        x = self.noise(self.conv(x, w), noise_mode, generator, noise)
+        x = crop(self.conv(x, w), self.crop)
+        x = self.noise(x, noise_mode, generator, noise)
         return lrelu(x + self.bias.view(1, -1, 1, 1))
 
 
