@@ -291,7 +291,7 @@ steps and its CPU budget, whichever comes first, then is measured as `huashi eva
 FID of n samples as a multiple of the real-vs-real floor (two disjoint halves of the real data,
 the best any painter can score) at equal n under the dataset's **validated view**, the one that
 passed its validation ladder (docs/metrics.md "Yardsticks": the texture view of
-`zoo:reference-<dataset>` on emoji and mnist, the ensemble of the two shapes networks on
+`zoo:reference-<dataset>` on emoji and mnist, the ensemble of the three shapes networks on
 shapes): "0.477 = 3.6× (n 564)" reads 3.6 times as far from the real images as real images are
 from each other. Beside it, the plain view's multiple (the pooled features alone, blind to speckle
 and noise: what these tables showed until 2026-12-07); KID, precision and recall of the n

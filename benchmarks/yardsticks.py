@@ -18,13 +18,15 @@ from pathlib import Path
 from huashi import api
 
 NETWORKS = ("reference-emoji", "reference-emoji-exemplar", "reference-emoji-128",
-            "reference-shapes", "reference-shapes-classifier", "reference-mnist",
+            "reference-shapes", "reference-shapes-classifier", "reference-shapes-attributes",
+            "reference-mnist",
             "reference-mnist-clip", "reference-calligraphy")  # fmt: skip
 GAN_LADDER = ("reference-emoji", "reference-emoji-exemplar")  # networks given --ladder-run
 VIEWS = ("texture:zoo", "zoo")
 #: views of several networks, each given after the rows of its first network
-ENSEMBLES = {"reference-shapes-classifier":
-             ("ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier",)}  # fmt: skip
+ENSEMBLES = {"reference-shapes-attributes":
+             ("ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier"
+              "+zoo:reference-shapes-attributes",)}  # fmt: skip
 RESULTS = Path(__file__).parent / "results" / "ladders"
 COLUMNS = [  # (header, ladder, rung)
     ("blur 1 px", "Gaussian blur", "sigma 1 px"),
@@ -34,6 +36,7 @@ COLUMNS = [  # (header, ladder, rung)
     ("colour", "colour shift", None),
     ("1/10 modes", "modes kept", "0.1 of the modes"),
     ("GAN 1/4 steps", "GAN checkpoints", None),
+    ("every shape a circle", "attributes lost", "every shape a circle"),  # shapes only
 ]
 
 

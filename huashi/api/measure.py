@@ -144,7 +144,7 @@ def validate_features(
     of its steps add the last ladder. Writes the report as JSON to ``out`` when given."""
     from huashi.data import load_dataset
     from huashi.metrics.features import load_features
-    from huashi.metrics.ladder import validate
+    from huashi.metrics.ladder import attributes_lost, validate
 
     net = load_features(features, device)
     data = net.trained_on or {}
@@ -157,9 +157,12 @@ def validate_features(
     batch = dataset.batch(torch.arange(len(dataset)))
     images = batch["target"] if "target" in batch else batch["image"]
     count = len(images) // 2
+    extra = []
+    if data["spec"] == "shapes" and set(options) <= {"label", "n", "seed"}:  # the train split
+        extra.append(attributes_lost(images.shape[-1], len(images), options.get("seed", 0)))
     report = validate(net.features, images, batch.get("label"),
                       _ladder_checkpoints(run, count, device) if run else (), seed,
-                      features, str(data["spec"]))  # fmt: skip
+                      features, str(data["spec"]), extra)  # fmt: skip
     if out is not None:
         Path(out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report

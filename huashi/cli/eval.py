@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--validate", metavar="FEATURES",
         help="instead of measuring a run: the validation ladder of a feature network, e.g. "
         "zoo:reference-emoji, texture:zoo:reference-emoji or "
-        "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier (docs/metrics.md)",
+        "ensemble:zoo:reference-mnist+zoo:reference-mnist-clip (docs/metrics.md)",
     )  # fmt: skip
     parser.add_argument(
         "--ladder-run", type=Path, metavar="RUN",

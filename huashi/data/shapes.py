@@ -11,6 +11,7 @@ shape keeps exactly its palette color. The shape's centre jitters a little insid
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -142,29 +143,63 @@ def load_shapes(
     seed: int = 0,
     label: str = "shape",
 ) -> ImageSet:
-    """``n`` random scenes (default 5,000 train / 1,000 test, drawn from different seeds)."""
-    check_split(split)
-    if split == "all":
-        raise HuashiError("shapes has no 'all' split: load split='train' and split='test'.")
-    if label not in SHAPES_ATTRIBUTES:
-        raise HuashiError(f"unknown label '{label}': use one of {', '.join(SHAPES_ATTRIBUTES)}.")
-    n = DEFAULT_N[split] if n is None else n
-    if n < 1:
-        raise HuashiError(f"n must be at least 1, not {n}.")
-    rng = random.Random(f"huashi-shapes-{seed}-{split}")
-    attributes, images = [], []
-    for _ in range(n):
-        a = {key: rng.choice(values) for key, values in SHAPES_ATTRIBUTES.items()}
-        dx, dy = rng.uniform(-JITTER, JITTER), rng.uniform(-JITTER, JITTER)
-        attributes.append(a)
-        images.append(np.asarray(draw_scene(a, resolution, dx, dy)))
-    vocab = SHAPES_ATTRIBUTES[label]
+    """``n`` random scenes (default 5,000 train / 1,000 test, drawn from different seeds),
+    labelled by ``label``: one attribute, or several joined by + (one class per combination)."""
+    keys = label.split("+")
+    if any(key not in SHAPES_ATTRIBUTES for key in keys) or len(set(keys)) < len(keys):
+        raise HuashiError(f"unknown label '{label}': use one of {', '.join(SHAPES_ATTRIBUTES)}, "
+                          "or several joined by + (e.g. shape+color+size).")  # fmt: skip
+    scenes = _scenes(split, n, seed)
+    attributes = [a for a, _, _ in scenes]
+    images = [np.asarray(draw_scene(a, resolution, dx, dy)) for a, dx, dy in scenes]
+    vocab = [" ".join(c) for c in itertools.product(*(SHAPES_ATTRIBUTES[k] for k in keys))]
     return ImageSet(
         name="shapes",
         images=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(),
-        labels=torch.tensor([vocab.index(a[label]) for a in attributes], dtype=torch.int64),
+        labels=torch.tensor([vocab.index(" ".join(a[k] for k in keys)) for a in attributes]),
         class_names=list(vocab),
         captions=[make_caption(a) for a in attributes],
         attributes=attributes,
         info={"split": split, "seed": seed, "label": label},
     )
+
+
+def _scenes(split: str, n: int | None, seed: int) -> list[tuple[dict[str, str], float, float]]:
+    """The attributes and centre jitter of the ``n`` scenes of a split, in order."""
+    check_split(split)
+    if split == "all":
+        raise HuashiError("shapes has no 'all' split: load split='train' and split='test'.")
+    n = DEFAULT_N[split] if n is None else n
+    if n < 1:
+        raise HuashiError(f"n must be at least 1, not {n}.")
+    rng = random.Random(f"huashi-shapes-{seed}-{split}")
+    scenes = []
+    for _ in range(n):
+        a = {key: rng.choice(values) for key, values in SHAPES_ATTRIBUTES.items()}
+        scenes.append((a, rng.uniform(-JITTER, JITTER), rng.uniform(-JITTER, JITTER)))
+    return scenes
+
+
+def redraw_shapes(
+    resolution: int = 64,
+    split: str = "train",
+    n: int | None = None,
+    seed: int = 0,
+    fixed: dict[str, str] | None = None,
+    empty: bool = False,
+) -> torch.Tensor:
+    """The scenes of ``load_shapes(resolution, split, n, seed)`` drawn again (uint8 [N, 3, R, R])
+    with the attributes in ``fixed`` replacing their own (``{"shape": "circle"}``: every shape a
+    circle, all else kept), or, with ``empty``, as their bare backgrounds: known damages of
+    what a scene shows, for the validation ladder of a shapes feature network."""
+    for key, value in (fixed or {}).items():
+        if value not in SHAPES_ATTRIBUTES.get(key, ()):
+            raise HuashiError(f"cannot fix {key} to '{value}': not a shapes attribute value.")
+    images = []
+    for a, dx, dy in _scenes(split, n, seed):
+        if empty:
+            scene = Image.new("RGB", (resolution, resolution), BACKGROUNDS[a["background"]])
+        else:
+            scene = draw_scene({**a, **(fixed or {})}, resolution, dx, dy)
+        images.append(np.asarray(scene))
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()

@@ -9,7 +9,9 @@ once as far from real. The requirements checked (issue 27):
 - FID rises with strength on every ladder;
 - Gaussian blur with sigma 1 px reads at least 5x the floor;
 - keeping a tenth of the modes (classes, or pixel clusters where the data has no labels) reads
-  at least 3x the floor.
+  at least 3x the floor;
+- on shapes, the scenes drawn again with every shape a circle (one attribute lost) read at
+  least 3x the floor, and FID rises as more attributes are lost (:func:`attributes_lost`).
 
 The damages are small pure functions of images in [-1, 1] ([N, C, H, W]); the ladder of one
 GAN run's checkpoints (a quarter, half and all of its steps) is added when a run is given.
@@ -27,6 +29,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import adjust_hue, gaussian_blur
 
+from huashi.data.shapes import redraw_shapes
 from huashi.metrics.fid import fid
 from huashi.metrics.floor import format_multiple, real_halves
 
@@ -221,10 +224,14 @@ def validate(
     seed: int = 0,
     network: str = "",
     dataset: str = "",
+    extra: Sequence[tuple[str, list[tuple[str, torch.Tensor]]]] = (),
 ) -> LadderReport:
     """Run every ladder on the real ``images`` (split into halves A and B by ``seed``) under
     ``features``; ``modes`` are class labels (default: pixel clusters); ``checkpoints`` are
-    (label, generated images) from a run's early to its last checkpoint."""
+    (label, generated images) from a run's early to its last checkpoint; ``extra`` are
+    dataset-specific ladders (name, rungs of damaged copies of all of ``images``, in order),
+    such as :func:`attributes_lost` on shapes, whose first rung must read at least
+    ``MODES_MIN_MULTIPLE`` times the floor (one attribute lost is a mode lost)."""
     half_a, half_b = real_halves(len(images), seed)
     a, b = images[half_a], images[half_b]
     modes_b = (modes if modes is not None else pixel_clusters(images, seed=seed))[half_b]
@@ -237,6 +244,8 @@ def validate(
 
     ladders = [Ladder(name, [rung(label, x) for label, x in damaged])
                for name, damaged in damage_ladders(b, modes_b, seed)]  # fmt: skip
+    ladders += [Ladder(name, [rung(label, x[half_b]) for label, x in rungs])
+                for name, rungs in extra]  # fmt: skip
     if checkpoints:  # the earliest checkpoint is the strongest damage: rungs from last to first
         ladders.append(Ladder("GAN checkpoints", [rung(label, x) for label, x in
                                                   reversed(list(checkpoints))]))  # fmt: skip
@@ -249,4 +258,38 @@ def validate(
     tenth = report.rung("modes kept", "0.1 of the modes").multiple
     report.checks[f"a tenth of the modes reads >= {MODES_MIN_MULTIPLE:g}x the floor "
                   f"({format_multiple(tenth)})"] = tenth >= MODES_MIN_MULTIPLE  # fmt: skip
+    for name, rungs in extra:
+        first = report.rung(name, rungs[0][0]).multiple
+        report.checks[f"'{rungs[0][0]}' reads >= {MODES_MIN_MULTIPLE:g}x the floor "
+                      f"({format_multiple(first)})"] = first >= MODES_MIN_MULTIPLE  # fmt: skip
     return report
+
+
+#: shapes' attributes lost one after another: each rung keeps fewer of what a caption asks for
+ATTRIBUTES_LOST = (
+    ("every shape a circle", {"shape": "circle"}),
+    ("+ every size small", {"shape": "circle", "size": "small"}),
+    ("+ every colour red", {"shape": "circle", "size": "small", "color": "red"}),
+    (
+        "+ every one in the center",
+        {"shape": "circle", "size": "small", "color": "red", "position": "center"},
+    ),
+)
+
+
+def attributes_lost(
+    resolution: int, count: int, seed: int = 0
+) -> tuple[str, list[tuple[str, torch.Tensor]]]:
+    """The shapes ladder of what a scene shows (issue 27): the dataset's first ``count`` scenes
+    drawn again with one attribute after another lost (every shape a circle, then also small,
+    red, centred), then as bare backgrounds. A person reads each rung as farther from the data
+    than the last; a painter of round blobs sits on its first rung."""
+
+    def scaled(images: torch.Tensor) -> torch.Tensor:
+        return images.float() / 127.5 - 1
+
+    rungs = [(label, scaled(redraw_shapes(resolution, n=count, seed=seed, fixed=fixed)))
+             for label, fixed in ATTRIBUTES_LOST]  # fmt: skip
+    empty = redraw_shapes(resolution, n=count, seed=seed, empty=True)
+    rungs.append(("only the background", scaled(empty)))
+    return "attributes lost", rungs

@@ -138,9 +138,18 @@ def second_reference(reference: str) -> str | None:
     return None
 
 
+#: Networks that join a dataset's ensemble view after its second one, never shown alone: a
+#: classifier of the shapes' shape, colour and size together (``reference-shapes-attributes``).
+ENSEMBLE_KINDS = ("attributes",)
+
+
 def ensemble_reference(reference: str) -> str | None:
-    """The ensemble view of ``reference`` and its second network
-    (``ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier``), or None when no
-    second network ships."""
+    """The ensemble view of ``reference``, its second network and any ``ENSEMBLE_KINDS``
+    network (``ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier+zoo:reference-
+    shapes-attributes``), or None when no second network ships."""
     second = second_reference(reference)
-    return None if second is None else f"ensemble:{reference}+{second}"
+    if second is None:
+        return None
+    names = [f"{reference.removeprefix(PREFIX)}-{kind}" for kind in ENSEMBLE_KINDS]
+    extra = [f"{PREFIX}{name}" for name in names if (zoo_root() / name / CARD).is_file()]
+    return "ensemble:" + "+".join([reference, second, *extra])

@@ -334,8 +334,11 @@ def test_eval_with_a_feature_network_of_the_runs_folder_then_a_compare_report(
                        "data": "shapes", "resolution": 16, "same_data": True}  # fmt: skip
     references = [f"zoo:{e.name}" for e in list_zoo() if e.name.startswith("reference-")]
     # the zoo's reference networks follow under both views, the validated one first (shapes:
-    # the ensemble of its two networks, the one view that passes there)
-    ensemble = "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier"
+    # the ensemble of its three networks, the one view that passes there)
+    ensemble = (
+        "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier"
+        "+zoo:reference-shapes-attributes"
+    )
     assert {net["run"] for net in nets[1:]} == {*references, *(f"texture:{r}" for r in references),
                                                 ensemble}  # fmt: skip
     emoji = [(net["run"], net["validated"]) for net in nets if net["data"] == "emoji"][:2]

@@ -35,7 +35,7 @@ def test_the_zoo_painters_are_listed_by_what_they_do(fresh):
     # its card records its floor multiple under the validated view: shown as such
     assert gan["fid"] == "FID 0.477 = 3.6× floor (n 564, texture:zoo:reference-emoji)"
     ldm = next(p for p in zoo["painters"] if p["name"] == "zoo:shapes-ldm")
-    assert ldm["fid"].startswith("FID 0.112 = 6.0× floor (n 1,000, ensemble:zoo:reference-shapes+")
+    assert ldm["fid"].startswith("FID 0.163 = 3.8× floor (n 1,000, ensemble:zoo:reference-shapes+")
     pix = next(p for p in zoo["painters"] if p["name"] == "zoo:calligraphy")
     # a card without one: the FID is shown labelled raw, never bare, with why
     assert pix["fid"].startswith("raw FID 1.07, no floor (n 193, zoo:reference-calligraphy): ")
@@ -90,9 +90,11 @@ def test_eval_finds_the_zoo_reference_networks(fresh, reference_cache):  # noqa:
     assert [net["run"] for net in nets[:2]] == ["texture:zoo:reference-emoji-128",
                                                 "zoo:reference-emoji-128"]  # fmt: skip
     shapes = [net["run"] for net in client.get("/api/features").json() if net["data"] == "shapes"]
-    assert shapes == [  # neither view of either network passes; their ensemble does, first
-        "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier",
+    assert shapes == [  # no view of any one network passes; their ensemble does, first
+        "ensemble:zoo:reference-shapes+zoo:reference-shapes-classifier"
+        "+zoo:reference-shapes-attributes",
         "zoo:reference-shapes", "texture:zoo:reference-shapes",
+        "zoo:reference-shapes-attributes", "texture:zoo:reference-shapes-attributes",
         "zoo:reference-shapes-classifier", "texture:zoo:reference-shapes-classifier"]  # fmt: skip
     ensemble = [net for net in client.get("/api/features").json() if net.get("view") == "ensemble"]
     assert ensemble[0]["validated"] is True and ensemble[0]["kind"] == "clip"
