@@ -52,3 +52,21 @@ def test_a_drag_on_a_model_reports_its_checks():
     result = drag(sg, ws, [(5.0, 8.0), (2.0, 2.0)], [(8.0, 8.0), (2.0, 2.0)], steps=3)
     assert [c.handle for c in result.checks] == [(5.0, 8.0), (2.0, 2.0)]
     assert all(c.mismatch >= 0 for c in result.checks)
+
+
+def test_content_that_moved_only_part_of_the_way_is_not_moved_even_if_the_target_looks_alike():
+    """Smooth features can match at the target while the content sits elsewhere: here the
+    handle's exact patch is 1 px from its start and a faded copy at the 3-px target matches at
+    0.3 of the baseline; the check finds the exact one and says the content did not get there."""
+    start = torch.zeros(1, 8, 24, 24)
+    pattern = torch.randn(1, 8, 5, 5, generator=torch.Generator().manual_seed(1))
+    start[..., 10:15, 6:11] = pattern  # content around (8, 12)
+    final = torch.zeros_like(start)
+    final[..., 10:15, 13:18] = 0.7 * pattern  # a faded copy at the target (15, 12)
+    final[..., 10:15, 7:12] = pattern  # the content itself, 1 px right of its start
+    (check,) = check_drag(start, final, [(8.0, 12.0)], [(15.0, 12.0)])
+    assert check.mismatch <= 0.5  # the target alone would have passed
+    assert check.found == (9.0, 12.0) and not check.moved
+    assert "matches best at (9, 12)" in check.describe()
+    (exact,) = check_drag(start, final, [(8.0, 12.0)], [(9.0, 12.0)])
+    assert exact.moved and exact.found == (9.0, 12.0)
