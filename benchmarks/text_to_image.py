@@ -21,7 +21,8 @@ the run already in ``--out`` that has trained MINUTES of CPU time. Measured at e
 - diversity: the mean pairwise feature distance (1 - cosine, ``zoo:reference-shapes``) of 8
   seeds of the same prompt, averaged over 16 prompts (real scenes of one caption differ only by
   a small jitter, so a low value is right; 0 means one image per prompt);
-- sampling images/s (batch 64 after a warm-up batch) and training images/s;
+- sampling images/s (batch 64 after a warm-up batch); the run's training minutes and images/s
+  as its checkpoint records them (wall clock of the training steps: they depend on the load);
 - a grid, ``OUT/NAME-MINUTESmin.png``: 8 seeds (columns) of 8 fixed prompts (rows).
 
 The latent diffusion contestant is the ``shapes-ldm-60min`` recipe (it needs the shipped
