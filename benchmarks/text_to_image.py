@@ -11,14 +11,19 @@ continues exactly as an uninterrupted one. ``--reuse NAME=RUN`` measures a run t
 elsewhere instead (its own training time is reported); ``--continue NAME=MINUTES`` resumes
 the run already in ``--out`` that has trained MINUTES of CPU time. Measured at each budget:
 
-- exact attribute accuracy of ``--n`` images painted from the test split's captions (seeds
-  0..n-1), read back from the pixels by ``huashi.metrics.shapes_accuracy`` (all five attributes
-  right, and each attribute);
-- in-domain FID/KID against the training images with ``zoo:reference-shapes``;
+- ``huashi eval``'s measurement (``api.evaluate(run, None, split="test")``) of ``--n`` images
+  painted from held-out test captions (seeds 0..n-1): FID as a multiple of the real-vs-real
+  floor at equal n under the validated shapes view (the ensemble of the two shapes networks,
+  docs/metrics.md "Yardsticks"), the other views' multiples beside it, KID, precision and
+  recall under the validated view, and the copy check against the training images;
+- on the same images, exact attribute accuracy read back from the pixels by
+  ``huashi.metrics.shapes_accuracy`` (all five attributes right, and each attribute);
 - diversity: the mean pairwise feature distance (1 - cosine, ``zoo:reference-shapes``) of 8
   seeds of the same prompt, averaged over 16 prompts (real scenes of one caption differ only by
   a small jitter, so a low value is right; 0 means one image per prompt);
-- sampling images/s (batch 64 after a warm-up batch) and training images/s.
+- sampling images/s (batch 64 after a warm-up batch); the run's training minutes and images/s
+  as its checkpoint records them (wall clock of the training steps: they depend on the load);
+- a grid, ``OUT/NAME-MINUTESmin.png``: 8 seeds (columns) of 8 fixed prompts (rows).
 
 The latent diffusion contestant is the ``shapes-ldm-60min`` recipe (it needs the shipped
 ``zoo:shapes-kl-vae``; its autoencoder's training time is not counted).
@@ -39,12 +44,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gan_losses import stop_after_cpu_seconds  # noqa: E402
 
 from huashi import api  # noqa: E402
+from huashi.core.images import labelled_rows  # noqa: E402
 from huashi.data import load_dataset  # noqa: E402
-from huashi.metrics.evaluate import evaluate  # noqa: E402
 from huashi.metrics.features import load_features  # noqa: E402
-from huashi.metrics.shapes_accuracy import ATTRIBUTES, attribute_accuracy  # noqa: E402
+from huashi.metrics.floor import format_multiple  # noqa: E402
+from huashi.metrics.shapes_accuracy import ATTRIBUTES  # noqa: E402
 from huashi.recipes import get_recipe  # noqa: E402
 
+#: The plain view, for diversity (the FIDs use the validated view).
 FEATURES = "zoo:reference-shapes"
 #: The contestants: family and model options (the ldm takes its recipe's).
 CONTESTANTS: dict[str, tuple[str, dict]] = {
@@ -62,6 +69,17 @@ CONTESTANTS: dict[str, tuple[str, dict]] = {
     "ldm": ("diffusion", get_recipe("shapes-ldm-60min").model),
 }
 BATCH = {"gigagan": 16, "gan": 32, "ldm": 32}
+#: The grids' prompts: every shape, colour, size and background, five positions.
+GRID_PROMPTS = [
+    "a large red star in the center on a white background",
+    "a small blue circle at the top left on a gray background",
+    "a large green hexagon at the bottom on a black background",
+    "a small yellow square at the right on a white background",
+    "a large purple triangle in the center on a gray background",
+    "a large orange diamond at the top right on a black background",
+    "a small red triangle at the left on a black background",
+    "a large blue square at the bottom right on a white background",
+]
 
 
 def paint(run: Path, prompts: list[str], seeds: list[int], batch: int = 64) -> torch.Tensor:
@@ -93,29 +111,73 @@ def sampling_speed(run: Path, prompts: list[str], batch: int = 64) -> float:
     return batch / (time.perf_counter() - started)
 
 
+def grid(run: Path, prompts: list[str], out: Path, seeds: int = 8) -> None:
+    """``seeds`` seeds of each prompt, one row per prompt (enlarged 2x), the prompt on the left."""
+    rows = [paint(run, [p] * seeds, list(range(seeds))) for p in prompts]
+    rows = [torch.nn.functional.interpolate(r, scale_factor=2, mode="nearest") for r in rows]
+    labelled_rows(rows, prompts, margin=310).save(out)
+
+
+def yardsticks(run: Path, n: int) -> dict:
+    """``huashi eval``'s record, kept small: FID/KID/precision/recall and the prompts'
+    attributes of ``n`` images from test captions under the validated view, every view's floor
+    multiple at equal n and the copy check."""
+    record = api.evaluate(run, None, n=n, seed=0, split="test", save=False,
+                          kid_subset_size=min(1000, n // 2)).record  # fmt: skip
+    metrics, sticks = record["metrics"], record.get("yardsticks", {})
+    views = [{k: v[k] for k in ("network", "fid", "floor", "n", "multiple", "note") if k in v}
+             for v in sticks.get("views", [])]  # fmt: skip
+    check = sticks.get("copy_check")
+    return {
+        "progress": record["progress"], "features": record["features"]["spec"], "views": views,
+        "fid": metrics.get("fid"), "kid": metrics.get("kid", {}).get("mean"),
+        "precision": metrics.get("precision"), "recall": metrics.get("recall"),
+        "accuracy": metrics["shapes_accuracy"],
+        "copies": None if check is None else {
+            "features": check["features"]["share_below_real_median"],
+            "pixels": check["pixels"]["share_below_real_median"], "flagged": check["flagged"]},
+        "findings": [sticks[k] for k in ("disagreement", "networks_disagreement") if sticks.get(k)],
+    }  # fmt: skip
+
+
 def measure(run: Path, name: str, minutes: float | None, n: int) -> dict:
     captions = load_dataset("shapes", resolution=32, split="test").captions
     prompts = [captions[i % len(captions)] for i in range(n)]
-    accuracy = attribute_accuracy(paint(run, prompts, list(range(n))), prompts)
-    scores = evaluate(run, FEATURES, n=n, kid_subset_size=min(1000, n // 2))
-    last = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()][-1]
+    scores = yardsticks(run, n)
+    done = scores.pop("progress")  # the checkpoint's (a zoo painter keeps no log)
     return {
-        "model": name, "cpu_minutes": minutes, "steps": last["step"],
-        "train_minutes": last["train_seconds"] / 60,
-        "train_images_per_s": last["images_seen"] / max(last["train_seconds"], 1e-9),
+        "model": name, "cpu_minutes": minutes, "steps": done["step"],
+        "train_minutes": done["train_seconds"] / 60,
+        "train_images_per_s": done["images_seen"] / max(done["train_seconds"], 1e-9),
         "sample_images_per_s": sampling_speed(run, prompts),
-        "accuracy": accuracy, "fid": scores["metrics"]["fid"],
-        "kid": scores["metrics"]["kid"]["mean"], "diversity": diversity(run, prompts[:16]),
-    }  # fmt: skip
+        "diversity": diversity(run, prompts[:16]),
+    } | scores  # fmt: skip
+
+
+def view_cells(r: dict) -> tuple[str, str]:
+    """The first (validated) view's ``FID = M× (n)`` and the other views' multiples."""
+    views = [v for v in r["views"] if "multiple" in v]
+    if not views:
+        return f"{r['fid']:.3g} (no floor)", "–"
+    first = views[0]
+    others = "; ".join(f"{format_multiple(v['multiple'])} {v['network']}" for v in views[1:])
+    return f"{first['fid']:.3g} = {format_multiple(first['multiple'])} (n {first['n']})", others
 
 
 def row(r: dict) -> str:
     a = r["accuracy"]
     budget = "–" if r["cpu_minutes"] is None else f"{r['cpu_minutes']:g}"
+    asked = sum(a[k] for k in ATTRIBUTES) / len(ATTRIBUTES)
+    first, others = view_cells(r)
+    copies = r["copies"]
+    copy_text = "–" if copies is None else (
+        f"{'**flagged**' if copies['flagged'] else 'clean'} "
+        f"({copies['features']:.0%} / {copies['pixels']:.0%})")  # fmt: skip
     return (
         f"| {r['model']} | {budget} | {r['steps']} | {r['train_minutes']:.1f} | {a['all']:.1%} | "
         + " | ".join(f"{a[k]:.1%}" for k in ATTRIBUTES)
-        + f" | {r['fid']:.3f} | {1000 * r['kid']:.2f} | {r['diversity']:.3f} "
+        + f" | {asked:.1%} | {first} | {others} | {1000 * r['kid']:.1f} | {r['precision']:.2f} "
+        f"| {r['recall']:.2f} | {copy_text} | {r['diversity']:.3f} "
         f"| {r['sample_images_per_s']:.1f} | {r['train_images_per_s']:.1f} |"
     )
 
@@ -139,12 +201,14 @@ def main() -> None:
 
     header = (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}; shapes 32 px, {args.n} test captions, features {FEATURES}"
+        f"torch {torch.__version__}; shapes 32 px, {args.n} test captions, the validated view "
+        f"(FID = multiple of its real-vs-real floor at equal n); diversity under {FEATURES}"
     )
     lines = [f"# {header}", "",
              "| model | CPU min | steps | train min | all 5 right | "
-             + " | ".join(ATTRIBUTES) + " | FID | KID x1000 | diversity | sample img/s "
-             "| train img/s |", "|---" * 15 + "|"]  # fmt: skip
+             + " | ".join(ATTRIBUTES) + " | asked | FID = × floor | other views | KID ×1000 "
+             "| precision | recall | copies | diversity | sample img/s | train img/s |",
+             "|---" * 20 + "|"]  # fmt: skip
     print("\n".join(lines), flush=True)
     records = []
 
@@ -152,6 +216,8 @@ def main() -> None:
         records.append(measure(run, name, minutes, args.n))
         lines.append(row(records[-1]))
         print(lines[-1], flush=True)
+        label = "reused" if minutes is None else f"{minutes:g}min"
+        grid(run, GRID_PROMPTS, args.out / f"{name}-{label}.png")
 
     for name in args.contestants.split(","):
         if name in reused:
