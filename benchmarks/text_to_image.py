@@ -46,6 +46,7 @@ from gan_losses import stop_after_cpu_seconds  # noqa: E402
 from huashi import api  # noqa: E402
 from huashi.core.images import labelled_rows  # noqa: E402
 from huashi.data import load_dataset  # noqa: E402
+from huashi.data.shapes import SHOWCASE_CAPTIONS  # noqa: E402
 from huashi.metrics.features import load_features  # noqa: E402
 from huashi.metrics.floor import format_multiple  # noqa: E402
 from huashi.metrics.shapes_accuracy import ATTRIBUTES  # noqa: E402
@@ -69,17 +70,7 @@ CONTESTANTS: dict[str, tuple[str, dict]] = {
     "ldm": ("diffusion", get_recipe("shapes-ldm-60min").model),
 }
 BATCH = {"gigagan": 16, "gan": 32, "ldm": 32}
-#: The grids' prompts: every shape, colour, size and background, five positions.
-GRID_PROMPTS = [
-    "a large red star in the center on a white background",
-    "a small blue circle at the top left on a gray background",
-    "a large green hexagon at the bottom on a black background",
-    "a small yellow square at the right on a white background",
-    "a large purple triangle in the center on a gray background",
-    "a large orange diamond at the top right on a black background",
-    "a small red triangle at the left on a black background",
-    "a large blue square at the bottom right on a white background",
-]
+GRID_PROMPTS = SHOWCASE_CAPTIONS  # every shape, colour, size and background, five positions
 
 
 def paint(run: Path, prompts: list[str], seeds: list[int], batch: int = 64) -> torch.Tensor:

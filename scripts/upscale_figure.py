@@ -21,16 +21,10 @@ import torch
 
 from huashi import api
 from huashi.core.images import read_image, save_grid
+from huashi.data.shapes import SHOWCASE_CAPTIONS
 from huashi.tools.upscale import bicubic
 
-PROMPTS = [
-    "a large red star in the center on a white background",
-    "a small blue circle at the top left on a gray background",
-    "a large green hexagon at the bottom on a black background",
-    "a small yellow square at the right on a white background",
-    "a large purple triangle in the center on a gray background",
-    "a large orange diamond at the top right on a black background",
-]
+PROMPTS = SHOWCASE_CAPTIONS[:6]
 
 
 def main() -> None:

@@ -61,6 +61,17 @@ SHAPES_ATTRIBUTES: dict[str, list[str]] = {
     "background": list(BACKGROUNDS),
 }
 
+#: Captions that show every shape, colour, size and background and five positions, for figures.
+SHOWCASE_CAPTIONS = [
+    "a large red star in the center on a white background",
+    "a small blue circle at the top left on a gray background",
+    "a large green hexagon at the bottom on a black background",
+    "a small yellow square at the right on a white background",
+    "a large purple triangle in the center on a gray background",
+    "a large orange diamond at the top right on a black background",
+    "a small red triangle at the left on a black background",
+    "a large blue square at the bottom right on a white background",
+]
 JITTER = 0.015  # the centre moves by at most this fraction of the side in x and in y
 SUPERSAMPLE = 4
 DEFAULT_N = {"train": 5000, "test": 1000}
