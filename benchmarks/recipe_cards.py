@@ -37,14 +37,26 @@ def measured_block(result: dict[str, Any], old: dict[str, Any]) -> dict[str, Any
     block: dict[str, Any] = {
         "steps": result["steps"],
         "train_minutes": round(result["train_seconds"] / 60, 1),
-        "fid": round(first["fid"], 4),
-        "n": first["n"],
-        "features": first["network"],
-        "fid_floor_fid": round(first["fid"], 4),
-        "fid_floor_multiple": round(first["multiple"], 2),
-        "fid_floor_n": first["n"],
-        "fid_floor_features": first["network"],
-        "plain_floor_multiple": None if plain is None else round(plain["multiple"], 2),
+    }
+    if "multiple" in first:
+        block |= {
+            "fid": round(first["fid"], 4),
+            "n": first["n"],
+            "features": first["network"],
+            "fid_floor_fid": round(first["fid"], 4),
+            "fid_floor_multiple": round(first["multiple"], 2),
+            "fid_floor_n": first["n"],
+            "fid_floor_features": first["network"],
+            "plain_floor_multiple": None if plain is None else round(plain["multiple"], 2),
+        }
+    else:  # a real set too small for a floor (e.g. the 142 face emoji): the raw FID and why
+        block |= {
+            "fid": round(result["fid"], 4),
+            "n": result["n"],
+            "features": first["network"],
+            "fid_floor_note": first["note"].removeprefix("no floor: "),
+        }
+    block |= {
         "kid": result["kid"],
         "precision": result["precision"],
         "recall": result["recall"],
@@ -72,8 +84,9 @@ def main() -> None:
         old = recipe.get("measured") or {}
         recipe["measured"] = measured_block(result, old)
         recipe_path.write_text(json.dumps(recipe, indent=2, ensure_ascii=False) + "\n")
-        print(f"{result['recipe']}: FID {recipe['measured']['fid_floor_multiple']}× floor "
-              f"(was plain {old.get('fid')})")  # fmt: skip
+        multiple = recipe["measured"].get("fid_floor_multiple")
+        shown = f"{multiple}× floor" if multiple else "no floor"
+        print(f"{result['recipe']}: FID {shown} (was plain {old.get('fid')})")
 
 
 if __name__ == "__main__":

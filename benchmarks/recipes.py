@@ -240,7 +240,7 @@ def _multiple(view: dict | None, with_fid: bool) -> str:
     if view is None:
         return "–"
     if "multiple" not in view:
-        return f"no floor: {view.get('note', '?')}"
+        return view.get("note", "no floor") if with_fid else "no floor"
     times = format_multiple(view["multiple"])
     return f"{view['fid']:.3g} = {times} (n {view['n']:,})" if with_fid else times
 

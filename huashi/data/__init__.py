@@ -107,8 +107,11 @@ def load_dataset(
     batch (:mod:`huashi.data.stream`); ``"auto"`` streams folders too large for memory.
     ``exemplar=True`` (any set held in memory) labels each image as its own class
     (:func:`as_exemplars`), for an exemplar classifier trained under augmentation.
+    ``caption="face"`` (any captioned set held in memory) keeps the images whose caption
+    contains that text (:func:`with_caption`), e.g. the 142 face emoji.
     """
     exemplar = options.pop("exemplar", False)
+    caption = options.pop("caption", None)
     if exemplar not in (True, False):
         raise HuashiError(f"the dataset option exemplar is true or false, not {exemplar!r}.")
     if not isinstance(resolution, int) or resolution < 4:
@@ -147,8 +150,9 @@ def load_dataset(
     stream.check_mode(mode)
     if name == "folder":
         mode = stream.choose_mode(mode, options["path"], resolution, options.get("target"))
-        if mode == "stream" and exemplar:
-            raise HuashiError("exemplar labels need the images in memory: use --data-mode memory.")
+        if mode == "stream" and (exemplar or caption is not None):
+            what = "exemplar labels" if exemplar else "choosing images by caption"
+            raise HuashiError(f"{what} needs the images in memory: use --data-mode memory.")
         if mode == "stream":
             return stream.load_stream(
                 resolution=resolution, split=split, channels=channels, rebuild=not cache, **options
@@ -170,7 +174,38 @@ def load_dataset(
     params = {"resolution": resolution, "split": split, "channels": channels, **options}
     ds = cached(name, params, build, sources=entry.sources(**options), enabled=cache)
     ds.info["data_mode"] = "memory"
+    if caption is not None:
+        ds = with_caption(ds, caption)
     return as_exemplars(ds) if exemplar else ds
+
+
+def with_caption(ds: ImageSet, text: str) -> ImageSet:
+    """The images of ``ds`` whose caption contains ``text`` (case-insensitive), in order."""
+    wanted = str(text).strip().lower()
+    if not wanted:
+        raise HuashiError(
+            "the dataset option caption is empty: give the text to look for, e.g. caption=face."
+        )
+    if ds.captions is None:
+        raise HuashiError(
+            f"{ds.name} has no captions to choose images by: drop the caption option."
+        )
+    keep = [i for i, c in enumerate(ds.captions) if wanted in c.lower()]
+    if not keep:
+        raise HuashiError(
+            f"no image of {ds.name} ({ds.info.get('split', 'train')} split) has a caption containing "
+            f'"{text}": try a shorter word (`huashi data preview {ds.name}` shows its captions).'
+        )
+    index = torch.tensor(keep)
+    return dataclasses.replace(
+        ds,
+        images=ds.images[index],
+        labels=None if ds.labels is None else ds.labels[index],
+        captions=[ds.captions[i] for i in keep],
+        targets=None if ds.targets is None else ds.targets[index],
+        attributes=None if ds.attributes is None else [ds.attributes[i] for i in keep],
+        info=ds.info | {"caption": wanted, "chosen_of": len(ds)},
+    )
 
 
 def as_exemplars(ds: ImageSet) -> ImageSet:
@@ -220,6 +255,7 @@ __all__ = [
     "as_exemplars",
     "dataset_summary",
     "load_dataset",
+    "with_caption",
     "to_uint8",
     "to_unit_range",
 ]

@@ -34,8 +34,8 @@ def floor_view(
     k = min(len(fake), len(half_b))
     dim = feats.shape[1]
     if k <= dim:
-        return {"network": net.spec, "note": f"the real split's halves ({len(half_b)}) or the "
-                f"samples ({len(fake)}) are too few for {dim}-dim features: no floor"}  # fmt: skip
+        return {"network": net.spec, "note": f"no floor: the real split's halves ({len(half_b)}) "
+                f"or the samples ({len(fake)}) are too few for {dim}-dim features"}  # fmt: skip
     result = floor_multiple(feats[half_a], feats[half_b], net.features(fake[:k]))
     return {"network": net.spec, "kind": net.kind} | result.to_dict()
 

@@ -195,3 +195,12 @@ def test_a_recipes_measured_block_is_written_from_its_re_measured_result():
     assert block["plain_floor_multiple"] == 1.34 and block["train_minutes"] == 10.0
     assert block["note"] == "faces" and block["nameable_of_64_over_seeds"] == {"0": 7}
     assert "floor_fid" not in block and "fid_over_seeds" not in block
+    # a real set too small for a floor: the raw FID, and why there is no multiple
+    small = result | {"fid": 0.68, "n": 1000, "views": [{"network": "zoo:reference-emoji", "note":
+                      "no floor: the real split's halves (71) are too few"}]}  # fmt: skip
+    block = cards.measured_block(small, {})
+    assert api.card_fid(block) == (
+        "raw FID 0.68, no floor (n 1,000, zoo:reference-emoji): "
+        "the real split's halves (71) are too few"
+    )
+    assert "fid_floor_multiple" not in block and "plain_floor_multiple" not in block
