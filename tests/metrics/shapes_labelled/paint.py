@@ -14,7 +14,9 @@ Sources (the ``source`` of each entry in ``labels.json``):
 Images 00-59 were painted and labelled first (``part``: ``dev``, or ``held-out`` for every third
 image); the reader was improved looking only at the ``dev`` part. Images 60-83 (``part``:
 ``fresh``: 16 + 4 + 4 from the same sources, new captions and seeds) were painted and labelled
-after the reader was settled.
+after the reader was settled. Images 84-119 (``part``: ``fresh-2``: 24 + 6 + 6, two thirds of them
+small shapes, where the reader and people disagree most) were painted and labelled on 2026-12-07
+after the reader's corner rules were changed again (``python paint.py --fresh-2`` adds them).
 
 This writes ``images/NN.png`` and ``painted.json`` (prompt and source of each image); the labels
 (``labels.json``) were then written by a person looking at enlarged images, not by the reader,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -38,13 +41,16 @@ HERE = Path(__file__).parent
 HEADLINE = "a large red star in the center on a white background"
 
 
-def random_captions(n: int, rng: random.Random) -> list[str]:
-    """``n`` captions; red, orange and brown twice as likely as the other colours."""
+def random_captions(n: int, rng: random.Random, small: float = 0.5) -> list[str]:
+    """``n`` captions; red, orange and brown twice as likely as the other colours, the size small
+    with probability ``small``."""
     colors = SHAPES_ATTRIBUTES["color"] + ["red", "orange", "brown"]
     captions = []
     for _ in range(n):
         scene = {key: rng.choice(values) for key, values in SHAPES_ATTRIBUTES.items()}
         scene["color"] = rng.choice(colors)
+        if small != 0.5:
+            scene["size"] = "small" if rng.random() < small else "large"
         captions.append(make_caption(scene))
     return captions
 
@@ -58,8 +64,43 @@ def reconstructions(vae: api.LoadedRun, n: int, seed: int) -> list:
     return [(rebuilt[k], caption, source, k) for k, caption in enumerate(real.captions)]
 
 
-def main() -> None:
+def fresh_2() -> list[tuple[torch.Tensor, str, str, int]]:
+    """Images 84-119: 24 + 6 paintings (two thirds small shapes) and 6 reconstructions (4 small)."""
+    rng = random.Random(29)
+    ldm = api.load_run("zoo:shapes-ldm", device="cpu")
+    entries = []
+    for k, caption in enumerate(random_captions(24, rng, small=2 / 3)):
+        image = api.paint(ldm, caption, n=1, seed=500 + k, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", 500 + k))
+    weak = "zoo:shapes-ldm cfg 1.5 steps 8"
+    for k, caption in enumerate(random_captions(6, rng, small=2 / 3)):
+        image = api.paint(
+            ldm, caption, n=1, seed=600 + k, per_image=False, device="cpu", cfg=1.5, steps=8
+        ).images
+        entries.append((image[0], caption, weak, 600 + k))
+    vae = api.load_run("zoo:shapes-kl-vae", device="cpu")
+    rebuilt = reconstructions(vae, 40, seed=29)
+    small = [e for e in rebuilt if " small " in e[1]][:4]
+    return entries + small + [e for e in rebuilt if " large " in e[1]][:2]
+
+
+def save(entries: list[tuple[torch.Tensor, str, str, int]], first: int, painted: list) -> None:
+    """Write ``entries`` as images ``first``, ``first + 1``, ... and add them to ``painted``."""
     from PIL import Image
+
+    (HERE / "images").mkdir(exist_ok=True)
+    for i, (image, caption, source, seed) in enumerate(entries, start=first):
+        pixels = to_uint8(image[None].float().cpu())[0].permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(HERE / "images" / f"{i:02d}.png")
+        painted.append({"file": f"{i:02d}.png", "prompt": caption, "source": source, "seed": seed})
+    (HERE / "painted.json").write_text(json.dumps(painted, indent=1) + "\n")
+
+
+def main() -> None:
+    if "--fresh-2" in sys.argv:
+        painted = json.loads((HERE / "painted.json").read_text())[:84]
+        save(fresh_2(), 84, painted)
+        return
 
     rng = random.Random(27)
     ldm = api.load_run("zoo:shapes-ldm", device="cpu")
@@ -92,14 +133,7 @@ def main() -> None:
         ).images
         entries.append((image[0], caption, "zoo:shapes-ldm cfg 1.5 steps 8", seed))
     entries += reconstructions(vae, 4, seed=28)
-
-    (HERE / "images").mkdir(exist_ok=True)
-    painted = []
-    for i, (image, caption, source, seed) in enumerate(entries):
-        pixels = to_uint8(image[None].float().cpu())[0].permute(1, 2, 0).numpy()
-        Image.fromarray(pixels).save(HERE / "images" / f"{i:02d}.png")
-        painted.append({"file": f"{i:02d}.png", "prompt": caption, "source": source, "seed": seed})
-    (HERE / "painted.json").write_text(json.dumps(painted, indent=1) + "\n")
+    save(entries, 0, [])
 
 
 if __name__ == "__main__":
