@@ -16,7 +16,9 @@ image); the reader was improved looking only at the ``dev`` part. Images 60-83 (
 ``fresh``: 16 + 4 + 4 from the same sources, new captions and seeds) were painted and labelled
 after the reader was settled. Images 84-119 (``part``: ``fresh-2``: 24 + 6 + 6, two thirds of them
 small shapes, where the reader and people disagree most) were painted and labelled on 2026-12-07
-after the reader's corner rules were changed again (``python paint.py --fresh-2`` adds them).
+before the rules of docs/metrics.md were measured on them (``python paint.py --fresh-2`` adds
+them); images 120-155 (``part``: ``fresh-3``, the same mix, ``--fresh-3``) were painted and
+labelled after those rules were written down, to test them on images nobody had looked at.
 
 This writes ``images/NN.png`` and ``painted.json`` (prompt and source of each image); the labels
 (``labels.json``) were then written by a person looking at enlarged images, not by the reader,
@@ -64,22 +66,25 @@ def reconstructions(vae: api.LoadedRun, n: int, seed: int) -> list:
     return [(rebuilt[k], caption, source, k) for k, caption in enumerate(real.captions)]
 
 
-def fresh_2() -> list[tuple[torch.Tensor, str, str, int]]:
-    """Images 84-119: 24 + 6 paintings (two thirds small shapes) and 6 reconstructions (4 small)."""
-    rng = random.Random(29)
+def fresh_set(k: int) -> list[tuple[torch.Tensor, str, str, int]]:
+    """Fresh set ``k`` (2: images 84-119, 3: 120-155): 24 + 6 paintings (two thirds small shapes)
+    and 6 reconstructions (4 small), with captions and seeds of their own."""
+    rng = random.Random(27 + k)
     ldm = api.load_run("zoo:shapes-ldm", device="cpu")
     entries = []
-    for k, caption in enumerate(random_captions(24, rng, small=2 / 3)):
-        image = api.paint(ldm, caption, n=1, seed=500 + k, per_image=False, device="cpu").images
-        entries.append((image[0], caption, "zoo:shapes-ldm", 500 + k))
+    first = {2: 500, 3: 700}[k]
+    for j, caption in enumerate(random_captions(24, rng, small=2 / 3)):
+        image = api.paint(ldm, caption, n=1, seed=first + j, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", first + j))
     weak = "zoo:shapes-ldm cfg 1.5 steps 8"
-    for k, caption in enumerate(random_captions(6, rng, small=2 / 3)):
+    for j, caption in enumerate(random_captions(6, rng, small=2 / 3)):
+        seed = first + 100 + j
         image = api.paint(
-            ldm, caption, n=1, seed=600 + k, per_image=False, device="cpu", cfg=1.5, steps=8
+            ldm, caption, n=1, seed=seed, per_image=False, device="cpu", cfg=1.5, steps=8
         ).images
-        entries.append((image[0], caption, weak, 600 + k))
+        entries.append((image[0], caption, weak, seed))
     vae = api.load_run("zoo:shapes-kl-vae", device="cpu")
-    rebuilt = reconstructions(vae, 40, seed=29)
+    rebuilt = reconstructions(vae, 40, seed=27 + k)
     small = [e for e in rebuilt if " small " in e[1]][:4]
     return entries + small + [e for e in rebuilt if " large " in e[1]][:2]
 
@@ -97,10 +102,11 @@ def save(entries: list[tuple[torch.Tensor, str, str, int]], first: int, painted:
 
 
 def main() -> None:
-    if "--fresh-2" in sys.argv:
-        painted = json.loads((HERE / "painted.json").read_text())[:84]
-        save(fresh_2(), 84, painted)
-        return
+    for k, first in ((2, 84), (3, 120)):
+        if f"--fresh-{k}" in sys.argv:
+            painted = json.loads((HERE / "painted.json").read_text())[:first]
+            save(fresh_set(k), first, painted)
+            return
 
     rng = random.Random(27)
     ldm = api.load_run("zoo:shapes-ldm", device="cpu")
