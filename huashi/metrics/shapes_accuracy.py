@@ -3,7 +3,7 @@ background back from an image's pixels and compare them with the prompt's attrib
 
 The reader is not learned. On the dataset's own images it gets every attribute of every image
 right (tests/metrics/test_metrics_shapes.py); on painted images it reads what a person reads (checked
-against 84 painted images labelled by eye in tests/metrics/shapes_labelled, see docs/metrics.md).
+against 156 painted images labelled by eye in tests/metrics/shapes_labelled, see docs/metrics.md).
 How it reads:
 
 1. background: the palette background nearest to the median colour of the image border;
@@ -22,10 +22,15 @@ How it reads:
 5. shape and size of anything else (a painting): each shape is drawn at that centre at radii
    from tiny to huge, sharp and blurred, and scored by the cosine between its coverage and the
    image's near the centre (blind to how strong or how large the colour is: a round dot smaller
-   than the dataset's small circle is still a circle to a person). The best shape wins, except
-   that a blob is read as a circle unless another shape leaves at most ``CIRCLE_PRIOR`` of the
-   circle's misfit (1 - cosine): at 32 px the corners of a small blurred square or diamond are
-   not there to see. The size is the better scored of that shape's two sizes.
+   than the dataset's small circle is still a circle to a person). A shape with corners counts
+   only where its best fit's corners can be seen: where they stick out of its inscribed circle
+   by at least ``CORNER_SEEN`` pixels plus the fit's blur (hexagons exempt: a person never tells
+   their corners from a circle's on a painting, and noisy drawings keep them). The best shape
+   wins, except that a blob is read as a circle unless another shape leaves at most
+   ``CIRCLE_PRIOR`` of the circle's misfit (1 - cosine), and a blob read as a point-symmetric
+   shape is a triangle when it is lopsided as an upright triangle is (its 3-fold moment, which
+   such shapes lack, at least ``UPRIGHT_TRIANGLE`` and pointing up). The size is the better
+   scored of that shape's two sizes.
 
 Every step picks the nearest answer, so a blurry red blob still gets read as some shape;
 accuracy counts exact matches with the prompt.
@@ -50,6 +55,9 @@ EXACT = 0.75  # mean absolute error (grey levels) below which an image is the da
 RADII = np.geomspace(0.03, 0.25, 25)  # circumradii tried on paintings (fractions of the side)
 BLURS = (0.0, 0.5, 0.8, 1.2)  # Gaussian blurs (pixels) of the drawings tried on paintings
 CIRCLE_PRIOR = 0.7  # another shape must leave at most this share of the circle's misfit
+CORNER_SEEN = 0.5  # corners stick out this far (pixels) beyond the fit's blur to be seen
+UPRIGHT_TRIANGLE = 0.25  # 3-fold moment from which a round-read blob is an upright triangle
+LOPSIDED_FROM = 0.25  # coverage counted (above this) by the 3-fold moment
 ATTRIBUTES = ("shape", "color", "size", "position", "background")
 _CORNERS = {  # how the dataset draws each polygon: corners, angle of the first, star's inner radius
     "square": (4, math.pi / 4, 1.0),
@@ -128,6 +136,33 @@ def _dataset_drawing(x: np.ndarray, scene: dict[str, str], dx: float, dy: float)
     return (shape, size) if error <= EXACT else None
 
 
+def _corners_seen(shape: str, radius: float, blur: float) -> bool:
+    """Whether ``shape`` drawn at circumradius ``radius`` and blurred by ``blur`` (pixels) shows
+    its corners: they stick out of its inscribed circle (a star's: through its inner corners) by
+    at least ``CORNER_SEEN`` + ``blur`` pixels. Circles and hexagons always count."""
+    if shape in ("circle", "hexagon"):
+        return True
+    corners, _, inner = _CORNERS[shape]
+    inscribed = radius * inner if inner < 1 else radius * math.cos(math.pi / corners)
+    return radius - inscribed >= CORNER_SEEN + blur
+
+
+def upright_triangle_moment(coverage: np.ndarray) -> float:
+    """|E[z^3]| / E[|z|^2]^1.5 of ``coverage`` [H, W] above ``LOPSIDED_FROM`` about its centroid
+    (z = x + iy, y down) when it points up (within 30 degrees), else 0. Point-symmetric shapes
+    (circle, square, diamond, hexagon) have none; an upright triangle about 0.3 to 0.9."""
+    w = np.clip(coverage - LOPSIDED_FROM, 0, None)
+    total = w.sum()
+    if total <= 0:
+        return 0.0
+    ys, xs = np.mgrid[0 : w.shape[0], 0 : w.shape[1]] + 0.5
+    z = xs - (w * xs).sum() / total + 1j * (ys - (w * ys).sum() / total)
+    moment = (w * z**3).sum() / total
+    if abs(math.degrees(np.angle(moment)) - 90) > 30:
+        return 0.0
+    return float(abs(moment) / max((w * abs(z) ** 2).sum() / total, 1e-9) ** 1.5)
+
+
 def _painted_shape(coverage: np.ndarray, cx: float, cy: float) -> tuple[str, str]:
     """(shape, size) of the drawing whose coverage best correlates with ``coverage`` [H, W]
     (already cut to the shape's reach) around the centre (cx, cy), in pixels."""
@@ -140,16 +175,20 @@ def _painted_shape(coverage: np.ndarray, cx: float, cy: float) -> tuple[str, str
     x1, y1 = min(side, math.ceil(cx + half)), min(side, math.ceil(cy + half))
     window = coverage[y0:y1, x0:x1]
 
-    def score(shape: str, radius: float) -> float:
+    def fit(shape: str, radius: float) -> tuple[float, float]:
+        """(cosine, blur) of the best blur of ``shape`` at ``radius`` (a fraction of the side)."""
         drawn = template(shape, x1 - x0, y1 - y0, cx - x0, cy - y0, radius * side)
-        return max(_cosine(window, gaussian_filter(drawn, b) if b else drawn) for b in BLURS)
+        return max((_cosine(window, gaussian_filter(drawn, b) if b else drawn), b) for b in BLURS)
 
     radii = sorted({*RADII, *shapes.SIZES.values()})
-    misfit = {s: 1 - max(score(s, r) for r in radii) for s in shapes.SHAPES}
+    best = {s: max((*fit(s, r), r * side) for r in radii) for s in shapes.SHAPES}
+    misfit = {s: 1 - c for s, (c, blur, r) in best.items() if _corners_seen(s, r, blur)}
     shape = min(misfit, key=misfit.__getitem__)
     if misfit[shape] > CIRCLE_PRIOR * misfit["circle"]:
         shape = "circle"
-    return shape, max(shapes.SIZES, key=lambda size: score(shape, shapes.SIZES[size]))
+    if shape != "star" and upright_triangle_moment(window) >= UPRIGHT_TRIANGLE:
+        shape = "triangle"
+    return shape, max(shapes.SIZES, key=lambda size: fit(shape, shapes.SIZES[size])[0])
 
 
 def read_attributes(image: torch.Tensor) -> dict[str, str]:

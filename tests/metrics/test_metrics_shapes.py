@@ -15,10 +15,12 @@ from huashi.core.errors import HuashiError
 from huashi.data import load_dataset, shapes
 from huashi.metrics.shapes_accuracy import (
     ATTRIBUTES,
+    _corners_seen,
     attribute_accuracy,
     name_color,
     read_attributes,
     template,
+    upright_triangle_moment,
 )
 
 LABELLED = Path(__file__).parent / "shapes_labelled"
@@ -71,37 +73,60 @@ def _agreement(entries: list[dict]) -> dict[str, float]:
             if label is not None:
                 counted[key] += 1
                 hits[key] += got[key] in ([label] if isinstance(label, str) else label)
-    return {key: hits[key] / counted[key] for key in ATTRIBUTES}
+    return {key: hits[key] / counted[key] for key in ATTRIBUTES if counted[key]}
 
 
 def test_reader_agrees_with_a_person_on_painted_images() -> None:
-    """84 images painted by the zoo, labelled by eye (tests/metrics/shapes_labelled/paint.py)."""
+    """156 images painted by the zoo, labelled by eye (tests/metrics/shapes_labelled/paint.py)."""
     entries = json.loads((LABELLED / "labels.json").read_text())
-    assert len(entries) == 84
+    assert len(entries) == 156
     agreement = _agreement(entries)
-    for key in ("color", "size", "position", "background"):
+    for key in ("shape", "color", "position", "background"):
         assert agreement[key] >= 0.97, (key, agreement)
-    # shape misses the 97 % target: the misses are tiny blurred blobs whose corners a person
-    # half sees (docs/metrics.md)
-    assert agreement["shape"] >= 0.95, agreement
+    # size (148 of 154) misses the 97 % target: blurred shapes between the two sizes
+    # (docs/metrics.md)
+    assert agreement["size"] >= 0.96, agreement
     fresh = _agreement([e for e in entries if e["part"] == "fresh"])  # labelled after the change
     assert min(fresh.values()) >= 0.95, fresh
+    # labelled before the corner and triangle rules were tried: 36 of 36 shapes, 34 of 36 sizes
+    fresh_2 = _agreement([e for e in entries if e["part"] == "fresh-2"])
+    assert fresh_2["shape"] == 1.0 and min(fresh_2.values()) >= 0.94, fresh_2
+    # painted and labelled after the rules were written down, before they were run on them
+    fresh_3 = _agreement([e for e in entries if e["part"] == "fresh-3"])
+    assert min(fresh_3.values()) >= 0.97, fresh_3
 
 
 def test_reader_agrees_with_a_second_person_on_shapes() -> None:
-    """A second person labelled the 84 shapes blind to the reader and to the first labels; the two
-    people agree on 78 of 80, the reader with the second on 78 of 83 (docs/metrics.md)."""
+    """A second person labelled the first 84 shapes blind to the reader and to the first labels;
+    the two people agree on 78 of 80, the reader with the second on 82 of 83 (docs/metrics.md)."""
     entries = json.loads((LABELLED / "labels.json").read_text())
-    seconds = [dict(e, labels={"shape": e["second_person_shape"]}) for e in entries]
+    seconds = [dict(e, labels={"shape": e.get("second_person_shape")}) for e in entries]
     counted = [e for e in seconds if e["labels"]["shape"] is not None]
-    hits = 0
-    for entry in counted:
-        pixels = np.array(Image.open(LABELLED / "images" / entry["file"]).convert("RGB"))
-        got = read_attributes(torch.from_numpy(pixels).permute(2, 0, 1).contiguous())["shape"]
-        label = entry["labels"]["shape"]
-        hits += got in ([label] if isinstance(label, str) else label)
     assert len(counted) == 83
-    assert hits / len(counted) >= 0.93, hits
+    assert _agreement(counted)["shape"] >= 0.97
+
+
+def test_corners_are_seen_only_beyond_the_blur() -> None:
+    """A 4-pixel square's corners (0.84 px out of its inscribed circle) show when sharp, not
+    under a 0.5-pixel blur; a triangle's (half its circumradius) show under both."""
+    assert _corners_seen("square", 2.88, 0.0) and not _corners_seen("square", 2.88, 0.5)
+    assert not _corners_seen("diamond", 2.88, 0.5) and _corners_seen("diamond", 4.8, 0.5)
+    assert _corners_seen("triangle", 2.88, 0.8) and _corners_seen("star", 2.88, 0.8)
+    assert _corners_seen("circle", 1.0, 1.2) and _corners_seen("hexagon", 1.0, 1.2)
+
+
+@pytest.mark.parametrize("blur", [0.0, 1.2])
+def test_only_an_upright_triangle_is_lopsided(blur: float) -> None:
+    from scipy.ndimage import gaussian_filter
+
+    def moment(shape: str) -> float:
+        drawn = template(shape, 20, 20, 10.0, 10.0, 4.0)
+        return upright_triangle_moment(gaussian_filter(drawn, blur) if blur else drawn)
+
+    assert moment("triangle") >= 0.3
+    for shape in ("circle", "square", "diamond", "hexagon"):
+        assert moment(shape) < 0.05, shape
+    assert upright_triangle_moment(template("triangle", 20, 20, 10.0, 10.0, 4.0)[::-1]) == 0.0
 
 
 def test_the_headline_prompt_is_read_as_painted() -> None:
@@ -109,7 +134,7 @@ def test_the_headline_prompt_is_read_as_painted() -> None:
     entries = json.loads((LABELLED / "labels.json").read_text())
     headline = "a large red star in the center on a white background"
     painted = [e for e in entries if e["prompt"] == headline]
-    assert len(painted) == 8
+    assert len(painted) == 9  # seeds 0-7, and one fresh-2 caption that drew the same prompt
     assert _agreement(painted) == dict.fromkeys(ATTRIBUTES, 1.0)
 
 

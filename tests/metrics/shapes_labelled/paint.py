@@ -14,7 +14,11 @@ Sources (the ``source`` of each entry in ``labels.json``):
 Images 00-59 were painted and labelled first (``part``: ``dev``, or ``held-out`` for every third
 image); the reader was improved looking only at the ``dev`` part. Images 60-83 (``part``:
 ``fresh``: 16 + 4 + 4 from the same sources, new captions and seeds) were painted and labelled
-after the reader was settled.
+after the reader was settled. Images 84-119 (``part``: ``fresh-2``: 24 + 6 + 6, two thirds of them
+small shapes, where the reader and people disagree most) were painted and labelled on 2026-12-07
+before the rules of docs/metrics.md were measured on them (``python paint.py --fresh-2`` adds
+them); images 120-155 (``part``: ``fresh-3``, the same mix, ``--fresh-3``) were painted and
+labelled after those rules were written down, to test them on images nobody had looked at.
 
 This writes ``images/NN.png`` and ``painted.json`` (prompt and source of each image); the labels
 (``labels.json``) were then written by a person looking at enlarged images, not by the reader,
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -38,13 +43,16 @@ HERE = Path(__file__).parent
 HEADLINE = "a large red star in the center on a white background"
 
 
-def random_captions(n: int, rng: random.Random) -> list[str]:
-    """``n`` captions; red, orange and brown twice as likely as the other colours."""
+def random_captions(n: int, rng: random.Random, small: float = 0.5) -> list[str]:
+    """``n`` captions; red, orange and brown twice as likely as the other colours, the size small
+    with probability ``small``."""
     colors = SHAPES_ATTRIBUTES["color"] + ["red", "orange", "brown"]
     captions = []
     for _ in range(n):
         scene = {key: rng.choice(values) for key, values in SHAPES_ATTRIBUTES.items()}
         scene["color"] = rng.choice(colors)
+        if small != 0.5:
+            scene["size"] = "small" if rng.random() < small else "large"
         captions.append(make_caption(scene))
     return captions
 
@@ -58,8 +66,47 @@ def reconstructions(vae: api.LoadedRun, n: int, seed: int) -> list:
     return [(rebuilt[k], caption, source, k) for k, caption in enumerate(real.captions)]
 
 
-def main() -> None:
+def fresh_set(k: int) -> list[tuple[torch.Tensor, str, str, int]]:
+    """Fresh set ``k`` (2: images 84-119, 3: 120-155): 24 + 6 paintings (two thirds small shapes)
+    and 6 reconstructions (4 small), with captions and seeds of their own."""
+    rng = random.Random(27 + k)
+    ldm = api.load_run("zoo:shapes-ldm", device="cpu")
+    entries = []
+    first = {2: 500, 3: 700}[k]
+    for j, caption in enumerate(random_captions(24, rng, small=2 / 3)):
+        image = api.paint(ldm, caption, n=1, seed=first + j, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", first + j))
+    weak = "zoo:shapes-ldm cfg 1.5 steps 8"
+    for j, caption in enumerate(random_captions(6, rng, small=2 / 3)):
+        seed = first + 100 + j
+        image = api.paint(
+            ldm, caption, n=1, seed=seed, per_image=False, device="cpu", cfg=1.5, steps=8
+        ).images
+        entries.append((image[0], caption, weak, seed))
+    vae = api.load_run("zoo:shapes-kl-vae", device="cpu")
+    rebuilt = reconstructions(vae, 40, seed=27 + k)
+    small = [e for e in rebuilt if " small " in e[1]][:4]
+    return entries + small + [e for e in rebuilt if " large " in e[1]][:2]
+
+
+def save(entries: list[tuple[torch.Tensor, str, str, int]], first: int, painted: list) -> None:
+    """Write ``entries`` as images ``first``, ``first + 1``, ... and add them to ``painted``."""
     from PIL import Image
+
+    (HERE / "images").mkdir(exist_ok=True)
+    for i, (image, caption, source, seed) in enumerate(entries, start=first):
+        pixels = to_uint8(image[None].float().cpu())[0].permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(HERE / "images" / f"{i:02d}.png")
+        painted.append({"file": f"{i:02d}.png", "prompt": caption, "source": source, "seed": seed})
+    (HERE / "painted.json").write_text(json.dumps(painted, indent=1) + "\n")
+
+
+def main() -> None:
+    for k, first in ((2, 84), (3, 120)):
+        if f"--fresh-{k}" in sys.argv:
+            painted = json.loads((HERE / "painted.json").read_text())[:first]
+            save(fresh_set(k), first, painted)
+            return
 
     rng = random.Random(27)
     ldm = api.load_run("zoo:shapes-ldm", device="cpu")
@@ -92,14 +139,7 @@ def main() -> None:
         ).images
         entries.append((image[0], caption, "zoo:shapes-ldm cfg 1.5 steps 8", seed))
     entries += reconstructions(vae, 4, seed=28)
-
-    (HERE / "images").mkdir(exist_ok=True)
-    painted = []
-    for i, (image, caption, source, seed) in enumerate(entries):
-        pixels = to_uint8(image[None].float().cpu())[0].permute(1, 2, 0).numpy()
-        Image.fromarray(pixels).save(HERE / "images" / f"{i:02d}.png")
-        painted.append({"file": f"{i:02d}.png", "prompt": caption, "source": source, "seed": seed})
-    (HERE / "painted.json").write_text(json.dumps(painted, indent=1) + "\n")
+    save(entries, 0, [])
 
 
 if __name__ == "__main__":
