@@ -3,7 +3,7 @@ background back from an image's pixels and compare them with the prompt's attrib
 
 The reader is not learned. On the dataset's own images it gets every attribute of every image
 right (tests/metrics/test_metrics_shapes.py); on painted images it reads what a person reads (checked
-against 156 painted images labelled by eye in tests/metrics/shapes_labelled, see docs/metrics.md).
+against 196 painted images labelled by eye in tests/metrics/shapes_labelled, see docs/metrics.md).
 How it reads:
 
 1. background: the palette background nearest to the median colour of the image border;

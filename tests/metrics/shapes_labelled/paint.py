@@ -18,7 +18,10 @@ after the reader was settled. Images 84-119 (``part``: ``fresh-2``: 24 + 6 + 6, 
 small shapes, where the reader and people disagree most) were painted and labelled on 2026-12-07
 before the rules of docs/metrics.md were measured on them (``python paint.py --fresh-2`` adds
 them); images 120-155 (``part``: ``fresh-3``, the same mix, ``--fresh-3``) were painted and
-labelled after those rules were written down, to test them on images nobody had looked at.
+labelled after those rules were written down, to test them on images nobody had looked at. Images
+156-195 (``part``: ``fresh-4``, ``--fresh-4``, weighted to blurred circles and triangles, where
+people and the reader differ on size) were painted and labelled (size by the second person) before
+the size rules of docs/metrics.md were run on them.
 
 This writes ``images/NN.png`` and ``painted.json`` (prompt and source of each image); the labels
 (``labels.json``) were then written by a person looking at enlarged images, not by the reader,
@@ -43,14 +46,18 @@ HERE = Path(__file__).parent
 HEADLINE = "a large red star in the center on a white background"
 
 
-def random_captions(n: int, rng: random.Random, small: float = 0.5) -> list[str]:
-    """``n`` captions; red, orange and brown twice as likely as the other colours, the size small
-    with probability ``small``."""
+def random_captions(
+    n: int, rng: random.Random, small: float = 0.5, favour: tuple[str, ...] = ()
+) -> list[str]:
+    """``n`` captions; red, orange and brown twice as likely as the other colours, the shapes in
+    ``favour`` three times as likely as the others, the size small with probability ``small``."""
     colors = SHAPES_ATTRIBUTES["color"] + ["red", "orange", "brown"]
     captions = []
     for _ in range(n):
         scene = {key: rng.choice(values) for key, values in SHAPES_ATTRIBUTES.items()}
         scene["color"] = rng.choice(colors)
+        if favour:
+            scene["shape"] = rng.choice(SHAPES_ATTRIBUTES["shape"] + 2 * list(favour))
         if small != 0.5:
             scene["size"] = "small" if rng.random() < small else "large"
         captions.append(make_caption(scene))
@@ -89,6 +96,30 @@ def fresh_set(k: int) -> list[tuple[torch.Tensor, str, str, int]]:
     return entries + small + [e for e in rebuilt if " large " in e[1]][:2]
 
 
+def fresh_4() -> list[tuple[torch.Tensor, str, str, int]]:
+    """Fresh set 4 (images 156-195), weighted to where people and the reader differ on size
+    (blurred circles and triangles between the two sizes): 16 paintings and 12 at cfg 1.5 and 8
+    steps, circles and triangles three times as likely as each other shape, and 12
+    reconstructions of circles and triangles (6 small, 6 large)."""
+    rng = random.Random(31)
+    ldm = api.load_run("zoo:shapes-ldm", device="cpu")
+    favour = ("circle", "triangle")
+    entries = []
+    for j, caption in enumerate(random_captions(16, rng, favour=favour)):
+        image = api.paint(ldm, caption, n=1, seed=900 + j, per_image=False, device="cpu").images
+        entries.append((image[0], caption, "zoo:shapes-ldm", 900 + j))
+    weak = "zoo:shapes-ldm cfg 1.5 steps 8"
+    for j, caption in enumerate(random_captions(12, rng, favour=favour)):
+        image = api.paint(
+            ldm, caption, n=1, seed=1000 + j, per_image=False, device="cpu", cfg=1.5, steps=8
+        ).images
+        entries.append((image[0], caption, weak, 1000 + j))
+    vae = api.load_run("zoo:shapes-kl-vae", device="cpu")
+    rebuilt = [e for e in reconstructions(vae, 120, seed=31) if any(s in e[1] for s in favour)]
+    small = [e for e in rebuilt if " small " in e[1]][:6]
+    return entries + small + [e for e in rebuilt if " large " in e[1]][:6]
+
+
 def save(entries: list[tuple[torch.Tensor, str, str, int]], first: int, painted: list) -> None:
     """Write ``entries`` as images ``first``, ``first + 1``, ... and add them to ``painted``."""
     from PIL import Image
@@ -102,6 +133,9 @@ def save(entries: list[tuple[torch.Tensor, str, str, int]], first: int, painted:
 
 
 def main() -> None:
+    if "--fresh-4" in sys.argv:
+        save(fresh_4(), 156, json.loads((HERE / "painted.json").read_text())[:156])
+        return
     for k, first in ((2, 84), (3, 120)):
         if f"--fresh-{k}" in sys.argv:
             painted = json.loads((HERE / "painted.json").read_text())[:first]
