@@ -23,3 +23,11 @@ def test_the_readme_quotes_the_committed_counts_of_its_grids():
     assert f"**{named[0]}, {named[1]} and {named[2]} of 64**" in readme
     recipe = json.loads((ROOT / "huashi" / "recipes" / "emoji-faces-gan-10min.json").read_text())
     assert list(recipe["measured"]["nameable_of_64_over_seeds"].values()) == named
+
+
+def test_the_readme_quotes_the_committed_count_of_the_zoo_faces_grid():
+    counts = json.loads((ROOT / "docs" / "images" / "readme-zoo-emoji-faces-gan.json").read_text())
+    seed = counts["seeds"]["0"]
+    assert seed["named_count"] == len(seed["named"]) and seed["maybe_count"] == len(seed["maybe"])
+    assert not set(seed["named"]) & set(seed["maybe"]) and (ROOT / seed["grid"]).is_file()
+    assert f"**{seed['named_count']} of 64** are nameable" in (ROOT / "README.md").read_text()
