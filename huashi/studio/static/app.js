@@ -432,6 +432,7 @@ function card(image) {
   const useInit = async () => {
     const upload = await uploadUrl(image.url);
     setInit(upload.id, image.url);
+    $("p-init").scrollIntoView({ block: "nearest" });  // show its strength slider
     toast("set as init image: choose a strength and paint");
   };
   const seeded = p.seed !== undefined;  // painted from a seed (not an inversion, edit or dream)
