@@ -99,6 +99,16 @@ def train(recipe: Recipe, run: Path, reuse: bool, **options) -> dict:
     device = pick_device(settings.get("device", "auto"))  # the machine measuring trained it
     last = [r for r in log if "images_seen" in r][-1]
     steps = recipe.train.get("steps")
+    cap = settings.get("max_minutes")
+    if (
+        steps is not None
+        and last["step"] < steps
+        and (not cap or last["train_seconds"] < 0.95 * cap * 60)
+    ):  # short of its steps before its time cap: stopped by a signal, not by the recipe
+        raise SystemExit(
+            f"{run} stopped at step {last['step']} of {steps} before its time cap: an interrupted "
+            f"run, not the recipe's; continue it with `huashi resume {run}` or train it again."
+        )
     return {
         "steps": last["step"], "recipe_steps": steps, "images_seen": last["images_seen"],
         "train_seconds": round(last["train_seconds"], 1),

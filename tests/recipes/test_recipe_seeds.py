@@ -69,3 +69,29 @@ def test_add_seeds_refuses_a_result_of_other_steps_or_none(bench, tmp_path):
     with pytest.raises(SystemExit, match="at the recipe's steps"):
         bench.add_seeds(recipe, tmp_path / recipe.name, (0, 1), reuse=True)
     assert bench.calls == []
+
+
+@pytest.mark.parametrize(
+    ("max_minutes", "seconds", "refused"),
+    [(0, 30.0, True), (5, 60.0, True), (5, 299.0, False)],
+    ids=["by steps", "short of its cap", "stopped by its cap"],
+)
+def test_a_run_stopped_short_before_its_time_cap_is_refused(
+    tmp_path, max_minutes, seconds, refused
+):
+    """A run killed mid-way (it saves and stops) is not measured as if its time cap stopped it."""
+    spec = importlib.util.spec_from_file_location("recipe_bench", ROOT / "benchmarks/recipes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recipe = get_recipe("emoji-gan-5min")
+    run = tmp_path / recipe.name
+    run.mkdir()
+    step = {"step": 10, "images_seen": 640, "train_seconds": seconds}
+    (run / "log.jsonl").write_text(json.dumps(step) + "\n")
+    train = {"max_minutes": max_minutes, "precision": "fp32", "device": "cpu"}
+    (run / "config.json").write_text(json.dumps({"train": train}))
+    if refused:
+        with pytest.raises(SystemExit, match="step 10 of .* before its time cap"):
+            module.train(recipe, run, reuse=True)
+    else:
+        assert module.train(recipe, run, reuse=True)["time_limited"]
