@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -108,7 +109,7 @@ def load_dataset(
     ``exemplar=True`` (any set held in memory) labels each image as its own class
     (:func:`as_exemplars`), for an exemplar classifier trained under augmentation.
     ``caption="face"`` (any captioned set held in memory) keeps the images whose caption
-    contains that text (:func:`with_caption`), e.g. the 142 face emoji.
+    has that word or phrase (:func:`with_caption`), e.g. the 142 face emoji.
     """
     exemplar = options.pop("exemplar", False)
     caption = options.pop("caption", None)
@@ -180,7 +181,8 @@ def load_dataset(
 
 
 def with_caption(ds: ImageSet, text: str) -> ImageSet:
-    """The images of ``ds`` whose caption contains ``text`` (case-insensitive), in order."""
+    """The images of ``ds`` whose caption has ``text`` as whole words (case-insensitive: "cat"
+    keeps "cat face", not "heavy multiplication x"), in order."""
     wanted = str(text).strip().lower()
     if not wanted:
         raise HuashiError(
@@ -190,10 +192,11 @@ def with_caption(ds: ImageSet, text: str) -> ImageSet:
         raise HuashiError(
             f"{ds.name} has no captions to choose images by: drop the caption option."
         )
-    keep = [i for i, c in enumerate(ds.captions) if wanted in c.lower()]
+    pattern = re.compile(rf"\b{re.escape(wanted)}\b")
+    keep = [i for i, c in enumerate(ds.captions) if pattern.search(c.lower())]
     if not keep:
         raise HuashiError(
-            f"no image of {ds.name} ({ds.info.get('split', 'train')} split) has a caption containing "
+            f"no image of {ds.name} ({ds.info.get('split', 'train')} split) has a caption with the words "
             f'"{text}": try a shorter word (`huashi data preview {ds.name}` shows its captions).'
         )
     index = torch.tensor(keep)

@@ -14,7 +14,7 @@ from huashi.data.base import ImageSet
 def test_caption_option_keeps_exactly_the_matching_images_in_order(split):
     everything = load_dataset("emoji", resolution=16, split=split)
     faces = load_dataset("emoji", resolution=16, split=split, caption="Face")
-    expected = [i for i, c in enumerate(everything.captions) if "face" in c]
+    expected = [i for i, c in enumerate(everything.captions) if "face" in c.split()]
     assert 0 < len(faces) == len(expected) < len(everything)
     assert faces.captions == [everything.captions[i] for i in expected]
     assert torch.equal(faces.images, everything.images[torch.tensor(expected)])
@@ -36,9 +36,19 @@ def test_caption_subset_keeps_every_per_image_field_aligned():
     assert red.attributes == [{"k": 0}, {"k": 2}]
 
 
+def test_a_caption_matches_whole_words_or_a_whole_phrase():
+    images = torch.zeros(4, 3, 2, 2, dtype=torch.uint8)
+    ds = ImageSet("toy", images, captions=["cat face", "heavy multiplication x", "a red circle",
+                                            "a red star"])  # fmt: skip
+    assert with_caption(ds, "cat").captions == ["cat face"]
+    assert with_caption(ds, "Red Circle").captions == ["a red circle"]
+    with pytest.raises(HuashiError, match="no image of toy"):
+        with_caption(ds, "tar")
+
+
 def test_caption_option_errors_say_what_to_do():
     with pytest.raises(
-        HuashiError, match=r'no image of emoji \(train split\).*"xyzzy".*data preview'
+        HuashiError, match=r'no image of emoji \(train split\).*words "xyzzy".*data preview'
     ):
         load_dataset("emoji", resolution=16, caption="xyzzy")
     unlabelled = ImageSet("toy", torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
