@@ -54,7 +54,7 @@ def measured_block(result: dict[str, Any], old: dict[str, Any]) -> dict[str, Any
             "fid": round(result["fid"], 4),
             "n": result["n"],
             "features": first["network"],
-            "fid_floor_note": first["note"].removeprefix("no floor: "),
+            "fid_floor_note": first["note"],
         }
     block |= {
         "kid": result["kid"],

@@ -35,7 +35,7 @@ def _multiple(view: dict | None, with_fid: bool) -> str:
     if view is None:
         return "–"
     if "multiple" not in view:
-        return view.get("note", "no floor") if with_fid else "no floor"
+        return f"no floor: {view['note']}" if with_fid and "note" in view else "no floor"
     times = format_multiple(view["multiple"])
     return f"{view['fid']:.3g} = {times} (n {view['n']:,})" if with_fid else times
 

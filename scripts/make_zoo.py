@@ -63,11 +63,7 @@ def floor_scores(record: dict) -> dict:
     views = record.get("yardsticks", {}).get("views") or [{}]
     first = views[0]
     if "multiple" not in first:  # why there is none, shown beside the raw FID
-        return (
-            {"fid_floor_note": first["note"].removeprefix("no floor: ")}
-            if first.get("note")
-            else {}
-        )
+        return {"fid_floor_note": first["note"]} if first.get("note") else {}
     return {"fid_floor_fid": round(first["fid"], 3), "fid_floor_multiple": round(first["multiple"], 2),
             "fid_floor_n": first["n"], "fid_floor_features": first["network"]}  # fmt: skip
 

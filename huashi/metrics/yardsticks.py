@@ -34,7 +34,7 @@ def floor_view(
     k = min(len(fake), len(half_b))
     dim = feats.shape[1]
     if k <= dim:
-        return {"network": net.spec, "note": f"no floor: the real split's halves ({len(half_b)}) "
+        return {"network": net.spec, "note": f"the real split's halves ({len(half_b)}) "
                 f"or the samples ({len(fake)}) are too few for {dim}-dim features"}  # fmt: skip
     result = floor_multiple(feats[half_a], feats[half_b], net.features(fake[:k]))
     return {"network": net.spec, "kind": net.kind} | result.to_dict()
@@ -43,7 +43,7 @@ def floor_view(
 def describe_floor(view: dict[str, Any]) -> str:
     """``FID 0.29 = 1.6× floor (n 564, zoo:reference-emoji)``, or the view's note."""
     if "multiple" not in view:
-        return f"{view['network']}: {view['note']}"
+        return f"{view['network']}: no floor: {view['note']}"
     return format_fid(view["fid"], view["multiple"], view["n"], view["network"])
 
 

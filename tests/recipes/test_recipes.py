@@ -197,7 +197,7 @@ def test_a_recipes_measured_block_is_written_from_its_re_measured_result():
     assert "floor_fid" not in block and "fid_over_seeds" not in block
     # a real set too small for a floor: the raw FID, and why there is no multiple
     small = result | {"fid": 0.68, "n": 1000, "views": [{"network": "zoo:reference-emoji", "note":
-                      "no floor: the real split's halves (71) are too few"}]}  # fmt: skip
+                      "the real split's halves (71) are too few"}]}  # fmt: skip
     block = cards.measured_block(small, {})
     assert api.card_fid(block) == (
         "raw FID 0.68, no floor (n 1,000, zoo:reference-emoji): "
